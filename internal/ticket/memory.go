@@ -1,0 +1,130 @@
+package ticket
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/allegro/bigcache/v3"
+)
+
+// maxLifetime bounds every entry's ttl: bigcache evicts by a single global
+// life window, so it is set to the longest ttl any caller may ask for and each
+// entry carries its own, shorter, expiry.
+const maxLifetime = 31 * 24 * time.Hour
+
+// Memory is the embedded Store, backed by bigcache. It is shared by all sites
+// of one realm inside one Caddy process; a cluster needs a shared store.
+type Memory struct {
+	cache  *bigcache.BigCache
+	cancel context.CancelFunc
+	now    func() time.Time
+
+	// takeMu makes Take atomic: bigcache has no get-and-delete, so a Get
+	// followed by a Delete could hand one ticket to two concurrent callers.
+	takeMu sync.Mutex
+}
+
+// NewMemory returns a store that uses at most about maxBytes for entries
+// (bigcache adds a small per-entry index on top). now is the clock that
+// decides expiry; pass time.Now outside tests.
+func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
+	const shards = 16
+	mib := int(maxBytes >> 20)
+	if mib < 1 {
+		return nil, fmt.Errorf("ticket: max_memory must be at least 1MiB, got %d bytes", maxBytes)
+	}
+	cfg := bigcache.Config{
+		Shards:      shards,
+		LifeWindow:  maxLifetime,
+		CleanWindow: time.Minute,
+		// Only sizes the initial allocation; the default would preallocate
+		// hundreds of MiB per cache.
+		MaxEntriesInWindow: 1024,
+		MaxEntrySize:       512,
+		HardMaxCacheSize:   mib,
+	}
+	// bigcache's cleaner logs to stdout when its context ends on its own, so
+	// the store owns the context and cancels it only after Close.
+	ctx, cancel := context.WithCancel(context.Background())
+	cache, err := bigcache.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
+	}
+	return &Memory{cache: cache, cancel: cancel, now: now}, nil
+}
+
+// Put implements Store.
+func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 || ttl > maxLifetime {
+		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
+	}
+	entry := make([]byte, 8+len(value))
+	binary.BigEndian.PutUint64(entry, uint64(m.now().Add(ttl).UnixNano()))
+	copy(entry[8:], value)
+	return m.cache.Set(key, entry)
+}
+
+// Take implements Store.
+func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
+	m.takeMu.Lock()
+	defer m.takeMu.Unlock()
+	entry, err := m.get(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cache.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
+		return nil, err
+	}
+	return entry, nil
+}
+
+// Has implements Store. It sits on the guard's path (revocation checks), and
+// the common answer, "no", costs no allocation.
+func (m *Memory) Has(_ context.Context, key string) (bool, error) {
+	_, err := m.get(key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(_ context.Context, key string) error {
+	if err := m.cache.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	err := m.cache.Close()
+	m.cancel()
+	return err
+}
+
+// get returns the live value under key. bigcache hands back expired entries
+// until its cleaner runs, so expiry is checked here against the store's clock.
+func (m *Memory) get(key string) ([]byte, error) {
+	entry, err := m.cache.Get(key)
+	if errors.Is(err, bigcache.ErrEntryNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(entry) < 8 {
+		return nil, fmt.Errorf("ticket: corrupt entry for %q", key)
+	}
+	if m.now().UnixNano() >= int64(binary.BigEndian.Uint64(entry)) {
+		return nil, ErrNotFound
+	}
+	return entry[8:], nil
+}
+
+var _ Store = (*Memory)(nil)

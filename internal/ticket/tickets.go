@@ -1,0 +1,84 @@
+package ticket
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// SecretBytes is the entropy of every secret: 256 bits.
+const SecretBytes = 32
+
+// NewSecret returns a fresh base64url secret from crypto/rand.
+func NewSecret() string {
+	b := make([]byte, SecretBytes)
+	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Tickets issues and redeems one-time secrets of one kind ("link", later
+// "code", "invite", ...). Only the SHA-256 of a secret reaches the Store.
+type Tickets struct {
+	Store Store
+	// Kind separates the key spaces of different ticket kinds.
+	Kind string
+}
+
+// Issue stores value under a new secret for ttl and returns the secret. When
+// owner is not empty, the owner's previous ticket of this kind is deleted
+// first, so a user has at most one live link at a time.
+func (t Tickets) Issue(ctx context.Context, owner string, value []byte, ttl time.Duration) (string, error) {
+	secret := NewSecret()
+	key := t.key(secret)
+	if owner != "" {
+		ownerKey := t.ownerKey(owner)
+		prev, err := t.Store.Take(ctx, ownerKey)
+		switch {
+		case err == nil:
+			if err := t.Store.Delete(ctx, string(prev)); err != nil {
+				return "", err
+			}
+		case !errors.Is(err, ErrNotFound):
+			return "", err
+		}
+		if err := t.Store.Put(ctx, ownerKey, []byte(key), ttl); err != nil {
+			return "", err
+		}
+	}
+	if err := t.Store.Put(ctx, key, value, ttl); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// Redeem consumes the ticket behind secret and returns its value. A secret
+// can be redeemed once; afterwards, and after expiry, ErrNotFound.
+func (t Tickets) Redeem(ctx context.Context, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, ErrNotFound
+	}
+	return t.Store.Take(ctx, t.key(secret))
+}
+
+// Drop deletes the ticket behind secret without redeeming it, for a ticket
+// whose mail could not be delivered.
+func (t Tickets) Drop(ctx context.Context, secret string) error {
+	return t.Store.Delete(ctx, t.key(secret))
+}
+
+func (t Tickets) key(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return t.Kind + ":" + hex.EncodeToString(sum[:])
+}
+
+// ownerKey points at the owner's live ticket. The owner (an email address) is
+// hashed too, so the store holds no personal data in its keys.
+func (t Tickets) ownerKey(owner string) string {
+	sum := sha256.Sum256([]byte(owner))
+	return t.Kind + "-of:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,96 @@
+package ticket
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// recordingStore remembers every key and value written, to check that no
+// secret reaches the store.
+type recordingStore struct {
+	Store
+	written []string
+}
+
+func (r *recordingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	r.written = append(r.written, key, string(value))
+	return r.Store.Put(ctx, key, value, ttl)
+}
+
+func TestSecretHas256Bits(t *testing.T) {
+	s := NewSecret()
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("secret %q: %d bytes, err %v; want 32 bytes base64url", s, len(raw), err)
+	}
+	if NewSecret() == s {
+		t.Fatal("two secrets are equal")
+	}
+}
+
+func TestIssueRedeemOnce(t *testing.T) {
+	ctx := context.Background()
+	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
+	secret, err := tk.Issue(ctx, "", []byte("payload"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tk.Redeem(ctx, secret)
+	if err != nil || string(got) != "payload" {
+		t.Fatalf("redeem = %q, %v", got, err)
+	}
+	if _, err := tk.Redeem(ctx, secret); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second redeem err = %v, want ErrNotFound", err)
+	}
+	if _, err := tk.Redeem(ctx, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty secret err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStoreNeverSeesSecretOrOwner(t *testing.T) {
+	ctx := context.Background()
+	rec := &recordingStore{Store: newStore(t, time.Now)}
+	tk := Tickets{Store: rec, Kind: "link"}
+	secret, err := tk.Issue(ctx, "alice@example.com", []byte("v"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rec.written {
+		if strings.Contains(w, secret) || strings.Contains(w, "alice") {
+			t.Fatalf("store received %q, which holds the secret or the owner", w)
+		}
+	}
+}
+
+func TestNewTicketSupersedesOwnersPrevious(t *testing.T) {
+	ctx := context.Background()
+	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
+	first, _ := tk.Issue(ctx, "alice@example.com", []byte("1"), time.Minute)
+	other, _ := tk.Issue(ctx, "bob@example.com", []byte("b"), time.Minute)
+	second, _ := tk.Issue(ctx, "alice@example.com", []byte("2"), time.Minute)
+	if _, err := tk.Redeem(ctx, first); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("superseded ticket: err = %v, want ErrNotFound", err)
+	}
+	if got, err := tk.Redeem(ctx, second); err != nil || string(got) != "2" {
+		t.Fatalf("new ticket = %q, %v", got, err)
+	}
+	if _, err := tk.Redeem(ctx, other); err != nil {
+		t.Fatalf("another owner's ticket was dropped: %v", err)
+	}
+}
+
+func TestDrop(t *testing.T) {
+	ctx := context.Background()
+	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
+	s, _ := tk.Issue(ctx, "", []byte("v"), time.Minute)
+	if err := tk.Drop(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Redeem(ctx, s); !errors.Is(err, ErrNotFound) {
+		t.Fatal("dropped ticket still redeemable")
+	}
+}
