@@ -1,0 +1,317 @@
+package session
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// memStorage is an in-memory Storage for unit tests.
+type memStorage struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.files[key]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return v, nil
+}
+func (s *memStorage) Store(_ context.Context, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[key] = value
+	return nil
+}
+func (s *memStorage) Lock(context.Context, string) error   { return nil }
+func (s *memStorage) Unlock(context.Context, string) error { return nil }
+
+type clock struct{ t time.Time }
+
+func (c *clock) Now() time.Time { return c.t }
+
+type fixture struct {
+	clock *clock
+	ring  *KeyRing
+	store *ticket.Memory
+	m     *Manager
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	var err error
+	f.ring, err = LoadKeyRing(context.Background(), &memStorage{files: map[string][]byte{}}, "keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store, err = ticket.NewMemory(1<<20, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	f.m = NewManager(Config{
+		Signer:      f.signer(),
+		TTL:         time.Hour,
+		Revocations: f.store,
+	})
+	return f
+}
+
+func (f *fixture) signer() Signer {
+	return Signer{Ring: f.ring, Issuer: "https://app.example.com", Audience: "default", Now: f.clock.Now}
+}
+
+var alice = Identity{UserID: "u-1", Email: "alice@example.com", Name: "Alice"}
+
+func TestIssueVerify(t *testing.T) {
+	f := newFixture(t)
+	tok, exp, err := f.m.Issue(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := f.clock.t.Add(time.Hour); !exp.Equal(want) {
+		t.Fatalf("expiry %v, want %v", exp, want)
+	}
+	s, err := f.m.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Identity != alice || s.ID == "" {
+		t.Fatalf("session = %+v", s)
+	}
+}
+
+func TestKeyRingPersists(t *testing.T) {
+	st := &memStorage{files: map[string][]byte{}}
+	a, err := LoadKeyRing(context.Background(), st, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadKeyRing(context.Background(), st, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.KeyID() != b.KeyID() || string(a.JWKS()) != string(b.JWKS()) {
+		t.Fatal("second load generated a new key instead of reading the stored one")
+	}
+	if strings.Contains(string(a.JWKS()), `"d"`) {
+		t.Fatal("JWKS publishes the private key")
+	}
+}
+
+// forge signs claims with the given key and headers, bypassing Signer.
+func forge(t *testing.T, claims map[string]any, alg jwa.SignatureAlgorithm, key any, hdr map[string]any) string {
+	t.Helper()
+	tok := jwt.New()
+	for k, v := range claims {
+		if err := tok.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := jws.NewHeaders()
+	for k, v := range hdr {
+		_ = h.Set(k, v)
+	}
+	b, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestVerifyRejects(t *testing.T) {
+	f := newFixture(t)
+	now := f.clock.t
+	good := func() map[string]any {
+		return map[string]any{
+			"iss": "https://app.example.com", "aud": "default", "sub": "u-1", "sid": "s-1",
+			"iat": now, "exp": now.Add(time.Hour), "email": "alice@example.com",
+		}
+	}
+	hdr := map[string]any{"typ": TypSession, "kid": f.ring.KeyID()}
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+
+	// The fixture's own key, to forge tokens that differ in one respect only.
+	signing := f.ring.signing
+	if tok := forge(t, good(), jwa.EdDSA, signing, hdr); !verifies(f, tok) {
+		t.Fatal("control token does not verify; the cases below prove nothing")
+	}
+
+	cases := map[string]string{}
+	cases["signed by another key"] = forge(t, good(), jwa.EdDSA, otherKey, hdr)
+	noExp := good()
+	delete(noExp, "exp")
+	cases["no exp"] = forge(t, noExp, jwa.EdDSA, signing, hdr)
+	noIat := good()
+	delete(noIat, "iat")
+	cases["no iat"] = forge(t, noIat, jwa.EdDSA, signing, hdr)
+	wrongAud := good()
+	wrongAud["aud"] = "other-realm"
+	cases["wrong aud"] = forge(t, wrongAud, jwa.EdDSA, signing, hdr)
+	wrongIss := good()
+	wrongIss["iss"] = "https://evil.example"
+	cases["wrong iss"] = forge(t, wrongIss, jwa.EdDSA, signing, hdr)
+	expired := good()
+	expired["exp"] = now.Add(-Skew - time.Second)
+	cases["expired beyond skew"] = forge(t, expired, jwa.EdDSA, signing, hdr)
+	future := good()
+	future["iat"] = now.Add(Skew + time.Minute)
+	cases["issued in the future"] = forge(t, future, jwa.EdDSA, signing, hdr)
+	cases["wrong typ"] = forge(t, good(), jwa.EdDSA, signing, map[string]any{"typ": "JWT", "kid": f.ring.KeyID()})
+	// A raw key, so jwx does not copy the ring key's kid into the header.
+	var rawSigning ed25519.PrivateKey
+	if err := signing.Raw(&rawSigning); err != nil {
+		t.Fatal(err)
+	}
+	cases["unknown kid"] = forge(t, good(), jwa.EdDSA, rawSigning, map[string]any{"typ": TypSession, "kid": "nope"})
+	hs, _ := jwk.FromRaw([]byte("secret-secret-secret-secret-32by"))
+	cases["HS256"] = forge(t, good(), jwa.HS256, hs, hdr)
+	cases["alg none"] = algNone(t, good(), hdr)
+	cases["garbage"] = "not.a.token"
+
+	for name, tok := range cases {
+		if _, err := f.m.Verify(context.Background(), tok); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func verifies(f *fixture, tok string) bool {
+	_, err := f.m.Verify(context.Background(), tok)
+	return err == nil
+}
+
+// algNone builds an unsigned token by hand: jwx refuses to make one.
+func algNone(t *testing.T, claims map[string]any, hdr map[string]any) string {
+	t.Helper()
+	h := jws.NewHeaders()
+	for k, v := range hdr {
+		_ = h.Set(k, v)
+	}
+	_ = h.Set("alg", "none")
+	hb, _ := h.MarshalJSON()
+	tok := jwt.New()
+	for k, v := range claims {
+		_ = tok.Set(k, v)
+	}
+	cb, _ := tok.(interface{ MarshalJSON() ([]byte, error) }).MarshalJSON()
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc(hb) + "." + enc(cb) + "."
+}
+
+func TestSkewAndExpiry(t *testing.T) {
+	f := newFixture(t)
+	tok, _, _ := f.m.Issue(alice)
+	f.clock.t = f.clock.t.Add(time.Hour + Skew - time.Second)
+	if !verifies(f, tok) {
+		t.Fatal("token refused within the allowed skew after exp")
+	}
+	f.clock.t = f.clock.t.Add(time.Second)
+	if verifies(f, tok) {
+		t.Fatal("cached token accepted past exp + skew")
+	}
+}
+
+func TestRevokeBeatsCache(t *testing.T) {
+	f := newFixture(t)
+	tok, _, _ := f.m.Issue(alice)
+	s, err := f.m.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Revoke(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Verify(context.Background(), tok); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked session: err = %v, want ErrRevoked", err)
+	}
+	other, _, _ := f.m.Issue(alice)
+	if !verifies(f, other) {
+		t.Fatal("revoking one session revoked another")
+	}
+}
+
+type brokenRevocations struct{}
+
+func (brokenRevocations) Put(context.Context, string, []byte, time.Duration) error {
+	return errors.New("down")
+}
+func (brokenRevocations) Has(context.Context, string) (bool, error) { return false, errors.New("down") }
+
+func TestVerifyFailsClosedWhenRevocationsUnreadable(t *testing.T) {
+	f := newFixture(t)
+	tok, _, _ := f.m.Issue(alice)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: brokenRevocations{}})
+	_, err := m.Verify(context.Background(), tok)
+	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrRevoked) {
+		t.Fatalf("err = %v, want a store error distinct from invalid/revoked", err)
+	}
+}
+
+func TestPrepareRunsOncePerToken(t *testing.T) {
+	f := newFixture(t)
+	calls := 0
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store,
+		Prepare: func(s *Session) any { calls++; return s.Email }})
+	tok, _, _ := m.Issue(alice)
+	for i := 0; i < 3; i++ {
+		s, err := m.Verify(context.Background(), tok)
+		if err != nil || s.Data != "alice@example.com" {
+			t.Fatalf("verify: %v, data %v", err, s)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("Prepare ran %d times, want 1", calls)
+	}
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	c := newVerifiedCache(4)
+	now := time.Now()
+	for i := 0; i < 10; i++ {
+		c.put([32]byte{byte(i)}, &Session{}, now.Add(time.Hour), now)
+	}
+	if len(c.m) > 4 {
+		t.Fatalf("cache holds %d entries, bound is 4", len(c.m))
+	}
+	if _, ok := c.get([32]byte{9}, now); !ok {
+		t.Fatal("latest entry missing")
+	}
+}
+
+func TestCookie(t *testing.T) {
+	c := Cookie("tok", time.Now().Add(time.Hour), true, false)
+	if c.Name != "__Host-mailgate" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || !c.Expires.IsZero() {
+		t.Fatalf("cookie = %+v", c)
+	}
+	if p := Cookie("tok", time.Now().Add(time.Hour), true, true); p.Expires.IsZero() {
+		t.Fatal("persistent cookie has no expiry")
+	}
+	h := http.Header{"Cookie": {`a=1; __Host-mailgate=xyz; b=2`, "c=3"}}
+	if got := FindCookie(h, "__Host-mailgate"); got != "xyz" {
+		t.Fatalf("FindCookie = %q", got)
+	}
+	if got := FindCookie(h, "mailgate"); got != "" {
+		t.Fatalf("FindCookie matched a prefix of another name: %q", got)
+	}
+}

@@ -1,0 +1,153 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// ErrRevoked is returned for a well-signed session that was logged out.
+var ErrRevoked = errors.New("session: revoked")
+
+// Identity is whom a session speaks for.
+type Identity struct {
+	UserID string
+	Email  string
+	Name   string
+}
+
+// Session is a verified session token.
+type Session struct {
+	Identity
+	ID     string
+	Expiry time.Time
+	// Data is what Manager.Prepare returned for this session. It is computed
+	// once per token, so the guard can keep per-request work to lookups.
+	Data any
+
+	revokedKey string
+}
+
+// Revocations records logged-out session ids until their tokens expire. The
+// ticket store satisfies it, so a cluster sharing a store shares logouts.
+type Revocations interface {
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Has(ctx context.Context, key string) (bool, error)
+}
+
+// Manager issues, verifies and revokes sessions.
+type Manager struct {
+	signer      Signer
+	ttl         time.Duration
+	revocations Revocations
+	prepare     func(*Session) any
+	cache       *verifiedCache
+}
+
+// Config configures a Manager.
+type Config struct {
+	Signer      Signer
+	TTL         time.Duration
+	Revocations Revocations
+	// Prepare, if set, is called once when a token is first verified; its
+	// result is kept as Session.Data for as long as the token is cached.
+	Prepare func(*Session) any
+	// CacheSize bounds the number of verified tokens remembered.
+	CacheSize int
+}
+
+// NewManager returns a Manager for cfg.
+func NewManager(cfg Config) *Manager {
+	return &Manager{
+		signer:      cfg.Signer,
+		ttl:         cfg.TTL,
+		revocations: cfg.Revocations,
+		prepare:     cfg.Prepare,
+		cache:       newVerifiedCache(cfg.CacheSize),
+	}
+}
+
+// Issue creates a session for id and returns its signed token.
+func (m *Manager) Issue(id Identity) (token string, expiry time.Time, err error) {
+	expiry = m.signer.Now().Add(m.ttl).Truncate(time.Second)
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, id.UserID)
+	_ = t.Set(jwt.ExpirationKey, expiry)
+	_ = t.Set("sid", ticket.NewSecret())
+	_ = t.Set("email", id.Email)
+	if id.Name != "" {
+		_ = t.Set("name", id.Name)
+	}
+	token, err = m.signer.Sign(TypSession, t)
+	return token, expiry, err
+}
+
+// Verify returns the session behind token. A token seen before costs a hash,
+// a map lookup and the revocation check; only a new token pays for the
+// signature. Errors other than ErrInvalid and ErrRevoked mean the revocation
+// list could not be read: the caller must fail closed.
+func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
+	key := sha256.Sum256([]byte(token))
+	now := m.signer.Now()
+	s, ok := m.cache.get(key, now)
+	if !ok {
+		var err error
+		if s, err = m.verify(token); err != nil {
+			return nil, err
+		}
+		m.cache.put(key, s, s.Expiry.Add(Skew), now)
+	}
+	revoked, err := m.revocations.Has(ctx, s.revokedKey)
+	if err != nil {
+		return nil, fmt.Errorf("session: reading revocations: %w", err)
+	}
+	if revoked {
+		return nil, ErrRevoked
+	}
+	return s, nil
+}
+
+func (m *Manager) verify(token string) (*Session, error) {
+	t, err := m.signer.Verify(TypSession, token)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Expiry: t.Expiration()}
+	s.UserID = t.Subject()
+	var ok bool
+	if s.ID, ok = stringClaim(t, "sid"); !ok || s.ID == "" || s.UserID == "" {
+		return nil, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
+	}
+	s.Email, _ = stringClaim(t, "email")
+	s.Name, _ = stringClaim(t, "name")
+	s.revokedKey = "revoked-session:" + s.ID
+	if m.prepare != nil {
+		s.Data = m.prepare(s)
+	}
+	return s, nil
+}
+
+// Revoke ends s everywhere its revocation list is shared, until the token
+// would have expired anyway.
+func (m *Manager) Revoke(ctx context.Context, s *Session) error {
+	ttl := s.Expiry.Add(Skew).Sub(m.signer.Now())
+	if ttl <= 0 {
+		return nil
+	}
+	return m.revocations.Put(ctx, s.revokedKey, nil, ttl)
+}
+
+func stringClaim(t jwt.Token, name string) (string, bool) {
+	v, ok := t.Get(name)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
+}

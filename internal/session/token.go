@@ -1,0 +1,85 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// TypSession is the JOSE "typ" of a session token. Each kind of token has its
+// own typ so that one kind can never be replayed as another.
+const TypSession = "mailgate-session+jwt"
+
+// Skew is how far clocks may disagree when checking iat and exp.
+const Skew = 30 * time.Second
+
+// ErrInvalid is returned for any token that does not verify. The cause is
+// wrapped for logs; callers must not show it to the client.
+var ErrInvalid = errors.New("session: invalid token")
+
+// Signer signs and verifies the tokens of one issuer and audience.
+type Signer struct {
+	Ring     *KeyRing
+	Issuer   string
+	Audience string
+	Now      func() time.Time
+}
+
+// Sign signs t as a JWT of the given typ with the ring's signing key, setting
+// iss, aud and iat.
+func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
+	_ = t.Set(jwt.IssuerKey, s.Issuer)
+	_ = t.Set(jwt.AudienceKey, s.Audience)
+	_ = t.Set(jwt.IssuedAtKey, s.Now().Truncate(time.Second))
+	hdr := jws.NewHeaders()
+	_ = hdr.Set(jws.TypeKey, typ)
+	_ = hdr.Set(jws.KeyIDKey, s.Ring.KeyID())
+	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, s.Ring.signing, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", fmt.Errorf("session: signing: %w", err)
+	}
+	return string(b), nil
+}
+
+// Verify checks token as a JWT of the given typ: one signature, alg EdDSA, a
+// kid from the ring, the typ, and the claims iss, aud, iat and exp within
+// Skew. Every failure wraps ErrInvalid.
+func (s Signer) Verify(typ, token string) (jwt.Token, error) {
+	msg, err := jws.ParseString(token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	sigs := msg.Signatures()
+	if len(sigs) != 1 {
+		return nil, fmt.Errorf("%w: %d signatures", ErrInvalid, len(sigs))
+	}
+	hdr := sigs[0].ProtectedHeaders()
+	if hdr.Algorithm() != jwa.EdDSA {
+		return nil, fmt.Errorf("%w: alg %q", ErrInvalid, hdr.Algorithm())
+	}
+	if hdr.Type() != typ {
+		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalid, hdr.Type(), typ)
+	}
+	pub, ok := s.Ring.public[hdr.KeyID()]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalid, hdr.KeyID())
+	}
+	t, err := jwt.ParseString(token,
+		jwt.WithKey(jwa.EdDSA, pub),
+		jwt.WithValidate(true),
+		jwt.WithClock(jwt.ClockFunc(s.Now)),
+		jwt.WithAcceptableSkew(Skew),
+		jwt.WithIssuer(s.Issuer),
+		jwt.WithAudience(s.Audience),
+		jwt.WithRequiredClaim(jwt.ExpirationKey),
+		jwt.WithRequiredClaim(jwt.IssuedAtKey),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return t, nil
+}
