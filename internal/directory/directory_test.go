@@ -1,0 +1,84 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type memStorage struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.files[key]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return v, nil
+}
+func (s *memStorage) Store(_ context.Context, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[key] = value
+	return nil
+}
+func (s *memStorage) Lock(context.Context, string) error   { return nil }
+func (s *memStorage) Unlock(context.Context, string) error { return nil }
+
+func TestNormalizeEmail(t *testing.T) {
+	good := map[string]string{
+		" Alice@Example.COM ": "alice@example.com",
+		"bob+tag@example.com": "bob+tag@example.com",
+	}
+	for in, want := range good {
+		if got, err := NormalizeEmail(in); err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "alice", "Alice <alice@example.com>", "a@b.c, d@e.f", "a@example.com\r\nBcc: x@y.z", strings.Repeat("a", 250) + "@b.cd"} {
+		if got, err := NormalizeEmail(in); !errors.Is(err, ErrInvalidEmail) {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want ErrInvalidEmail", in, got, err)
+		}
+	}
+}
+
+func TestEnsureByEmailCreatesOnce(t *testing.T) {
+	ctx := context.Background()
+	st := &memStorage{files: map[string][]byte{}}
+	created := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	d := New(st, "mailgate/default", func() time.Time { return created })
+
+	if _, err := d.ByEmail(ctx, "alice@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("before creation: err = %v", err)
+	}
+	u, err := d.EnsureByEmail(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID == "" || u.Email != "alice@example.com" || u.Status != StatusActive || !u.Created.Equal(created) {
+		t.Fatalf("created user = %+v", u)
+	}
+	again, err := d.EnsureByEmail(ctx, "alice@example.com")
+	if err != nil || again.ID != u.ID {
+		t.Fatalf("second Ensure = %+v, %v; want the same id %s", again, err, u.ID)
+	}
+	// A fresh Directory over the same storage (another instance, or after a
+	// restart) finds the user.
+	other := New(st, "mailgate/default", time.Now)
+	if got, err := other.ByEmail(ctx, "alice@example.com"); err != nil || got != u {
+		t.Fatalf("reload: %+v, %v", got, err)
+	}
+	for k := range st.files {
+		if strings.Contains(k, "alice") {
+			t.Fatalf("storage key %q holds the address", k)
+		}
+	}
+}
