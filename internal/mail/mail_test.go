@@ -1,0 +1,204 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+
+	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
+)
+
+var fixedNow = func() time.Time { return time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC) }
+
+func letter() Letter {
+	return Letter{
+		To: "alice@example.com", Template: "login", SiteName: "Example",
+		Link: "https://app.example.com/.mailgate/link?t=abc", Expires: 15 * time.Minute,
+	}
+}
+
+func mailer(t *testing.T, tr Transport) *Mailer {
+	from, err := ParseFrom("Example <login@example.com>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Mailer{From: from, Transport: tr, Now: fixedNow}
+}
+
+// parsed is a received message taken apart by a MIME parser.
+type parsed struct {
+	header gomail.Header
+	parts  map[string]string // content type -> body
+}
+
+func parse(t *testing.T, raw []byte) parsed {
+	t.Helper()
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parsed{header: r.Header, parts: map[string]string{}}
+	for {
+		part, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, ok := part.Header.(*gomail.InlineHeader)
+		if !ok {
+			t.Fatalf("unexpected attachment")
+		}
+		ct, _, _ := h.ContentType()
+		b, _ := io.ReadAll(part.Body)
+		p.parts[ct] = string(b)
+	}
+	return p
+}
+
+func TestSendOverStartTLSWithAuth(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "starttls", Username: "login@example.com", Password: "s3cret"})
+	tr := &SMTP{Addr: srv.Addr, TLS: TLSStartTLS, Username: "login@example.com", Password: "s3cret",
+		DialTimeout: 5 * time.Second, Timeout: 10 * time.Second, TLSConfig: &tls.Config{RootCAs: srv.RootCAs}}
+	if err := mailer(t, tr).Send(context.Background(), letter()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("server received %d messages", len(msgs))
+	}
+	m := msgs[0]
+	if m.From != "login@example.com" || len(m.To) != 1 || m.To[0] != "alice@example.com" || m.Auth != "login@example.com" {
+		t.Fatalf("envelope = %+v", m)
+	}
+	p := parse(t, m.Data)
+	if s, _ := p.header.Subject(); s != "Your sign-in link for Example" {
+		t.Errorf("Subject = %q", s)
+	}
+	if from, _ := p.header.AddressList("From"); len(from) != 1 || from[0].Name != "Example" || from[0].Address != "login@example.com" {
+		t.Errorf("From = %v", from)
+	}
+	if to, _ := p.header.AddressList("To"); len(to) != 1 || to[0].Address != "alice@example.com" {
+		t.Errorf("To = %v", to)
+	}
+	if d, err := p.header.Date(); err != nil || !d.Equal(fixedNow()) {
+		t.Errorf("Date = %v, %v", d, err)
+	}
+	if id, err := p.header.MessageID(); err != nil || !strings.HasSuffix(id, "@example.com") {
+		t.Errorf("Message-ID = %q, %v", id, err)
+	}
+	if mt, _, _ := p.header.ContentType(); mt != "multipart/alternative" {
+		t.Errorf("Content-Type = %q", mt)
+	}
+	for _, ct := range []string{"text/plain", "text/html"} {
+		if !strings.Contains(p.parts[ct], letter().Link) {
+			t.Errorf("%s part lacks the link:\n%s", ct, p.parts[ct])
+		}
+	}
+	if !strings.Contains(p.parts["text/plain"], "15 minutes") {
+		t.Errorf("text part does not state the expiry")
+	}
+}
+
+func TestSendOverImplicitTLS(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "tls"})
+	tr := &SMTP{Addr: srv.Addr, TLS: TLSImplicit, DialTimeout: 5 * time.Second, Timeout: 10 * time.Second,
+		TLSConfig: &tls.Config{RootCAs: srv.RootCAs}}
+	if err := mailer(t, tr).Send(context.Background(), letter()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Fatalf("received %d messages", n)
+	}
+}
+
+func TestStartTLSRequiredAndCertificateChecked(t *testing.T) {
+	plain := testsmtp.Start(t, testsmtp.Options{TLS: "none"})
+	tr := &SMTP{Addr: plain.Addr, TLS: TLSStartTLS, DialTimeout: 5 * time.Second, Timeout: 10 * time.Second}
+	if err := mailer(t, tr).Send(context.Background(), letter()); err == nil {
+		t.Fatal("sent in the clear to a server without STARTTLS")
+	}
+	tlsSrv := testsmtp.Start(t, testsmtp.Options{TLS: "starttls"})
+	tr = &SMTP{Addr: tlsSrv.Addr, TLS: TLSStartTLS, DialTimeout: 5 * time.Second, Timeout: 10 * time.Second}
+	if err := mailer(t, tr).Send(context.Background(), letter()); err == nil {
+		t.Fatal("accepted a certificate from an untrusted CA")
+	}
+	if len(plain.Messages())+len(tlsSrv.Messages()) != 0 {
+		t.Fatal("a message was delivered")
+	}
+}
+
+func TestAuthFailureIsReported(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none", Username: "u", Password: "right"})
+	tr := &SMTP{Addr: srv.Addr, TLS: TLSNone, Username: "u", Password: "wrong", DialTimeout: 5 * time.Second, Timeout: 10 * time.Second}
+	err := mailer(t, tr).Send(context.Background(), letter())
+	if err == nil || !strings.Contains(err.Error(), "authenticating") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStalledServerTimesOut(t *testing.T) {
+	// Accepts the connection and never greets.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c) //nolint:errcheck
+		}
+	}()
+	tr := &SMTP{Addr: ln.Addr().String(), TLS: TLSNone, DialTimeout: time.Second, Timeout: 200 * time.Millisecond}
+	start := time.Now()
+	if err := mailer(t, tr).Send(context.Background(), letter()); err == nil {
+		t.Fatal("send to a silent server succeeded")
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("timeout not applied: waited %s", waited)
+	}
+}
+
+func TestOutboxWritesCompleteEML(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outbox")
+	if err := mailer(t, &Outbox{Dir: dir, Now: fixedNow}).Send(context.Background(), letter()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || !strings.HasSuffix(entries[0].Name(), ".eml") {
+		t.Fatalf("outbox holds %v", entries)
+	}
+	info, _ := entries[0].Info()
+	if info.Mode().Perm()&0o077 != 0 {
+		t.Errorf("outbox file mode %v is readable by others", info.Mode().Perm())
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+	if p := parse(t, raw); !strings.Contains(p.parts["text/plain"], letter().Link) {
+		t.Fatal("outbox message lacks the link")
+	}
+}
+
+func TestUnknownLocaleFallsBackToEnglish(t *testing.T) {
+	l := letter()
+	l.Locale = "xx-XX"
+	raw, err := mailer(t, nil).Compose(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, raw)
+	if s, _ := p.header.Subject(); !strings.HasPrefix(s, "Your sign-in link") {
+		t.Fatalf("Subject = %q", s)
+	}
+}

@@ -1,0 +1,147 @@
+// Package mail writes and delivers mailgate's emails: composing a
+// multipart/alternative message from per-locale templates, and handing it to
+// an SMTP server or, in development, to an outbox folder.
+package mail
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"net/mail"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+)
+
+// DefaultLocale is used when a letter names no locale or one without
+// templates.
+const DefaultLocale = "en-GB"
+
+// Letter is what a flow asks to send: which template, to whom, with what.
+type Letter struct {
+	To       string
+	Locale   string
+	Template string // "login"
+	SiteName string
+	Link     string
+	Expires  time.Duration
+}
+
+// Transport hands a composed message to its next hop.
+type Transport interface {
+	Deliver(ctx context.Context, from, to string, msg []byte) error
+}
+
+//go:embed templates
+var templateFS embed.FS
+
+// Mailer renders letters and delivers them through a Transport.
+type Mailer struct {
+	From      *mail.Address
+	Transport Transport
+	Now       func() time.Time
+}
+
+// ParseFrom parses a From address such as `Example <login@example.com>`.
+func ParseFrom(s string) (*mail.Address, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return nil, fmt.Errorf("mail: from address %q: %w", s, err)
+	}
+	return a, nil
+}
+
+// Send renders l and delivers it.
+func (m *Mailer) Send(ctx context.Context, l Letter) error {
+	msg, err := m.Compose(l)
+	if err != nil {
+		return err
+	}
+	return m.Transport.Deliver(ctx, m.From.Address, l.To, msg)
+}
+
+// Compose renders l into a complete RFC 5322 message with a text and an HTML
+// alternative.
+func (m *Mailer) Compose(l Letter) ([]byte, error) {
+	subject, text, html, err := render(l)
+	if err != nil {
+		return nil, err
+	}
+	to, err := mail.ParseAddress(l.To)
+	if err != nil {
+		return nil, fmt.Errorf("mail: recipient %q: %w", l.To, err)
+	}
+	var h gomail.Header
+	h.SetDate(m.Now())
+	h.SetAddressList("From", []*mail.Address{m.From})
+	h.SetAddressList("To", []*mail.Address{to})
+	h.SetSubject(subject)
+	domain := m.From.Address[strings.LastIndexByte(m.From.Address, '@')+1:]
+	if err := h.GenerateMessageIDWithHostname(domain); err != nil {
+		return nil, err
+	}
+	// Login mails must not be answered by vacation responders.
+	h.Set("Auto-Submitted", "auto-generated")
+
+	var buf bytes.Buffer
+	w, err := gomail.CreateInlineWriter(&buf, h)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range []struct{ typ, body string }{{"text/plain", text}, {"text/html", html}} {
+		var ph gomail.InlineHeader
+		ph.SetContentType(part.typ, map[string]string{"charset": "utf-8"})
+		pw, err := w.CreatePart(ph)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := pw.Write([]byte(part.body)); err != nil {
+			return nil, err
+		}
+		if err := pw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// render runs the letter's templates: <locale>/<template>.txt defines
+// "subject" and "text"; <locale>/<template>.html is the HTML body.
+func render(l Letter) (subject, text, html string, err error) {
+	locale := l.Locale
+	if _, err := templateFS.ReadDir("templates/" + locale); locale == "" || err != nil {
+		locale = DefaultLocale
+	}
+	base := "templates/" + locale + "/" + l.Template
+	data := struct {
+		Letter
+		Minutes int
+	}{l, int(l.Expires.Round(time.Minute) / time.Minute)}
+
+	tt, err := texttemplate.ParseFS(templateFS, base+".txt")
+	if err != nil {
+		return "", "", "", fmt.Errorf("mail: template %s: %w", base, err)
+	}
+	var sb, tb, hb bytes.Buffer
+	if err := tt.ExecuteTemplate(&sb, "subject", data); err != nil {
+		return "", "", "", err
+	}
+	if err := tt.ExecuteTemplate(&tb, "text", data); err != nil {
+		return "", "", "", err
+	}
+	ht, err := htmltemplate.ParseFS(templateFS, base+".html")
+	if err != nil {
+		return "", "", "", fmt.Errorf("mail: template %s: %w", base, err)
+	}
+	if err := ht.Execute(&hb, data); err != nil {
+		return "", "", "", err
+	}
+	return strings.TrimSpace(sb.String()), tb.String(), hb.String(), nil
+}

@@ -1,0 +1,187 @@
+// Package testsmtp runs a real SMTP server (go-smtp) on loopback for tests:
+// it speaks STARTTLS or implicit TLS with a certificate of its own, checks
+// AUTH PLAIN, and keeps every message it accepts.
+package testsmtp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted message.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+	// Auth is the username the client authenticated as, if any.
+	Auth string
+}
+
+// Options choose how the server behaves.
+type Options struct {
+	// TLS is "starttls", "tls" or "none", as in mail.SMTP.
+	TLS string
+	// Username and Password, if set, are required (AUTH PLAIN).
+	Username, Password string
+	// RejectRcpt makes every RCPT fail with a permanent error.
+	RejectRcpt bool
+}
+
+// Server is a running test server.
+type Server struct {
+	Addr string
+	// RootCAs trusts the server's certificate.
+	RootCAs *x509.CertPool
+
+	opts Options
+	srv  *smtp.Server
+	mu   sync.Mutex
+	msgs []Message
+}
+
+// Start starts a server on 127.0.0.1 and stops it when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := &Server{opts: opts}
+	cert, pool, err := selfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RootCAs = pool
+	s.srv = smtp.NewServer(s)
+	s.srv.Domain = "localhost"
+	s.srv.ReadTimeout = 10 * time.Second
+	s.srv.WriteTimeout = 10 * time.Second
+	s.srv.AllowInsecureAuth = opts.TLS == "none"
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
+	var ln net.Listener
+	if opts.TLS == "tls" {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsConfig)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if opts.TLS == "starttls" {
+			s.srv.TLSConfig = tlsConfig
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	go s.srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{srv: s, conn: c}, nil
+}
+
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	auth string
+	msg  Message
+}
+
+func (s *session) AuthMechanisms() []string {
+	if s.srv.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != s.srv.opts.Username || pass != s.srv.opts.Password {
+			return errors.New("invalid credentials")
+		}
+		s.auth = user
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.srv.opts.Username != "" && s.auth == "" {
+		return smtp.ErrAuthRequired
+	}
+	if _, isTLS := s.conn.TLSConnectionState(); !isTLS && s.srv.opts.TLS != "none" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "TLS required"}
+	}
+	s.msg = Message{From: from, Auth: s.auth}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.srv.opts.RejectRcpt {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	s.msg.To = append(s.msg.To, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.Data = b
+	s.srv.mu.Lock()
+	s.srv.msgs = append(s.srv.msgs, s.msg)
+	s.srv.mu.Unlock()
+	return nil
+}
+
+func (s *session) Reset()        { s.msg = Message{} }
+func (s *session) Logout() error { return nil }
+
+func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "testsmtp"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
