@@ -1,0 +1,221 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+type memStorage struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.files[key]; ok {
+		return v, nil
+	}
+	return nil, fs.ErrNotExist
+}
+func (s *memStorage) Store(_ context.Context, key string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[key] = v
+	return nil
+}
+func (s *memStorage) Lock(context.Context, string) error   { return nil }
+func (s *memStorage) Unlock(context.Context, string) error { return nil }
+
+// outbox records letters; fail makes the next send fail.
+type outbox struct {
+	letters []mail.Letter
+	fail    error
+	took    time.Duration
+	clock   *time.Time
+}
+
+func (o *outbox) Send(_ context.Context, l mail.Letter) error {
+	*o.clock = o.clock.Add(o.took)
+	if o.fail != nil {
+		return o.fail
+	}
+	o.letters = append(o.letters, l)
+	return nil
+}
+
+type fixture struct {
+	flow   *MagicLink
+	out    *outbox
+	slept  []time.Duration
+	now    time.Time
+	secret func(l mail.Letter) string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
+	store, err := ticket.NewMemory(1<<20, func() time.Time { return f.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f.out = &outbox{clock: &f.now, took: 40 * time.Millisecond}
+	f.flow = &MagicLink{
+		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
+		Users:     directory.New(&memStorage{files: map[string][]byte{}}, "mg", func() time.Time { return f.now }),
+		Mailer:    f.out,
+		Allowlist: NewAllowlist([]string{"alice@example.com"}, []string{"corp.example"}),
+		LinkURL:   func(s string) string { return "https://app.example.com/.mailgate/link?t=" + url.QueryEscape(s) },
+		TTL:       15 * time.Minute,
+		SiteName:  "Example",
+		Sleep:     func(_ context.Context, d time.Duration) { f.slept = append(f.slept, d) },
+		Now:       func() time.Time { return f.now },
+	}
+	f.secret = func(l mail.Letter) string {
+		u, err := url.Parse(l.Link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Query().Get("t")
+	}
+	return f
+}
+
+func TestAllowlist(t *testing.T) {
+	a := NewAllowlist([]string{"Alice@Example.com"}, []string{"@corp.example"})
+	for email, want := range map[string]bool{
+		"alice@example.com":     true,
+		"bob@example.com":       false,
+		"carol@corp.example":    true,
+		"dave@sub.corp.example": false,
+		"corp.example":          false,
+		"eve@corp.example.evil": false,
+	} {
+		if got := a.Allows(email); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", email, got, want)
+		}
+	}
+}
+
+func TestSafeReturn(t *testing.T) {
+	for in, want := range map[string]string{
+		"/":                    "/",
+		"/app/page?x=1#top":    "/app/page?x=1#top",
+		"":                     "/",
+		"//evil.example/":      "/",
+		"/\\evil.example":      "/",
+		"https://evil.example": "/",
+		"javascript:alert(1)":  "/",
+		"relative/path":        "/",
+		"/a\r\nSet-Cookie: x":  "/",
+		"/%zz":                 "/",
+	} {
+		if got := SafeReturn(in); got != want {
+			t.Errorf("SafeReturn(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRequestAndRedeem(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.flow.Request(ctx, " Alice@Example.com ", "/docs", "en-GB"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.out.letters) != 1 {
+		t.Fatalf("%d letters sent", len(f.out.letters))
+	}
+	l := f.out.letters[0]
+	if l.To != "alice@example.com" || !strings.HasPrefix(l.Link, "https://app.example.com/.mailgate/link?t=") || l.Expires != 15*time.Minute {
+		t.Fatalf("letter = %+v", l)
+	}
+	u, ret, err := f.flow.Redeem(ctx, f.secret(l))
+	if err != nil || u.Email != "alice@example.com" || ret != "/docs" {
+		t.Fatalf("redeem = %+v, %q, %v", u, ret, err)
+	}
+	if _, _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("second redeem err = %v", err)
+	}
+}
+
+func TestDisallowedGetsNoMailButSameDelay(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	if err := f.flow.Request(ctx, "mallory@example.com", "/", ""); err != nil {
+		t.Fatalf("disallowed address got an error (enumeration): %v", err)
+	}
+	if len(f.out.letters) != 1 {
+		t.Fatalf("disallowed address was mailed: %d letters", len(f.out.letters))
+	}
+	if len(f.slept) != 1 || f.slept[0] != f.out.took {
+		t.Fatalf("padding = %v, want one wait of %v", f.slept, f.out.took)
+	}
+}
+
+func TestInvalidAddress(t *testing.T) {
+	f := newFixture(t)
+	if err := f.flow.Request(context.Background(), "not an address", "/", ""); !errors.Is(err, directory.ErrInvalidEmail) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDeliveryFailureDropsLink(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	sent := f.out.letters[0]
+	f.out.fail = errors.New("550 mailbox unavailable")
+	err := f.flow.Request(ctx, "alice@example.com", "/", "")
+	if !errors.Is(err, ErrDelivery) || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("err = %v, want ErrDelivery carrying the SMTP error", err)
+	}
+	// The failed request superseded the earlier link and left nothing live.
+	if _, _, err := f.flow.Redeem(ctx, f.secret(sent)); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("earlier link still works after a failed resend: %v", err)
+	}
+}
+
+func TestLinkExpires(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	f.now = f.now.Add(15 * time.Minute)
+	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("expired link: err = %v", err)
+	}
+}
+
+func TestNewLinkSupersedesOld(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("superseded link: err = %v", err)
+	}
+	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[1])); err != nil {
+		t.Fatalf("newest link: %v", err)
+	}
+}
+
+func TestAllowlistShrinkInvalidatesPendingLink(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, "carol@corp.example", "/", "")
+	f.flow.Allowlist = NewAllowlist([]string{"alice@example.com"}, nil)
+	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+}
