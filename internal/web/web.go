@@ -1,0 +1,103 @@
+// Package web renders mailgate's browser pages: embedded templates and
+// styles, no external assets and no script, served with a strict CSP.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/style.css
+var styleCSS []byte
+
+// StyleCSS is the only stylesheet, served from the prefix; the CSP allows no
+// inline style.
+func StyleCSS() []byte { return styleCSS }
+
+// CSP allows nothing but this origin's stylesheet and forms posting back to
+// this origin.
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// Page names.
+const (
+	PageLogin      = "login"
+	PageSent       = "sent"
+	PageConfirm    = "confirm"
+	PageInvalid    = "invalid"
+	PageSendFailed = "send_failed"
+	PageLogout     = "logout"
+	PageSignedOut  = "signed_out"
+)
+
+// Data is what a page shows.
+type Data struct {
+	Locale    string
+	SiteName  string
+	Prefix    string
+	FormToken string
+	Return    string
+	Email     string
+	Secret    string
+	Minutes   int
+	// Error is a catalogue key of a message to show above the form.
+	Error string
+	// T is the page's catalogue, filled by Render.
+	T map[string]string
+	// Title is the page's title, set by the page's own template.
+	Title string
+}
+
+// withTitle lets a page template pass its title to the shared head.
+func withTitle(d Data, title string) Data {
+	d.Title = title
+	return d
+}
+
+// Pages renders the pages of one site.
+type Pages struct {
+	tmpl *template.Template
+}
+
+// New parses the embedded templates.
+func New() (*Pages, error) {
+	t, err := template.New("").Funcs(template.FuncMap{"page": withTitle}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: parsing templates: %w", err)
+	}
+	return &Pages{tmpl: t}, nil
+}
+
+// Render writes page with status. Rendering happens into a buffer first so
+// a template error never leaves half a page behind.
+func (p *Pages) Render(w http.ResponseWriter, status int, page string, d Data) error {
+	d.T = catalogue(d.Locale)
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, page+".html", d); err != nil {
+		return fmt.Errorf("web: rendering %s: %w", page, err)
+	}
+	h := w.Header()
+	SetSecurityHeaders(h)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// SetSecurityHeaders sets the headers every mailgate response carries: the
+// pages hold form tokens and link secrets, so nothing is cached, framed or
+// leaked through Referer.
+func SetSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+}
