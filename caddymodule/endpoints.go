@@ -1,0 +1,204 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/web"
+)
+
+// maxFormBytes bounds the body of every form post: an email address and two
+// tokens fit many times over.
+const maxFormBytes = 16 << 10
+
+// serveEndpoint routes a request under the prefix; sub is the path after it.
+func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	type route struct {
+		get, post func(http.ResponseWriter, *http.Request) error
+	}
+	var rt route
+	switch sub {
+	case "/login":
+		rt = route{get: m.loginPage}
+	case "/login/email":
+		rt = route{post: m.requestLink}
+	case "/link":
+		rt = route{get: m.confirmPage, post: m.redeemLink}
+	case "/logout":
+		rt = route{get: m.logoutPage, post: m.logout}
+	case "/jwks.json":
+		rt = route{get: m.serveJWKS}
+	case "/assets/style.css":
+		rt = route{get: serveCSS}
+	default:
+		return caddyhttp.Error(http.StatusNotFound, nil)
+	}
+	switch {
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.get != nil:
+		return rt.get(w, r)
+	case r.Method == http.MethodPost && rt.post != nil:
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return caddyhttp.Error(http.StatusBadRequest, err)
+		}
+		if err := web.CheckForm(r, m.origin, m.secure); err != nil {
+			return m.render(w, http.StatusForbidden, "bad_form", web.Data{})
+		}
+		return rt.post(w, r)
+	}
+	allow := "POST"
+	if rt.get != nil {
+		allow = "GET, HEAD"
+		if rt.post != nil {
+			allow += ", POST"
+		}
+	}
+	w.Header().Set("Allow", allow)
+	return caddyhttp.Error(http.StatusMethodNotAllowed, nil)
+}
+
+// render fills the data every page shares and writes the page.
+func (m *Mailgate) render(w http.ResponseWriter, status int, page string, d web.Data) error {
+	d.SiteName = m.SiteName
+	d.Prefix = m.Prefix
+	d.Locale = web.DefaultLocale
+	if err := m.pages.Render(w, status, page, d); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	return nil
+}
+
+func (m *Mailgate) loginPage(w http.ResponseWriter, r *http.Request) error {
+	return m.render(w, http.StatusOK, web.PageLogin, web.Data{
+		FormToken: web.FormToken(w, r, m.secure),
+		Return:    flow.SafeReturn(r.URL.Query().Get("return")),
+	})
+}
+
+// requestLink answers the same "check your inbox" page whether or not the
+// address may log in.
+func (m *Mailgate) requestLink(w http.ResponseWriter, r *http.Request) error {
+	email := r.PostFormValue("email")
+	d := web.Data{
+		FormToken: web.FormToken(w, r, m.secure),
+		Return:    flow.SafeReturn(r.PostFormValue("return")),
+		Email:     email,
+		Minutes:   int(m.links.TTL.Minutes()),
+	}
+	err := m.links.Request(r.Context(), email, d.Return, web.DefaultLocale)
+	switch {
+	case err == nil:
+		return m.render(w, http.StatusOK, web.PageSent, d)
+	case errors.Is(err, directory.ErrInvalidEmail):
+		d.Error = "invalid_email"
+		return m.render(w, http.StatusBadRequest, web.PageLogin, d)
+	case errors.Is(err, flow.ErrDelivery):
+		m.logger.Error("login mail not delivered; the link was dropped", zap.Error(err))
+		return m.render(w, http.StatusServiceUnavailable, web.PageSendFailed, d)
+	default:
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+}
+
+// confirmPage shows a button and consumes nothing: mail scanners and link
+// previews fetch links, and must not use them up.
+func (m *Mailgate) confirmPage(w http.ResponseWriter, r *http.Request) error {
+	return m.render(w, http.StatusOK, web.PageConfirm, web.Data{
+		FormToken: web.FormToken(w, r, m.secure),
+		Secret:    r.URL.Query().Get("t"),
+	})
+}
+
+func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
+	u, ret, err := m.links.Redeem(r.Context(), r.PostFormValue("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{
+			FormToken: web.FormToken(w, r, m.secure),
+			Return:    "/",
+		})
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	token, expiry, err := m.sessions.Issue(session.Identity{UserID: u.ID, Email: u.Email, Name: u.Name})
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	m.logger.Info("login", zap.String("user_id", u.ID))
+	http.SetCookie(w, session.Cookie(token, expiry, m.secure, false))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, ret, http.StatusSeeOther)
+	return nil
+}
+
+func (m *Mailgate) logoutPage(w http.ResponseWriter, r *http.Request) error {
+	return m.render(w, http.StatusOK, web.PageLogout, web.Data{FormToken: web.FormToken(w, r, m.secure)})
+}
+
+// logout revokes the session, so a copy of the cookie kept elsewhere stops
+// working too, and clears the cookie.
+func (m *Mailgate) logout(w http.ResponseWriter, r *http.Request) error {
+	if token := session.FindCookie(r.Header, session.CookieName(m.secure)); token != "" {
+		s, err := m.sessions.Verify(r.Context(), token)
+		switch {
+		case err == nil:
+			if err := m.sessions.Revoke(r.Context(), s); err != nil {
+				return caddyhttp.Error(http.StatusServiceUnavailable, err)
+			}
+			m.logger.Info("logout", zap.String("user_id", s.UserID))
+		case !errors.Is(err, session.ErrInvalid) && !errors.Is(err, session.ErrRevoked):
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+	}
+	http.SetCookie(w, session.ClearCookie(m.secure))
+	return m.render(w, http.StatusOK, web.PageSignedOut, web.Data{})
+}
+
+func (m *Mailgate) serveJWKS(w http.ResponseWriter, _ *http.Request) error {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Content-Length", strconv.Itoa(len(m.jwks)))
+	_, err := w.Write(m.jwks)
+	return err
+}
+
+func serveCSS(w http.ResponseWriter, _ *http.Request) error {
+	css := web.StyleCSS()
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(css)))
+	_, err := w.Write(css)
+	return err
+}
+
+// apiError is the JSON body of every error mailgate answers to a
+// non-browser client.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Login   string `json:"login_url,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
+}

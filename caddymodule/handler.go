@@ -1,0 +1,80 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/session"
+)
+
+// ServeHTTP serves mailgate's own endpoints under the prefix and guards
+// everything else: the upstream is reached only with a verified session.
+func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if p := r.URL.Path; strings.HasPrefix(p, m.Prefix) && (len(p) == len(m.Prefix) || p[len(m.Prefix)] == '/') {
+		return m.serveEndpoint(w, r, p[len(m.Prefix):])
+	}
+	token := session.FindCookie(r.Header, session.CookieName(m.secure))
+	if token == "" {
+		return m.unauthenticated(w, r, false)
+	}
+	s, err := m.sessions.Verify(r.Context(), token)
+	if errors.Is(err, session.ErrInvalid) || errors.Is(err, session.ErrRevoked) {
+		return m.unauthenticated(w, r, true)
+	}
+	if err != nil {
+		// The revocation list cannot be read: fail closed.
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	id := s.Data.(*identity)
+	m.headers.strip(r.Header)
+	m.headers.set(r.Header, id)
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", id.userID)
+	repl.Set("http.auth.user.email", id.userEmail)
+	return next.ServeHTTP(w, r)
+}
+
+// unauthenticated sends a browser to the login page, keeping where it was
+// going, and answers anything else with 401. A cookie that failed is cleared
+// so the browser stops sending it.
+func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCookie bool) error {
+	if badCookie {
+		http.SetCookie(w, session.ClearCookie(m.secure))
+	}
+	if m.logger.Core().Enabled(zap.DebugLevel) {
+		m.logger.Debug("no valid session", zap.String("uri", r.RequestURI), zap.Bool("cookie_present", badCookie))
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if isNavigation(r) {
+		h.Set("Location", m.loginURL+"?return="+url.QueryEscape(r.URL.RequestURI()))
+		w.WriteHeader(http.StatusFound)
+		return nil
+	}
+	h.Set("WWW-Authenticate", m.challenge)
+	return writeJSON(w, http.StatusUnauthorized, apiError{
+		Error:   "unauthenticated",
+		Message: "A valid mailgate session is required.",
+		Login:   m.loginURL,
+	})
+}
+
+// isNavigation tells a browser loading a page from an API call: only those
+// are redirected to the login page.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, a := range r.Header.Values("Accept") {
+		if strings.Contains(a, "text/html") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,96 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/mailgate/caddy-mailgate/internal/session"
+)
+
+// headerSet is the identity headers: their canonical names, for setting, and
+// the match used to delete every incoming copy.
+type headerSet struct {
+	user, email, name string
+}
+
+func newHeaderSet(c *IdentityHeaders) headerSet {
+	h := headerSet{user: "Remote-User", email: "Remote-Email", name: "Remote-Name"}
+	if c != nil {
+		if c.User != "" {
+			h.user = canonical(c.User)
+		}
+		if c.Email != "" {
+			h.email = canonical(c.Email)
+		}
+		if c.Name != "" {
+			h.name = canonical(c.Name)
+		}
+	}
+	return h
+}
+
+// identity is what the guard adds to a request, built once per session token
+// so that a request costs map assignments, not allocations.
+type identity struct {
+	user, email, name []string
+	userID, userEmail any
+}
+
+// prepare is the session manager's Prepare hook.
+func (h headerSet) prepare(s *session.Session) any {
+	id := &identity{
+		user:      []string{s.UserID},
+		email:     []string{s.Email},
+		userID:    s.UserID,
+		userEmail: s.Email,
+	}
+	if s.Name != "" {
+		id.name = []string{s.Name}
+	}
+	return id
+}
+
+// strip deletes every header that a client could use to pose as someone:
+// the identity headers in any case, with '_' for '-'. Some servers and
+// frameworks fold Remote_Email into Remote-Email, so both must go.
+func (h headerSet) strip(hdr http.Header) {
+	for k := range hdr {
+		if sameHeader(k, h.user) || sameHeader(k, h.email) || sameHeader(k, h.name) {
+			delete(hdr, k)
+		}
+	}
+}
+
+// set adds the identity from the session. The slices are shared between
+// requests of one session; nothing downstream appends to header slices in
+// place (append on a full slice copies).
+func (h headerSet) set(hdr http.Header, id *identity) {
+	hdr[h.user] = id.user
+	hdr[h.email] = id.email
+	if id.name != nil {
+		hdr[h.name] = id.name
+	}
+}
+
+// sameHeader compares header names ignoring ASCII case and treating '_' and
+// '-' alike.
+func sameHeader(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if fold(a[i]) != fold(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fold(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}
