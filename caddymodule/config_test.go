@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// validate adapts a Caddyfile site whose mailgate block is body, then
+// provisions it as Caddy would at start, without starting servers.
+func validate(t *testing.T, body string) error {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	caddyfile := "{\n\tadmin off\n\tstorage file_system " + dir + "\n}\n" +
+		"http://localhost:8080 {\n\tmailgate {\n" + body + "\n\t}\n\trespond ok\n}\n"
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		return err
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}
+
+const outbox = "outbox ./mailgate-outbox\n"
+
+func TestConfigErrorsNameTheBadValue(t *testing.T) {
+	smtp := func(inner string) string {
+		return "base_url https://app.example.com\nsmtp smtp.example.com:587 {\n" + inner + "\n}\n"
+	}
+	cases := []struct {
+		name, body, want string
+	}{
+		{"relative base_url", "base_url /login\n" + outbox, `base_url "/login"`},
+		{"base_url with a path", "base_url https://app.example.com/app\n" + outbox, "origin only"},
+		{"plain http to a public host", "base_url http://app.example.com\n" + outbox, "localhost only"},
+		{"missing base_url", outbox, "base_url is required"},
+		{"from that does not parse", smtp(`from "Example <not an address"`), `smtp from "Example <not an address"`},
+		{"missing from", smtp(""), "smtp from is required"},
+		{"both smtp and outbox", smtp(`from login@example.com`) + outbox, "both smtp and outbox"},
+		{"neither smtp nor outbox", "base_url https://app.example.com", "neither smtp nor outbox"},
+		{"tls none to a remote host", smtp("tls none\nfrom login@example.com"), "tls none to smtp.example.com"},
+		{"unknown tls mode", smtp("tls maybe\nfrom login@example.com"), `smtp tls "maybe"`},
+		{"unknown subdirective", "base_url https://app.example.com\n" + outbox + "colour blue", `unknown subdirective "colour"`},
+		{"duplicate subdirective", "base_url https://app.example.com\nbase_url https://b.example.com\n" + outbox, `duplicate subdirective "base_url"`},
+		{"duplicate in smtp", smtp("from a@example.com\nfrom b@example.com"), `smtp: duplicate subdirective "from"`},
+		{"bad allowed email", "base_url https://app.example.com\n" + outbox + "allow email not-an-address", `allow email "not-an-address"`},
+		{"bad allow kind", "base_url https://app.example.com\n" + outbox + "allow user alice", `allow "user"`},
+		{"bad duration", "base_url https://app.example.com\n" + outbox + "link_ttl soon", `link_ttl "soon"`},
+		{"tiny store", "base_url https://app.example.com\n" + outbox + "store memory {\nmax_memory 10KB\n}", "max_memory 10000 bytes"},
+		{"unknown store", "base_url https://app.example.com\n" + outbox + "store disk", `store "disk"`},
+		{"bad realm", "realm ../etc\nbase_url https://app.example.com\n" + outbox, `realm "../etc"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := validate(t, c.body)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", c.body)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestConfigAccepted(t *testing.T) {
+	for name, body := range map[string]string{
+		"outbox on localhost": "base_url http://localhost:8080\n" + outbox,
+		"tls none to loopback": "base_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n}",
+		"tls none with insecure": "base_url https://app.example.com\nsmtp relay.internal:25 {\ntls none\ninsecure\nfrom login@example.com\n}",
+		"everything": `realm staff
+base_url https://app.example.com
+prefix /auth
+site_name "Example"
+allow email alice@example.com bob@example.com
+allow domain example.com
+session_ttl 8h
+link_ttl 10m
+smtp smtp.example.com:465 {
+	tls tls
+	username login@example.com
+	password {env.SMTP_PASSWORD}
+	from "Example <login@example.com>"
+	dial_timeout 5s
+	timeout 20s
+}
+store memory {
+	max_memory 16MiB
+}
+identity_headers {
+	user X-User
+	email X-Email
+	name X-Name
+}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := validate(t, body); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,372 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// mailedLink reads the newest message the SMTP server received for to,
+// checks its headers, and returns the link from its text part.
+func (e *env) mailedLink(t *testing.T, to string) string {
+	t.Helper()
+	msgs := e.smtp.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if len(m.To) != 1 || m.To[0] != to {
+			continue
+		}
+		r, err := gomail.CreateReader(bytes.NewReader(m.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from, _ := r.Header.AddressList("From"); len(from) != 1 || from[0].Address != "login@example.com" {
+			t.Errorf("From = %v", from)
+		}
+		if rcpt, _ := r.Header.AddressList("To"); len(rcpt) != 1 || rcpt[0].Address != to {
+			t.Errorf("To = %v", rcpt)
+		}
+		if s, _ := r.Header.Subject(); !strings.Contains(s, "Example") {
+			t.Errorf("Subject = %q", s)
+		}
+		if _, err := r.Header.Date(); err != nil {
+			t.Errorf("Date: %v", err)
+		}
+		if id, _ := r.Header.MessageID(); id == "" {
+			t.Error("no Message-ID")
+		}
+		if m.Auth != "mailer" {
+			t.Errorf("mail was sent without AUTH (as %q)", m.Auth)
+		}
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct != "text/plain" {
+				continue
+			}
+			body, _ := io.ReadAll(p.Body)
+			link := regexp.MustCompile(`https://\S+`).FindString(string(body))
+			if link == "" {
+				t.Fatalf("no link in the text part:\n%s", body)
+			}
+			return link
+		}
+		t.Fatal("the message has no text/plain part")
+	}
+	t.Fatalf("no mail to %s among %d messages", to, len(msgs))
+	return ""
+}
+
+func (e *env) mailsTo(to string) int {
+	n := 0
+	for _, m := range e.smtp.Messages() {
+		if len(m.To) == 1 && m.To[0] == to {
+			n++
+		}
+	}
+	return n
+}
+
+// requestLink walks the login form for email and returns the response to
+// the form post.
+func (b *browser) requestLink(email, ret string) response {
+	b.t.Helper()
+	if r := b.get("/.mailgate/login?return=" + url.QueryEscape(ret)); r.StatusCode != http.StatusOK {
+		b.t.Fatalf("login page: %s", r.Status)
+	}
+	return b.post("/.mailgate/login/email", map[string]string{
+		"email": email, "return": ret, "form_token": b.cookie("__Host-mailgate-form"),
+	})
+}
+
+// confirm opens the mailed link and presses the button.
+func (b *browser) confirm(link string) response {
+	b.t.Helper()
+	u := mustURL(link)
+	if r := b.get(u.RequestURI()); r.StatusCode != http.StatusOK {
+		b.t.Fatalf("link page: %s", r.Status)
+	}
+	return b.post("/.mailgate/link", map[string]string{
+		"t": u.Query().Get("t"), "form_token": b.cookie("__Host-mailgate-form"),
+	})
+}
+
+// login runs the whole journey and returns the session cookie's value.
+func (b *browser) login(email, ret string) string {
+	b.t.Helper()
+	if r := b.requestLink(email, ret); r.StatusCode != http.StatusOK {
+		b.t.Fatalf("requesting a link: %s\n%s", r.Status, r.body)
+	}
+	r := b.confirm(b.e.mailedLink(b.t, email))
+	if r.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("confirming the link: %s\n%s", r.Status, r.body)
+	}
+	return b.cookie("__Host-mailgate")
+}
+
+func TestMailgateInCaddy(t *testing.T) {
+	e := startCaddy(t)
+
+	t.Run("unauthenticated browser is sent to the login page", func(t *testing.T) {
+		r := e.browser(t).get("/reports?year=2026")
+		if r.StatusCode != http.StatusFound {
+			t.Fatalf("status %s, want 302", r.Status)
+		}
+		want := e.base + "/.mailgate/login?return=" + url.QueryEscape("/reports?year=2026")
+		if loc := r.Header.Get("Location"); loc != want {
+			t.Fatalf("Location %q, want %q", loc, want)
+		}
+	})
+
+	t.Run("unauthenticated API call gets 401 JSON", func(t *testing.T) {
+		b := e.browser(t)
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/api/items", strings.NewReader("{}"))
+		req.Header.Set("Accept", "application/json")
+		r := b.do(req)
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %s, want 401", r.Status)
+		}
+		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Mailgate ") {
+			t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+		}
+		var body struct {
+			Error    string `json:"error"`
+			Message  string `json:"message"`
+			LoginURL string `json:"login_url"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Error != "unauthenticated" || body.LoginURL != e.base+"/.mailgate/login" {
+			t.Fatalf("body %q (%v)", r.body, err)
+		}
+	})
+
+	t.Run("handle and respond blocks are guarded too", func(t *testing.T) {
+		b := e.browser(t)
+		req, _ := http.NewRequest(http.MethodGet, e.base+"/direct", nil)
+		if r := b.do(req); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unauthenticated /direct: %s %q", r.Status, r.body)
+		}
+		b.login("alice@example.com", "/")
+		if r := b.get("/direct"); r.StatusCode != http.StatusOK || r.body != "direct answer for alice@example.com" {
+			t.Fatalf("authenticated /direct: %s %q", r.Status, r.body)
+		}
+	})
+
+	if n := e.upstream.count(); n != 0 {
+		t.Fatalf("the upstream was reached %d times without a session", n)
+	}
+
+	t.Run("login journey", func(t *testing.T) {
+		b := e.browser(t)
+		r := b.requestLink("Alice@Example.com", "/docs?page=2")
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Check your inbox") {
+			t.Fatalf("request: %s\n%s", r.Status, r.body)
+		}
+		link := e.mailedLink(t, "alice@example.com")
+		if !strings.HasPrefix(link, e.base+"/.mailgate/link?t=") {
+			t.Fatalf("link %q is not built from base_url", link)
+		}
+
+		// Scanners fetch links: GETs must not use it up.
+		for i := 0; i < 2; i++ {
+			if g := b.get(mustURL(link).RequestURI()); g.StatusCode != http.StatusOK || !strings.Contains(g.body, `action="/.mailgate/link"`) {
+				t.Fatalf("GET of the link #%d: %s", i+1, g.Status)
+			}
+		}
+		r = b.confirm(link)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/docs?page=2" {
+			t.Fatalf("confirm: %s, Location %q", r.Status, r.Header.Get("Location"))
+		}
+		assertSessionCookie(t, r.Header.Values("Set-Cookie"))
+
+		// The upstream sees who it is, and none of the client's forgeries.
+		// Remote-Name matters most: alice has no name, so mailgate sets
+		// none, and only stripping keeps a forged one out.
+		g := b.get("/whoami", "Remote-Email", "mallory@example.com", "Remote_Email", "mallory@example.com",
+			"remote-user", "admin", "Remote-Name", "Mallory")
+		if g.StatusCode != http.StatusOK || g.body != "hello alice@example.com" {
+			t.Fatalf("protected page: %s %q", g.Status, g.body)
+		}
+		h := e.upstream.last(t)
+		if got := h.Values("Remote-Email"); len(got) != 1 || got[0] != "alice@example.com" {
+			t.Errorf("upstream Remote-Email = %q", got)
+		}
+		if got := h.Values("Remote-User"); len(got) != 1 || len(got[0]) != 36 {
+			t.Errorf("upstream Remote-User = %q, want the user's id", got)
+		}
+		for name, v := range h {
+			if sameHeader(name, "Remote-Name") || strings.Contains(strings.ToLower(strings.Join(v, ",")), "mallory") || strings.Contains(strings.Join(v, ","), "admin") {
+				t.Errorf("spoofed header reached the upstream: %s: %q", name, v)
+			}
+		}
+
+		// The same link twice is refused, with a way to get a new one.
+		again := e.browser(t).confirm(link)
+		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `action="/.mailgate/login/email"`) {
+			t.Fatalf("reused link: %s\n%s", again.Status, again.body)
+		}
+	})
+
+	t.Run("address not allowed gets the same page and no mail", func(t *testing.T) {
+		before := len(e.smtp.Messages())
+		allowed := e.browser(t).requestLink("carol@corp.example", "/")
+		refused := e.browser(t).requestLink("mallory@example.com", "/")
+		if refused.StatusCode != allowed.StatusCode {
+			t.Fatalf("status %s for a refused address, %s for an allowed one", refused.Status, allowed.Status)
+		}
+		if strings.ReplaceAll(refused.body, "mallory@example.com", "X") != strings.ReplaceAll(allowed.body, "carol@corp.example", "X") {
+			t.Fatal("the page differs between an allowed and a refused address")
+		}
+		if got := len(e.smtp.Messages()) - before; got != 1 || e.mailsTo("mallory@example.com") != 0 {
+			t.Fatalf("%d mails sent; the refused address got %d", got, e.mailsTo("mallory@example.com"))
+		}
+	})
+
+	t.Run("a new link supersedes the previous one", func(t *testing.T) {
+		b := e.browser(t)
+		b.requestLink("alice@example.com", "/")
+		first := e.mailedLink(t, "alice@example.com")
+		b.requestLink("alice@example.com", "/")
+		second := e.mailedLink(t, "alice@example.com")
+		if r := b.confirm(first); r.StatusCode != http.StatusGone {
+			t.Fatalf("superseded link: %s", r.Status)
+		}
+		if r := b.confirm(second); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("newest link: %s", r.Status)
+		}
+	})
+
+	t.Run("expired link is refused", func(t *testing.T) {
+		b := e.browser(t)
+		b.requestLink("alice@example.com", "/")
+		link := e.mailedLink(t, "alice@example.com")
+		clockOffset.Add(int64(15*time.Minute + time.Second))
+		defer clockOffset.Store(0)
+		if r := b.confirm(link); r.StatusCode != http.StatusGone {
+			t.Fatalf("expired link: %s", r.Status)
+		}
+	})
+
+	t.Run("posts from another origin or without the form token are refused", func(t *testing.T) {
+		b := e.browser(t)
+		b.requestLink("alice@example.com", "/")
+		tok := mustURL(e.mailedLink(t, "alice@example.com")).Query().Get("t")
+		forms := map[string]map[string]string{
+			"no form token":    {"t": tok},
+			"wrong form token": {"t": tok, "form_token": "forged"},
+		}
+		for name, form := range forms {
+			if r := b.post("/.mailgate/link", form); r.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: %s, want 403", name, r.Status)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/link",
+			strings.NewReader("t="+tok+"&form_token="+b.cookie("__Host-mailgate-form")))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		if r := b.do(req); r.StatusCode != http.StatusForbidden {
+			t.Errorf("foreign Origin: %s, want 403", r.Status)
+		}
+		// None of those used the link up.
+		if r := b.confirm("https://x/.mailgate/link?t=" + tok); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the link was consumed by a refused post: %s", r.Status)
+		}
+	})
+
+	t.Run("logout revokes the session", func(t *testing.T) {
+		b := e.browser(t)
+		token := b.login("alice@example.com", "/")
+		if r := b.get("/"); r.StatusCode != http.StatusOK {
+			t.Fatalf("signed in: %s", r.Status)
+		}
+		if r := b.get("/.mailgate/logout"); r.StatusCode != http.StatusOK {
+			t.Fatalf("logout page: %s", r.Status)
+		}
+		r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")})
+		if r.StatusCode != http.StatusOK || b.cookie("__Host-mailgate") != "" {
+			t.Fatalf("logout: %s; cookie left: %q", r.Status, b.cookie("__Host-mailgate"))
+		}
+		// A copy of the old cookie, replayed, is refused.
+		thief := e.browser(t)
+		req, _ := http.NewRequest(http.MethodGet, e.base+"/", nil)
+		req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: token})
+		if r := thief.do(req); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("revoked session: %s, want 401", r.Status)
+		}
+	})
+
+	t.Run("reload keeps pending links and sessions", func(t *testing.T) {
+		b := e.browser(t)
+		signedIn := e.browser(t)
+		signedIn.login("alice@example.com", "/")
+		b.requestLink("carol@corp.example", "/after-reload")
+		link := e.mailedLink(t, "carol@corp.example")
+
+		e.reload(t, siteConfig{SiteName: "Example Reloaded"})
+		if r := b.get("/.mailgate/login"); !strings.Contains(r.body, "Example Reloaded") {
+			t.Fatal("the reload did not take effect")
+		}
+		if r := b.confirm(link); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/after-reload" {
+			t.Fatalf("pending link after reload: %s", r.Status)
+		}
+		if r := signedIn.get("/"); r.StatusCode != http.StatusOK {
+			t.Fatalf("session after reload: %s", r.Status)
+		}
+	})
+
+	t.Run("delivery failure shows an honest page and drops the link", func(t *testing.T) {
+		e.reload(t, siteConfig{SMTPAddr: rejectingSMTP(t)})
+		defer e.reload(t, siteConfig{})
+		r := e.browser(t).requestLink("alice@example.com", "/")
+		if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.body, "could not send") {
+			t.Fatalf("status %s\n%s", r.Status, r.body)
+		}
+	})
+}
+
+func assertSessionCookie(t *testing.T, setCookies []string) {
+	t.Helper()
+	for _, sc := range setCookies {
+		if !strings.HasPrefix(sc, "__Host-mailgate=") {
+			continue
+		}
+		attrs := map[string]bool{}
+		for _, a := range strings.Split(sc, ";")[1:] {
+			attrs[strings.ToLower(strings.TrimSpace(a))] = true
+		}
+		for _, want := range []string{"secure", "httponly", "samesite=lax", "path=/"} {
+			if !attrs[want] {
+				t.Errorf("session cookie lacks %s: %s", want, sc)
+			}
+		}
+		for a := range attrs {
+			if strings.HasPrefix(a, "domain=") || strings.HasPrefix(a, "expires=") || strings.HasPrefix(a, "max-age=") {
+				t.Errorf("session cookie has %s: %s", a, sc)
+			}
+		}
+		return
+	}
+	t.Fatalf("no __Host-mailgate cookie in %q", setCookies)
+}
