@@ -74,8 +74,8 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 
 func TestConfigAccepted(t *testing.T) {
 	for name, body := range map[string]string{
-		"outbox on localhost": "base_url http://localhost:8080\n" + outbox,
-		"tls none to loopback": "base_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n}",
+		"outbox on localhost":    "base_url http://localhost:8080\n" + outbox,
+		"tls none to loopback":   "base_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n}",
 		"tls none with insecure": "base_url https://app.example.com\nsmtp relay.internal:25 {\ntls none\ninsecure\nfrom login@example.com\n}",
 		"everything": `realm staff
 base_url https://app.example.com
