@@ -315,3 +315,16 @@ func TestCookie(t *testing.T) {
 		t.Fatalf("FindCookie matched a prefix of another name: %q", got)
 	}
 }
+
+// BenchmarkVerifyFirstSight is a token's first visit: signature and claims.
+func BenchmarkVerifyFirstSight(b *testing.B) {
+	f := newFixture(&testing.T{})
+	tok, _, _ := f.m.Issue(alice)
+	s := f.signer()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Verify(TypSession, tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

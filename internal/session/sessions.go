@@ -93,7 +93,7 @@ func (m *Manager) Issue(id Identity) (token string, expiry time.Time, err error)
 // signature. Errors other than ErrInvalid and ErrRevoked mean the revocation
 // list could not be read: the caller must fail closed.
 func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
-	key := sha256.Sum256([]byte(token))
+	key := tokenKey(token)
 	now := m.signer.Now()
 	s, ok := m.cache.get(key, now)
 	if !ok {
@@ -111,6 +111,17 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 		return nil, ErrRevoked
 	}
 	return s, nil
+}
+
+// tokenKey hashes token without copying it to the heap: []byte(token) would
+// allocate on every request, while a session token fits the stack buffer.
+func tokenKey(token string) [32]byte {
+	var buf [2048]byte
+	if len(token) > len(buf) {
+		return sha256.Sum256([]byte(token))
+	}
+	n := copy(buf[:], token)
+	return sha256.Sum256(buf[:n])
 }
 
 func (m *Manager) verify(token string) (*Session, error) {

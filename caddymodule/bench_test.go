@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+type memStorage struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.files[key]; ok {
+		return v, nil
+	}
+	return nil, fs.ErrNotExist
+}
+func (s *memStorage) Store(_ context.Context, key string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[key] = v
+	return nil
+}
+func (s *memStorage) Lock(context.Context, string) error   { return nil }
+func (s *memStorage) Unlock(context.Context, string) error { return nil }
+
+// guardFixture is a Mailgate with only what the guard needs, and a request
+// that carries a valid session the way a browser sends it.
+func guardFixture(b *testing.B) (*Mailgate, *http.Request) {
+	b.Helper()
+	ring, err := session.LoadKeyRing(context.Background(), &memStorage{files: map[string][]byte{}}, "k")
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := ticket.NewMemory(1<<20, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	m := &Mailgate{Prefix: defaultPrefix, secure: true, logger: zap.NewNop(), headers: newHeaderSet(nil)}
+	m.sessions = session.NewManager(session.Config{
+		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
+		TTL:         time.Hour,
+		Revocations: store,
+		Prepare:     m.headers.prepare,
+	})
+	token, _, err := m.sessions.Issue(session.Identity{UserID: "0b7c5c1e-5d0e-4a43-9d55-1b2d9b1f7a10", Email: "alice@example.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.com/dashboard?tab=2", nil)
+	r.Header.Set("Accept", "text/html,application/xhtml+xml")
+	r.Header.Set("User-Agent", "Mozilla/5.0")
+	r.Header.Set("Cookie", "_ga=GA1.1.123; __Host-mailgate-form=abc; __Host-mailgate="+token+"; theme=dark")
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	return m, r
+}
+
+var nextOK = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// BenchmarkGuard is the cost mailgate adds to every proxied request with a
+// session it has seen before: find the cookie, look the token up, check it
+// is not revoked, strip and set the identity headers, set placeholders.
+func BenchmarkGuard(b *testing.B) {
+	m, r := guardFixture(b)
+	w := httptest.NewRecorder()
+	if err := m.ServeHTTP(w, r, nextOK); err != nil || r.Header.Get("Remote-Email") != "alice@example.com" {
+		b.Fatalf("guard did not pass the request: %v", err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := m.ServeHTTP(w, r, nextOK); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGuardParallel is BenchmarkGuard from every core at once: the
+// cache and the store must not serialise requests.
+func BenchmarkGuardParallel(b *testing.B) {
+	m, proto := guardFixture(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each request has its own replacer, as in Caddy.
+		r := proto.Clone(context.WithValue(proto.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		w := httptest.NewRecorder()
+		for pb.Next() {
+			if err := m.ServeHTTP(w, r, nextOK); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
