@@ -17,10 +17,12 @@ RUN go tool -modfile=tools/go.mod xcaddy build ${CADDY_VERSION} \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-	&& apt-get install -y --no-install-recommends ca-certificates \
+	&& apt-get install -y --no-install-recommends ca-certificates libcap2-bin \
 	&& rm -rf /var/lib/apt/lists/* \
 	&& useradd --system --home /var/lib/caddy --create-home caddy
 COPY --from=build /out/caddy /usr/bin/caddy
+# Ports 80 and 443 without running as root.
+RUN setcap cap_net_bind_service=+ep /usr/bin/caddy
 USER caddy
 ENV XDG_CONFIG_HOME=/var/lib/caddy/config XDG_DATA_HOME=/var/lib/caddy/data
 EXPOSE 80 443
