@@ -41,7 +41,13 @@ func (s *memStorage) Unlock(context.Context, string) error { return nil }
 
 // guardFixture is a Mailgate with only what the guard needs, and a request
 // that carries a valid session the way a browser sends it.
-func guardFixture(b *testing.B) (*Mailgate, *http.Request) {
+func guardFixture(b testing.TB) (*Mailgate, *http.Request) {
+	b.Helper()
+	return guardFixtureWith(b, nil)
+}
+
+// guardFixtureWith uses rev as the revocation list, or a memory store if nil.
+func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.Request) {
 	b.Helper()
 	ring, err := session.LoadKeyRing(context.Background(), &memStorage{files: map[string][]byte{}}, "k")
 	if err != nil {
@@ -52,11 +58,14 @@ func guardFixture(b *testing.B) (*Mailgate, *http.Request) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
+	if rev == nil {
+		rev = store
+	}
 	m := &Mailgate{Prefix: defaultPrefix, secure: true, logger: zap.NewNop(), headers: newHeaderSet(nil)}
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
-		Revocations: store,
+		Revocations: rev,
 		Prepare:     m.headers.prepare,
 	})
 	token, _, err := m.sessions.Issue(session.Identity{UserID: "0b7c5c1e-5d0e-4a43-9d55-1b2d9b1f7a10", Email: "alice@example.com"})

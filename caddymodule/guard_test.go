@@ -1,0 +1,54 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// downStore is a revocation list that cannot be read.
+type downStore struct{}
+
+func (downStore) Put(context.Context, string, []byte, time.Duration) error {
+	return errors.New("store down")
+}
+func (downStore) Has(context.Context, string) (bool, error) { return false, errors.New("store down") }
+
+func TestGuardFailsClosedWhenStoreUnreadable(t *testing.T) {
+	m, r := guardFixtureWith(t, downStore{})
+	reached := false
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		reached = true
+		return nil
+	})
+	err := m.ServeHTTP(httptest.NewRecorder(), r, next)
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("err = %v, want a 503 handler error", err)
+	}
+	if reached {
+		t.Fatal("the upstream was reached although the session could not be checked")
+	}
+}
+
+func TestSameHeader(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"Remote-Email", "Remote-Email", true},
+		{"remote_email", "Remote-Email", true},
+		{"REMOTE-EMAIL", "Remote-Email", true},
+		{"Remote-Emails", "Remote-Email", false},
+		{"Remote.Email", "Remote-Email", false},
+	} {
+		if got := sameHeader(c.a, c.b); got != c.want {
+			t.Errorf("sameHeader(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
