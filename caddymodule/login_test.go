@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -227,6 +229,43 @@ func TestMailgateInCaddy(t *testing.T) {
 		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `action="/.mailgate/login/email"`) {
 			t.Fatalf("reused link: %s\n%s", again.Status, again.body)
 		}
+	})
+
+	t.Run("the session token verifies against the published JWKS", func(t *testing.T) {
+		b := e.browser(t)
+		token := b.login("alice@example.com", "/")
+		r := b.get("/.mailgate/jwks.json")
+		if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "application/jwk-set+json" {
+			t.Fatalf("jwks: %s %s", r.Status, r.Header.Get("Content-Type"))
+		}
+		var set struct {
+			Keys []map[string]string `json:"keys"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &set); err != nil || len(set.Keys) == 0 {
+			t.Fatalf("jwks %q: %v", r.body, err)
+		}
+		// Verified with the standard library alone, as an app without jwx would.
+		parts := strings.Split(token, ".")
+		var hdr struct{ Alg, Kid, Typ string }
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[0])
+		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Alg != "EdDSA" || hdr.Typ != "mailgate-session+jwt" {
+			t.Fatalf("token header %s (%v)", raw, err)
+		}
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		for _, k := range set.Keys {
+			if _, private := k["d"]; private {
+				t.Fatal("the JWKS publishes a private key")
+			}
+			if k["kid"] != hdr.Kid || k["kty"] != "OKP" || k["crv"] != "Ed25519" {
+				continue
+			}
+			pub, _ := base64.RawURLEncoding.DecodeString(k["x"])
+			if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
+				t.Fatal("the session token does not verify against its JWKS key")
+			}
+			return
+		}
+		t.Fatalf("no Ed25519 key with kid %q in %s", hdr.Kid, r.body)
 	})
 
 	t.Run("address not allowed gets the same page and no mail", func(t *testing.T) {
