@@ -2,10 +2,8 @@ package caddymodule
 
 import (
 	"context"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,31 +11,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
-
-type memStorage struct {
-	mu    sync.Mutex
-	files map[string][]byte
-}
-
-func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.files[key]; ok {
-		return v, nil
-	}
-	return nil, fs.ErrNotExist
-}
-func (s *memStorage) Store(_ context.Context, key string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.files[key] = v
-	return nil
-}
-func (s *memStorage) Lock(context.Context, string) error   { return nil }
-func (s *memStorage) Unlock(context.Context, string) error { return nil }
 
 // guardFixture is a Mailgate with only what the guard needs, and a request
 // that carries a valid session the way a browser sends it.
@@ -49,7 +26,7 @@ func guardFixture(b testing.TB) (*Mailgate, *http.Request) {
 // guardFixtureWith uses rev as the revocation list, or a memory store if nil.
 func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.Request) {
 	b.Helper()
-	ring, err := session.LoadKeyRing(context.Background(), &memStorage{files: map[string][]byte{}}, "k")
+	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k")
 	if err != nil {
 		b.Fatal(err)
 	}

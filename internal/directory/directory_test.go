@@ -3,35 +3,12 @@ package directory
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 )
-
-type memStorage struct {
-	mu    sync.Mutex
-	files map[string][]byte
-}
-
-func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.files[key]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return v, nil
-}
-func (s *memStorage) Store(_ context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.files[key] = value
-	return nil
-}
-func (s *memStorage) Lock(context.Context, string) error   { return nil }
-func (s *memStorage) Unlock(context.Context, string) error { return nil }
 
 func TestNormalizeEmail(t *testing.T) {
 	good := map[string]string{
@@ -52,7 +29,7 @@ func TestNormalizeEmail(t *testing.T) {
 
 func TestEnsureByEmailCreatesOnce(t *testing.T) {
 	ctx := context.Background()
-	st := &memStorage{files: map[string][]byte{}}
+	st := memstorage.New()
 	created := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	d := New(st, "mailgate/default", func() time.Time { return created })
 
@@ -76,7 +53,7 @@ func TestEnsureByEmailCreatesOnce(t *testing.T) {
 	if got, err := other.ByEmail(ctx, "alice@example.com"); err != nil || got != u {
 		t.Fatalf("reload: %+v, %v", got, err)
 	}
-	for k := range st.files {
+	for _, k := range st.Keys() {
 		if strings.Contains(k, "alice") {
 			t.Fatalf("storage key %q holds the address", k)
 		}

@@ -3,39 +3,16 @@ package flow
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
-
-type memStorage struct {
-	mu    sync.Mutex
-	files map[string][]byte
-}
-
-func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.files[key]; ok {
-		return v, nil
-	}
-	return nil, fs.ErrNotExist
-}
-func (s *memStorage) Store(_ context.Context, key string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.files[key] = v
-	return nil
-}
-func (s *memStorage) Lock(context.Context, string) error   { return nil }
-func (s *memStorage) Unlock(context.Context, string) error { return nil }
 
 // outbox records letters; fail makes the next send fail.
 type outbox struct {
@@ -73,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	f.out = &outbox{clock: &f.now, took: 40 * time.Millisecond}
 	f.flow = &MagicLink{
 		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
-		Users:     directory.New(&memStorage{files: map[string][]byte{}}, "mg", func() time.Time { return f.now }),
+		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
 		Mailer:    f.out,
 		Allowlist: NewAllowlist([]string{"alice@example.com"}, []string{"corp.example"}),
 		LinkURL:   func(s string) string { return "https://app.example.com/.mailgate/link?t=" + url.QueryEscape(s) },

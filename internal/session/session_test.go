@@ -6,10 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"io/fs"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,32 +16,9 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
-
-// memStorage is an in-memory Storage for unit tests.
-type memStorage struct {
-	mu    sync.Mutex
-	files map[string][]byte
-}
-
-func (s *memStorage) Load(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.files[key]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return v, nil
-}
-func (s *memStorage) Store(_ context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.files[key] = value
-	return nil
-}
-func (s *memStorage) Lock(context.Context, string) error   { return nil }
-func (s *memStorage) Unlock(context.Context, string) error { return nil }
 
 type clock struct{ t time.Time }
 
@@ -60,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	var err error
-	f.ring, err = LoadKeyRing(context.Background(), &memStorage{files: map[string][]byte{}}, "keys")
+	f.ring, err = LoadKeyRing(context.Background(), memstorage.New(), "keys")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +77,7 @@ func TestIssueVerify(t *testing.T) {
 }
 
 func TestKeyRingPersists(t *testing.T) {
-	st := &memStorage{files: map[string][]byte{}}
+	st := memstorage.New()
 	a, err := LoadKeyRing(context.Background(), st, "k")
 	if err != nil {
 		t.Fatal(err)
