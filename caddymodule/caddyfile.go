@@ -58,47 +58,33 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if name != "allow" {
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
-		}
-		var err error
+	return eachSubdirective(d, "", func(name string) error {
 		switch name {
 		case "realm":
-			err = oneArg(d, &m.Realm)
+			return oneArg(d, &m.Realm)
 		case "base_url":
-			err = oneArg(d, &m.BaseURL)
+			return oneArg(d, &m.BaseURL)
 		case "prefix":
-			err = oneArg(d, &m.Prefix)
+			return oneArg(d, &m.Prefix)
 		case "site_name":
-			err = oneArg(d, &m.SiteName)
+			return oneArg(d, &m.SiteName)
 		case "allow":
-			err = m.parseAllow(d)
+			return m.parseAllow(d)
 		case "session_ttl":
-			err = durationArg(d, &m.SessionTTL)
+			return durationArg(d, &m.SessionTTL)
 		case "link_ttl":
-			err = durationArg(d, &m.LinkTTL)
+			return durationArg(d, &m.LinkTTL)
 		case "smtp":
-			err = m.parseSMTP(d)
+			return m.parseSMTP(d)
 		case "outbox":
-			err = oneArg(d, &m.Outbox)
+			return oneArg(d, &m.Outbox)
 		case "store":
-			err = m.parseStore(d)
+			return m.parseStore(d)
 		case "identity_headers":
-			err = m.parseIdentityHeaders(d)
-		default:
-			return d.Errf("unknown subdirective %q", name)
+			return m.parseIdentityHeaders(d)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return d.Errf("unknown subdirective %q", name)
+	})
 }
 
 func (m *Mailgate) parseAllow(d *caddyfile.Dispenser) error {
@@ -127,40 +113,29 @@ func (m *Mailgate) parseSMTP(d *caddyfile.Dispenser) error {
 	if err := oneArgOpenBlock(d, &c.Address); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("smtp: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		var err error
+	return eachSubdirective(d, "smtp", func(name string) error {
 		switch name {
 		case "tls":
-			err = oneArg(d, &c.TLS)
+			return oneArg(d, &c.TLS)
 		case "username":
-			err = oneArg(d, &c.Username)
+			return oneArg(d, &c.Username)
 		case "password":
-			err = oneArg(d, &c.Password)
+			return oneArg(d, &c.Password)
 		case "from":
-			err = oneArg(d, &c.From)
+			return oneArg(d, &c.From)
 		case "insecure":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
 			c.Insecure = true
+			return nil
 		case "dial_timeout":
-			err = durationArg(d, &c.DialTimeout)
+			return durationArg(d, &c.DialTimeout)
 		case "timeout":
-			err = durationArg(d, &c.Timeout)
-		default:
-			return d.Errf("smtp: unknown subdirective %q", name)
+			return durationArg(d, &c.Timeout)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return d.Errf("smtp: unknown subdirective %q", name)
+	})
 }
 
 func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
@@ -169,29 +144,21 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 	if err := oneArgOpenBlock(d, &s.Type); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return d.Errf("store: duplicate subdirective %q", name)
-		}
-		seen[name] = true
-		switch name {
-		case "max_memory":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			size, err := humanize.ParseBytes(v)
-			if err != nil {
-				return d.Errf("store max_memory %q: %v", v, err)
-			}
-			s.MaxMemory = int64(size)
-		default:
+	return eachSubdirective(d, "store", func(name string) error {
+		if name != "max_memory" {
 			return d.Errf("store: unknown subdirective %q", name)
 		}
-	}
-	return nil
+		var v string
+		if err := oneArg(d, &v); err != nil {
+			return err
+		}
+		size, err := humanize.ParseBytes(v)
+		if err != nil {
+			return d.Errf("store max_memory %q: %v", v, err)
+		}
+		s.MaxMemory = int64(size)
+		return nil
+	})
 }
 
 func (m *Mailgate) parseIdentityHeaders(d *caddyfile.Dispenser) error {
@@ -200,25 +167,35 @@ func (m *Mailgate) parseIdentityHeaders(d *caddyfile.Dispenser) error {
 	}
 	h := &IdentityHeaders{}
 	m.IdentityHeaders = h
+	return eachSubdirective(d, "identity_headers", func(name string) error {
+		switch name {
+		case "user":
+			return oneArg(d, &h.User)
+		case "email":
+			return oneArg(d, &h.Email)
+		case "name":
+			return oneArg(d, &h.Name)
+		}
+		return d.Errf("identity_headers: unknown subdirective %q", name)
+	})
+}
+
+// eachSubdirective calls parse for each line of the block the dispenser is
+// at, refusing a subdirective that appears twice (allow excepted, at the top
+// level). section prefixes errors inside a nested block.
+func eachSubdirective(d *caddyfile.Dispenser, section string, parse func(name string) error) error {
+	prefix := ""
+	if section != "" {
+		prefix = section + ": "
+	}
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if seen[name] {
-			return d.Errf("identity_headers: duplicate subdirective %q", name)
+		if seen[name] && !(section == "" && name == "allow") {
+			return d.Errf("%sduplicate subdirective %q", prefix, name)
 		}
 		seen[name] = true
-		var err error
-		switch name {
-		case "user":
-			err = oneArg(d, &h.User)
-		case "email":
-			err = oneArg(d, &h.Email)
-		case "name":
-			err = oneArg(d, &h.Name)
-		default:
-			return d.Errf("identity_headers: unknown subdirective %q", name)
-		}
-		if err != nil {
+		if err := parse(name); err != nil {
 			return err
 		}
 	}
