@@ -19,9 +19,8 @@ const maxLifetime = 31 * 24 * time.Hour
 // Memory is the embedded Store, backed by bigcache. It is shared by all sites
 // of one realm inside one Caddy process; a cluster needs a shared store.
 type Memory struct {
-	cache  *bigcache.BigCache
-	cancel context.CancelFunc
-	now    func() time.Time
+	cache *bigcache.BigCache
+	now   func() time.Time
 
 	// takeMu makes Take atomic: bigcache has no get-and-delete, so a Get
 	// followed by a Delete could hand one ticket to two concurrent callers.
@@ -47,15 +46,13 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 		MaxEntrySize:       512,
 		HardMaxCacheSize:   mib,
 	}
-	// bigcache's cleaner logs to stdout when its context ends on its own, so
-	// the store owns the context and cancels it only after Close.
-	ctx, cancel := context.WithCancel(context.Background())
-	cache, err := bigcache.New(ctx, cfg)
+	// bigcache's cleaner prints to stdout when its context ends, so it gets
+	// one that never does: Close alone stops it.
+	cache, err := bigcache.New(context.Background(), cfg)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	return &Memory{cache: cache, cancel: cancel, now: now}, nil
+	return &Memory{cache: cache, now: now}, nil
 }
 
 // Put implements Store.
@@ -102,11 +99,7 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 }
 
 // Close implements Store.
-func (m *Memory) Close() error {
-	err := m.cache.Close()
-	m.cancel()
-	return err
-}
+func (m *Memory) Close() error { return m.cache.Close() }
 
 // get returns the live value under key. bigcache hands back expired entries
 // until its cleaner runs, so expiry is checked here against the store's clock.
