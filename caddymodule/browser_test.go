@@ -190,6 +190,19 @@ func (wd *webDriver) cookies() map[string]browserCookie {
 	return m
 }
 
+// waitFor repeats check, each time a round trip to the browser, until it
+// holds or 10 seconds pass: a click that submits a form returns before the
+// browser has navigated.
+func (wd *webDriver) waitFor(what string, check func() bool) {
+	wd.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			wd.t.Fatalf("waited 10s for %s; the browser is at %s:\n%s", what, wd.url(), wd.source())
+		}
+	}
+}
+
 // screenshot saves the page as PNG into $MAILGATE_SCREENSHOTS, when set, for
 // a person to look at.
 func (wd *webDriver) screenshot(name string) {
@@ -228,9 +241,7 @@ func TestBrowserLogin(t *testing.T) {
 
 	wd.typeInto("#email", "alice@example.com")
 	wd.click("button[type=submit]")
-	if src := wd.source(); !strings.Contains(src, "Check your inbox") {
-		t.Fatalf("after submitting the address:\n%s", src)
-	}
+	wd.waitFor("the check-your-inbox page", func() bool { return strings.Contains(wd.source(), "Check your inbox") })
 	wd.screenshot("2-sent")
 
 	wd.open(e.mailedLink(t, "alice@example.com"))
@@ -239,9 +250,7 @@ func TestBrowserLogin(t *testing.T) {
 	}
 	wd.screenshot("3-confirm")
 	wd.click("button[type=submit]")
-	if u := wd.url(); u != e.base+"/private?x=1" {
-		t.Fatalf("after confirming, the browser is at %s", u)
-	}
+	wd.waitFor("the return to /private?x=1", func() bool { return wd.url() == e.base+"/private?x=1" })
 	if src := wd.source(); !strings.Contains(src, "hello alice@example.com") {
 		t.Fatalf("protected page:\n%s", src)
 	}
@@ -260,9 +269,7 @@ func TestBrowserLogin(t *testing.T) {
 	wd.open(e.base + "/.mailgate/logout")
 	wd.screenshot("4-logout")
 	wd.click("button[type=submit]")
-	if src := wd.source(); !strings.Contains(src, "You have signed out") {
-		t.Fatalf("after signing out:\n%s", src)
-	}
+	wd.waitFor("the signed-out page", func() bool { return strings.Contains(wd.source(), "You have signed out") })
 	wd.open(e.base + "/private")
 	if u := wd.url(); !strings.Contains(u, "/.mailgate/login") {
 		t.Fatalf("after signing out, /private loaded at %s", u)

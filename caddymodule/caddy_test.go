@@ -77,7 +77,6 @@ func (r *recorder) count() int {
 type siteConfig struct {
 	SiteName string
 	SMTPAddr string
-	Extra    string
 }
 
 const caddyfileTemplate = `{
@@ -108,7 +107,6 @@ https://localhost:{{.Env.HTTPSPort}} {
 			password {env.MAILGATE_TEST_SMTP_PASSWORD}
 			from "Example <login@example.com>"
 		}
-		{{.Site.Extra}}
 	}
 	handle /direct {
 		respond "direct answer for {http.auth.user.email}"
