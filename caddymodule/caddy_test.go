@@ -267,6 +267,9 @@ func (b *browser) post(path string, form map[string]string) response {
 	req, _ := http.NewRequest(http.MethodPost, b.e.base+path, strings.NewReader(strings.Join(vals, "&")))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", b.e.base)
+	// Forged proxy headers: mailed links must still be built from base_url.
+	req.Header.Set("X-Forwarded-Host", "evil.example")
+	req.Header.Set("X-Forwarded-Proto", "http")
 	return b.do(req)
 }
 

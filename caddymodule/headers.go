@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/textproto"
 
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -70,6 +71,9 @@ func (h headerSet) set(hdr http.Header, id *identity) {
 		hdr[h.name] = id.name
 	}
 }
+
+// canonical returns the header name as Go's http.Header stores it.
+func canonical(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }
 
 // sameHeader compares header names ignoring ASCII case and treating '_' and
 // '-' alike.

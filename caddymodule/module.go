@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/textproto"
 	"net/url"
 	"regexp"
 	"strings"
@@ -390,9 +389,6 @@ func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
 	}
 	return &mail.Mailer{From: from, Transport: transport, Now: now}, nil
 }
-
-// canonical returns the header name as Go's http.Header stores it.
-func canonical(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }
 
 // Interface guards
 var (
