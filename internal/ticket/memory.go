@@ -22,9 +22,9 @@ type Memory struct {
 	cache *bigcache.BigCache
 	now   func() time.Time
 
-	// takeMu makes Take atomic: bigcache has no get-and-delete, so a Get
-	// followed by a Delete could hand one ticket to two concurrent callers.
-	takeMu sync.Mutex
+	// mu makes Take and PutNew atomic: bigcache has no get-and-delete or
+	// set-if-absent, so two concurrent callers could both see the old state.
+	mu sync.Mutex
 }
 
 // NewMemory returns a store that uses at most about maxBytes for entries
@@ -66,10 +66,22 @@ func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	return m.cache.Set(key, entry)
 }
 
+// PutNew implements Store.
+func (m *Memory) PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.get(key); err == nil {
+		return false, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	return true, m.Put(ctx, key, value, ttl)
+}
+
 // Take implements Store.
 func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
-	m.takeMu.Lock()
-	defer m.takeMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	entry, err := m.get(key)
 	if err != nil {
 		return nil, err

@@ -115,3 +115,28 @@ func TestMemoryHasDoesNotConsume(t *testing.T) {
 		t.Fatal("Has consumed the entry")
 	}
 }
+
+func TestMemoryPutNewOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m := newStore(t, clock.Now)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, err := m.PutNew(ctx, "jti", nil, time.Minute); ok && err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d callers stored the same key, want 1", wins.Load())
+	}
+	clock.Advance(time.Minute)
+	if ok, _ := m.PutNew(ctx, "jti", nil, time.Minute); !ok {
+		t.Fatal("PutNew refused a key whose entry had expired")
+	}
+}

@@ -23,6 +23,10 @@ type Store interface {
 	// Put stores value under key until ttl has passed, replacing any value
 	// already there.
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// PutNew stores value under key only if no live value is there, and
+	// reports whether it did. Replay checks (a DPoP jti seen twice) rely on
+	// it being atomic.
+	PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	// Take returns the value under key and removes it in the same step.
 	Take(ctx context.Context, key string) ([]byte, error)
 	// Has reports whether an unexpired value is stored under key, without

@@ -1,0 +1,230 @@
+// Package dpop checks DPoP proofs (RFC 9449): a client proves that it holds
+// the private key an access token is bound to, for one request at a time.
+package dpop
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// ErrInvalidProof wraps every reason a proof is refused.
+var ErrInvalidProof = errors.New("invalid DPoP proof")
+
+// Algorithms are the signature algorithms accepted for proofs: asymmetric
+// only, so that a proof can be checked with the public key it carries.
+var Algorithms = []jwa.SignatureAlgorithm{
+	jwa.ES256, jwa.ES384, jwa.ES512, jwa.EdDSA,
+	jwa.PS256, jwa.PS384, jwa.PS512, jwa.RS256, jwa.RS384, jwa.RS512,
+}
+
+// AlgorithmNames lists Algorithms for the `algs` parameter of a
+// WWW-Authenticate challenge.
+func AlgorithmNames() string {
+	names := make([]string, len(Algorithms))
+	for i, a := range Algorithms {
+		names[i] = a.String()
+	}
+	return strings.Join(names, " ")
+}
+
+// Replay remembers proof ids; PutNew must be atomic.
+type Replay interface {
+	PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+}
+
+// Verifier checks proofs against the requests they came with.
+type Verifier struct {
+	Replay Replay
+	Now    func() time.Time
+	// Window is how far a proof's iat may be from now, either way.
+	Window time.Duration
+}
+
+// Request is what a proof must match.
+type Request struct {
+	// Proofs are all values of the request's DPoP header.
+	Proofs []string
+	Method string
+	// URL is the request's URL as the server's configured base URL names
+	// it, never as the Host header does.
+	URL string
+	// AccessToken is the token presented with the proof at a resource, if
+	// any; then the proof must carry its hash in ath.
+	AccessToken string
+}
+
+// Proof is a verified proof.
+type Proof struct {
+	// JKT is the RFC 7638 SHA-256 thumbprint of the proof's key.
+	JKT string
+}
+
+type claims struct {
+	JTI   string          `json:"jti"`
+	HTM   string          `json:"htm"`
+	HTU   string          `json:"htu"`
+	IAT   json.Number     `json:"iat"`
+	ATH   string          `json:"ath"`
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidProof, fmt.Sprintf(format, args...))
+}
+
+// Verify runs every check of RFC 9449 section 4.3 and remembers the proof's
+// jti, so that the same proof is refused the second time. An error that
+// does not wrap ErrInvalidProof means the replay store failed.
+func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
+	if len(req.Proofs) != 1 {
+		return Proof{}, invalid("want exactly one DPoP header, got %d", len(req.Proofs))
+	}
+	raw := req.Proofs[0]
+	if strings.Count(raw, ".") != 2 {
+		return Proof{}, invalid("not a compact JWS")
+	}
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil {
+		return Proof{}, invalid("not a JWS: %v", err)
+	}
+	if len(msg.Signatures()) != 1 {
+		return Proof{}, invalid("want one signature")
+	}
+	hdr := msg.Signatures()[0].ProtectedHeaders()
+	if hdr.Type() != "dpop+jwt" {
+		return Proof{}, invalid("typ %q, want dpop+jwt", hdr.Type())
+	}
+	alg := hdr.Algorithm()
+	if !allowed(alg) {
+		return Proof{}, invalid("alg %q is not one of %s", alg, AlgorithmNames())
+	}
+	key := hdr.JWK()
+	if key == nil {
+		return Proof{}, invalid("no jwk header")
+	}
+	if err := publicOnly(key); err != nil {
+		return Proof{}, err
+	}
+	payload, err := jws.Verify([]byte(raw), jws.WithKey(alg, key))
+	if err != nil {
+		return Proof{}, invalid("signature does not verify with the jwk for %s", alg)
+	}
+	var c claims
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil {
+		return Proof{}, invalid("claims: %v", err)
+	}
+	if c.JTI == "" || c.HTM == "" || c.HTU == "" || c.IAT == "" {
+		return Proof{}, invalid("jti, htm, htu and iat are required")
+	}
+	if c.HTM != req.Method {
+		return Proof{}, invalid("htm %q does not match %s", c.HTM, req.Method)
+	}
+	if !sameURI(c.HTU, req.URL) {
+		return Proof{}, invalid("htu %q does not match %s", c.HTU, req.URL)
+	}
+	iat, err := c.IAT.Float64()
+	if err != nil {
+		return Proof{}, invalid("iat is not a number")
+	}
+	now := v.Now()
+	issued := time.Unix(int64(iat), 0)
+	if issued.Before(now.Add(-v.Window)) || issued.After(now.Add(v.Window)) {
+		return Proof{}, invalid("iat %s is outside %s of now", issued.UTC().Format(time.RFC3339), v.Window)
+	}
+	if req.AccessToken != "" {
+		sum := sha256.Sum256([]byte(req.AccessToken))
+		if c.ATH != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			return Proof{}, invalid("ath does not match the access token")
+		}
+	}
+	thumb, err := key.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return Proof{}, invalid("thumbprint: %v", err)
+	}
+	jkt := base64.RawURLEncoding.EncodeToString(thumb)
+
+	// The replay key covers the key too: two clients may pick the same jti.
+	// It lives as long as the proof could still pass the iat check.
+	fresh, err := v.Replay.PutNew(ctx, "dpop-jti:"+jkt+":"+c.JTI, nil, 2*v.Window)
+	if err != nil {
+		return Proof{}, fmt.Errorf("dpop: replay store: %w", err)
+	}
+	if !fresh {
+		return Proof{}, invalid("jti was used before")
+	}
+	return Proof{JKT: jkt}, nil
+}
+
+func allowed(alg jwa.SignatureAlgorithm) bool {
+	for _, a := range Algorithms {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// publicOnly refuses a symmetric key, a private key (the client leaked it),
+// and an RSA key too short to mean anything.
+func publicOnly(key jwk.Key) error {
+	if key.KeyType() == jwa.OctetSeq {
+		return invalid("jwk is a symmetric key")
+	}
+	private, err := jwk.IsPrivateKey(key)
+	if err != nil {
+		return invalid("jwk: %v", err)
+	}
+	if private {
+		return invalid("jwk contains a private key")
+	}
+	var rsaKey rsa.PublicKey
+	if key.KeyType() == jwa.RSA {
+		if err := key.Raw(&rsaKey); err != nil || rsaKey.N.BitLen() < 2048 {
+			return invalid("RSA jwk is shorter than 2048 bits")
+		}
+	}
+	return nil
+}
+
+// sameURI compares htu with the request URL without query and fragment, the
+// scheme and host case-insensitively and default ports ignored (RFC 9449
+// section 4.3, RFC 3986 section 6.2.3).
+func sameURI(htu, want string) bool {
+	a, err1 := url.Parse(htu)
+	b, err2 := url.Parse(want)
+	if err1 != nil || err2 != nil || a.Opaque != "" || a.User != nil {
+		return false
+	}
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		hostPort(a) == hostPort(b) &&
+		pathOrSlash(a.EscapedPath()) == pathOrSlash(b.EscapedPath())
+}
+
+func hostPort(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	return host + ":" + port
+}
+
+func pathOrSlash(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
