@@ -73,11 +73,11 @@ type Proof struct {
 }
 
 type claims struct {
-	JTI   string          `json:"jti"`
-	HTM   string          `json:"htm"`
-	HTU   string          `json:"htu"`
-	IAT   json.Number     `json:"iat"`
-	ATH   string          `json:"ath"`
+	JTI string      `json:"jti"`
+	HTM string      `json:"htm"`
+	HTU string      `json:"htu"`
+	IAT json.Number `json:"iat"`
+	ATH string      `json:"ath"`
 }
 
 func invalid(format string, args ...any) error {
