@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 		return Proof{}, invalid("typ %q, want dpop+jwt", hdr.Type())
 	}
 	alg := hdr.Algorithm()
-	if !allowed(alg) {
+	if !slices.Contains(Algorithms, alg) {
 		return Proof{}, invalid("alg %q is not one of %s", alg, AlgorithmNames())
 	}
 	key := hdr.JWK()
@@ -167,15 +168,6 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 		return Proof{}, invalid("jti was used before")
 	}
 	return Proof{JKT: jkt}, nil
-}
-
-func allowed(alg jwa.SignatureAlgorithm) bool {
-	for _, a := range Algorithms {
-		if a == alg {
-			return true
-		}
-	}
-	return false
 }
 
 // publicOnly refuses a symmetric key, a private key (the client leaked it),

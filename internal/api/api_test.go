@@ -1,0 +1,300 @@
+package api
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/memstorage"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+const (
+	base     = "https://app.example.com"
+	tokenURL = base + "/.mailgate/oauth/token"
+	apiURL   = base + "/.mailgate/api/v1/login-email"
+)
+
+type fixture struct {
+	now   time.Time
+	token *TokenEndpoint
+	auth  *Authenticator
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)}
+	now := func() time.Time { return f.now }
+	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := ticket.NewMemory(1<<20, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	bhash, _ := bcrypt.GenerateFromPassword([]byte("bcrypt-secret-0123456789"), bcrypt.MinCost)
+	clients, err := NewClients([]ClientConfig{
+		{ID: "shop", Secret: "shop-secret-0123456789", RedirectURIs: []string{"https://shop.example.com/callback"},
+			Scopes: []string{ScopeLoginEmail, ScopeMagicLink}},
+		{ID: "legacy", SecretHash: string(bhash), DPoP: DPoPAllowed, Scopes: []string{ScopeLoginEmail}},
+		{ID: "narrow", Secret: "narrow-secret-0123456789", Scopes: []string{ScopeMagicLink}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := &Tokens{Signer: session.Signer{Ring: ring, Issuer: base, Audience: base + "/.mailgate/api", Now: now}, TTL: 5 * time.Minute}
+	v := &dpop.Verifier{Replay: store, Now: now, Window: time.Minute}
+	f.token = &TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: v, URL: tokenURL}
+	f.auth = &Authenticator{Clients: clients, Tokens: tokens, DPoP: v}
+	return f
+}
+
+// proof makes a DPoP proof with go-jose.
+func (f *fixture) proof(t *testing.T, key *ecdsa.PrivateKey, method, htu, accessToken string) string {
+	t.Helper()
+	claims := map[string]any{"jti": ticket.NewSecret(), "htm": method, "htu": htu, "iat": f.now.Unix()}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	sig, _ := s.Sign(payload)
+	out, _ := sig.CompactSerialize()
+	return out
+}
+
+type tokenCall struct {
+	basicID, basicSecret string
+	form                 url.Values
+	dpop                 []string
+}
+
+func (f *fixture) callToken(c tokenCall) (*httptest.ResponseRecorder, map[string]any) {
+	r := httptest.NewRequest(http.MethodPost, tokenURL, strings.NewReader(c.form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.basicID != "" {
+		r.SetBasicAuth(url.QueryEscape(c.basicID), url.QueryEscape(c.basicSecret))
+	}
+	for _, p := range c.dpop {
+		r.Header.Add("DPoP", p)
+	}
+	w := httptest.NewRecorder()
+	f.token.ServeHTTP(w, r)
+	var body map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	return w, body
+}
+
+func ecKey(t *testing.T) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func thumbprint(t *testing.T, key *ecdsa.PrivateKey) string {
+	jwk := jose.JSONWebKey{Key: key.Public()}
+	b, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func TestClientCredentialsWithDPoP(t *testing.T) {
+	f := newFixture(t)
+	key := ecKey(t)
+	for name, call := range map[string]tokenCall{
+		"client_secret_basic": {basicID: "shop", basicSecret: "shop-secret-0123456789",
+			form: url.Values{"grant_type": {"client_credentials"}}},
+		"client_secret_post": {form: url.Values{"grant_type": {"client_credentials"},
+			"client_id": {"shop"}, "client_secret": {"shop-secret-0123456789"}}},
+	} {
+		call.dpop = []string{f.proof(t, key, "POST", tokenURL, "")}
+		w, body := f.callToken(call)
+		if w.Code != http.StatusOK || body["token_type"] != "DPoP" || body["expires_in"] != float64(300) {
+			t.Fatalf("%s: %d %v", name, w.Code, body)
+		}
+		if w.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: token response is cacheable", name)
+		}
+		at, err := f.token.Tokens.Verify(body["access_token"].(string))
+		if err != nil || at.ClientID != "shop" || at.JKT != thumbprint(t, key) || strings.Join(at.Scopes, " ") != "login_email magic_link" {
+			t.Fatalf("%s: token %+v, %v", name, at, err)
+		}
+	}
+}
+
+func TestTokenEndpointErrors(t *testing.T) {
+	f := newFixture(t)
+	key := ecKey(t)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	cases := []struct {
+		name   string
+		call   tokenCall
+		status int
+		code   string
+	}{
+		{"wrong secret", tokenCall{basicID: "shop", basicSecret: "nope", form: cc}, 401, "invalid_client"},
+		{"unknown client", tokenCall{basicID: "ghost", basicSecret: "shop-secret-0123456789", form: cc}, 401, "invalid_client"},
+		{"no credentials", tokenCall{form: cc}, 401, "invalid_client"},
+		{"two methods", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
+			form: url.Values{"grant_type": {"client_credentials"}, "client_secret": {"x"}}}, 400, "invalid_request"},
+		{"no grant_type", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: url.Values{}}, 400, "invalid_request"},
+		{"password grant", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
+			form: url.Values{"grant_type": {"password"}}}, 400, "unsupported_grant_type"},
+		{"scope not granted", tokenCall{basicID: "narrow", basicSecret: "narrow-secret-0123456789",
+			form: url.Values{"grant_type": {"client_credentials"}, "scope": {"login_email"}}, dpop: []string{f.proof(t, key, "POST", tokenURL, "")}}, 400, "invalid_scope"},
+		{"dpop required, none sent", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: cc}, 400, "invalid_dpop_proof"},
+		{"proof for another URL", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: cc,
+			dpop: []string{f.proof(t, key, "POST", apiURL, "")}}, 400, "invalid_dpop_proof"},
+	}
+	for _, c := range cases {
+		w, body := f.callToken(c.call)
+		if w.Code != c.status || body["error"] != c.code {
+			t.Errorf("%s: %d %v, want %d %s", c.name, w.Code, body, c.status, c.code)
+		}
+	}
+	// An unknown client and a wrong secret are answered alike.
+	_, a := f.callToken(cases[0].call)
+	_, b := f.callToken(cases[1].call)
+	if a["error_description"] != b["error_description"] {
+		t.Errorf("unknown client and wrong secret differ: %v / %v", a, b)
+	}
+}
+
+func TestBearerOnlyForClientsThatAllowIt(t *testing.T) {
+	f := newFixture(t)
+	w, body := f.callToken(tokenCall{basicID: "legacy", basicSecret: "bcrypt-secret-0123456789", form: url.Values{"grant_type": {"client_credentials"}}})
+	if w.Code != http.StatusOK || body["token_type"] != "Bearer" {
+		t.Fatalf("legacy client without proof: %d %v", w.Code, body)
+	}
+	at, _ := f.token.Tokens.Verify(body["access_token"].(string))
+	if at.JKT != "" {
+		t.Fatal("a Bearer token carries cnf")
+	}
+}
+
+// call runs the Authenticator on a request to the login-email API.
+func (f *fixture) call(t *testing.T, scheme, token string, proofs ...string) (*Client, *Error) {
+	r := httptest.NewRequest(http.MethodPost, apiURL, strings.NewReader("{}"))
+	if scheme != "" {
+		r.Header.Set("Authorization", scheme+" "+token)
+	}
+	for _, p := range proofs {
+		r.Header.Add("DPoP", p)
+	}
+	return f.auth.Authenticate(r, apiURL, ScopeLoginEmail)
+}
+
+func (f *fixture) dpopToken(t *testing.T, client, secret string, key *ecdsa.PrivateKey) string {
+	t.Helper()
+	w, body := f.callToken(tokenCall{basicID: client, basicSecret: secret, form: url.Values{"grant_type": {"client_credentials"}},
+		dpop: []string{f.proof(t, key, "POST", tokenURL, "")}})
+	if w.Code != http.StatusOK {
+		t.Fatalf("token: %d %v", w.Code, body)
+	}
+	return body["access_token"].(string)
+}
+
+func TestAPIAuthentication(t *testing.T) {
+	f := newFixture(t)
+	key, otherKey := ecKey(t), ecKey(t)
+	tok := f.dpopToken(t, "shop", "shop-secret-0123456789", key)
+
+	if c, err := f.call(t, "DPoP", tok, f.proof(t, key, "POST", apiURL, tok)); err != nil || c.ID != "shop" {
+		t.Fatalf("valid DPoP call: %v", err)
+	}
+
+	w, body := f.callToken(tokenCall{basicID: "legacy", basicSecret: "bcrypt-secret-0123456789", form: url.Values{"grant_type": {"client_credentials"}}})
+	if w.Code != http.StatusOK {
+		t.Fatal(body)
+	}
+	bearer := body["access_token"].(string)
+	if c, err := f.call(t, "Bearer", bearer); err != nil || c.ID != "legacy" {
+		t.Fatalf("Bearer token of an allowed client: %v", err)
+	}
+	narrow := f.dpopToken(t, "narrow", "narrow-secret-0123456789", key)
+
+	cases := []struct {
+		name      string
+		scheme    string
+		token     string
+		proofs    []string
+		status    int
+		code      string
+		challenge string
+	}{
+		{"no token", "", "", nil, 401, "invalid_token", `DPoP algs="`},
+		{"garbage token", "DPoP", "x.y.z", []string{f.proof(t, key, "POST", apiURL, "x.y.z")}, 401, "invalid_token", `error="invalid_token"`},
+		{"bound token as Bearer", "Bearer", tok, nil, 401, "invalid_token", `DPoP `},
+		{"bound token without proof", "DPoP", tok, nil, 401, "invalid_dpop_proof", `error="invalid_dpop_proof"`},
+		{"proof by another key", "DPoP", tok, []string{f.proof(t, otherKey, "POST", apiURL, tok)}, 401, "invalid_dpop_proof", `algs="ES256`},
+		{"proof without ath", "DPoP", tok, []string{f.proof(t, key, "POST", apiURL, "")}, 401, "invalid_dpop_proof", ""},
+		{"proof for the token endpoint", "DPoP", tok, []string{f.proof(t, key, "POST", tokenURL, tok)}, 401, "invalid_dpop_proof", ""},
+		{"Bearer token as DPoP", "DPoP", bearer, []string{f.proof(t, key, "POST", apiURL, bearer)}, 401, "invalid_token", ""},
+		{"missing scope", "DPoP", narrow, []string{f.proof(t, key, "POST", apiURL, narrow)}, 403, "insufficient_scope", `scope="login_email"`},
+	}
+	for _, c := range cases {
+		_, err := f.call(t, c.scheme, c.token, c.proofs...)
+		if err == nil || err.Status != c.status || err.Code != c.code || !strings.Contains(err.Challenge, c.challenge) {
+			t.Errorf("%s: %+v, want %d %s with challenge containing %q", c.name, err, c.status, c.code, c.challenge)
+		}
+	}
+}
+
+func TestClientConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]ClientConfig{
+		"no secret":       {ID: "a"},
+		"both secrets":    {ID: "a", Secret: "0123456789abcdef", SecretHash: "$2b$04$x"},
+		"short secret":    {ID: "a", Secret: "short"},
+		"bad hash":        {ID: "a", SecretHash: "plaintext"},
+		"weak argon2id":   {ID: "a", SecretHash: "$argon2id$v=19$m=16,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"},
+		"unknown scope":   {ID: "a", Secret: "0123456789abcdef", Scopes: []string{"admin"}},
+		"bad dpop policy": {ID: "a", Secret: "0123456789abcdef", DPoP: "sometimes"},
+		"http redirect":   {ID: "a", Secret: "0123456789abcdef", RedirectURIs: []string{"http://shop.example.com/cb"}},
+		"fragment":        {ID: "a", Secret: "0123456789abcdef", RedirectURIs: []string{"https://shop.example.com/cb#x"}},
+		"id with colon":   {ID: "a:b", Secret: "0123456789abcdef"},
+	} {
+		if _, err := NewClients([]ClientConfig{cfg}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := NewClients([]ClientConfig{{ID: "a", Secret: "0123456789abcdef"}, {ID: "a", Secret: "0123456789abcdef"}}); err == nil {
+		t.Error("duplicate client id accepted")
+	}
+	// A PHC argon2id hash made by another tool's parameters works.
+	salt := []byte("0123456789abcdef")
+	phc := "$argon2id$v=19$m=19456,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" +
+		base64.RawStdEncoding.EncodeToString(argon2idHash{time: 2, memory: 19456, threads: 1, salt: salt, sum: make([]byte, 32)}.derive("0123456789abcdef"))
+	cs, err := NewClients([]ClientConfig{{ID: "a", SecretHash: phc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cs.Authenticate("a", "0123456789abcdef"); !ok {
+		t.Fatal("argon2id PHC hash does not verify its secret")
+	}
+}

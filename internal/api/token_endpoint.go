@@ -1,0 +1,141 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mailgate/caddy-mailgate/internal/dpop"
+)
+
+// TokenEndpoint is POST {prefix}/oauth/token (RFC 6749 section 3.2).
+type TokenEndpoint struct {
+	Clients *Clients
+	Tokens  *Tokens
+	DPoP    *dpop.Verifier
+	// URL is this endpoint's URL under the configured base URL: what a
+	// proof's htu must name.
+	URL string
+}
+
+// TokenResponse is a successful answer (RFC 6749 section 5.1).
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+const maxBody = 64 << 10
+
+func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		WriteError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body is not a form"})
+		return
+	}
+	client, aerr := e.authenticate(r)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	var resp TokenResponse
+	switch r.PostForm.Get("grant_type") {
+	case "client_credentials":
+		resp, aerr = e.clientCredentials(r, client)
+	case "":
+		aerr = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "grant_type is required"}
+	default:
+		aerr = &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "supported: client_credentials"}
+	}
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	WriteJSON(w, http.StatusOK, resp)
+}
+
+// authenticate accepts client_secret_basic or client_secret_post, not both.
+func (e *TokenEndpoint) authenticate(r *http.Request) (*Client, *Error) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 section 2.3.1: both are form-encoded before Basic.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			basic = false
+			id, secret = "", ""
+		}
+	}
+	postID, postSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if basic && postSecret != "" {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "use one client authentication method, not two"}
+	}
+	if !basic {
+		id, secret = postID, postSecret
+	}
+	if basic && postID != "" && postID != id {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "client_id differs from the authenticated client"}
+	}
+	c, ok := e.Clients.Authenticate(id, secret)
+	if !ok || id == "" || secret == "" {
+		ae := &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed"}
+		if basic {
+			ae.Challenge = `Basic realm="mailgate"`
+		}
+		return nil, ae
+	}
+	return c, nil
+}
+
+func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResponse, *Error) {
+	scopes := c.Scopes
+	if s := r.PostForm.Get("scope"); s != "" {
+		scopes = strings.Fields(s)
+		for _, sc := range scopes {
+			if !c.HasScope(sc) {
+				return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Description: "scope " + sc + " is not granted to this client"}
+			}
+		}
+	}
+	jkt, aerr := e.proof(r, c)
+	if aerr != nil {
+		return TokenResponse{}, aerr
+	}
+	tok, err := e.Tokens.Issue(c.ID, scopes, jkt)
+	if err != nil {
+		return TokenResponse{}, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "could not sign the token"}
+	}
+	typ := "DPoP"
+	if jkt == "" {
+		typ = "Bearer"
+	}
+	return TokenResponse{AccessToken: tok, TokenType: typ, ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: strings.Join(scopes, " ")}, nil
+}
+
+// proof checks the request's DPoP proof, if any, and returns the key
+// thumbprint to bind the token to. A client with dpop required must send one.
+func (e *TokenEndpoint) proof(r *http.Request, c *Client) (string, *Error) {
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) == 0 {
+		if c.DPoP == DPoPRequired {
+			return "", &Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "this client must send a DPoP proof"}
+		}
+		return "", nil
+	}
+	p, err := e.DPoP.Verify(r.Context(), dpop.Request{Proofs: proofs, Method: r.Method, URL: e.URL})
+	if errors.Is(err, dpop.ErrInvalidProof) {
+		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: err.Error()}
+	}
+	if err != nil {
+		return "", &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the replay store cannot be read"}
+	}
+	return p.JKT, nil
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// TypAccessToken is the JOSE typ of access tokens (RFC 9068).
+const TypAccessToken = "at+jwt"
+
+// Tokens issues and verifies access tokens for the API. Its signer's
+// audience is the API's URL, so a session token can never pass as one.
+type Tokens struct {
+	Signer session.Signer
+	TTL    time.Duration
+}
+
+// AccessToken is a verified access token.
+type AccessToken struct {
+	ClientID string
+	Scopes   []string
+	// JKT is the thumbprint of the DPoP key the token is bound to, or empty
+	// for a Bearer token.
+	JKT string
+}
+
+// Issue signs an access token for client with scopes, bound to jkt if set.
+func (ts *Tokens) Issue(client string, scopes []string, jkt string) (string, error) {
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, client)
+	_ = t.Set("client_id", client)
+	_ = t.Set(jwt.JwtIDKey, ticket.NewSecret())
+	_ = t.Set(jwt.ExpirationKey, ts.Signer.Now().Add(ts.TTL).Truncate(time.Second))
+	_ = t.Set("scope", strings.Join(scopes, " "))
+	if jkt != "" {
+		_ = t.Set("cnf", map[string]string{"jkt": jkt})
+	}
+	return ts.Signer.Sign(TypAccessToken, t)
+}
+
+// Verify checks token as an access token of this API.
+func (ts *Tokens) Verify(token string) (AccessToken, error) {
+	t, err := ts.Signer.Verify(TypAccessToken, token)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	var at AccessToken
+	cid, _ := t.Get("client_id")
+	at.ClientID, _ = cid.(string)
+	if at.ClientID == "" || at.ClientID != t.Subject() {
+		return AccessToken{}, fmt.Errorf("%w: client_id", session.ErrInvalid)
+	}
+	if scope, ok := t.Get("scope"); ok {
+		s, _ := scope.(string)
+		at.Scopes = strings.Fields(s)
+	}
+	if cnf, ok := t.Get("cnf"); ok {
+		m, _ := cnf.(map[string]any)
+		at.JKT, _ = m["jkt"].(string)
+		if at.JKT == "" {
+			return AccessToken{}, fmt.Errorf("%w: cnf without jkt", session.ErrInvalid)
+		}
+	}
+	return at, nil
+}
