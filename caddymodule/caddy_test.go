@@ -73,6 +73,9 @@ func (r *recorder) count() int {
 	return len(r.reqs)
 }
 
+// shopSecret is the secret of the test's API client, "shop".
+const shopSecret = "shop-secret-0123456789"
+
 // siteConfig is what a test may vary in the Caddyfile.
 type siteConfig struct {
 	SiteName string
@@ -107,6 +110,11 @@ https://localhost:{{.Env.HTTPSPort}} {
 			password {env.MAILGATE_TEST_SMTP_PASSWORD}
 			from "Example <login@example.com>"
 		}
+		client shop {
+			secret {env.MAILGATE_TEST_SHOP_SECRET}
+			redirect_uri https://shop.example.com/callback
+			scopes login_email magic_link
+		}
 	}
 	handle /direct {
 		respond "direct answer for {http.auth.user.email}"
@@ -139,6 +147,7 @@ func startCaddy(t *testing.T) *env {
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(e.dir, "config"))
 	t.Setenv("XDG_DATA_HOME", filepath.Join(e.dir, "data"))
 	t.Setenv("MAILGATE_TEST_SMTP_PASSWORD", "smtp-secret")
+	t.Setenv("MAILGATE_TEST_SHOP_SECRET", shopSecret)
 	e.upstream = &recorder{}
 	e.upstream.srv = httptest.NewServer(e.upstream)
 	t.Cleanup(e.upstream.srv.Close)

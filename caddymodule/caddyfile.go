@@ -50,9 +50,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        email <header>
 //	        name  <header>
 //	    }
+//	    access_token_ttl <duration>
+//	    client <id> {
+//	        secret       <secret>
+//	        secret_hash  <argon2id or bcrypt hash>
+//	        redirect_uri <uri...>
+//	        dpop         required|allowed
+//	        force_create
+//	        scopes       <scope...>
+//	    }
 //	}
 //
-// Every subdirective but allow may appear once.
+// Every subdirective but allow and client may appear once.
 func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -82,6 +91,10 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseStore(d)
 		case "identity_headers":
 			return m.parseIdentityHeaders(d)
+		case "access_token_ttl":
+			return durationArg(d, &m.AccessTokenTTL)
+		case "client":
+			return m.parseClient(d)
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})
@@ -180,6 +193,44 @@ func (m *Mailgate) parseIdentityHeaders(d *caddyfile.Dispenser) error {
 	})
 }
 
+func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
+	c := ClientConfig{}
+	if err := oneArgOpenBlock(d, &c.ID); err != nil {
+		return err
+	}
+	err := eachSubdirective(d, "client "+c.ID, func(name string) error {
+		switch name {
+		case "secret":
+			return oneArg(d, &c.Secret)
+		case "secret_hash":
+			return oneArg(d, &c.SecretHash)
+		case "redirect_uri":
+			c.RedirectURIs = d.RemainingArgs()
+			if len(c.RedirectURIs) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		case "dpop":
+			return oneArg(d, &c.DPoP)
+		case "force_create":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.ForceCreate = true
+			return nil
+		case "scopes":
+			c.Scopes = d.RemainingArgs()
+			if len(c.Scopes) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		}
+		return d.Errf("client %s: unknown subdirective %q", c.ID, name)
+	})
+	m.Clients = append(m.Clients, c)
+	return err
+}
+
 // eachSubdirective calls parse for each line of the block the dispenser is
 // at, refusing a subdirective that appears twice (allow excepted, at the top
 // level). section prefixes errors inside a nested block.
@@ -191,7 +242,7 @@ func eachSubdirective(d *caddyfile.Dispenser, section string, parse func(name st
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if seen[name] && !(section == "" && name == "allow") {
+		if seen[name] && !(section == "" && (name == "allow" || name == "client")) {
 			return d.Errf("%sduplicate subdirective %q", prefix, name)
 		}
 		seen[name] = true

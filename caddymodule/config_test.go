@@ -58,6 +58,10 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"tiny store", "base_url https://app.example.com\n" + outbox + "store memory {\nmax_memory 10KB\n}", "max_memory 10000 bytes"},
 		{"unknown store", "base_url https://app.example.com\n" + outbox + "store disk", `store "disk"`},
 		{"bad realm", "realm ../etc\nbase_url https://app.example.com\n" + outbox, `realm "../etc"`},
+		{"client without secret", "base_url https://app.example.com\n" + outbox + "client shop {\nscopes login_email\n}", `client "shop": a secret or secret_hash is required`},
+		{"client with unknown scope", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret 0123456789abcdef\nscopes admin\n}", `unknown scope "admin"`},
+		{"client redirect over http", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret 0123456789abcdef\nredirect_uri http://shop.example.com/cb\n}", `redirect_uri "http://shop.example.com/cb"`},
+		{"duplicate in client", "base_url https://app.example.com\n" + outbox + "client shop {\ndpop required\ndpop allowed\n}", `client shop: duplicate subdirective "dpop"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -100,6 +104,18 @@ identity_headers {
 	user X-User
 	email X-Email
 	name X-Name
+}
+access_token_ttl 2m
+client shop {
+	secret {env.SHOP_SECRET_UNSET}0123456789abcdef
+	redirect_uri https://shop.example.com/callback https://shop.example.com/other
+	dpop allowed
+	force_create
+	scopes login_email magic_link
+}
+client crm {
+	secret_hash $2b$04$abcdefghijklmnopqrstuu5sNUrVbVLQw0bJUZqwlM7Gyk9aZ0ReK
+	scopes magic_link
 }`,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -21,6 +21,11 @@ const maxFormBytes = 16 << 10
 
 // serveEndpoint routes a request under the prefix; sub is the path after it.
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	// The API authenticates clients itself and is not a browser form.
+	if sub == "/oauth/token" {
+		m.token.ServeHTTP(w, r)
+		return nil
+	}
 	type route struct {
 		get, post func(http.ResponseWriter, *http.Request) error
 	}

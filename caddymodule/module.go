@@ -17,7 +17,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/session"
@@ -81,6 +83,13 @@ type Mailgate struct {
 	// 64MiB.
 	Store *StoreConfig `json:"store,omitempty"`
 
+	// Clients are the apps allowed to call the server-to-server API
+	// (`{prefix}/oauth/token`, `{prefix}/api/v1/…`).
+	Clients []ClientConfig `json:"clients,omitempty"`
+
+	// AccessTokenTTL is how long an API access token lasts. Default: 5m.
+	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
+
 	// IdentityHeaders names the request headers that carry the identity to
 	// the upstream. Incoming copies of them, in any case and with `_` for
 	// `-`, are always removed.
@@ -97,6 +106,37 @@ type Mailgate struct {
 	headers   headerSet
 	loginURL  string
 	challenge string
+	token     *api.TokenEndpoint
+}
+
+// ClientConfig is an app allowed to call the server-to-server API.
+type ClientConfig struct {
+	// ID is the client_id.
+	ID string `json:"id,omitempty"`
+
+	// Secret is the client secret, at least 16 characters; placeholders
+	// such as `{env.SHOP_SECRET}` are replaced. It is hashed with argon2id
+	// at provisioning and not kept. Exactly one of Secret and SecretHash.
+	Secret string `json:"secret,omitempty"`
+
+	// SecretHash is an argon2id (`$argon2id$v=19$…`) or bcrypt (`$2b$…`)
+	// hash of the secret, for configs that must not hold the secret.
+	SecretHash string `json:"secret_hash,omitempty"`
+
+	// RedirectURIs are where the client's logins may end. A redirect_uri
+	// in a request must equal one of them exactly.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// DPoP is `required` (default: only DPoP-bound tokens) or `allowed`
+	// (Bearer tokens too).
+	DPoP string `json:"dpop,omitempty"`
+
+	// ForceCreate lets the client create users that do not exist yet.
+	ForceCreate bool `json:"force_create,omitempty"`
+
+	// Scopes are the API calls the client may make: `login_email`,
+	// `magic_link`.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // SMTPConfig is the mail server mails are handed to.
@@ -164,6 +204,9 @@ const (
 	defaultMaxMemory  = 64 << 20
 	defaultDial       = 10 * time.Second
 	defaultTimeout    = 30 * time.Second
+	defaultAccessTTL  = 5 * time.Minute
+	// dpopWindow is how far a DPoP proof's iat may be from now.
+	dpopWindow = time.Minute
 )
 
 var realmPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -223,8 +266,39 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Sleep:     flow.SleepContext,
 		Now:       now,
 	}
+	if err := m.provisionAPI(r); err != nil {
+		return err
+	}
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
+	return nil
+}
+
+// provisionAPI builds the server-to-server API: clients, access tokens and
+// the DPoP checks. Its tokens are signed by the realm's keys with the API's
+// URL as audience, so no session token can pass as an access token.
+func (m *Mailgate) provisionAPI(r *realm) error {
+	if m.AccessTokenTTL == 0 {
+		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
+	}
+	repl := caddy.NewReplacer()
+	configs := make([]api.ClientConfig, len(m.Clients))
+	for i, c := range m.Clients {
+		configs[i] = api.ClientConfig{
+			ID: c.ID, Secret: repl.ReplaceKnown(c.Secret, ""), SecretHash: c.SecretHash,
+			RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
+		}
+	}
+	clients, err := api.NewClients(configs)
+	if err != nil {
+		return fmt.Errorf("mailgate: %w", err)
+	}
+	tokens := &api.Tokens{
+		Signer: session.Signer{Ring: r.ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
+		TTL:    time.Duration(m.AccessTokenTTL),
+	}
+	verifier := &dpop.Verifier{Replay: r.store, Now: now, Window: dpopWindow}
+	m.token = &api.TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: verifier, URL: m.origin + m.Prefix + "/oauth/token"}
 	return nil
 }
 

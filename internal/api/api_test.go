@@ -2,11 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -16,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -67,24 +62,6 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// proof makes a DPoP proof with go-jose.
-func (f *fixture) proof(t *testing.T, key *ecdsa.PrivateKey, method, htu, accessToken string) string {
-	t.Helper()
-	claims := map[string]any{"jti": ticket.NewSecret(), "htm": method, "htu": htu, "iat": f.now.Unix()}
-	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	sig, _ := s.Sign(payload)
-	out, _ := sig.CompactSerialize()
-	return out
-}
-
 type tokenCall struct {
 	basicID, basicSecret string
 	form                 url.Values
@@ -107,33 +84,16 @@ func (f *fixture) callToken(c tokenCall) (*httptest.ResponseRecorder, map[string
 	return w, body
 }
 
-func ecKey(t *testing.T) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func thumbprint(t *testing.T, key *ecdsa.PrivateKey) string {
-	jwk := jose.JSONWebKey{Key: key.Public()}
-	b, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 func TestClientCredentialsWithDPoP(t *testing.T) {
 	f := newFixture(t)
-	key := ecKey(t)
+	key := testdpop.NewKey(t)
 	for name, call := range map[string]tokenCall{
 		"client_secret_basic": {basicID: "shop", basicSecret: "shop-secret-0123456789",
 			form: url.Values{"grant_type": {"client_credentials"}}},
 		"client_secret_post": {form: url.Values{"grant_type": {"client_credentials"},
 			"client_id": {"shop"}, "client_secret": {"shop-secret-0123456789"}}},
 	} {
-		call.dpop = []string{f.proof(t, key, "POST", tokenURL, "")}
+		call.dpop = []string{key.Proof(t, "POST", tokenURL, "", f.now)}
 		w, body := f.callToken(call)
 		if w.Code != http.StatusOK || body["token_type"] != "DPoP" || body["expires_in"] != float64(300) {
 			t.Fatalf("%s: %d %v", name, w.Code, body)
@@ -142,7 +102,7 @@ func TestClientCredentialsWithDPoP(t *testing.T) {
 			t.Errorf("%s: token response is cacheable", name)
 		}
 		at, err := f.token.Tokens.Verify(body["access_token"].(string))
-		if err != nil || at.ClientID != "shop" || at.JKT != thumbprint(t, key) || strings.Join(at.Scopes, " ") != "login_email magic_link" {
+		if err != nil || at.ClientID != "shop" || at.JKT != key.Thumbprint(t) || strings.Join(at.Scopes, " ") != "login_email magic_link" {
 			t.Fatalf("%s: token %+v, %v", name, at, err)
 		}
 	}
@@ -150,7 +110,7 @@ func TestClientCredentialsWithDPoP(t *testing.T) {
 
 func TestTokenEndpointErrors(t *testing.T) {
 	f := newFixture(t)
-	key := ecKey(t)
+	key := testdpop.NewKey(t)
 	cc := url.Values{"grant_type": {"client_credentials"}}
 	cases := []struct {
 		name   string
@@ -167,10 +127,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"password grant", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
 			form: url.Values{"grant_type": {"password"}}}, 400, "unsupported_grant_type"},
 		{"scope not granted", tokenCall{basicID: "narrow", basicSecret: "narrow-secret-0123456789",
-			form: url.Values{"grant_type": {"client_credentials"}, "scope": {"login_email"}}, dpop: []string{f.proof(t, key, "POST", tokenURL, "")}}, 400, "invalid_scope"},
+			form: url.Values{"grant_type": {"client_credentials"}, "scope": {"login_email"}}, dpop: []string{key.Proof(t, "POST", tokenURL, "", f.now)}}, 400, "invalid_scope"},
 		{"dpop required, none sent", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: cc}, 400, "invalid_dpop_proof"},
 		{"proof for another URL", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: cc,
-			dpop: []string{f.proof(t, key, "POST", apiURL, "")}}, 400, "invalid_dpop_proof"},
+			dpop: []string{key.Proof(t, "POST", apiURL, "", f.now)}}, 400, "invalid_dpop_proof"},
 	}
 	for _, c := range cases {
 		w, body := f.callToken(c.call)
@@ -210,10 +170,10 @@ func (f *fixture) call(t *testing.T, scheme, token string, proofs ...string) (*C
 	return f.auth.Authenticate(r, apiURL, ScopeLoginEmail)
 }
 
-func (f *fixture) dpopToken(t *testing.T, client, secret string, key *ecdsa.PrivateKey) string {
+func (f *fixture) dpopToken(t *testing.T, client, secret string, key testdpop.Key) string {
 	t.Helper()
 	w, body := f.callToken(tokenCall{basicID: client, basicSecret: secret, form: url.Values{"grant_type": {"client_credentials"}},
-		dpop: []string{f.proof(t, key, "POST", tokenURL, "")}})
+		dpop: []string{key.Proof(t, "POST", tokenURL, "", f.now)}})
 	if w.Code != http.StatusOK {
 		t.Fatalf("token: %d %v", w.Code, body)
 	}
@@ -222,10 +182,10 @@ func (f *fixture) dpopToken(t *testing.T, client, secret string, key *ecdsa.Priv
 
 func TestAPIAuthentication(t *testing.T) {
 	f := newFixture(t)
-	key, otherKey := ecKey(t), ecKey(t)
+	key, otherKey := testdpop.NewKey(t), testdpop.NewKey(t)
 	tok := f.dpopToken(t, "shop", "shop-secret-0123456789", key)
 
-	if c, err := f.call(t, "DPoP", tok, f.proof(t, key, "POST", apiURL, tok)); err != nil || c.ID != "shop" {
+	if c, err := f.call(t, "DPoP", tok, key.Proof(t, "POST", apiURL, tok, f.now)); err != nil || c.ID != "shop" {
 		t.Fatalf("valid DPoP call: %v", err)
 	}
 
@@ -249,14 +209,14 @@ func TestAPIAuthentication(t *testing.T) {
 		challenge string
 	}{
 		{"no token", "", "", nil, 401, "invalid_token", `DPoP algs="`},
-		{"garbage token", "DPoP", "x.y.z", []string{f.proof(t, key, "POST", apiURL, "x.y.z")}, 401, "invalid_token", `error="invalid_token"`},
+		{"garbage token", "DPoP", "x.y.z", []string{key.Proof(t, "POST", apiURL, "x.y.z", f.now)}, 401, "invalid_token", `error="invalid_token"`},
 		{"bound token as Bearer", "Bearer", tok, nil, 401, "invalid_token", `DPoP `},
 		{"bound token without proof", "DPoP", tok, nil, 401, "invalid_dpop_proof", `error="invalid_dpop_proof"`},
-		{"proof by another key", "DPoP", tok, []string{f.proof(t, otherKey, "POST", apiURL, tok)}, 401, "invalid_dpop_proof", `algs="ES256`},
-		{"proof without ath", "DPoP", tok, []string{f.proof(t, key, "POST", apiURL, "")}, 401, "invalid_dpop_proof", ""},
-		{"proof for the token endpoint", "DPoP", tok, []string{f.proof(t, key, "POST", tokenURL, tok)}, 401, "invalid_dpop_proof", ""},
-		{"Bearer token as DPoP", "DPoP", bearer, []string{f.proof(t, key, "POST", apiURL, bearer)}, 401, "invalid_token", ""},
-		{"missing scope", "DPoP", narrow, []string{f.proof(t, key, "POST", apiURL, narrow)}, 403, "insufficient_scope", `scope="login_email"`},
+		{"proof by another key", "DPoP", tok, []string{otherKey.Proof(t, "POST", apiURL, tok, f.now)}, 401, "invalid_dpop_proof", `algs="ES256`},
+		{"proof without ath", "DPoP", tok, []string{key.Proof(t, "POST", apiURL, "", f.now)}, 401, "invalid_dpop_proof", ""},
+		{"proof for the token endpoint", "DPoP", tok, []string{key.Proof(t, "POST", tokenURL, tok, f.now)}, 401, "invalid_dpop_proof", ""},
+		{"Bearer token as DPoP", "DPoP", bearer, []string{key.Proof(t, "POST", apiURL, bearer, f.now)}, 401, "invalid_token", ""},
+		{"missing scope", "DPoP", narrow, []string{key.Proof(t, "POST", apiURL, narrow, f.now)}, 403, "insufficient_scope", `scope="login_email"`},
 	}
 	for _, c := range cases {
 		_, err := f.call(t, c.scheme, c.token, c.proofs...)
