@@ -33,11 +33,14 @@ var ErrInvalidEmail = errors.New("directory: invalid email address")
 
 // User is one person who can log in.
 type User struct {
-	ID      string    `json:"id"`
-	Email   string    `json:"email"`
-	Name    string    `json:"name,omitempty"`
-	Status  string    `json:"status"`
-	Created time.Time `json:"created"`
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	// Username is a unique slug, derived from the address when the user is
+	// created: lower-case letters, digits and '-'.
+	Username string    `json:"username"`
+	Name     string    `json:"name,omitempty"`
+	Status   string    `json:"status"`
+	Created  time.Time `json:"created"`
 }
 
 // Storage is where users are kept. Caddy's storage modules satisfy it.
@@ -87,6 +90,21 @@ func (d *Directory) ByEmail(ctx context.Context, email string) (User, error) {
 	return d.ByID(ctx, string(raw))
 }
 
+// ByUsername returns the user with the given username.
+func (d *Directory) ByUsername(ctx context.Context, username string) (User, error) {
+	if !validUsername(username) {
+		return User{}, ErrNotFound
+	}
+	raw, err := d.storage.Load(ctx, d.usernameKey(username))
+	if errors.Is(err, fs.ErrNotExist) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("directory: %w", err)
+	}
+	return d.ByID(ctx, string(raw))
+}
+
 // ByID returns the user with the given id.
 func (d *Directory) ByID(ctx context.Context, id string) (User, error) {
 	raw, err := d.storage.Load(ctx, d.userKey(id))
@@ -118,14 +136,16 @@ func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, erro
 		return u, err
 	}
 	u = User{ID: uuid.NewString(), Email: email, Status: StatusActive, Created: d.now().UTC()}
-	raw, err := json.Marshal(u)
-	if err != nil {
+	// The record first, then the indexes: a crash in between leaves an
+	// unreachable record, never an index entry pointing at nothing.
+	if err := d.put(ctx, u); err != nil {
 		return User{}, err
 	}
-	// The record first, then the index: a crash between the two leaves an
-	// unreachable record, never an index entry pointing at nothing.
-	if err := d.storage.Store(ctx, d.userKey(u.ID), raw); err != nil {
-		return User{}, fmt.Errorf("directory: storing user: %w", err)
+	if u.Username, err = d.claimUsername(ctx, u.ID, email); err != nil {
+		return User{}, err
+	}
+	if err := d.put(ctx, u); err != nil {
+		return User{}, err
 	}
 	if err := d.storage.Store(ctx, d.emailKey(email), []byte(u.ID)); err != nil {
 		return User{}, fmt.Errorf("directory: indexing user: %w", err)
@@ -133,13 +153,100 @@ func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, erro
 	return u, nil
 }
 
+func (d *Directory) put(ctx context.Context, u User) error {
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	if err := d.storage.Store(ctx, d.userKey(u.ID), raw); err != nil {
+		return fmt.Errorf("directory: storing user: %w", err)
+	}
+	return nil
+}
+
+// claimUsername takes the first free slug of the address's local part
+// ("alice", "alice-2", ...) for id, under a storage lock per slug so that
+// two instances cannot take the same one.
+func (d *Directory) claimUsername(ctx context.Context, id, email string) (string, error) {
+	base := slug(email[:strings.LastIndexByte(email, '@')])
+	for n := 1; n <= 1000; n++ {
+		name := base
+		if n > 1 {
+			name = fmt.Sprintf("%s-%d", base, n)
+		}
+		key := d.usernameKey(name)
+		if err := d.storage.Lock(ctx, key+".lock"); err != nil {
+			return "", fmt.Errorf("directory: locking username: %w", err)
+		}
+		_, err := d.storage.Load(ctx, key)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = d.storage.Store(ctx, key, []byte(id))
+			_ = d.storage.Unlock(ctx, key+".lock")
+			if err != nil {
+				return "", fmt.Errorf("directory: indexing username: %w", err)
+			}
+			return name, nil
+		}
+		_ = d.storage.Unlock(ctx, key+".lock")
+		if err != nil {
+			return "", fmt.Errorf("directory: %w", err)
+		}
+	}
+	return "", fmt.Errorf("directory: no free username for %q", base)
+}
+
+// slug turns an address's local part into a username: lower-case letters
+// and digits, runs of anything else as one '-', at most 32 characters.
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		} else {
+			dash = true
+		}
+		if b.Len() >= 32 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "user"
+	}
+	return b.String()
+}
+
+func validUsername(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(('a' <= r && r <= 'z') || ('0' <= r && r <= '9') || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *Directory) userKey(id string) string {
 	return path.Join(d.prefix, "users", id+".json")
 }
 
-// emailKey hashes the address so that storage keys (file names) hold no
-// personal data and need no escaping.
+// usernameKey and emailKey hash what they index, so that storage keys (file
+// names) hold no personal data and need no escaping.
+func (d *Directory) usernameKey(username string) string {
+	return d.indexKey("users-by-username", username)
+}
+
 func (d *Directory) emailKey(email string) string {
-	sum := sha256.Sum256([]byte(email))
-	return path.Join(d.prefix, "users-by-email", hex.EncodeToString(sum[:]))
+	return d.indexKey("users-by-email", email)
+}
+
+func (d *Directory) indexKey(index, value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return path.Join(d.prefix, index, hex.EncodeToString(sum[:]))
 }

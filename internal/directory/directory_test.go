@@ -59,3 +59,33 @@ func TestEnsureByEmailCreatesOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestUsernamesAreUniqueSlugs(t *testing.T) {
+	ctx := context.Background()
+	d := New(memstorage.New(), "mg", time.Now)
+	want := map[string]string{
+		"alice@example.com":       "alice",
+		"alice@other.example":     "alice-2",
+		"Alice.Smith+x@corp.test": "alice-smith-x",
+		"___@example.com":         "user",
+	}
+	for _, email := range []string{"alice@example.com", "alice@other.example", "Alice.Smith+x@corp.test", "___@example.com"} {
+		n, _ := NormalizeEmail(email)
+		u, err := d.EnsureByEmail(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Username != want[email] {
+			t.Errorf("%s: username %q, want %q", email, u.Username, want[email])
+		}
+		got, err := d.ByUsername(ctx, u.Username)
+		if err != nil || got.ID != u.ID {
+			t.Errorf("ByUsername(%q) = %+v, %v", u.Username, got, err)
+		}
+	}
+	for _, bad := range []string{"", "nobody", "../etc/passwd", "Alice"} {
+		if _, err := d.ByUsername(ctx, bad); !errors.Is(err, ErrNotFound) {
+			t.Errorf("ByUsername(%q): err = %v, want ErrNotFound", bad, err)
+		}
+	}
+}
