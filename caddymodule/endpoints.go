@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -123,7 +124,7 @@ func (m *Mailgate) confirmPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
-	u, ret, err := m.links.Redeem(r.Context(), r.PostFormValue("t"))
+	login, err := m.links.Redeem(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{
 			FormToken: web.FormToken(w, r, m.secure),
@@ -133,6 +134,7 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	u := login.User
 	token, expiry, err := m.sessions.Issue(session.Identity{UserID: u.ID, Email: u.Email, Name: u.Name})
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
@@ -140,8 +142,34 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	m.logger.Info("login", zap.String("user_id", u.ID))
 	http.SetCookie(w, session.Cookie(token, expiry, m.secure, false))
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, ret, http.StatusSeeOther)
+	target := login.Return
+	if login.Client != nil {
+		if target, err = m.clientRedirect(r, login); err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
+}
+
+// clientRedirect ends an app's login at its redirect URI with an
+// authorization code and the app's state, exactly as the app sent it.
+func (m *Mailgate) clientRedirect(r *http.Request, login flow.Login) (string, error) {
+	code, err := m.codes.Issue(r.Context(), *login.Client, login.User.ID, now())
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(login.Client.RedirectURI)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("code", code)
+	if login.Client.State != "" {
+		q.Set("state", login.Client.State)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 func (m *Mailgate) logoutPage(w http.ResponseWriter, r *http.Request) error {

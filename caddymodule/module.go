@@ -107,6 +107,7 @@ type Mailgate struct {
 	loginURL  string
 	challenge string
 	token     *api.TokenEndpoint
+	codes     flow.Codes
 }
 
 // ClientConfig is an app allowed to call the server-to-server API.
@@ -260,18 +261,29 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Users:     directory.New(ctx.Storage(), m.realmKey, now),
 		Mailer:    mailer,
 		Allowlist: allow,
-		LinkURL:   func(secret string) string { return m.origin + m.Prefix + "/link?t=" + secret },
+		LinkURL:   m.linkURL,
 		TTL:       time.Duration(m.LinkTTL),
 		SiteName:  m.SiteName,
 		Sleep:     flow.SleepContext,
 		Now:       now,
 	}
+	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: r.store, Kind: "code"}}
 	if err := m.provisionAPI(r); err != nil {
 		return err
 	}
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
 	return nil
+}
+
+// linkURL is the mailed link for secret; a locale other than the default
+// rides along, so the confirmation page speaks the mail's language.
+func (m *Mailgate) linkURL(secret, locale string) string {
+	u := m.origin + m.Prefix + "/link?t=" + secret
+	if locale != "" && locale != web.DefaultLocale {
+		u += "&l=" + url.QueryEscape(locale)
+	}
+	return u
 }
 
 // provisionAPI builds the server-to-server API: clients, access tokens and

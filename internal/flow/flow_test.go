@@ -53,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
 		Mailer:    f.out,
 		Allowlist: NewAllowlist([]string{"alice@example.com"}, []string{"corp.example"}),
-		LinkURL:   func(s string) string { return "https://app.example.com/.mailgate/link?t=" + url.QueryEscape(s) },
+		LinkURL:   func(s, _ string) string { return "https://app.example.com/.mailgate/link?t=" + url.QueryEscape(s) },
 		TTL:       15 * time.Minute,
 		SiteName:  "Example",
 		Sleep:     func(_ context.Context, d time.Duration) { f.slept = append(f.slept, d) },
@@ -117,11 +117,11 @@ func TestRequestAndRedeem(t *testing.T) {
 	if l.To != "alice@example.com" || !strings.HasPrefix(l.Link, "https://app.example.com/.mailgate/link?t=") || l.Expires != 15*time.Minute {
 		t.Fatalf("letter = %+v", l)
 	}
-	u, ret, err := f.flow.Redeem(ctx, f.secret(l))
-	if err != nil || u.Email != "alice@example.com" || ret != "/docs" {
-		t.Fatalf("redeem = %+v, %q, %v", u, ret, err)
+	login, err := f.flow.Redeem(ctx, f.secret(l))
+	if err != nil || login.User.Email != "alice@example.com" || login.Return != "/docs" || login.Client != nil {
+		t.Fatalf("redeem = %+v, %v", login, err)
 	}
-	if _, _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("second redeem err = %v", err)
 	}
 }
@@ -159,7 +159,7 @@ func TestDeliveryFailureDropsLink(t *testing.T) {
 		t.Fatalf("err = %v, want ErrDelivery carrying the SMTP error", err)
 	}
 	// The failed request superseded the earlier link and left nothing live.
-	if _, _, err := f.flow.Redeem(ctx, f.secret(sent)); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := f.flow.Redeem(ctx, f.secret(sent)); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("earlier link still works after a failed resend: %v", err)
 	}
 }
@@ -169,7 +169,7 @@ func TestLinkExpires(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
 	f.now = f.now.Add(15 * time.Minute)
-	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("expired link: err = %v", err)
 	}
 }
@@ -179,10 +179,10 @@ func TestNewLinkSupersedesOld(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
 	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
-	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("superseded link: err = %v", err)
 	}
-	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[1])); err != nil {
+	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[1])); err != nil {
 		t.Fatalf("newest link: %v", err)
 	}
 }
@@ -192,7 +192,86 @@ func TestAllowlistShrinkInvalidatesPendingLink(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, "carol@corp.example", "/", "")
 	f.flow.Allowlist = NewAllowlist([]string{"alice@example.com"}, nil)
-	if _, _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClientLoginSkipsAllowlistAndCarriesTheClient(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	users := f.flow.Users.(*directory.Directory)
+	u, err := users.EnsureByEmail(ctx, "dave@elsewhere.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb", State: "s 1&2"}
+	if err := f.flow.RequestForClient(ctx, u, "nl-BE", c); err != nil {
+		t.Fatal(err)
+	}
+	l := f.out.letters[len(f.out.letters)-1]
+	if l.To != "dave@elsewhere.example" || l.Locale != "nl-BE" {
+		t.Fatalf("letter = %+v", l)
+	}
+	login, err := f.flow.Redeem(ctx, f.secret(l))
+	if err != nil || login.User.ID != u.ID || login.Client == nil || *login.Client != c || login.Locale != "nl-BE" {
+		t.Fatalf("redeem = %+v, %v", login, err)
+	}
+}
+
+func TestCodes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	codes := Codes{Tickets: ticket.Tickets{Store: f.flow.Tickets.Store, Kind: "code"}}
+	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	// RFC 7636 appendix B: the S256 challenge of that verifier.
+	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb", CodeChallenge: challenge}
+
+	code, err := codes.Issue(ctx, c, "u-1", f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := codes.Exchange(ctx, code, "shop", "https://shop.example.com/cb", verifier)
+	if err != nil || g.UserID != "u-1" || !g.AuthTime.Equal(f.now) {
+		t.Fatalf("exchange = %+v, %v", g, err)
+	}
+	if _, err := codes.Exchange(ctx, code, "shop", "https://shop.example.com/cb", verifier); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatalf("second exchange: %v", err)
+	}
+
+	bad := map[string]func(code string) error{
+		"another client": func(code string) error {
+			_, err := codes.Exchange(ctx, code, "crm", c.RedirectURI, verifier)
+			return err
+		},
+		"another redirect_uri": func(code string) error {
+			_, err := codes.Exchange(ctx, code, "shop", c.RedirectURI+"/", verifier)
+			return err
+		},
+		"wrong verifier": func(code string) error {
+			_, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, verifier+"x")
+			return err
+		},
+		"no verifier": func(code string) error {
+			_, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, "")
+			return err
+		},
+	}
+	for name, try := range bad {
+		code, _ := codes.Issue(ctx, c, "u-1", f.now)
+		if err := try(code); !errors.Is(err, ErrInvalidGrant) {
+			t.Errorf("%s: err = %v, want ErrInvalidGrant", name, err)
+		}
+		// A failed attempt uses the code up.
+		if _, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, verifier); !errors.Is(err, ErrInvalidGrant) {
+			t.Errorf("%s: the code still works after a failed exchange", name)
+		}
+	}
+
+	code, _ = codes.Issue(ctx, c, "u-1", f.now)
+	f.now = f.now.Add(CodeTTL)
+	if _, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, verifier); !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("a code %s old: err = %v, want ErrInvalidGrant", CodeTTL, err)
 	}
 }

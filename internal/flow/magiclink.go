@@ -38,9 +38,10 @@ type MagicLink struct {
 	Users     Users
 	Mailer    Mailer
 	Allowlist Allowlist
-	// LinkURL turns a secret into the link that is mailed. It is built
-	// from the configured base URL, never from the request.
-	LinkURL  func(secret string) string
+	// LinkURL turns a secret into the link that is mailed, for a page in
+	// locale. It is built from the configured base URL, never from the
+	// request.
+	LinkURL  func(secret, locale string) string
 	TTL      time.Duration
 	SiteName string
 	// Sleep waits for d or until ctx ends; it pads answers for addresses
@@ -52,9 +53,31 @@ type MagicLink struct {
 	sendAvg time.Duration
 }
 
+// ClientLogin is a login an app asked for through the API: the code goes to
+// the app's redirect URI instead of the person landing on this site.
+type ClientLogin struct {
+	ClientID    string `json:"client_id"`
+	RedirectURI string `json:"redirect_uri"`
+	State       string `json:"state,omitempty"`
+	// CodeChallenge is a PKCE S256 challenge the code exchange must meet.
+	CodeChallenge string `json:"code_challenge,omitempty"`
+}
+
+// Login is a redeemed link: who logs in, and where they go next.
+type Login struct {
+	User directory.User
+	// Return is the path on this site to go to, for a browser login.
+	Return string
+	Locale string
+	// Client is set for a login an app asked for.
+	Client *ClientLogin
+}
+
 type linkPayload struct {
-	Email  string `json:"email"`
-	Return string `json:"return"`
+	Email  string       `json:"email"`
+	Return string       `json:"return,omitempty"`
+	Locale string       `json:"locale,omitempty"`
+	Client *ClientLogin `json:"client,omitempty"`
 }
 
 // Request mails a login link to email if it is allowed, and otherwise does
@@ -71,18 +94,30 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 		f.pad(ctx)
 		return nil
 	}
-	payload, err := json.Marshal(linkPayload{Email: email, Return: returnPath})
+	return f.send(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale})
+}
+
+// RequestForClient mails a login link to an existing user on behalf of an
+// app; the login ends at the app's redirect URI, which the caller has
+// checked against the app's list. The site's allowlist does not apply: the
+// app vouches for its own users.
+func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, locale string, c ClientLogin) error {
+	return f.send(ctx, linkPayload{Email: u.Email, Locale: locale, Client: &c})
+}
+
+func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
+	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	secret, err := f.Tickets.Issue(ctx, email, payload, f.TTL)
+	secret, err := f.Tickets.Issue(ctx, p.Email, payload, f.TTL)
 	if err != nil {
 		return fmt.Errorf("flow: storing link: %w", err)
 	}
 	start := f.Now()
 	err = f.Mailer.Send(ctx, mail.Letter{
-		To: email, Locale: locale, Template: "login", SiteName: f.SiteName,
-		Link: f.LinkURL(secret), Expires: f.TTL,
+		To: p.Email, Locale: p.Locale, Template: "login", SiteName: f.SiteName,
+		Link: f.LinkURL(secret, p.Locale), Expires: f.TTL,
 	})
 	if err != nil {
 		// A link nobody received must not stay redeemable.
@@ -93,32 +128,32 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 	return nil
 }
 
-// Redeem consumes the link's secret and returns the person it logs in, and
-// where to send them. The first login of an allowed address creates its user.
-func (f *MagicLink) Redeem(ctx context.Context, secret string) (directory.User, string, error) {
+// Redeem consumes the link's secret and returns the login. The first
+// browser login of an allowed address creates its user.
+func (f *MagicLink) Redeem(ctx context.Context, secret string) (Login, error) {
 	raw, err := f.Tickets.Redeem(ctx, secret)
 	if errors.Is(err, ticket.ErrNotFound) {
-		return directory.User{}, "", ErrLinkInvalid
+		return Login{}, ErrLinkInvalid
 	}
 	if err != nil {
-		return directory.User{}, "", fmt.Errorf("flow: reading link: %w", err)
+		return Login{}, fmt.Errorf("flow: reading link: %w", err)
 	}
 	var p linkPayload
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return directory.User{}, "", fmt.Errorf("flow: corrupt link payload: %w", err)
+		return Login{}, fmt.Errorf("flow: corrupt link payload: %w", err)
 	}
-	// The allowlist may have shrunk since the link was sent.
-	if !f.Allowlist.Allows(p.Email) {
-		return directory.User{}, "", ErrLinkInvalid
+	// The allowlist may have shrunk since a browser asked for the link.
+	if p.Client == nil && !f.Allowlist.Allows(p.Email) {
+		return Login{}, ErrLinkInvalid
 	}
 	u, err := f.Users.EnsureByEmail(ctx, p.Email)
 	if err != nil {
-		return directory.User{}, "", err
+		return Login{}, err
 	}
 	if u.Status == directory.StatusDisabled {
-		return directory.User{}, "", ErrLinkInvalid
+		return Login{}, ErrLinkInvalid
 	}
-	return u, SafeReturn(p.Return), nil
+	return Login{User: u, Return: SafeReturn(p.Return), Locale: p.Locale, Client: p.Client}, nil
 }
 
 // record keeps a moving average of how long a successful send takes.

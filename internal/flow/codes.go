@@ -1,0 +1,82 @@
+package flow
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// ErrInvalidGrant covers an authorization code that is unknown, used,
+// expired, or presented by another client, with another redirect URI or
+// without the PKCE verifier it was issued for.
+var ErrInvalidGrant = errors.New("flow: invalid authorization code")
+
+// CodeTTL is how long an authorization code lives.
+const CodeTTL = 60 * time.Second
+
+// Codes issues and exchanges authorization codes: single use, short-lived,
+// bound to the client and redirect URI the login was asked for.
+type Codes struct {
+	Tickets ticket.Tickets
+}
+
+type codePayload struct {
+	ClientLogin
+	UserID   string `json:"user_id"`
+	AuthTime int64  `json:"auth_time"`
+}
+
+// Issue makes a code for userID's login through c.
+func (cs Codes) Issue(ctx context.Context, c ClientLogin, userID string, authTime time.Time) (string, error) {
+	raw, err := json.Marshal(codePayload{ClientLogin: c, UserID: userID, AuthTime: authTime.Unix()})
+	if err != nil {
+		return "", err
+	}
+	return cs.Tickets.Issue(ctx, "", raw, CodeTTL)
+}
+
+// Grant is an exchanged code.
+type Grant struct {
+	UserID   string
+	AuthTime time.Time
+}
+
+// Exchange consumes code and returns whose login it was. The code is used
+// up even when the checks fail, so a stolen code cannot be tried twice.
+func (cs Codes) Exchange(ctx context.Context, code, clientID, redirectURI, verifier string) (Grant, error) {
+	raw, err := cs.Tickets.Redeem(ctx, code)
+	if errors.Is(err, ticket.ErrNotFound) {
+		return Grant{}, fmt.Errorf("%w: unknown, used or expired", ErrInvalidGrant)
+	}
+	if err != nil {
+		return Grant{}, err
+	}
+	var p codePayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return Grant{}, fmt.Errorf("flow: corrupt code payload: %w", err)
+	}
+	if p.ClientID != clientID {
+		return Grant{}, fmt.Errorf("%w: issued to another client", ErrInvalidGrant)
+	}
+	if p.RedirectURI != redirectURI {
+		return Grant{}, fmt.Errorf("%w: redirect_uri differs from the login's", ErrInvalidGrant)
+	}
+	switch {
+	case p.CodeChallenge != "":
+		sum := sha256.Sum256([]byte(verifier))
+		got := base64.RawURLEncoding.EncodeToString(sum[:])
+		if verifier == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.CodeChallenge)) != 1 {
+			return Grant{}, fmt.Errorf("%w: code_verifier does not match the code_challenge", ErrInvalidGrant)
+		}
+	case verifier != "":
+		return Grant{}, fmt.Errorf("%w: code_verifier sent for a login without code_challenge", ErrInvalidGrant)
+	}
+	return Grant{UserID: p.UserID, AuthTime: time.Unix(p.AuthTime, 0)}, nil
+}
