@@ -1,0 +1,188 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+)
+
+// Locales the mails and pages are written in; DefaultLocale when none is
+// asked for.
+var Locales = []string{"en-GB", "nl-BE", "nl-NL"}
+
+// DefaultLocale is the locale of a request that names none.
+const DefaultLocale = "en-GB"
+
+// localePattern is the seed's format: ISO 639 language, dash, ISO 3166
+// country.
+var localePattern = regexp.MustCompile(`^[A-Za-z]{2}-[A-Za-z]{2}$`)
+
+// Users finds accounts for the API.
+type Users interface {
+	ByEmail(ctx context.Context, email string) (directory.User, error)
+	ByUsername(ctx context.Context, username string) (directory.User, error)
+}
+
+// ClientLinks mails a login link on an app's behalf.
+type ClientLinks interface {
+	RequestForClient(ctx context.Context, u directory.User, locale string, c flow.ClientLogin) error
+}
+
+// LoginEmail is POST {prefix}/api/v1/login-email: mail a user a link that
+// logs them in and ends at the app's redirect URI with a code (seed 000).
+type LoginEmail struct {
+	Auth  *Authenticator
+	URL   string
+	Users Users
+	Links ClientLinks
+	// OnError is told of failures the caller only sees as 503.
+	OnError func(error)
+}
+
+type loginEmailRequest struct {
+	Selector            *string `json:"selector"`
+	Email               string  `json:"email"`
+	Username            string  `json:"username"`
+	RedirectURI         string  `json:"redirect_uri"`
+	State               string  `json:"state"`
+	Locale              string  `json:"locale"`
+	CodeChallenge       string  `json:"code_challenge"`
+	CodeChallengeMethod string  `json:"code_challenge_method"`
+}
+
+func badRequest(code, desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: code, Description: desc}
+}
+
+func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_input", Description: "use POST"})
+		return
+	}
+	client, aerr := h.Auth.Authenticate(r, h.URL, ScopeLoginEmail)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	req, aerr := decodeLoginEmail(w, r)
+	if aerr == nil {
+		aerr = req.validate(client)
+	}
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	u, err := h.find(r.Context(), req)
+	if errors.Is(err, directory.ErrNotFound) {
+		WriteError(w, &Error{Status: http.StatusNotFound, Code: "account_not_found", Description: "no account matches this " + *req.Selector})
+		return
+	}
+	if err == nil {
+		err = h.Links.RequestForClient(r.Context(), u, req.Locale, flow.ClientLogin{
+			ClientID: client.ID, RedirectURI: req.RedirectURI, State: req.State, CodeChallenge: req.CodeChallenge,
+		})
+	}
+	if err != nil {
+		if h.OnError != nil {
+			h.OnError(err)
+		}
+		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the email could not be sent; try again later"})
+		return
+	}
+	WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// decodeLoginEmail reads the body strictly: unknown fields and wrong types
+// are invalid_input, so that a typo is not silently ignored.
+func decodeLoginEmail(w http.ResponseWriter, r *http.Request) (loginEmailRequest, *Error) {
+	var req loginEmailRequest
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("invalid_input", "the body must be a JSON object with the documented fields: "+err.Error())
+	}
+	if dec.More() {
+		return req, badRequest("invalid_input", "the body holds more than one JSON value")
+	}
+	return req, nil
+}
+
+// validate checks the fields in the seed's order and normalizes them.
+func (req *loginEmailRequest) validate(client *Client) *Error {
+	if req.Selector == nil || (*req.Selector != "email" && *req.Selector != "username") {
+		return badRequest("selector_invalid", `selector must be "email" or "username"`)
+	}
+	if req.Email != "" && req.Username != "" {
+		return badRequest("both_email_and_username_are_provided", "give email or username, matching the selector, not both")
+	}
+	switch *req.Selector {
+	case "email":
+		email, err := directory.NormalizeEmail(req.Email)
+		if err != nil {
+			return badRequest("invalid_input", "selector is email: email must be a valid address")
+		}
+		req.Email = email
+	case "username":
+		if req.Username == "" {
+			return badRequest("invalid_input", "selector is username: username is required")
+		}
+	}
+	if req.RedirectURI == "" {
+		return badRequest("no_redirect_uri_provided", "redirect_uri is required")
+	}
+	if !client.AllowsRedirect(req.RedirectURI) {
+		return badRequest("redirect_uri_mismatch", "redirect_uri is not one of this client's registered redirect URIs")
+	}
+	locale, aerr := normalizeLocale(req.Locale)
+	if aerr != nil {
+		return aerr
+	}
+	req.Locale = locale
+	switch {
+	case req.CodeChallenge == "" && req.CodeChallengeMethod == "":
+	case req.CodeChallengeMethod != "S256":
+		return badRequest("invalid_input", "code_challenge_method must be S256")
+	case len(req.CodeChallenge) != 43 || strings.ContainsAny(req.CodeChallenge, "+/="):
+		return badRequest("invalid_input", "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
+	}
+	return nil
+}
+
+// normalizeLocale returns the canonical spelling of a supported locale, or
+// the seed's error for a malformed or unsupported one. Empty means en-GB.
+func normalizeLocale(s string) (string, *Error) {
+	if s == "" {
+		return DefaultLocale, nil
+	}
+	if !localePattern.MatchString(s) {
+		return "", badRequest("locale_invalid", "locale must look like en-GB: language, dash, country")
+	}
+	canon := strings.ToLower(s[:2]) + "-" + strings.ToUpper(s[3:])
+	if !slices.Contains(Locales, canon) {
+		return "", badRequest("locale_not_supported", "supported locales: "+strings.Join(Locales, ", "))
+	}
+	return canon, nil
+}
+
+func (h *LoginEmail) find(ctx context.Context, req loginEmailRequest) (directory.User, error) {
+	var u directory.User
+	var err error
+	if *req.Selector == "email" {
+		u, err = h.Users.ByEmail(ctx, req.Email)
+	} else {
+		u, err = h.Users.ByUsername(ctx, req.Username)
+	}
+	if err == nil && u.Status == directory.StatusDisabled {
+		return directory.User{}, directory.ErrNotFound
+	}
+	return u, err
+}
