@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
@@ -30,6 +33,9 @@ type fixture struct {
 	now   time.Time
 	token *TokenEndpoint
 	auth  *Authenticator
+	ring  *session.KeyRing
+	codes flow.Codes
+	users *directory.Directory
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -57,7 +63,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 	tokens := &Tokens{Signer: session.Signer{Ring: ring, Issuer: base, Audience: base + "/.mailgate/api", Now: now}, TTL: 5 * time.Minute}
 	v := &dpop.Verifier{Replay: store, Now: now, Window: time.Minute}
-	f.token = &TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: v, URL: tokenURL}
+	f.ring = ring
+	f.codes = flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
+	f.users = directory.New(memstorage.New(), "mg", now)
+	f.token = &TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: v, URL: tokenURL, Codes: f.codes, Users: f.users}
 	f.auth = &Authenticator{Clients: clients, Tokens: tokens, DPoP: v}
 	return f
 }
@@ -256,5 +265,67 @@ func TestClientConfigErrors(t *testing.T) {
 	}
 	if _, ok := cs.Authenticate("a", "0123456789abcdef"); !ok {
 		t.Fatal("argon2id PHC hash does not verify its secret")
+	}
+}
+
+func TestAuthorizationCodeGivesAnIDToken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u, err := f.users.EnsureByEmail(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := flow.ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/callback"}
+	code, err := f.codes.Issue(ctx, login, u.ID, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {login.RedirectURI},
+		"client_id": {"shop"}, "client_secret": {"shop-secret-0123456789"}}
+	w, body := f.callToken(tokenCall{form: exchange})
+	if w.Code != http.StatusOK || body["token_type"] != "N_A" {
+		t.Fatalf("exchange: %d %v", w.Code, body)
+	}
+
+	// Verified with go-jose against the published key set, as an app would.
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal(f.ring.JWKS(), &jwks); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := jose.ParseSigned(body["id_token"].(string), []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := jwks.Key(sig.Signatures[0].Header.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in the JWKS", sig.Signatures[0].Header.KeyID)
+	}
+	payload, err := sig.Verify(keys[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	_ = json.Unmarshal(payload, &claims)
+	for k, want := range map[string]any{"iss": base, "aud": "shop", "sub": u.ID, "email": "alice@example.com", "username": "alice"} {
+		got := claims[k]
+		if list, ok := got.([]any); ok && len(list) == 1 {
+			got = list[0]
+		}
+		if got != want {
+			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
+		}
+	}
+	if claims["exp"] == nil || claims["iat"] == nil {
+		t.Errorf("claims lack exp or iat: %v", claims)
+	}
+
+	if w, body := f.callToken(tokenCall{form: exchange}); w.Code != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("second exchange: %d %v", w.Code, body)
+	}
+	other, _ := f.codes.Issue(ctx, login, u.ID, f.now)
+	exchange.Set("code", other)
+	exchange.Set("redirect_uri", "https://shop.example.com/other")
+	if w, body := f.callToken(tokenCall{form: exchange}); w.Code != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("other redirect_uri: %d %v", w.Code, body)
 	}
 }

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
 // TokenEndpoint is POST {prefix}/oauth/token (RFC 6749 section 3.2).
@@ -14,14 +17,29 @@ type TokenEndpoint struct {
 	Clients *Clients
 	Tokens  *Tokens
 	DPoP    *dpop.Verifier
+	Codes   CodeExchanger
+	Users   UserByID
 	// URL is this endpoint's URL under the configured base URL: what a
 	// proof's htu must name.
 	URL string
 }
 
+// CodeExchanger consumes authorization codes.
+type CodeExchanger interface {
+	Exchange(ctx context.Context, code, clientID, redirectURI, verifier string) (flow.Grant, error)
+}
+
+// UserByID finds the user a code was issued for.
+type UserByID interface {
+	ByID(ctx context.Context, id string) (directory.User, error)
+}
+
 // TokenResponse is a successful answer (RFC 6749 section 5.1).
+// The code exchange answers an ID token alone, with token_type N_A, as
+// RFC 8693 does for answers without an access token.
 type TokenResponse struct {
-	AccessToken string `json:"access_token"`
+	AccessToken string `json:"access_token,omitempty"`
+	IDToken     string `json:"id_token,omitempty"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope,omitempty"`
@@ -49,10 +67,12 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.PostForm.Get("grant_type") {
 	case "client_credentials":
 		resp, aerr = e.clientCredentials(r, client)
+	case "authorization_code":
+		resp, aerr = e.authorizationCode(r, client)
 	case "":
 		aerr = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "grant_type is required"}
 	default:
-		aerr = &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "supported: client_credentials"}
+		aerr = &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "supported: client_credentials, authorization_code"}
 	}
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -118,6 +138,31 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 		typ = "Bearer"
 	}
 	return TokenResponse{AccessToken: tok, TokenType: typ, ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: strings.Join(scopes, " ")}, nil
+}
+
+// authorizationCode exchanges the code a login ended with for an ID token
+// (RFC 6749 section 4.1.3, PKCE per RFC 7636).
+func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResponse, *Error) {
+	code, redirectURI := r.PostForm.Get("code"), r.PostForm.Get("redirect_uri")
+	if code == "" || redirectURI == "" {
+		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "code and redirect_uri are required"}
+	}
+	g, err := e.Codes.Exchange(r.Context(), code, c.ID, redirectURI, r.PostForm.Get("code_verifier"))
+	if errors.Is(err, flow.ErrInvalidGrant) {
+		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: err.Error()}
+	}
+	if err != nil {
+		return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the code store cannot be read"}
+	}
+	u, err := e.Users.ByID(r.Context(), g.UserID)
+	if err != nil || u.Status == directory.StatusDisabled {
+		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the account is not available"}
+	}
+	id, err := e.Tokens.IDToken(c.ID, u, g.AuthTime)
+	if err != nil {
+		return TokenResponse{}, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "could not sign the token"}
+	}
+	return TokenResponse{IDToken: id, TokenType: "N_A", ExpiresIn: int(IDTokenTTL.Seconds())}, nil
 }
 
 // proof checks the request's DPoP proof, if any, and returns the key

@@ -7,6 +7,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -42,6 +43,27 @@ func (ts *Tokens) Issue(client string, scopes []string, jkt string) (string, err
 		_ = t.Set("cnf", map[string]string{"jkt": jkt})
 	}
 	return ts.Signer.Sign(TypAccessToken, t)
+}
+
+// IDTokenTTL is how long an ID token is valid: long enough for the app to
+// check it once, right after the code exchange.
+const IDTokenTTL = 5 * time.Minute
+
+// IDToken signs an OpenID Connect style ID token that tells client who
+// logged in; apps verify it against {prefix}/jwks.json.
+func (ts *Tokens) IDToken(clientID string, u directory.User, authTime time.Time) (string, error) {
+	s := ts.Signer
+	s.Audience = clientID
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, u.ID)
+	_ = t.Set(jwt.ExpirationKey, s.Now().Add(IDTokenTTL).Truncate(time.Second))
+	_ = t.Set("auth_time", authTime.Unix())
+	_ = t.Set("email", u.Email)
+	_ = t.Set("username", u.Username)
+	if u.Name != "" {
+		_ = t.Set("name", u.Name)
+	}
+	return s.Sign("JWT", t)
 }
 
 // Verify checks token as an access token of this API.
