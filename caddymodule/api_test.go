@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
@@ -68,6 +70,128 @@ func TestTokenEndpointInCaddy(t *testing.T) {
 		r, body := e.requestToken(t, c.secret, c.proofs...)
 		if r.StatusCode != c.status || body.Error != c.code {
 			t.Errorf("%s: %s %+v, want %d %s", c.name, r.Status, body, c.status, c.code)
+		}
+	}
+}
+
+// callAPI posts JSON to an API endpoint with a DPoP-bound token and a fresh
+// proof for that URL.
+func (e *env) callAPI(t *testing.T, path, token string, key testdpop.Key, body string, hdr ...string) (response, map[string]any) {
+	t.Helper()
+	u := e.base + path
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "DPoP "+token)
+		req.Header.Set("DPoP", key.Proof(t, "POST", u, token, now()))
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	r := e.browser(t).do(req)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		t.Fatalf("%s answered %s with %q", path, r.Status, r.body)
+	}
+	return r, out
+}
+
+// TestLoginEmailJourney is seed 000 as an app lives it: token, login-email,
+// the mail at a real SMTP server, the person confirming, the redirect with
+// code and state, the code exchange, and the ID token checked against the
+// JWKS with go-jose rather than mailgate's jwx.
+func TestLoginEmailJourney(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/") // the account exists
+	key := testdpop.NewKey(t)
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+
+	const callback = "https://shop.example.com/callback"
+	state := "order 7 & more=yes"
+	r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", tok.AccessToken, key,
+		`{"selector":"email","email":"alice@example.com","redirect_uri":"`+callback+`","state":"`+state+`","locale":"en-GB"}`,
+		"X-Request-ID", "rq-1", "X-Correlation-ID", "co-1")
+	if r.StatusCode != http.StatusOK || r.Header.Get("X-Request-ID") != "rq-1" || r.Header.Get("X-Correlation-ID") != "co-1" {
+		t.Fatalf("login-email: %s %v %v", r.Status, body, r.Header)
+	}
+
+	person := e.browser(t)
+	done := person.confirm(e.mailedLink(t, "alice@example.com"))
+	if done.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm: %s", done.Status)
+	}
+	loc, err := url.Parse(done.Header.Get("Location"))
+	if err != nil || loc.Scheme+"://"+loc.Host+loc.Path != callback {
+		t.Fatalf("redirected to %q", done.Header.Get("Location"))
+	}
+	if loc.Query().Get("state") != state || loc.Query().Get("code") == "" {
+		t.Fatalf("redirect query %q: state must come back exactly", loc.RawQuery)
+	}
+	if person.cookie("__Host-mailgate") == "" {
+		t.Error("the person got no session cookie")
+	}
+
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {callback}}
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token", strings.NewReader(exchange.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("shop", shopSecret)
+	tr := e.browser(t).do(req)
+	var idResp struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.Unmarshal([]byte(tr.body), &idResp); err != nil || tr.StatusCode != http.StatusOK || idResp.IDToken == "" {
+		t.Fatalf("code exchange: %s %s", tr.Status, tr.body)
+	}
+
+	jwksResp := e.browser(t).get("/.mailgate/jwks.json")
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(jwksResp.body), &jwks); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := jose.ParseSigned(idResp.IDToken, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := jwks.Key(sig.Signatures[0].Header.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("the ID token's kid is not in the JWKS")
+	}
+	payload, err := sig.Verify(keys[0].Key)
+	if err != nil {
+		t.Fatalf("ID token does not verify against the JWKS: %v", err)
+	}
+	var claims struct {
+		Iss, Sub, Email, Username string
+		Aud                       any
+		Exp, Iat                  int64
+	}
+	_ = json.Unmarshal(payload, &claims)
+	if claims.Iss != e.base || claims.Email != "alice@example.com" || claims.Username != "alice" || claims.Sub == "" || claims.Exp <= claims.Iat {
+		t.Fatalf("ID token claims %s", payload)
+	}
+	if aud, _ := claims.Aud.([]any); claims.Aud != "shop" && (len(aud) != 1 || aud[0] != "shop") {
+		t.Fatalf("ID token aud %v, want shop", claims.Aud)
+	}
+}
+
+func TestLoginEmailContractInCaddy(t *testing.T) {
+	e := startCaddy(t)
+	key := testdpop.NewKey(t)
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	cases := []struct {
+		name, token, body string
+		status            int
+		code              string
+	}{
+		{"no token", "", `{}`, 401, "invalid_token"},
+		{"unknown account", tok.AccessToken, `{"selector":"email","email":"nobody@example.com","redirect_uri":"https://shop.example.com/callback"}`, 404, "account_not_found"},
+		{"redirect_uri mismatch", tok.AccessToken, `{"selector":"email","email":"alice@example.com","redirect_uri":"https://evil.example/"}`, 400, "redirect_uri_mismatch"},
+		{"locale not supported", tok.AccessToken, `{"selector":"email","email":"alice@example.com","redirect_uri":"https://shop.example.com/callback","locale":"de-DE"}`, 400, "locale_not_supported"},
+	}
+	for _, c := range cases {
+		r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", c.token, key, c.body, "X-Request-ID", c.name)
+		if r.StatusCode != c.status || body["error"] != c.code || r.Header.Get("X-Request-ID") != c.name {
+			t.Errorf("%s: %s %v", c.name, r.Status, body)
 		}
 	}
 }

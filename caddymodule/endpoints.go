@@ -27,6 +27,10 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		m.token.ServeHTTP(w, r)
 		return nil
 	}
+	if h, ok := m.api[sub]; ok {
+		h.ServeHTTP(w, r)
+		return nil
+	}
 	type route struct {
 		get, post func(http.ResponseWriter, *http.Request) error
 	}

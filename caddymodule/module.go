@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -108,6 +109,8 @@ type Mailgate struct {
 	challenge string
 	token     *api.TokenEndpoint
 	codes     flow.Codes
+	// api holds the server-to-server endpoints by path under the prefix.
+	api map[string]http.Handler
 }
 
 // ClientConfig is an app allowed to call the server-to-server API.
@@ -249,6 +252,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	m.jwks = r.ring.JWKS()
+	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: r.ring, Issuer: m.origin, Audience: m.Realm, Now: now},
@@ -258,7 +262,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	})
 	m.links = &flow.MagicLink{
 		Tickets:   ticket.Tickets{Store: r.store, Kind: "link"},
-		Users:     directory.New(ctx.Storage(), m.realmKey, now),
+		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,
 		LinkURL:   m.linkURL,
@@ -268,7 +272,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Now:       now,
 	}
 	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: r.store, Kind: "code"}}
-	if err := m.provisionAPI(r); err != nil {
+	if err := m.provisionAPI(r, users); err != nil {
 		return err
 	}
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -289,7 +293,7 @@ func (m *Mailgate) linkURL(secret, locale string) string {
 // provisionAPI builds the server-to-server API: clients, access tokens and
 // the DPoP checks. Its tokens are signed by the realm's keys with the API's
 // URL as audience, so no session token can pass as an access token.
-func (m *Mailgate) provisionAPI(r *realm) error {
+func (m *Mailgate) provisionAPI(r *realm, users *directory.Directory) error {
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
@@ -310,7 +314,17 @@ func (m *Mailgate) provisionAPI(r *realm) error {
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
 	verifier := &dpop.Verifier{Replay: r.store, Now: now, Window: dpopWindow}
-	m.token = &api.TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: verifier, URL: m.origin + m.Prefix + "/oauth/token"}
+	m.token = &api.TokenEndpoint{
+		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: m.codes, Users: users,
+		URL: m.origin + m.Prefix + "/oauth/token",
+	}
+	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
+	m.api = map[string]http.Handler{
+		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: m.links,
+			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
+		}),
+	}
 	return nil
 }
 
