@@ -174,6 +174,30 @@ func TestLoginEmailJourney(t *testing.T) {
 	}
 }
 
+func TestLoginEmailInBelgianDutch(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
+	key := testdpop.NewKey(t)
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", tok.AccessToken, key,
+		`{"selector":"username","username":"alice","redirect_uri":"https://shop.example.com/callback","locale":"nl-BE"}`)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("login-email: %s %v", r.Status, body)
+	}
+	msgs := e.smtp.Messages()
+	if raw := string(msgs[len(msgs)-1].Data); !strings.Contains(raw, "aanmeldlink") {
+		t.Fatalf("the mail is not in Belgian Dutch:\n%s", raw)
+	}
+	link := e.mailedLink(t, "alice@example.com")
+	if !strings.Contains(link, "l=nl-BE") {
+		t.Fatalf("link %q does not carry the locale", link)
+	}
+	page := e.browser(t).get(mustURL(link).RequestURI())
+	if !strings.Contains(page.body, `<html lang="nl-BE">`) || !strings.Contains(page.body, "Verder met aanmelden") {
+		t.Fatalf("the confirmation page is not in Belgian Dutch:\n%s", page.body)
+	}
+}
+
 func TestLoginEmailContractInCaddy(t *testing.T) {
 	e := startCaddy(t)
 	key := testdpop.NewKey(t)

@@ -79,7 +79,9 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 func (m *Mailgate) render(w http.ResponseWriter, status int, page string, d web.Data) error {
 	d.SiteName = m.SiteName
 	d.Prefix = m.Prefix
-	d.Locale = web.DefaultLocale
+	if !web.Supported(d.Locale) {
+		d.Locale = web.DefaultLocale
+	}
 	if err := m.pages.Render(w, status, page, d); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
@@ -124,6 +126,7 @@ func (m *Mailgate) confirmPage(w http.ResponseWriter, r *http.Request) error {
 	return m.render(w, http.StatusOK, web.PageConfirm, web.Data{
 		FormToken: web.FormToken(w, r, m.secure),
 		Secret:    r.URL.Query().Get("t"),
+		Locale:    r.URL.Query().Get("l"),
 	})
 }
 
@@ -133,6 +136,7 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{
 			FormToken: web.FormToken(w, r, m.secure),
 			Return:    "/",
+			Locale:    r.PostFormValue("l"),
 		})
 	}
 	if err != nil {

@@ -202,3 +202,28 @@ func TestUnknownLocaleFallsBackToEnglish(t *testing.T) {
 		t.Fatalf("Subject = %q", s)
 	}
 }
+
+func TestDutchLettersUseTheirOwnUsage(t *testing.T) {
+	for locale, want := range map[string][]string{
+		"nl-NL": {"Je inloglink voor Example", "Hallo,", "verloopt over 15 minuten", "Heb je"},
+		"nl-BE": {"Uw aanmeldlink voor Example", "Beste,", "vervalt binnen 15 minuten", "Hebt u"},
+	} {
+		l := letter()
+		l.Locale = locale
+		raw, err := mailer(t, nil).Compose(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := parse(t, raw)
+		subject, _ := p.header.Subject()
+		text := subject + "\n" + p.parts["text/plain"] + p.parts["text/html"]
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s letter lacks %q:\n%s", locale, w, text)
+			}
+		}
+		if !strings.Contains(p.parts["text/html"], `lang="`+locale+`"`) {
+			t.Errorf("%s HTML part has the wrong lang", locale)
+		}
+	}
+}

@@ -14,26 +14,52 @@ func TestEveryPageRendersSafely(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := []string{PageLogin, PageSent, PageConfirm, PageInvalid, PageSendFailed, PageLogout, PageSignedOut, "bad_form"}
-	for _, page := range pages {
-		rec := httptest.NewRecorder()
-		d := Data{SiteName: "Ex<ample>", Prefix: "/.mailgate", FormToken: "tok", Return: "/a?b=1&c=<x>",
-			Email: `"><script>alert(1)</script>`, Secret: "sec", Minutes: 15, Error: "invalid_email"}
-		if err := p.Render(rec, http.StatusOK, page, d); err != nil {
-			t.Fatalf("%s: %v", page, err)
+	for locale := range catalogues {
+		for _, page := range pages {
+			rec := httptest.NewRecorder()
+			d := Data{SiteName: "Ex<ample>", Prefix: "/.mailgate", FormToken: "tok", Return: "/a?b=1&c=<x>",
+				Email: `"><script>alert(1)</script>`, Secret: "sec", Minutes: 15, Error: "invalid_email", Locale: locale}
+			if err := p.Render(rec, http.StatusOK, page, d); err != nil {
+				t.Fatalf("%s: %v", page, err)
+			}
+			body := rec.Body.String()
+			h := rec.Header()
+			if h.Get("Content-Security-Policy") != CSP || h.Get("Cache-Control") != "no-store" || h.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("%s: security headers missing: %v", page, h)
+			}
+			if strings.Contains(body, "<script") || strings.Contains(body, "style=") || strings.Contains(body, "<style") {
+				t.Errorf("%s: inline script or style, or unescaped input:\n%s", page, body)
+			}
+			if strings.Contains(body, "Ex<ample>") {
+				t.Errorf("%s: site name not escaped", page)
+			}
+			if strings.Contains(body, "%!") || strings.Contains(body, "<no value>") {
+				t.Errorf("%s: template placeholder leaked:\n%s", page, body)
+			}
+			if !strings.Contains(body, `<html lang="`+locale+`">`) {
+				t.Errorf("%s in %s: wrong lang attribute", page, locale)
+			}
 		}
-		body := rec.Body.String()
-		h := rec.Header()
-		if h.Get("Content-Security-Policy") != CSP || h.Get("Cache-Control") != "no-store" || h.Get("Referrer-Policy") != "no-referrer" {
-			t.Errorf("%s: security headers missing: %v", page, h)
+	}
+}
+
+func TestCataloguesHaveTheSameKeys(t *testing.T) {
+	ref := catalogues[DefaultLocale]
+	for locale, c := range catalogues {
+		for k := range ref {
+			if c[k] == "" {
+				t.Errorf("%s lacks %q", locale, k)
+			}
 		}
-		if strings.Contains(body, "<script") || strings.Contains(body, "style=") || strings.Contains(body, "<style") {
-			t.Errorf("%s: inline script or style, or unescaped input:\n%s", page, body)
+		for k := range c {
+			if _, ok := ref[k]; !ok {
+				t.Errorf("%s has %q, which %s lacks", locale, k, DefaultLocale)
+			}
 		}
-		if strings.Contains(body, "Ex<ample>") {
-			t.Errorf("%s: site name not escaped", page)
-		}
-		if strings.Contains(body, "%!") || strings.Contains(body, "<no value>") {
-			t.Errorf("%s: template placeholder leaked:\n%s", page, body)
+	}
+	for _, locale := range []string{"en-GB", "nl-BE", "nl-NL"} {
+		if !Supported(locale) {
+			t.Errorf("%s is not supported", locale)
 		}
 	}
 }
