@@ -219,3 +219,85 @@ func TestLoginEmailContractInCaddy(t *testing.T) {
 		}
 	}
 }
+
+// magicLink asks for a magic link for alice as the shop client.
+func (e *env) magicLink(t *testing.T, key testdpop.Key, mode, typ, redirect string) {
+	t.Helper()
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	body, _ := json.Marshal(map[string]any{
+		"email": "alice@example.com", "clientId": "shop", "redirectUri": redirect,
+		"scope": "open_id", "responseMode": mode, "responseType": typ,
+	})
+	r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", tok.AccessToken, key, string(body))
+	if r.StatusCode != http.StatusOK || resp["status"] != "Ok" || resp["subSystem"] != float64(5) {
+		t.Fatalf("magic-link %s/%s: %s %v", mode, typ, r.Status, resp)
+	}
+}
+
+func TestMagicLinkResponseModesInCaddy(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
+	key := testdpop.NewKey(t)
+	const callback = "https://shop.example.com/callback"
+
+	t.Run("query code", func(t *testing.T) {
+		e.magicLink(t, key, "query", "code", callback)
+		r := e.browser(t).confirm(e.mailedLink(t, "alice@example.com"))
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.StatusCode != http.StatusSeeOther || loc.Host != "shop.example.com" || loc.Query().Get("code") == "" || loc.Query().Get("access_token") != "" {
+			t.Fatalf("%s %q", r.Status, r.Header.Get("Location"))
+		}
+	})
+
+	t.Run("fragment code token", func(t *testing.T) {
+		e.magicLink(t, key, "fragment", "code token", callback)
+		r := e.browser(t).confirm(e.mailedLink(t, "alice@example.com"))
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		frag, _ := url.ParseQuery(loc.Fragment)
+		if r.StatusCode != http.StatusSeeOther || loc.RawQuery != "" || frag.Get("code") == "" || frag.Get("token_type") != "Bearer" {
+			t.Fatalf("%s %q", r.Status, r.Header.Get("Location"))
+		}
+		// The token says who logged in, for the app, signed by the JWKS keys.
+		var jwks jose.JSONWebKeySet
+		_ = json.Unmarshal([]byte(e.browser(t).get("/.mailgate/jwks.json").body), &jwks)
+		sig, err := jose.ParseSigned(frag.Get("access_token"), []jose.SignatureAlgorithm{jose.EdDSA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := sig.Verify(jwks.Key(sig.Signatures[0].Header.KeyID)[0].Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			Aud   any
+			Email string
+			Scope string
+		}
+		_ = json.Unmarshal(payload, &claims)
+		if claims.Email != "alice@example.com" || claims.Scope != "open_id" || !strings.Contains(string(payload), `"shop"`) {
+			t.Fatalf("token claims %s", payload)
+		}
+		// It is not an access token for mailgate's own API.
+		apiReq, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/api/v1/login-email", strings.NewReader(`{}`))
+		apiReq.Header.Set("Authorization", "Bearer "+frag.Get("access_token"))
+		if ar := e.browser(t).do(apiReq); ar.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the app's token was accepted by the API: %s", ar.Status)
+		}
+	})
+
+	t.Run("form_post", func(t *testing.T) {
+		e.magicLink(t, key, "form_post", "code token", callback)
+		r := e.browser(t).confirm(e.mailedLink(t, "alice@example.com"))
+		csp := r.Header.Get("Content-Security-Policy")
+		if r.StatusCode != http.StatusOK || !strings.Contains(csp, "form-action https://shop.example.com;") || !strings.Contains(csp, "script-src 'nonce-") {
+			t.Fatalf("%s, CSP %q", r.Status, csp)
+		}
+		nonce := csp[strings.Index(csp, "'nonce-")+7:]
+		nonce = nonce[:strings.Index(nonce, "'")]
+		for _, want := range []string{`action="` + callback + `"`, `name="code"`, `name="access_token"`, `<script nonce="` + nonce + `">`} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("form_post page lacks %s:\n%s", want, r.body)
+			}
+		}
+	})
+}

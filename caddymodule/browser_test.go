@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
 // webDriver is a minimal W3C WebDriver client for chromedriver driving
@@ -273,5 +275,23 @@ func TestBrowserLogin(t *testing.T) {
 	wd.open(e.base + "/private")
 	if u := wd.url(); !strings.Contains(u, "/.mailgate/login") {
 		t.Fatalf("after signing out, /private loaded at %s", u)
+	}
+}
+
+// TestBrowserFormPost checks that a real browser runs the form_post page
+// under its CSP: the nonce'd script submits, and form-action lets the post
+// reach the app's redirect URI.
+func TestBrowserFormPost(t *testing.T) {
+	e := startCaddy(t)
+	wd := startBrowser(t)
+	e.browser(t).login("alice@example.com", "/") // the account exists
+	callback := "http://" + e.upstream.srv.Listener.Addr().String() + "/callback"
+	e.magicLink(t, testdpop.NewKey(t), "form_post", "code", callback)
+
+	wd.open(e.mailedLink(t, "alice@example.com"))
+	wd.click("button[type=submit]")
+	wd.waitFor("the form post at the app", func() bool { return e.upstream.lastPost().Get("code") != "" })
+	if got := e.upstream.lastPost(); got.Get("access_token") != "" {
+		t.Errorf("responseType code posted a token too: %v", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,18 +44,32 @@ type env struct {
 	roots     *x509.CertPool
 }
 
-// recorder is the upstream app: it records the headers of every request.
+// recorder is the upstream app: it records the headers of every request,
+// and the forms posted to it directly (as an app's redirect URI).
 type recorder struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []http.Header
+	srv   *httptest.Server
+	mu    sync.Mutex
+	reqs  []http.Header
+	posts []url.Values
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req.Header.Clone())
+	if req.Method == http.MethodPost && req.ParseForm() == nil {
+		r.posts = append(r.posts, req.PostForm)
+	}
 	r.mu.Unlock()
 	fmt.Fprintf(w, "hello %s", req.Header.Get("Remote-Email"))
+}
+
+func (r *recorder) lastPost() url.Values {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.posts) == 0 {
+		return nil
+	}
+	return r.posts[len(r.posts)-1]
 }
 
 func (r *recorder) last(t *testing.T) http.Header {
@@ -112,7 +127,7 @@ https://localhost:{{.Env.HTTPSPort}} {
 		}
 		client shop {
 			secret {env.MAILGATE_TEST_SHOP_SECRET}
-			redirect_uri https://shop.example.com/callback
+			redirect_uri https://shop.example.com/callback http://{{.Env.Upstream}}/callback
 			scopes login_email magic_link
 		}
 	}

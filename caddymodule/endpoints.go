@@ -3,9 +3,12 @@ package caddymodule
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -150,34 +153,67 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	m.logger.Info("login", zap.String("user_id", u.ID))
 	http.SetCookie(w, session.Cookie(token, expiry, m.secure, false))
 	w.Header().Set("Cache-Control", "no-store")
-	target := login.Return
 	if login.Client != nil {
-		if target, err = m.clientRedirect(r, login); err != nil {
-			return caddyhttp.Error(http.StatusServiceUnavailable, err)
-		}
+		return m.finishClientLogin(w, r, login)
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	http.Redirect(w, r, login.Return, http.StatusSeeOther)
 	return nil
 }
 
-// clientRedirect ends an app's login at its redirect URI with an
-// authorization code and the app's state, exactly as the app sent it.
-func (m *Mailgate) clientRedirect(r *http.Request, login flow.Login) (string, error) {
-	code, err := m.codes.Issue(r.Context(), *login.Client, login.User.ID, now())
-	if err != nil {
-		return "", err
+// finishClientLogin ends an app's login at its redirect URI, with what the
+// app asked for (a code, a token, or both) the way it asked for it
+// (query, fragment or form_post), and the app's state exactly as sent.
+func (m *Mailgate) finishClientLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
+	c := login.Client
+	params := url.Values{}
+	typ := c.ResponseType
+	if typ == "" {
+		typ = "code"
 	}
-	u, err := url.Parse(login.Client.RedirectURI)
+	if strings.Contains(typ, "code") {
+		code, err := m.codes.Issue(r.Context(), *c, login.User.ID, now())
+		if err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+		params.Set("code", code)
+	}
+	if strings.Contains(typ, "token") {
+		tok, err := m.token.Tokens.UserToken(c.ClientID, login.User, c.Scope)
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		params.Set("access_token", tok)
+		params.Set("token_type", "Bearer")
+		params.Set("expires_in", strconv.Itoa(int(m.token.Tokens.TTL.Seconds())))
+	}
+	if c.State != "" {
+		params.Set("state", c.State)
+	}
+	switch c.ResponseMode {
+	case "form_post":
+		fields := make([]web.Field, 0, len(params))
+		for _, k := range slices.Sorted(maps.Keys(params)) {
+			fields = append(fields, web.Field{Name: k, Value: params.Get(k)})
+		}
+		if err := m.pages.RenderFormPost(w, c.RedirectURI, login.Locale, fields); err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		return nil
+	case "fragment":
+		http.Redirect(w, r, c.RedirectURI+"#"+params.Encode(), http.StatusSeeOther)
+		return nil
+	}
+	u, err := url.Parse(c.RedirectURI)
 	if err != nil {
-		return "", err
+		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	q := u.Query()
-	q.Set("code", code)
-	if login.Client.State != "" {
-		q.Set("state", login.Client.State)
+	for k, v := range params {
+		q[k] = v
 	}
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	return nil
 }
 
 func (m *Mailgate) logoutPage(w http.ResponseWriter, r *http.Request) error {

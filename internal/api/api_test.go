@@ -57,6 +57,8 @@ func newFixture(t *testing.T) *fixture {
 			Scopes: []string{ScopeLoginEmail, ScopeMagicLink}},
 		{ID: "legacy", SecretHash: string(bhash), DPoP: DPoPAllowed, Scopes: []string{ScopeLoginEmail}},
 		{ID: "narrow", Secret: "narrow-secret-0123456789", Scopes: []string{ScopeMagicLink}},
+		{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{"https://crm.example.com/cb"},
+			ForceCreate: true, Scopes: []string{ScopeMagicLink}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func newLoginEmailFixture(t *testing.T) *loginEmailFixture {
 		t.Fatal(err)
 	}
 	f.h = EchoCorrelation(&LoginEmail{Auth: f.auth, URL: apiURL, Users: users, Links: f.links})
-	f.token = f.dpopToken(t, "shop", "shop-secret-0123456789", f.key)
+	f.token = f.dpopToken(t, "shop", shopSecret, f.key)
 	return f
 }
 

@@ -66,6 +66,23 @@ func (ts *Tokens) IDToken(clientID string, u directory.User, authTime time.Time)
 	return s.Sign("JWT", t)
 }
 
+// UserToken signs an access token that tells the app who logged in, for
+// responseType token: audience the app, so it is never accepted by
+// mailgate's own API.
+func (ts *Tokens) UserToken(clientID string, u directory.User, scope string) (string, error) {
+	s := ts.Signer
+	s.Audience = clientID
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, u.ID)
+	_ = t.Set("client_id", clientID)
+	_ = t.Set(jwt.JwtIDKey, ticket.NewSecret())
+	_ = t.Set(jwt.ExpirationKey, s.Now().Add(ts.TTL).Truncate(time.Second))
+	_ = t.Set("scope", scope)
+	_ = t.Set("email", u.Email)
+	_ = t.Set("username", u.Username)
+	return s.Sign(TypAccessToken, t)
+}
+
 // Verify checks token as an access token of this API.
 func (ts *Tokens) Verify(token string) (AccessToken, error) {
 	t, err := ts.Signer.Verify(TypAccessToken, token)

@@ -61,6 +61,14 @@ type ClientLogin struct {
 	State       string `json:"state,omitempty"`
 	// CodeChallenge is a PKCE S256 challenge the code exchange must meet.
 	CodeChallenge string `json:"code_challenge,omitempty"`
+	// ResponseType is what the redirect carries: "code" (the default),
+	// "token", or "code token".
+	ResponseType string `json:"response_type,omitempty"`
+	// ResponseMode is how: "query" (the default), "fragment" or
+	// "form_post".
+	ResponseMode string `json:"response_mode,omitempty"`
+	// Scope is recorded in tokens the login yields.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Login is a redeemed link: who logs in, and where they go next.

@@ -5,6 +5,7 @@ package web
 var catalogues = map[string]map[string]string{
 	"en-GB": {
 		"lang":              "en-GB",
+		"continue":          "Continue",
 		"sign_in":           "Sign in",
 		"sign_in_to":        "Sign in to %s",
 		"email_label":       "Email address",
@@ -34,6 +35,7 @@ var catalogues = map[string]map[string]string{
 	},
 	"nl-NL": {
 		"lang":              "nl-NL",
+		"continue":          "Doorgaan",
 		"sign_in":           "Inloggen",
 		"sign_in_to":        "Inloggen bij %s",
 		"email_label":       "E-mailadres",
@@ -63,6 +65,7 @@ var catalogues = map[string]map[string]string{
 	},
 	"nl-BE": {
 		"lang":              "nl-BE",
+		"continue":          "Verdergaan",
 		"sign_in":           "Aanmelden",
 		"sign_in_to":        "Aanmelden bij %s",
 		"email_label":       "E-mailadres",

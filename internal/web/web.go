@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
 //go:embed templates/*.html
@@ -88,6 +91,38 @@ func (p *Pages) Render(w http.ResponseWriter, status int, page string, d Data) e
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// Field is one hidden field of a form_post answer.
+type Field struct{ Name, Value string }
+
+// RenderFormPost answers with a page that posts fields to action at once
+// (OAuth 2.0 Form Post Response Mode). Its CSP allows exactly one script,
+// by nonce, and form submission to action's origin only.
+func (p *Pages) RenderFormPost(w http.ResponseWriter, action, locale string, fields []Field) error {
+	u, err := url.Parse(action)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("web: form_post action %q is not an absolute URL", action)
+	}
+	nonce := ticket.NewSecret()
+	var buf bytes.Buffer
+	err = p.tmpl.ExecuteTemplate(&buf, "form_post.html", struct {
+		T      map[string]string
+		Action string
+		Fields []Field
+		Nonce  string
+	}{catalogue(locale), action, fields, nonce})
+	if err != nil {
+		return fmt.Errorf("web: rendering form_post: %w", err)
+	}
+	h := w.Header()
+	SetSecurityHeaders(h)
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+u.Scheme+"://"+u.Host+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
+)
+
+const magicURL = base + "/.mailgate/api/v1/magic-link"
+
+type magicFixture struct {
+	*fixture
+	h     http.Handler
+	links *sentLinks
+	key   testdpop.Key
+}
+
+func newMagicFixture(t *testing.T) *magicFixture {
+	f := &magicFixture{fixture: newFixture(t), links: &sentLinks{}, key: testdpop.NewKey(t)}
+	if _, err := f.users.EnsureByEmail(context.Background(), "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	f.h = &MagicLink{Auth: f.auth, URL: magicURL, Users: f.users, Links: f.links}
+	return f
+}
+
+func (f *magicFixture) post(t *testing.T, client, secret, body string) (int, MagicLinkResponse) {
+	t.Helper()
+	tok := f.dpopToken(t, client, secret, f.key)
+	r := httptest.NewRequest(http.MethodPost, magicURL, strings.NewReader(body))
+	r.Header.Set("Authorization", "DPoP "+tok)
+	r.Header.Set("DPoP", f.key.Proof(t, "POST", magicURL, tok, f.now))
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	var resp MagicLinkResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("answer %q is not the seed's shape", w.Body)
+	}
+	return w.Code, resp
+}
+
+func magicBody(fields map[string]any) string {
+	b := map[string]any{
+		"email": "alice@example.com", "clientId": "shop", "redirectUri": "https://shop.example.com/callback",
+		"scope": "open_id", "responseMode": "form_post", "responseType": "code token",
+	}
+	for k, v := range fields {
+		if v == nil {
+			delete(b, k)
+		} else {
+			b[k] = v
+		}
+	}
+	out, _ := json.Marshal(b)
+	return string(out)
+}
+
+const shopSecret = "shop-secret-0123456789"
+
+func TestMagicLinkSends(t *testing.T) {
+	f := newMagicFixture(t)
+	status, resp := f.post(t, "shop", shopSecret, magicBody(map[string]any{"responseType": "token code"}))
+	want := MagicLinkResponse{Message: "Mail was sent successfully to provided email id with magic link", Status: "Ok", SubSystem: 5}
+	if status != http.StatusOK || resp != want {
+		t.Fatalf("%d %+v", status, resp)
+	}
+	got := f.links.login
+	if got.ClientID != "shop" || got.ResponseType != "code token" || got.ResponseMode != "form_post" || got.Scope != "open_id" {
+		t.Fatalf("login to mail: %+v", got)
+	}
+}
+
+func TestMagicLinkErrors(t *testing.T) {
+	f := newMagicFixture(t)
+	const badMode = "Invalid response type or response mode"
+	cases := []struct {
+		name    string
+		body    string
+		status  int
+		message string
+	}{
+		{"bad responseMode", magicBody(map[string]any{"responseMode": "web_message"}), 400, badMode},
+		{"bad responseType", magicBody(map[string]any{"responseType": "id_token"}), 400, badMode},
+		{"token in a query", magicBody(map[string]any{"responseType": "token", "responseMode": "query"}), 400, badMode},
+		{"unknown user", magicBody(map[string]any{"email": "nobody@example.com"}), 404, "User is not present, Please enable user"},
+		{"forceCreate without permission", magicBody(map[string]any{"email": "new@example.com", "forceCreate": true}), 404, "User is not present, Please enable user"},
+		{"missing scope", magicBody(map[string]any{"scope": nil}), 400, "Invalid request: scope is required"},
+		{"other client's id", magicBody(map[string]any{"clientId": "crm"}), 400, "Invalid request: clientId is not the authenticated client"},
+		{"unregistered redirectUri", magicBody(map[string]any{"redirectUri": "https://evil.example/"}), 400, "Invalid request: redirectUri is not registered for this client"},
+		{"unknown field", magicBody(map[string]any{"reponseMode": "query"}), 400, ""},
+	}
+	for _, c := range cases {
+		status, resp := f.post(t, "shop", shopSecret, c.body)
+		if status != c.status || resp.SubSystem != 5 || (c.message != "" && resp.Message != c.message) {
+			t.Errorf("%s: %d %+v, want %d %q", c.name, status, resp, c.status, c.message)
+		}
+		wantStatus := map[int]string{400: "BAD REQUEST", 404: "Not Found"}[c.status]
+		if resp.Status != wantStatus {
+			t.Errorf("%s: status %q, want %q", c.name, resp.Status, wantStatus)
+		}
+	}
+	if f.links.n != 0 {
+		t.Fatalf("%d links sent for refused requests", f.links.n)
+	}
+}
+
+func TestMagicLinkForceCreate(t *testing.T) {
+	f := newMagicFixture(t)
+	status, resp := f.post(t, "crm", "crm-secret-0123456789", magicBody(map[string]any{
+		"email": "New.Person@Example.com", "clientId": "crm", "redirectUri": "https://crm.example.com/cb",
+		"responseMode": "query", "responseType": "code", "forceCreate": true,
+	}))
+	if status != http.StatusOK {
+		t.Fatalf("%d %+v", status, resp)
+	}
+	u, err := f.users.ByEmail(context.Background(), "new.person@example.com")
+	if err != nil || f.links.user.ID != u.ID {
+		t.Fatalf("forceCreate did not create the user the link goes to: %+v, %v", u, err)
+	}
+}
+
+func TestMagicLinkAuthFailureInSeedShape(t *testing.T) {
+	f := newMagicFixture(t)
+	r := httptest.NewRequest(http.MethodPost, magicURL, strings.NewReader(magicBody(nil)))
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	var resp MagicLinkResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != 401 || resp.Status != "UNAUTHORIZED" || resp.SubSystem != 5 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "DPoP ") {
+		t.Fatalf("no DPoP challenge: %v", w.Header())
+	}
+}
