@@ -5,15 +5,11 @@ package api
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
-	"golang.org/x/crypto/bcrypt"
+	"github.com/mailgate/caddy-mailgate/internal/password"
 )
 
 // DPoP policies of a client.
@@ -38,7 +34,7 @@ type Client struct {
 	DPoP         string
 	ForceCreate  bool
 	Scopes       []string
-	secret       secretHash
+	secret       password.Hash
 }
 
 // HasScope reports whether the client was granted scope.
@@ -65,13 +61,13 @@ type Clients struct {
 	byID map[string]*Client
 	// dummy is checked for an unknown client id, so that it costs what a
 	// wrong secret costs.
-	dummy secretHash
+	dummy password.Hash
 }
 
 // NewClients checks and hashes the configuration. A plain secret is hashed
 // here and not kept.
 func NewClients(configs []ClientConfig) (*Clients, error) {
-	cs := &Clients{byID: map[string]*Client{}, dummy: hashArgon2id(rand.Text())}
+	cs := &Clients{byID: map[string]*Client{}, dummy: password.New(rand.Text())}
 	for _, cfg := range configs {
 		if cfg.ID == "" || strings.ContainsAny(cfg.ID, ": \t") {
 			return nil, fmt.Errorf("client %q: the id must be non-empty, without spaces or ':'", cfg.ID)
@@ -87,9 +83,9 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 			if len(cfg.Secret) < 16 {
 				return nil, fmt.Errorf("client %q: the secret is shorter than 16 characters", cfg.ID)
 			}
-			c.secret = hashArgon2id(cfg.Secret)
+			c.secret = password.New(cfg.Secret)
 		case cfg.SecretHash != "":
-			h, err := parseSecretHash(cfg.SecretHash)
+			h, err := password.Parse(cfg.SecretHash)
 			if err != nil {
 				return nil, fmt.Errorf("client %q: secret_hash: %w", cfg.ID, err)
 			}
@@ -123,10 +119,10 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 func (cs *Clients) Authenticate(id, secret string) (*Client, bool) {
 	c, ok := cs.byID[id]
 	if !ok {
-		cs.dummy.matches(secret)
+		cs.dummy.Matches(secret)
 		return nil, false
 	}
-	if !c.secret.matches(secret) {
+	if !c.secret.Matches(secret) {
 		return nil, false
 	}
 	return c, true
@@ -136,80 +132,4 @@ func (cs *Clients) Authenticate(id, secret string) (*Client, bool) {
 func (cs *Clients) Get(id string) (*Client, bool) {
 	c, ok := cs.byID[id]
 	return c, ok
-}
-
-// secretHash verifies a secret against a stored hash.
-type secretHash interface {
-	matches(secret string) bool
-}
-
-// argon2idHash is an argon2id hash with its parameters.
-type argon2idHash struct {
-	time, memory uint32
-	threads      uint8
-	salt, sum    []byte
-}
-
-// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 thread.
-const (
-	argonTime    = 2
-	argonMemory  = 19 * 1024
-	argonThreads = 1
-)
-
-func hashArgon2id(secret string) argon2idHash {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	return argon2idHash{
-		time: argonTime, memory: argonMemory, threads: argonThreads, salt: salt,
-		sum: argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, 32),
-	}
-}
-
-func (h argon2idHash) derive(secret string) []byte {
-	return argon2.IDKey([]byte(secret), h.salt, h.time, h.memory, h.threads, uint32(len(h.sum)))
-}
-
-func (h argon2idHash) matches(secret string) bool {
-	return subtle.ConstantTimeCompare(h.derive(secret), h.sum) == 1
-}
-
-type bcryptHash []byte
-
-func (h bcryptHash) matches(secret string) bool {
-	return bcrypt.CompareHashAndPassword(h, []byte(secret)) == nil
-}
-
-// parseSecretHash reads a PHC argon2id string
-// ($argon2id$v=19$m=19456,t=2,p=1$salt$hash) or a bcrypt hash ($2a$, $2b$,
-// $2y$).
-func parseSecretHash(s string) (secretHash, error) {
-	switch {
-	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
-		if _, err := bcrypt.Cost([]byte(s)); err != nil {
-			return nil, fmt.Errorf("not a bcrypt hash: %w", err)
-		}
-		return bcryptHash(s), nil
-	case strings.HasPrefix(s, "$argon2id$"):
-		parts := strings.Split(s, "$")
-		if len(parts) != 6 || parts[2] != "v=19" {
-			return nil, errors.New("want $argon2id$v=19$m=…,t=…,p=…$salt$hash")
-		}
-		var h argon2idHash
-		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.time, &h.threads); err != nil {
-			return nil, fmt.Errorf("argon2id parameters %q: %w", parts[3], err)
-		}
-		var err error
-		if h.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil {
-			return nil, fmt.Errorf("argon2id salt: %w", err)
-		}
-		if h.sum, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(h.sum) < 16 {
-			return nil, errors.New("argon2id hash: not base64 or shorter than 16 bytes")
-		}
-		if h.time == 0 || h.memory < 8*1024 || h.threads == 0 {
-			return nil, errors.New("argon2id parameters too weak (want m >= 8192, t >= 1, p >= 1)")
-		}
-		return h, nil
-	}
-	return nil, errors.New("use an argon2id ($argon2id$…) or bcrypt ($2b$…) hash")
 }
