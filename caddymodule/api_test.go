@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
@@ -300,4 +304,61 @@ func TestMagicLinkResponseModesInCaddy(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestMagicLinkResetPassword(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
+	key := testdpop.NewKey(t)
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	body, _ := json.Marshal(map[string]any{
+		"email": "alice@example.com", "clientId": "shop", "redirectUri": "https://shop.example.com/callback",
+		"scope": "open_id", "responseMode": "query", "responseType": "code", "resetPassword": true,
+	})
+	if r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", tok.AccessToken, key, string(body)); r.StatusCode != http.StatusOK {
+		t.Fatalf("magic-link: %s %v", r.Status, resp)
+	}
+
+	b := e.browser(t)
+	page := b.confirm(e.mailedLink(t, "alice@example.com"))
+	if page.StatusCode != http.StatusOK || !strings.Contains(page.body, `action="/.mailgate/password"`) {
+		t.Fatalf("confirm did not lead to the set-password page: %s\n%s", page.Status, page.body)
+	}
+	if b.cookie("__Host-mailgate") != "" {
+		t.Fatal("a session was started before the password was set")
+	}
+	pending := regexp.MustCompile(`name="p" value="([^"]+)"`).FindStringSubmatch(page.body)[1]
+	form := func(pw, confirm string) response {
+		return b.post("/.mailgate/password", map[string]string{
+			"p": pending, "password": pw, "confirm": confirm, "form_token": b.cookie("__Host-mailgate-form"),
+		})
+	}
+	if r := form("short", "short"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "at least 10") {
+		t.Fatalf("short password: %s", r.Status)
+	}
+	if r := form("a long enough password", "a long enough passw0rd"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "not the same") {
+		t.Fatalf("mismatch: %s", r.Status)
+	}
+	r := form("a long enough password", "a long enough password")
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusSeeOther || loc.Host != "shop.example.com" || loc.Query().Get("code") == "" {
+		t.Fatalf("after setting the password: %s %q", r.Status, r.Header.Get("Location"))
+	}
+	if b.cookie("__Host-mailgate") == "" {
+		t.Error("no session after the password was set")
+	}
+	if again := form("a long enough password", "a long enough password"); again.StatusCode != http.StatusGone {
+		t.Fatalf("the set-password form worked twice: %s", again.Status)
+	}
+
+	// The stored hash is argon2id and checks the chosen password.
+	ctx := caddy.ActiveContext()
+	u, err := directory.New(ctx.Storage(), "mailgate/default", now).ByEmail(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := password.Parse(u.PasswordHash)
+	if err != nil || !strings.HasPrefix(u.PasswordHash, "$argon2id$") || !h.Matches("a long enough password") {
+		t.Fatalf("stored hash %q (%v)", u.PasswordHash, err)
+	}
 }

@@ -9,13 +9,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -47,6 +51,8 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		rt = route{get: m.confirmPage, post: m.redeemLink}
 	case "/logout":
 		rt = route{get: m.logoutPage, post: m.logout}
+	case "/password":
+		rt = route{post: m.setPassword}
 	case "/jwks.json":
 		rt = route{get: m.serveJWKS}
 	case "/assets/style.css":
@@ -145,6 +151,15 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	if login.Client != nil && login.Client.ResetPassword {
+		return m.askPassword(w, r, login, "")
+	}
+	return m.completeLogin(w, r, login)
+}
+
+// completeLogin starts the person's session and sends them on: back to the
+// page they wanted, or to the app that asked for the login.
+func (m *Mailgate) completeLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
 	u := login.User
 	token, expiry, err := m.sessions.Issue(session.Identity{UserID: u.ID, Email: u.Email, Name: u.Name})
 	if err != nil {
@@ -158,6 +173,80 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, login.Return, http.StatusSeeOther)
 	return nil
+}
+
+// pendingPasswordTTL is how long the set-password page stays usable.
+const pendingPasswordTTL = 15 * time.Minute
+
+// pendingPassword is a confirmed login waiting for its new password.
+type pendingPassword struct {
+	UserID string           `json:"user_id"`
+	Locale string           `json:"locale,omitempty"`
+	Client flow.ClientLogin `json:"client"`
+}
+
+// askPassword shows the set-password page for a confirmed login. The login
+// waits in a one-time ticket, so the page cannot be replayed, and no
+// session exists until the password is set.
+func (m *Mailgate) askPassword(w http.ResponseWriter, r *http.Request, login flow.Login, secret string) error {
+	if secret == "" {
+		raw, err := json.Marshal(pendingPassword{UserID: login.User.ID, Locale: login.Locale, Client: *login.Client})
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		if secret, err = m.pending.Issue(r.Context(), "", raw, pendingPasswordTTL); err != nil {
+			return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		}
+	}
+	return m.render(w, http.StatusOK, web.PageSetPassword, web.Data{
+		FormToken: web.FormToken(w, r, m.secure), Secret: secret, Locale: login.Locale,
+	})
+}
+
+// minPasswordLength follows NIST SP 800-63B's floor for chosen passwords,
+// raised to 10.
+const (
+	minPasswordLength = 10
+	maxPasswordLength = 1024
+)
+
+// setPassword stores the new password and continues the login. A password
+// that is too short or mistyped shows the page again without using up the
+// pending login.
+func (m *Mailgate) setPassword(w http.ResponseWriter, r *http.Request) error {
+	secret, pw := r.PostFormValue("p"), r.PostFormValue("password")
+	locale := r.PostFormValue("l")
+	retry := func(key string) error {
+		return m.render(w, http.StatusBadRequest, web.PageSetPassword, web.Data{
+			FormToken: web.FormToken(w, r, m.secure), Secret: secret, Locale: locale, Error: key,
+		})
+	}
+	switch n := utf8.RuneCountInString(pw); {
+	case n < minPasswordLength || len(pw) > maxPasswordLength:
+		return retry("password_too_short")
+	case pw != r.PostFormValue("confirm"):
+		return retry("password_mismatch")
+	}
+	raw, err := m.pending.Redeem(r.Context(), secret)
+	if errors.Is(err, ticket.ErrNotFound) {
+		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{FormToken: web.FormToken(w, r, m.secure), Return: "/", Locale: locale})
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	var p pendingPassword
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if err := m.users.SetPassword(r.Context(), p.UserID, password.New(pw).String()); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	u, err := m.users.ByID(r.Context(), p.UserID)
+	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	m.logger.Info("password set", zap.String("user_id", u.ID))
+	return m.completeLogin(w, r, flow.Login{User: u, Locale: p.Locale, Client: &p.Client})
 }
 
 // finishClientLogin ends an app's login at its redirect URI, with what the

@@ -109,6 +109,8 @@ type Mailgate struct {
 	challenge string
 	token     *api.TokenEndpoint
 	codes     flow.Codes
+	pending   ticket.Tickets
+	users     *directory.Directory
 	// api holds the server-to-server endpoints by path under the prefix.
 	api map[string]http.Handler
 }
@@ -253,6 +255,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 	m.jwks = r.ring.JWKS()
 	users := directory.New(ctx.Storage(), m.realmKey, now)
+	m.users = users
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: r.ring, Issuer: m.origin, Audience: m.Realm, Now: now},
@@ -272,6 +275,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Now:       now,
 	}
 	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: r.store, Kind: "code"}}
+	m.pending = ticket.Tickets{Store: r.store, Kind: "pwset"}
 	if err := m.provisionAPI(r, users); err != nil {
 		return err
 	}

@@ -146,12 +146,9 @@ func (req *magicLinkRequest) validate(client *Client) (flow.ClientLogin, int, st
 		(strings.Contains(typ, "token") && req.ResponseMode == "query") {
 		return flow.ClientLogin{}, http.StatusBadRequest, magicLinkBadModeMsg
 	}
-	if req.ResetPassword {
-		return flow.ClientLogin{}, http.StatusBadRequest, "Invalid request: resetPassword is not supported yet"
-	}
 	return flow.ClientLogin{
 		ClientID: client.ID, RedirectURI: req.RedirectURI,
-		ResponseType: typ, ResponseMode: req.ResponseMode, Scope: req.Scope,
+		ResponseType: typ, ResponseMode: req.ResponseMode, Scope: req.Scope, ResetPassword: req.ResetPassword,
 	}, 0, ""
 }
 

@@ -41,6 +41,10 @@ type User struct {
 	Name     string    `json:"name,omitempty"`
 	Status   string    `json:"status"`
 	Created  time.Time `json:"created"`
+	// PasswordHash is an argon2id PHC string, set when the user chooses a
+	// password; empty for link-only accounts.
+	PasswordHash string    `json:"password_hash,omitempty"`
+	PasswordSet  time.Time `json:"password_set,omitzero"`
 }
 
 // Storage is where users are kept. Caddy's storage modules satisfy it.
@@ -151,6 +155,22 @@ func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, erro
 		return User{}, fmt.Errorf("directory: indexing user: %w", err)
 	}
 	return u, nil
+}
+
+// SetPassword stores hash (see package password) as the user's password.
+func (d *Directory) SetPassword(ctx context.Context, id, hash string) error {
+	lock := d.userKey(id) + ".lock"
+	if err := d.storage.Lock(ctx, lock); err != nil {
+		return fmt.Errorf("directory: locking: %w", err)
+	}
+	defer d.storage.Unlock(ctx, lock) //nolint:errcheck // a stale lock expires
+	u, err := d.ByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = hash
+	u.PasswordSet = d.now().UTC()
+	return d.put(ctx, u)
 }
 
 func (d *Directory) put(ctx context.Context, u User) error {

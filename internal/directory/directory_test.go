@@ -89,3 +89,20 @@ func TestUsernamesAreUniqueSlugs(t *testing.T) {
 		}
 	}
 }
+
+func TestSetPassword(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	d := New(memstorage.New(), "mg", func() time.Time { return at })
+	u, _ := d.EnsureByEmail(ctx, "alice@example.com")
+	if err := d.SetPassword(ctx, u.ID, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := d.ByEmail(ctx, "alice@example.com")
+	if got.PasswordHash != "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA" || !got.PasswordSet.Equal(at) || got.Username != u.Username {
+		t.Fatalf("after SetPassword: %+v", got)
+	}
+	if err := d.SetPassword(ctx, "no-such-id", "x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}

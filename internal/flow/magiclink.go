@@ -69,6 +69,9 @@ type ClientLogin struct {
 	ResponseMode string `json:"response_mode,omitempty"`
 	// Scope is recorded in tokens the login yields.
 	Scope string `json:"scope,omitempty"`
+	// ResetPassword makes the person choose a password before the login
+	// continues to the app.
+	ResetPassword bool `json:"reset_password,omitempty"`
 }
 
 // Login is a redeemed link: who logs in, and where they go next.

@@ -30,13 +30,14 @@ const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action '
 
 // Page names.
 const (
-	PageLogin      = "login"
-	PageSent       = "sent"
-	PageConfirm    = "confirm"
-	PageInvalid    = "invalid"
-	PageSendFailed = "send_failed"
-	PageLogout     = "logout"
-	PageSignedOut  = "signed_out"
+	PageLogin       = "login"
+	PageSent        = "sent"
+	PageConfirm     = "confirm"
+	PageInvalid     = "invalid"
+	PageSendFailed  = "send_failed"
+	PageLogout      = "logout"
+	PageSignedOut   = "signed_out"
+	PageSetPassword = "set_password"
 )
 
 // Data is what a page shows.
