@@ -29,10 +29,19 @@ type tokenResponse struct {
 // shop client, with the given DPoP proofs.
 func (e *env) requestToken(t *testing.T, secret string, proofs ...string) (response, tokenResponse) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token",
-		strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	return e.clientCredentials(t, "shop", secret, "", proofs...)
+}
+
+// clientCredentials asks for a token as client, for scope if not empty.
+func (e *env) clientCredentials(t *testing.T, client, secret, scope string, proofs ...string) (response, tokenResponse) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("shop", secret)
+	req.SetBasicAuth(client, secret)
 	for _, p := range proofs {
 		req.Header.Add("DPoP", p)
 	}
@@ -79,13 +88,16 @@ func TestTokenEndpointInCaddy(t *testing.T) {
 }
 
 // callAPI posts JSON to an API endpoint with a DPoP-bound token and a fresh
-// proof for that URL.
+// proof for that URL, or with a Bearer token when key is the zero Key.
 func (e *env) callAPI(t *testing.T, path, token string, key testdpop.Key, body string, hdr ...string) (response, map[string]any) {
 	t.Helper()
 	u := e.base + path
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
+	switch {
+	case token != "" && key.PrivateKey == nil:
+		req.Header.Set("Authorization", "Bearer "+token)
+	case token != "":
 		req.Header.Set("Authorization", "DPoP "+token)
 		req.Header.Set("DPoP", key.Proof(t, "POST", u, token, now()))
 	}
@@ -202,25 +214,122 @@ func TestLoginEmailInBelgianDutch(t *testing.T) {
 	}
 }
 
+// TestLoginEmailContractInCaddy asks for every status and error code seed 000
+// documents, and checks that each answer echoes the caller's request ids.
 func TestLoginEmailContractInCaddy(t *testing.T) {
 	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
 	key := testdpop.NewKey(t)
-	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	tokenURL := e.base + "/.mailgate/oauth/token"
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", tokenURL, "", now()))
+	_, narrow := e.clientCredentials(t, "shop", shopSecret, "magic_link", key.Proof(t, "POST", tokenURL, "", now()))
+	if tok.AccessToken == "" || narrow.AccessToken == "" {
+		t.Fatal("no access tokens")
+	}
+	const cb = `"redirect_uri":"https://shop.example.com/callback"`
 	cases := []struct {
 		name, token, body string
 		status            int
 		code              string
 	}{
+		{"by email", tok.AccessToken, `{"selector":"email","email":"Alice@Example.com",` + cb + `,"state":"s1"}`, 200, ""},
+		{"by username", tok.AccessToken, `{"selector":"username","username":"alice",` + cb + `,"locale":"nl-NL"}`, 200, ""},
 		{"no token", "", `{}`, 401, "invalid_token"},
-		{"unknown account", tok.AccessToken, `{"selector":"email","email":"nobody@example.com","redirect_uri":"https://shop.example.com/callback"}`, 404, "account_not_found"},
-		{"redirect_uri mismatch", tok.AccessToken, `{"selector":"email","email":"alice@example.com","redirect_uri":"https://evil.example/"}`, 400, "redirect_uri_mismatch"},
-		{"locale not supported", tok.AccessToken, `{"selector":"email","email":"alice@example.com","redirect_uri":"https://shop.example.com/callback","locale":"de-DE"}`, 400, "locale_not_supported"},
+		{"token without the login_email scope", narrow.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `}`, 403, "insufficient_scope"},
+		{"unknown email", tok.AccessToken, `{"selector":"email","email":"nobody@example.com",` + cb + `}`, 404, "account_not_found"},
+		{"unknown username", tok.AccessToken, `{"selector":"username","username":"nobody",` + cb + `}`, 404, "account_not_found"},
+		{"selector missing", tok.AccessToken, `{"email":"alice@example.com",` + cb + `}`, 400, "selector_invalid"},
+		{"selector unknown", tok.AccessToken, `{"selector":"phone","email":"alice@example.com",` + cb + `}`, 400, "selector_invalid"},
+		{"both email and username", tok.AccessToken, `{"selector":"email","email":"alice@example.com","username":"alice",` + cb + `}`, 400, "both_email_and_username_are_provided"},
+		{"no redirect_uri", tok.AccessToken, `{"selector":"email","email":"alice@example.com"}`, 400, "no_redirect_uri_provided"},
+		{"redirect_uri mismatch", tok.AccessToken, `{"selector":"email","email":"alice@example.com","redirect_uri":"https://shop.example.com/callback/"}`, 400, "redirect_uri_mismatch"},
+		{"email of the wrong type", tok.AccessToken, `{"selector":"email","email":42,` + cb + `}`, 400, "invalid_input"},
+		{"not JSON", tok.AccessToken, `selector=email`, 400, "invalid_input"},
+		{"locale not supported", tok.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `,"locale":"de-DE"}`, 400, "locale_not_supported"},
+		{"locale malformed", tok.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `,"locale":"dutch"}`, 400, "locale_invalid"},
 	}
 	for _, c := range cases {
-		r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", c.token, key, c.body, "X-Request-ID", c.name)
-		if r.StatusCode != c.status || body["error"] != c.code || r.Header.Get("X-Request-ID") != c.name {
-			t.Errorf("%s: %s %v", c.name, r.Status, body)
+		r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", c.token, key, c.body, "X-Request-ID", c.name, "X-Correlation-ID", "co-"+c.name)
+		if r.StatusCode != c.status || r.Header.Get("X-Request-ID") != c.name || r.Header.Get("X-Correlation-ID") != "co-"+c.name {
+			t.Errorf("%s: %s %v, request ids %q %q", c.name, r.Status, body, r.Header.Get("X-Request-ID"), r.Header.Get("X-Correlation-ID"))
+			continue
 		}
+		if c.status == 200 {
+			if len(body) != 0 {
+				t.Errorf("%s: body %v, want {}", c.name, body)
+			}
+			continue
+		}
+		if body["error"] != c.code || body["error_description"] == "" {
+			t.Errorf("%s: body %v, want error %s with a description", c.name, body, c.code)
+		}
+		if (c.status == 401 || c.status == 403) && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "DPoP ") {
+			t.Errorf("%s: WWW-Authenticate %q", c.name, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if n := len(e.smtp.Messages()); n != 3 { // the browser login above, and the two 200s
+		t.Errorf("%d mails sent, want 3", n)
+	}
+}
+
+// TestMagicLinkContractInCaddy asks for every status seed 002 documents, in
+// its {message, status, subSystem} shape, with a DPoP client and a Bearer
+// one.
+func TestMagicLinkContractInCaddy(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
+	key := testdpop.NewKey(t)
+	tokenURL := e.base + "/.mailgate/oauth/token"
+	_, shop := e.requestToken(t, shopSecret, key.Proof(t, "POST", tokenURL, "", now()))
+	_, narrow := e.clientCredentials(t, "shop", shopSecret, "login_email", key.Proof(t, "POST", tokenURL, "", now()))
+	// crm may use Bearer tokens and create users.
+	_, crm := e.clientCredentials(t, "crm", crmSecret, "")
+	if shop.AccessToken == "" || narrow.AccessToken == "" || crm.TokenType != "Bearer" {
+		t.Fatalf("tokens: shop %+v, narrow %+v, crm %+v", shop, narrow, crm)
+	}
+	body := func(email, client, mode, typ string, force bool) string {
+		b, _ := json.Marshal(map[string]any{
+			"email": email, "clientId": client, "redirectUri": "https://" + client + ".example.com/callback",
+			"scope": "open_id", "responseMode": mode, "responseType": typ, "forceCreate": force, "resetPassword": false,
+		})
+		return string(b)
+	}
+	const (
+		sent    = "Mail was sent successfully to provided email id with magic link"
+		badMode = "Invalid response type or response mode"
+		noUser  = "User is not present, Please enable user"
+	)
+	var bearer testdpop.Key
+	cases := []struct {
+		name, token string
+		key         testdpop.Key
+		body        string
+		status      int
+		state, msg  string
+	}{
+		{"existing user", shop.AccessToken, key, body("alice@example.com", "shop", "query", "code", false), 200, "Ok", sent},
+		{"unknown user", shop.AccessToken, key, body("new@example.com", "shop", "query", "code", false), 404, "Not Found", noUser},
+		{"forceCreate by a client that may not create", shop.AccessToken, key, body("new@example.com", "shop", "query", "code", true), 404, "Not Found", noUser},
+		{"forceCreate by a client that may", crm.AccessToken, bearer, body("new@example.com", "crm", "fragment", "token", true), 200, "Ok", sent},
+		{"unknown response type", shop.AccessToken, key, body("alice@example.com", "shop", "query", "id_token", false), 400, "BAD REQUEST", badMode},
+		{"unknown response mode", shop.AccessToken, key, body("alice@example.com", "shop", "web_message", "code", false), 400, "BAD REQUEST", badMode},
+		{"a token in the query", shop.AccessToken, key, body("alice@example.com", "shop", "query", "code token", false), 400, "BAD REQUEST", badMode},
+		{"no token", "", bearer, body("alice@example.com", "shop", "query", "code", false), 401, "UNAUTHORIZED", ""},
+		{"token without the magic_link scope", narrow.AccessToken, key, body("alice@example.com", "shop", "query", "code", false), 403, "FORBIDDEN", ""},
+	}
+	for _, c := range cases {
+		r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", c.token, c.key, c.body, "X-Request-ID", c.name)
+		if r.StatusCode != c.status || resp["status"] != c.state || resp["subSystem"] != float64(5) || r.Header.Get("X-Request-ID") != c.name {
+			t.Errorf("%s: %s %v", c.name, r.Status, resp)
+		}
+		if c.msg != "" && resp["message"] != c.msg {
+			t.Errorf("%s: message %q, want %q", c.name, resp["message"], c.msg)
+		}
+	}
+	// The created user got the mail, and its link ends at crm's callback.
+	r := e.browser(t).confirm(e.mailedLink(t, "new@example.com"))
+	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "https://crm.example.com/callback#") || !strings.Contains(loc, "access_token=") {
+		t.Fatalf("the created user's link led to %s %q", r.Status, loc)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/testcert"
 	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
 )
@@ -88,8 +89,15 @@ func (r *recorder) count() int {
 	return len(r.reqs)
 }
 
-// shopSecret is the secret of the test's API client, "shop".
-const shopSecret = "shop-secret-0123456789"
+// shopSecret is the secret of the test's API client "shop", and crmSecret
+// that of "crm", which is configured by its hash.
+const (
+	shopSecret = "shop-secret-0123456789"
+	crmSecret  = "crm-secret-0123456789"
+)
+
+// crmSecretHash is what an operator would paste from caddy hash-password.
+var crmSecretHash = password.New(crmSecret).String()
 
 // siteConfig is what a test may vary in the Caddyfile.
 type siteConfig struct {
@@ -129,6 +137,13 @@ https://localhost:{{.Env.HTTPSPort}} {
 			secret {env.MAILGATE_TEST_SHOP_SECRET}
 			redirect_uri https://shop.example.com/callback http://{{.Env.Upstream}}/callback
 			scopes login_email magic_link
+		}
+		client crm {
+			secret_hash {{.Env.CRMSecretHash}}
+			redirect_uri https://crm.example.com/callback
+			dpop allowed
+			force_create
+			scopes magic_link
 		}
 	}
 	handle /direct {
@@ -210,6 +225,7 @@ func (e *env) caddyfile(t *testing.T, site siteConfig) []byte {
 		"Env": map[string]any{
 			"AdminPort": e.adminPort, "HTTPPort": e.httpPort, "HTTPSPort": e.httpsPort,
 			"Dir": e.dir, "Upstream": e.upstream.srv.Listener.Addr().String(),
+			"CRMSecretHash": crmSecretHash,
 		},
 		"Site": site,
 	})

@@ -328,10 +328,10 @@ func (m *Mailgate) provisionAPI(r *realm, users *directory.Directory) error {
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: m.links,
 			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
 		}),
-		"/api/v1/magic-link": &api.MagicLink{
+		"/api/v1/magic-link": api.EchoCorrelation(&api.MagicLink{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: m.links,
 			OnError: func(err error) { m.logger.Error("magic-link: link not sent", zap.Error(err)) },
-		},
+		}),
 	}
 	return nil
 }
