@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -21,10 +22,17 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 // WriteJSON writes v with status and no caching: API answers carry tokens,
 // codes or facts about accounts.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Descriptions quote <token> and the like; \u003c would only confuse
+	// the person reading them.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"server_error"}` + "\n")
 	}
+	b := buf.Bytes()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -16,7 +16,7 @@ import (
 // ErrInvalidGrant covers an authorization code that is unknown, used,
 // expired, or presented by another client, with another redirect URI or
 // without the PKCE verifier it was issued for.
-var ErrInvalidGrant = errors.New("flow: invalid authorization code")
+var ErrInvalidGrant = errors.New("invalid authorization code")
 
 // CodeTTL is how long an authorization code lives.
 const CodeTTL = 60 * time.Second
