@@ -41,3 +41,20 @@ func TestParseRefuses(t *testing.T) {
 		}
 	}
 }
+
+// docs/api.md tells operators to make secret_hash with caddy hash-password;
+// these are its outputs (Caddy v2.11.9) for the same secret.
+func TestAcceptsCaddyHashPassword(t *testing.T) {
+	for _, s := range []string{
+		`$argon2id$v=19$m=47104,t=1,p=1$dw/2jRl0d4VSDFfaojOlsQ$ktMTr4F1gME5sb/qHPhEQqa0z8imldQjAeEh/2+tzBo`,
+		`$2a$14$qK5R2/PIKHzhWyGR2Dnla.WsgxdnjPonAo7RW7JPy6IPeFjB3NrgO`,
+	} {
+		h, err := Parse(s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if !h.Matches("shop-secret-0123456789abcd") || h.Matches("shop-secret-0123456789abce") {
+			t.Errorf("%s does not tell the secret from another", s)
+		}
+	}
+}
