@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,31 @@ client crm {
 				t.Fatalf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// TestDocumentedCaddyfilesParse adapts every Caddyfile snippet in the README
+// and docs/api.md, so that a renamed subdirective cannot leave the docs
+// behind. Snippets are parsed, not provisioned: the reference block lists
+// smtp and outbox together on purpose.
+func TestDocumentedCaddyfilesParse(t *testing.T) {
+	for _, doc := range []string{"../README.md", "../docs/api.md"} {
+		raw, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := strings.Split(string(raw), "```caddyfile\n")[1:]
+		if len(blocks) == 0 {
+			t.Errorf("%s has no Caddyfile snippets", doc)
+		}
+		for _, b := range blocks {
+			snippet, _, _ := strings.Cut(b, "```")
+			if strings.HasPrefix(snippet, "mailgate") {
+				snippet = "http://localhost:8080 {\n" + snippet + "}\n"
+			}
+			if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(snippet), nil); err != nil {
+				t.Errorf("%s: a snippet does not parse: %v\n%s", doc, err, snippet)
+			}
+		}
 	}
 }
