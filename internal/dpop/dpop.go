@@ -100,9 +100,7 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 	if err != nil {
 		return Proof{}, invalid("not a JWS: %v", err)
 	}
-	if len(msg.Signatures()) != 1 {
-		return Proof{}, invalid("want one signature")
-	}
+	// A compact JWS holds exactly one signature.
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	if hdr.Type() != "dpop+jwt" {
 		return Proof{}, invalid("typ %q, want dpop+jwt", hdr.Type())
@@ -170,12 +168,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 	return Proof{JKT: jkt}, nil
 }
 
-// publicOnly refuses a symmetric key, a private key (the client leaked it),
-// and an RSA key too short to mean anything.
+// publicOnly refuses a symmetric key (IsPrivateKey errs on one), a private
+// key (the client leaked it), and an RSA key too short to mean anything.
 func publicOnly(key jwk.Key) error {
-	if key.KeyType() == jwa.OctetSeq {
-		return invalid("jwk is a symmetric key")
-	}
 	private, err := jwk.IsPrivateKey(key)
 	if err != nil {
 		return invalid("jwk: %v", err)

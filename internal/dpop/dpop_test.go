@@ -223,3 +223,15 @@ func TestReplayedProofIsRefused(t *testing.T) {
 		t.Fatalf("replay: err = %v", err)
 	}
 }
+
+// Two clients may pick the same jti; only the same key repeating it is a
+// replay.
+func TestSameJTIFromAnotherKeyIsNoReplay(t *testing.T) {
+	v := verifier(t)
+	c := goodClaims()
+	for _, key := range []*ecdsa.PrivateKey{ecKey(t), ecKey(t)} {
+		if _, err := v.Verify(context.Background(), tokenRequest(sign(t, key, jose.ES256, c, "dpop+jwt"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
