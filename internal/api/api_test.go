@@ -59,6 +59,8 @@ func newFixture(t *testing.T) *fixture {
 		{ID: "narrow", Secret: "narrow-secret-0123456789", Scopes: []string{ScopeMagicLink}},
 		{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{"https://crm.example.com/cb"},
 			ForceCreate: true, Scopes: []string{ScopeMagicLink}},
+		// A hash of the empty secret, as a careless operator might paste.
+		{ID: "blank", SecretHash: password.New("").String(), Scopes: []string{ScopeLoginEmail}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +134,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"wrong secret", tokenCall{basicID: "shop", basicSecret: "nope", form: cc}, 401, "invalid_client"},
 		{"unknown client", tokenCall{basicID: "ghost", basicSecret: "shop-secret-0123456789", form: cc}, 401, "invalid_client"},
 		{"no credentials", tokenCall{form: cc}, 401, "invalid_client"},
+		{"empty secret matching its hash", tokenCall{basicID: "blank", basicSecret: "", form: cc}, 401, "invalid_client"},
+		{"client_id other than the Basic one", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
+			form: url.Values{"grant_type": {"client_credentials"}, "client_id": {"crm"}}}, 400, "invalid_request"},
 		{"two methods", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
 			form: url.Values{"grant_type": {"client_credentials"}, "client_secret": {"x"}}}, 400, "invalid_request"},
 		{"no grant_type", tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", form: url.Values{}}, 400, "invalid_request"},
@@ -209,6 +214,20 @@ func TestAPIAuthentication(t *testing.T) {
 		t.Fatalf("Bearer token of an allowed client: %v", err)
 	}
 	narrow := f.dpopToken(t, "narrow", "narrow-secret-0123456789", key)
+	// Tokens issued before the configuration changed: they must follow the
+	// clients as configured now.
+	issue := func(client string, scopes []string, jkt string) string {
+		tok, err := f.token.Tokens.Issue(client, scopes, jkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	boundAllowed := f.dpopToken(t, "legacy", "bcrypt-secret-0123456789", key)
+	unboundRequired := issue("shop", []string{ScopeLoginEmail}, "")
+	ghost := issue("ghost", []string{ScopeLoginEmail}, key.Thumbprint(t))
+	scopeWithdrawn := issue("narrow", []string{ScopeLoginEmail}, key.Thumbprint(t))
+	fewerScopes := issue("shop", []string{ScopeMagicLink}, key.Thumbprint(t))
 
 	cases := []struct {
 		name      string
@@ -228,6 +247,12 @@ func TestAPIAuthentication(t *testing.T) {
 		{"proof for the token endpoint", "DPoP", tok, []string{key.Proof(t, "POST", tokenURL, tok, f.now)}, 401, "invalid_dpop_proof", ""},
 		{"Bearer token as DPoP", "DPoP", bearer, []string{key.Proof(t, "POST", apiURL, bearer, f.now)}, 401, "invalid_token", ""},
 		{"missing scope", "DPoP", narrow, []string{key.Proof(t, "POST", apiURL, narrow, f.now)}, 403, "insufficient_scope", `scope="login_email"`},
+		{"bound token of a dpop-allowed client as Bearer", "Bearer", boundAllowed, nil, 401, "invalid_token", `DPoP `},
+		{"Bearer token of a client now dpop required", "Bearer", unboundRequired, nil, 401, "invalid_token", `DPoP `},
+		{"unknown scheme", "Token", tok, []string{key.Proof(t, "POST", apiURL, tok, f.now)}, 401, "invalid_token", `DPoP algs="`},
+		{"client no longer configured", "DPoP", ghost, []string{key.Proof(t, "POST", apiURL, ghost, f.now)}, 401, "invalid_token", `error="invalid_token"`},
+		{"token asked for fewer scopes than the client has", "DPoP", fewerScopes, []string{key.Proof(t, "POST", apiURL, fewerScopes, f.now)}, 403, "insufficient_scope", ""},
+		{"scope withdrawn from the client", "DPoP", scopeWithdrawn, []string{key.Proof(t, "POST", apiURL, scopeWithdrawn, f.now)}, 403, "insufficient_scope", ""},
 	}
 	for _, c := range cases {
 		_, err := f.call(t, c.scheme, c.token, c.proofs...)
