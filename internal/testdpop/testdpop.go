@@ -1,5 +1,6 @@
-// Package testdpop makes DPoP proofs for tests with go-jose, a different
-// JOSE library from the jwx that mailgate verifies them with.
+// Package testdpop makes DPoP proofs with go-jose, a different JOSE library
+// from the jwx that mailgate verifies them with: for the tests, and for
+// scripts/dpop-proof.
 package testdpop
 
 import (
@@ -32,20 +33,38 @@ func NewKey(t testing.TB) Key {
 // Thumbprint is the key's RFC 7638 thumbprint, base64url.
 func (k Key) Thumbprint(t testing.TB) string {
 	t.Helper()
-	jwk := jose.JSONWebKey{Key: k.Public()}
-	b, err := jwk.Thumbprint(crypto.SHA256)
+	jkt, err := Thumbprint(k.PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	return jkt
 }
 
 // Proof makes an ES256 proof for method and htu at iat; with an access
 // token, it carries ath.
 func (k Key) Proof(t testing.TB, method, htu, accessToken string, iat time.Time) string {
 	t.Helper()
+	p, err := Sign(k.PrivateKey, method, htu, accessToken, iat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Thumbprint is the RFC 7638 thumbprint of k's public key, base64url: what
+// a token bound to k carries as cnf.jkt.
+func Thumbprint(k *ecdsa.PrivateKey) (string, error) {
+	b, err := (&jose.JSONWebKey{Key: k.Public()}).Thumbprint(crypto.SHA256)
+	return base64.RawURLEncoding.EncodeToString(b), err
+}
+
+// Sign makes the proof of RFC 9449 section 4.2: ES256, the public key in
+// the header, a random jti, and ath when an access token is given.
+func Sign(k *ecdsa.PrivateKey, method, htu, accessToken string, iat time.Time) (string, error) {
 	var jti [16]byte
-	_, _ = rand.Read(jti[:])
+	if _, err := rand.Read(jti[:]); err != nil {
+		return "", err
+	}
 	claims := map[string]any{
 		"jti": base64.RawURLEncoding.EncodeToString(jti[:]),
 		"htm": method, "htu": htu, "iat": iat.Unix(),
@@ -54,19 +73,18 @@ func (k Key) Proof(t testing.TB, method, htu, accessToken string, iat time.Time)
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.PrivateKey},
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k},
 		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	payload, _ := json.Marshal(claims)
 	sig, err := s.Sign(payload)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	out, err := sig.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sig.CompactSerialize()
 }

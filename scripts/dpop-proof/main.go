@@ -12,12 +12,9 @@
 package main
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +24,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
 func main() {
@@ -42,11 +41,11 @@ func main() {
 		var out string
 		switch {
 		case *thumbprint:
-			out, err = jkt(key)
+			out, err = testdpop.Thumbprint(key)
 		case *target == "":
 			err = errors.New("-url is required")
 		default:
-			out, err = proof(key, *method, *target, *token, time.Now())
+			out, err = testdpop.Sign(key, *method, *target, *token, time.Now())
 		}
 		if err == nil {
 			fmt.Println(out)
@@ -92,42 +91,4 @@ func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: not a P-256 private key", path)
 	}
 	return k, nil
-}
-
-func jkt(k *ecdsa.PrivateKey) (string, error) {
-	b, err := (&jose.JSONWebKey{Key: k.Public()}).Thumbprint(crypto.SHA256)
-	return base64.RawURLEncoding.EncodeToString(b), err
-}
-
-// proof signs the claims of RFC 9449 section 4.2 with ES256 and the public
-// key in the header.
-func proof(k *ecdsa.PrivateKey, method, htu, accessToken string, now time.Time) (string, error) {
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return "", err
-	}
-	claims := map[string]any{
-		"jti": base64.RawURLEncoding.EncodeToString(jti[:]),
-		"htm": method,
-		"htu": htu,
-		"iat": now.Unix(),
-	}
-	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
 }

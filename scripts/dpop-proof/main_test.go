@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -37,13 +38,13 @@ func TestProofsPassTheVerifier(t *testing.T) {
 	if !key.Equal(first) {
 		t.Fatal("a second run made a new key instead of reading the file")
 	}
-	want, err := jkt(key)
+	want, err := testdpop.Thumbprint(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	const tokenURL = "https://app.example.com/.mailgate/oauth/token"
-	p, err := proof(key, "POST", tokenURL, "", now)
+	p, err := testdpop.Sign(key, "POST", tokenURL, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestProofsPassTheVerifier(t *testing.T) {
 	}
 
 	const apiURL = "https://app.example.com/.mailgate/api/v1/login-email"
-	p, err = proof(key, "POST", apiURL, "the-access-token", now)
+	p, err = testdpop.Sign(key, "POST", apiURL, "the-access-token", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestProofsPassTheVerifier(t *testing.T) {
 	if _, err := v.Verify(context.Background(), req); err == nil {
 		t.Fatal("a proof for one access token passed with another")
 	}
-	p, err = proof(key, "POST", apiURL, "the-access-token", now)
+	p, err = testdpop.Sign(key, "POST", apiURL, "the-access-token", now)
 	if err != nil {
 		t.Fatal(err)
 	}
