@@ -347,24 +347,3 @@ func serveCSS(w http.ResponseWriter, _ *http.Request) error {
 	_, err := w.Write(css)
 	return err
 }
-
-// apiError is the JSON body of every error mailgate answers to a
-// non-browser client.
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-	Login   string `json:"login_url,omitempty"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, err = w.Write(b)
-	return err
-}

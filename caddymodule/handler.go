@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -58,11 +59,20 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 		return nil
 	}
 	h.Set("WWW-Authenticate", m.challenge)
-	return writeJSON(w, http.StatusUnauthorized, apiError{
+	api.WriteJSON(w, http.StatusUnauthorized, apiError{
 		Error:   "unauthenticated",
 		Message: "A valid mailgate session is required.",
 		Login:   m.loginURL,
 	})
+	return nil
+}
+
+// apiError is the JSON body of the guard's 401 to a client that is not a
+// browser loading a page.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Login   string `json:"login_url,omitempty"`
 }
 
 // isNavigation tells a browser loading a page from an API call: only those
