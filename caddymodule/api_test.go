@@ -146,6 +146,11 @@ func TestLoginEmailJourney(t *testing.T) {
 	if person.cookie("__Host-mailgate") == "" {
 		t.Error("the person got no session cookie")
 	}
+	// The redirect carries a code and sets the session: nothing may keep it.
+	if done.Header.Get("Cache-Control") != "no-store" || done.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("the redirect with the code has Cache-Control %q, Referrer-Policy %q",
+			done.Header.Get("Cache-Control"), done.Header.Get("Referrer-Policy"))
+	}
 
 	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {callback}}
 	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token", strings.NewReader(exchange.Encode()))

@@ -38,6 +38,9 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		h.ServeHTTP(w, r)
 		return nil
 	}
+	// Redirects carry codes and cookies too, not only pages; the JWKS and
+	// the stylesheet loosen Cache-Control for themselves.
+	web.SetSecurityHeaders(w.Header())
 	type route struct {
 		get, post func(http.ResponseWriter, *http.Request) error
 	}
@@ -167,7 +170,6 @@ func (m *Mailgate) completeLogin(w http.ResponseWriter, r *http.Request, login f
 	}
 	m.logger.Info("login", zap.String("user_id", u.ID))
 	http.SetCookie(w, session.Cookie(token, expiry, m.secure, false))
-	w.Header().Set("Cache-Control", "no-store")
 	if login.Client != nil {
 		return m.finishClientLogin(w, r, login)
 	}
