@@ -84,14 +84,7 @@ func NormalizeEmail(s string) (string, error) {
 
 // ByEmail returns the user with the given (normalized) address.
 func (d *Directory) ByEmail(ctx context.Context, email string) (User, error) {
-	raw, err := d.storage.Load(ctx, d.emailKey(email))
-	if errors.Is(err, fs.ErrNotExist) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("directory: %w", err)
-	}
-	return d.ByID(ctx, string(raw))
+	return d.byIndex(ctx, d.emailKey(email))
 }
 
 // ByUsername returns the user with the given username.
@@ -99,7 +92,12 @@ func (d *Directory) ByUsername(ctx context.Context, username string) (User, erro
 	if !validUsername(username) {
 		return User{}, ErrNotFound
 	}
-	raw, err := d.storage.Load(ctx, d.usernameKey(username))
+	return d.byIndex(ctx, d.usernameKey(username))
+}
+
+// byIndex follows an index entry (email or username) to its user.
+func (d *Directory) byIndex(ctx context.Context, key string) (User, error) {
+	raw, err := d.storage.Load(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return User{}, ErrNotFound
 	}
