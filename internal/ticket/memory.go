@@ -11,31 +11,38 @@ import (
 	"github.com/allegro/bigcache/v3"
 )
 
-// maxLifetime bounds every entry's ttl: bigcache evicts by a single global
+// maxLifetime bounds every ticket's ttl: bigcache evicts by a single global
 // life window, so it is set to the longest ttl any caller may ask for and each
-// entry carries its own, shorter, expiry.
+// entry carries its own, shorter, expiry. Markers have no such bound.
 const maxLifetime = 31 * 24 * time.Hour
 
-// Memory is the embedded Store, backed by bigcache. It is shared by all sites
-// of one realm inside one Caddy process; a cluster needs a shared store.
+// Memory is the embedded Store: tickets in bigcache, markers in a bounded
+// set of their own (see marks). It is shared by all sites of one realm
+// inside one Caddy process; a cluster needs a shared store.
 type Memory struct {
 	cache *bigcache.BigCache
+	marks *marks
 	now   func() time.Time
 
-	// mu makes Take and PutNew atomic: bigcache has no get-and-delete or
-	// set-if-absent, so two concurrent callers could both see the old state.
+	// mu makes Take atomic: bigcache has no get-and-delete, so two
+	// concurrent callers could both see the value.
 	mu sync.Mutex
 }
 
-// NewMemory returns a store that uses at most about maxBytes for entries
-// (bigcache adds a small per-entry index on top). now is the clock that
-// decides expiry; pass time.Now outside tests.
+// MinMemory is the smallest budget NewMemory accepts: bigcache sizes in
+// whole MiB, and markers need room beside it.
+const MinMemory = 2 << 20
+
+// NewMemory returns a store that uses at most about maxBytes: a quarter for
+// markers, the rest, in whole MiB, for tickets (bigcache adds a small
+// per-entry index on top). now is the clock that decides expiry; pass
+// time.Now outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
-	const shards = 16
-	mib := int(maxBytes >> 20)
-	if mib < 1 {
-		return nil, fmt.Errorf("ticket: max_memory must be at least 1MiB, got %d bytes", maxBytes)
+	if maxBytes < MinMemory {
+		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
 	}
+	markBudget := maxBytes / 4
+	const shards = 16
 	cfg := bigcache.Config{
 		Shards:      shards,
 		LifeWindow:  maxLifetime,
@@ -44,7 +51,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 		// hundreds of MiB per cache.
 		MaxEntriesInWindow: 1024,
 		MaxEntrySize:       512,
-		HardMaxCacheSize:   mib,
+		HardMaxCacheSize:   int((maxBytes - markBudget) >> 20),
 	}
 	// bigcache's cleaner prints to stdout when its context ends, so it gets
 	// one that never does: Close alone stops it.
@@ -52,7 +59,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	return &Memory{cache: cache, now: now}, nil
+	return &Memory{cache: cache, marks: newMarks(markBudget), now: now}, nil
 }
 
 // Put implements Store.
@@ -66,16 +73,9 @@ func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	return m.cache.Set(key, entry)
 }
 
-// PutNew implements Store.
-func (m *Memory) PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, err := m.get(key); err == nil {
-		return false, nil
-	} else if !errors.Is(err, ErrNotFound) {
-		return false, err
-	}
-	return true, m.Put(ctx, key, value, ttl)
+// Get implements Store.
+func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
+	return m.get(key)
 }
 
 // Take implements Store.
@@ -92,14 +92,19 @@ func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
 	return entry, nil
 }
 
-// Has implements Store. It sits on the guard's path (revocation checks), and
-// the common answer, "no", costs no allocation.
-func (m *Memory) Has(_ context.Context, key string) (bool, error) {
-	_, err := m.get(key)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
+// Mark implements Store.
+func (m *Memory) Mark(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("ticket: marker ttl %s must be positive", ttl)
 	}
-	return err == nil, err
+	now := m.now()
+	return m.marks.add(key, now.Add(ttl).UnixNano(), now.UnixNano())
+}
+
+// Marked implements Store. It sits on the guard's path (revocation checks)
+// and costs no allocation.
+func (m *Memory) Marked(_ context.Context, key string) (bool, error) {
+	return m.marks.has(key, m.now().UnixNano()), nil
 }
 
 // Delete implements Store.

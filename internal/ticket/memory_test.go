@@ -22,7 +22,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func newStore(t *testing.T, now func() time.Time) *Memory {
 	t.Helper()
-	m, err := NewMemory(1<<20, now)
+	m, err := NewMemory(MinMemory, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +81,13 @@ func TestMemoryExpiryUsesEntryTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
-	if ok, _ := m.Has(ctx, "short"); ok {
-		t.Fatal("entry still present at its expiry")
+	if _, err := m.Get(ctx, "short"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get of expired entry: err = %v, want ErrNotFound", err)
 	}
 	if _, err := m.Take(ctx, "short"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("take of expired entry: err = %v, want ErrNotFound", err)
 	}
-	if ok, _ := m.Has(ctx, "long"); !ok {
+	if _, err := m.Get(ctx, "long"); err != nil {
 		t.Fatal("entry with a longer ttl expired with the short one")
 	}
 }
@@ -97,26 +97,29 @@ func TestMemoryRejectsBadTTLAndSize(t *testing.T) {
 	if err := m.Put(context.Background(), "k", nil, 0); err == nil {
 		t.Fatal("Put accepted a zero ttl")
 	}
-	if _, err := NewMemory(1000, time.Now); err == nil {
-		t.Fatal("NewMemory accepted less than 1MiB")
+	if _, err := NewMemory(MinMemory-1, time.Now); err == nil {
+		t.Fatal("NewMemory accepted less than MinMemory")
+	}
+	if _, err := m.Mark(context.Background(), "k", 0); err == nil {
+		t.Fatal("Mark accepted a zero ttl")
 	}
 }
 
-func TestMemoryHasDoesNotConsume(t *testing.T) {
+func TestMemoryGetDoesNotConsume(t *testing.T) {
 	ctx := context.Background()
 	m := newStore(t, time.Now)
 	_ = m.Put(ctx, "k", []byte("v"), time.Minute)
 	for i := 0; i < 2; i++ {
-		if ok, err := m.Has(ctx, "k"); !ok || err != nil {
-			t.Fatalf("Has #%d = %v, %v", i, ok, err)
+		if v, err := m.Get(ctx, "k"); string(v) != "v" || err != nil {
+			t.Fatalf("Get #%d = %q, %v", i, v, err)
 		}
 	}
 	if _, err := m.Take(ctx, "k"); err != nil {
-		t.Fatal("Has consumed the entry")
+		t.Fatal("Get consumed the entry")
 	}
 }
 
-func TestMemoryPutNewOnce(t *testing.T) {
+func TestMemoryMarkOnce(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	m := newStore(t, clock.Now)
@@ -126,7 +129,7 @@ func TestMemoryPutNewOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, err := m.PutNew(ctx, "jti", nil, time.Minute); ok && err == nil {
+			if ok, err := m.Mark(ctx, "jti", time.Minute); ok && err == nil {
 				wins.Add(1)
 			}
 		}()
@@ -135,8 +138,14 @@ func TestMemoryPutNewOnce(t *testing.T) {
 	if wins.Load() != 1 {
 		t.Fatalf("%d callers stored the same key, want 1", wins.Load())
 	}
+	if ok, _ := m.Marked(ctx, "jti"); !ok {
+		t.Fatal("Marked = false for a live marker")
+	}
 	clock.Advance(time.Minute)
-	if ok, _ := m.PutNew(ctx, "jti", nil, time.Minute); !ok {
-		t.Fatal("PutNew refused a key whose entry had expired")
+	if ok, _ := m.Marked(ctx, "jti"); ok {
+		t.Fatal("Marked = true at the marker's expiry")
+	}
+	if ok, _ := m.Mark(ctx, "jti", time.Minute); !ok {
+		t.Fatal("Mark refused a key whose marker had expired")
 	}
 }

@@ -17,23 +17,40 @@ import (
 // the user: an expired and a used link look the same.
 var ErrNotFound = errors.New("ticket: not found")
 
-// Store is the storage behind tickets. Implementations must make Take atomic:
-// of two concurrent Takes of one key, exactly one gets the value.
+// ErrFull is returned by Mark when the store has no room for a new marker.
+// Markers are never dropped to make room, so the request that needed one
+// must be refused (503) rather than carry on without it.
+var ErrFull = errors.New("ticket: store full, no room for a new marker")
+
+// Store is the storage behind tickets and markers.
+//
+// Tickets (Put, Get, Take, Delete) are pending one-time secrets. A store
+// short of memory may drop the oldest of them: a pending login then needs a
+// new link, which costs a person a retry and admits nobody.
+//
+// Markers (Mark, Marked) record that something happened: a session was
+// revoked, a DPoP proof was used. Losing one would admit someone, so a store
+// never drops a live marker; when it has no room it refuses new ones with
+// ErrFull.
 type Store interface {
 	// Put stores value under key until ttl has passed, replacing any value
 	// already there.
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	// PutNew stores value under key only if no live value is there, and
-	// reports whether it did. Replay checks (a DPoP jti seen twice) rely on
-	// it being atomic.
-	PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
-	// Take returns the value under key and removes it in the same step.
+	// Get returns the value under key without consuming it, for pages that
+	// show what a secret is for before it is used.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Take returns the value under key and removes it in the same step: of
+	// two concurrent Takes of one key, exactly one gets the value.
 	Take(ctx context.Context, key string) ([]byte, error)
-	// Has reports whether an unexpired value is stored under key, without
-	// consuming it.
-	Has(ctx context.Context, key string) (bool, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// Mark records key until ttl has passed, unless a live marker is
+	// already there, and reports whether it did, atomically: of two
+	// concurrent Marks of one key, exactly one reports true. Replay checks
+	// rely on that.
+	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Marked reports whether a live marker is under key.
+	Marked(ctx context.Context, key string) (bool, error)
 	// Close releases the store's resources.
 	Close() error
 }

@@ -65,6 +65,16 @@ func (t Tickets) Redeem(ctx context.Context, secret string) ([]byte, error) {
 	return t.Store.Take(ctx, t.key(secret))
 }
 
+// Peek returns the value of the ticket behind secret without consuming it,
+// for checks that must not use a ticket up, such as a confirmation page or
+// whose code it is.
+func (t Tickets) Peek(ctx context.Context, secret string) ([]byte, error) {
+	if secret == "" {
+		return nil, ErrNotFound
+	}
+	return t.Store.Get(ctx, t.key(secret))
+}
+
 // Drop deletes the ticket behind secret without redeeming it, for a ticket
 // whose mail could not be delivered.
 func (t Tickets) Drop(ctx context.Context, secret string) error {

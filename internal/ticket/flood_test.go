@@ -1,0 +1,107 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFloodNeverDropsMarkers fills the tickets as an attacker would (many
+// maximal link payloads) and checks that markers set before the flood, a
+// revoked session and a used DPoP proof, are still there afterwards.
+func TestFloodNeverDropsMarkers(t *testing.T) {
+	ctx := context.Background()
+	m := newStore(t, time.Now)
+	if _, err := m.Mark(ctx, "revoked-session:s1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mark(ctx, "dpop-jti:k:j1", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	value := []byte(strings.Repeat("r", 3<<10))
+	// Ten times what the tickets may hold: bigcache must drop old ones.
+	for i := range 10 * MinMemory / len(value) {
+		if err := m.Put(ctx, fmt.Sprintf("link:%064d", i), value, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Get(ctx, fmt.Sprintf("link:%064d", 0)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the oldest ticket survived a flood ten times the store's size (err %v): the flood did not fill it", err)
+	}
+	if ok, _ := m.Marked(ctx, "revoked-session:s1"); !ok {
+		t.Fatal("a flood of tickets dropped a revocation")
+	}
+	if fresh, _ := m.Mark(ctx, "dpop-jti:k:j1", 2*time.Minute); fresh {
+		t.Fatal("a flood of tickets dropped a replay marker")
+	}
+}
+
+// TestMarkersRefuseWhenFull fills the markers with maximal keys: the store
+// refuses new ones with ErrFull instead of dropping old ones, and takes new
+// ones again as old ones expire.
+func TestMarkersRefuseWhenFull(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m := newStore(t, clock.Now)
+	if _, err := m.Mark(ctx, "revoked-session:first", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	jti := strings.Repeat("j", 256)
+	n := 0
+	for ; ; n++ {
+		_, err := m.Mark(ctx, fmt.Sprintf("dpop-jti:%043d:%s", n, jti), 2*time.Minute)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > MinMemory {
+			t.Fatal("the markers never filled up")
+		}
+	}
+	if ok, _ := m.Marked(ctx, "revoked-session:first"); !ok {
+		t.Fatal("a full marker set dropped its first marker")
+	}
+	if ok, _ := m.Marked(ctx, fmt.Sprintf("dpop-jti:%043d:%s", n-1, jti)); !ok {
+		t.Fatal("the last marker that fitted is not there")
+	}
+	if _, err := m.Mark(ctx, "revoked-session:second", time.Hour); !errors.Is(err, ErrFull) {
+		t.Fatalf("Mark on a full set: err %v, want ErrFull", err)
+	}
+	clock.Advance(2 * time.Minute)
+	if ok, err := m.Mark(ctx, "revoked-session:second", time.Hour); !ok || err != nil {
+		t.Fatalf("Mark after the replay markers expired = %v, %v; want room again", ok, err)
+	}
+	if ok, _ := m.Marked(ctx, "revoked-session:first"); !ok {
+		t.Fatal("reclaiming expired markers dropped a live one")
+	}
+}
+
+// TestMarksStayWithinTheirBudget measures the heap a full marker set holds:
+// markOverhead must not understate what a marker costs, or the store's
+// memory bound would not hold.
+func TestMarksStayWithinTheirBudget(t *testing.T) {
+	const budget = 8 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newMarks(budget)
+	for i := 0; ; i++ {
+		if _, err := s.add(fmt.Sprintf("revoked-session:%043d", i), 1<<62, 0); err != nil {
+			break
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	used := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d markers: %d bytes of heap for a budget of %d", len(s.expiry), used, budget)
+	if used > budget {
+		t.Fatalf("a full marker set holds %d bytes of heap, over its budget of %d", used, budget)
+	}
+	runtime.KeepAlive(s)
+}
