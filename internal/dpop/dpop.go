@@ -3,6 +3,7 @@
 package dpop
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -24,6 +25,18 @@ import (
 // ErrInvalidProof wraps every reason a proof is refused.
 var ErrInvalidProof = errors.New("invalid DPoP proof")
 
+// MaxProofBytes bounds a proof (the DPoP header value), checked before it is
+// parsed, so that a client cannot make the server decode and verify
+// arbitrarily large input. An honest proof is well under it: one with an
+// RSA-4096 jwk is under 2 KiB.
+const MaxProofBytes = 8 << 10
+
+// MaxJTI bounds a proof's jti, in bytes. The jti is chosen by the client and
+// is part of the replay-store key, and replay markers are never evicted to
+// make room (forgetting one would admit a replay), so their size must be
+// bounded before anything is written.
+const MaxJTI = 256
+
 // Algorithms are the signature algorithms accepted for proofs: asymmetric
 // only, so that a proof can be checked with the public key it carries.
 var Algorithms = []jwa.SignatureAlgorithm{
@@ -41,9 +54,10 @@ func AlgorithmNames() string {
 	return strings.Join(names, " ")
 }
 
-// Replay remembers proof ids; PutNew must be atomic.
+// Replay remembers proof ids as markers: Mark must be atomic, and a marker
+// must never be dropped to make room, or a used proof would pass again.
 type Replay interface {
-	PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // Verifier checks proofs against the requests they came with.
@@ -73,12 +87,14 @@ type Proof struct {
 	JKT string
 }
 
+// claims are a proof's payload. IAT is kept raw for jsonNumber: decoding it
+// into a json.Number would also accept a string such as "1732470000".
 type claims struct {
-	JTI string      `json:"jti"`
-	HTM string      `json:"htm"`
-	HTU string      `json:"htu"`
-	IAT json.Number `json:"iat"`
-	ATH string      `json:"ath"`
+	JTI string          `json:"jti"`
+	HTM string          `json:"htm"`
+	HTU string          `json:"htu"`
+	IAT json.RawMessage `json:"iat"`
+	ATH string          `json:"ath"`
 }
 
 func invalid(format string, args ...any) error {
@@ -93,6 +109,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 		return Proof{}, invalid("want exactly one DPoP header, got %d", len(req.Proofs))
 	}
 	raw := req.Proofs[0]
+	if len(raw) > MaxProofBytes {
+		return Proof{}, invalid("proof is longer than %d bytes", MaxProofBytes)
+	}
 	if strings.Count(raw, ".") != 2 {
 		return Proof{}, invalid("not a compact JWS")
 	}
@@ -122,12 +141,14 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 	}
 	var c claims
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
-	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
 		return Proof{}, invalid("claims: %v", err)
 	}
-	if c.JTI == "" || c.HTM == "" || c.HTU == "" || c.IAT == "" {
+	if c.JTI == "" || c.HTM == "" || c.HTU == "" || len(c.IAT) == 0 {
 		return Proof{}, invalid("jti, htm, htu and iat are required")
+	}
+	if len(c.JTI) > MaxJTI {
+		return Proof{}, invalid("jti is longer than %d bytes", MaxJTI)
 	}
 	if c.HTM != req.Method {
 		return Proof{}, invalid("htm %q does not match %s", c.HTM, req.Method)
@@ -135,9 +156,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 	if !sameURI(c.HTU, req.URL) {
 		return Proof{}, invalid("htu %q does not match %s", c.HTU, req.URL)
 	}
-	iat, err := c.IAT.Float64()
-	if err != nil {
-		return Proof{}, invalid("iat is not a number")
+	iat, ok := jsonNumber(c.IAT)
+	if !ok {
+		return Proof{}, invalid("iat must be a JSON number")
 	}
 	now := v.Now()
 	issued := time.Unix(int64(iat), 0)
@@ -158,7 +179,7 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 
 	// The replay key covers the key too: two clients may pick the same jti.
 	// It lives as long as the proof could still pass the iat check.
-	fresh, err := v.Replay.PutNew(ctx, "dpop-jti:"+jkt+":"+c.JTI, nil, 2*v.Window)
+	fresh, err := v.Replay.Mark(ctx, "dpop-jti:"+jkt+":"+c.JTI, 2*v.Window)
 	if err != nil {
 		return Proof{}, fmt.Errorf("dpop: replay store: %w", err)
 	}
@@ -166,6 +187,24 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 		return Proof{}, invalid("jti was used before")
 	}
 	return Proof{JKT: jkt}, nil
+}
+
+// jsonNumber reads raw as a JSON number and as nothing else: a string, bool,
+// null, object or array is refused, where json.Number would take a string
+// holding digits. Fractions are kept.
+func jsonNumber(raw json.RawMessage) (float64, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return 0, false
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := n.Float64()
+	return f, err == nil
 }
 
 // publicOnly refuses a symmetric key (IsPrivateKey errs on one), a private

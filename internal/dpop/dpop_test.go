@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ var now = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
 func verifier(t *testing.T) *Verifier {
 	t.Helper()
-	store, err := ticket.NewMemory(1<<20, func() time.Time { return now })
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +233,129 @@ func TestSameJTIFromAnotherKeyIsNoReplay(t *testing.T) {
 	for _, key := range []*ecdsa.PrivateKey{ecKey(t), ecKey(t)} {
 		if _, err := v.Verify(context.Background(), tokenRequest(sign(t, key, jose.ES256, c, "dpop+jwt"))); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// countingReplay counts the writes that reach the replay store, to show that
+// a refused proof leaves nothing there.
+type countingReplay struct {
+	Replay
+	puts int
+}
+
+func (r *countingReplay) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	r.puts++
+	return r.Replay.Mark(ctx, key, ttl)
+}
+
+func countingVerifier(t *testing.T) (*Verifier, *countingReplay) {
+	t.Helper()
+	v := verifier(t)
+	r := &countingReplay{Replay: v.Replay}
+	v.Replay = r
+	return v, r
+}
+
+// encoding/json decodes a string of digits into a json.Number too, so the
+// type of iat has to be checked on its own. Before the fix the two strings
+// were accepted; the other values were refused, but for other reasons.
+func TestIATMustBeAJSONNumber(t *testing.T) {
+	key := ecKey(t)
+	for name, iat := range map[string]any{
+		"string of digits": strconv.FormatInt(now.Unix(), 10),
+		"string fraction":  strconv.FormatInt(now.Unix(), 10) + ".5",
+		"bool":             true,
+		"null":             nil,
+		"object":           map[string]any{"iat": now.Unix()},
+		"array":            []any{now.Unix()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := goodClaims()
+			c["iat"] = iat
+			_, err := verifier(t).Verify(context.Background(), tokenRequest(sign(t, key, jose.ES256, c, "dpop+jwt")))
+			if !errors.Is(err, ErrInvalidProof) || !strings.Contains(err.Error(), "iat must be a JSON number") {
+				t.Fatalf("iat %v: err = %v, want ErrInvalidProof: iat must be a JSON number", iat, err)
+			}
+		})
+	}
+}
+
+// RFC 7519 NumericDate may have a fraction.
+func TestFractionalIATIsAccepted(t *testing.T) {
+	c := goodClaims()
+	c["iat"] = float64(now.Unix()) + 0.5
+	if _, err := verifier(t).Verify(context.Background(), tokenRequest(sign(t, ecKey(t), jose.ES256, c, "dpop+jwt"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The jti ends up in a replay marker that is never evicted, so a long one
+// is refused before the replay store sees it. The limit is in bytes, not
+// characters.
+func TestJTILongerThanMaxJTIIsRefusedBeforeTheReplayStore(t *testing.T) {
+	key := ecKey(t)
+	for _, c := range []struct {
+		name string
+		jti  string
+		ok   bool
+	}{
+		{"MaxJTI bytes", strings.Repeat("j", MaxJTI), true},
+		{"MaxJTI bytes of two-byte runes", strings.Repeat("é", MaxJTI/2), true},
+		{"one byte more", strings.Repeat("j", MaxJTI+1), false},
+		{"few runes, too many bytes", strings.Repeat("€", MaxJTI/3+1), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, replay := countingVerifier(t)
+			claims := goodClaims()
+			claims["jti"] = c.jti
+			_, err := v.Verify(context.Background(), tokenRequest(sign(t, key, jose.ES256, claims, "dpop+jwt")))
+			switch {
+			case c.ok && (err != nil || replay.puts != 1):
+				t.Fatalf("%d-byte jti: err = %v, %d replay writes; want it accepted and remembered", len(c.jti), err, replay.puts)
+			case !c.ok && (!errors.Is(err, ErrInvalidProof) || !strings.Contains(err.Error(), "jti is longer than") || replay.puts != 0):
+				t.Fatalf("%d-byte jti: err = %v, %d replay writes; want ErrInvalidProof: jti is longer than, and none", len(c.jti), err, replay.puts)
+			}
+		})
+	}
+}
+
+// A proof is refused for its size alone, before it is parsed: the largest
+// proof within MaxProofBytes passes, the next larger one does not, and
+// neither does an oversized one that is not even a JWS.
+func TestProofLongerThanMaxProofBytesIsRefused(t *testing.T) {
+	key := ecKey(t)
+	padded := func(n int) string {
+		c := goodClaims()
+		c["pad"] = strings.Repeat("p", n)
+		return sign(t, key, jose.ES256, c, "dpop+jwt")
+	}
+	// The proof grows by one or two characters per byte of pad; start from
+	// an estimate and step to the last pad that fits.
+	n := (MaxProofBytes - len(padded(0))) * 3 / 4
+	for len(padded(n)) > MaxProofBytes {
+		n--
+	}
+	for len(padded(n+1)) <= MaxProofBytes {
+		n++
+	}
+	fits, over := padded(n), padded(n+1)
+	if len(fits) > MaxProofBytes || len(over) <= MaxProofBytes {
+		t.Fatalf("padding: proofs of %d and %d bytes do not straddle %d", len(fits), len(over), MaxProofBytes)
+	}
+
+	v, replay := countingVerifier(t)
+	if _, err := v.Verify(context.Background(), tokenRequest(fits)); err != nil {
+		t.Fatalf("%d-byte proof: %v", len(fits), err)
+	}
+	for name, proof := range map[string]string{
+		"signed":    over,
+		"not a JWS": strings.Repeat("x", MaxProofBytes) + "..",
+	} {
+		replay.puts = 0
+		_, err := v.Verify(context.Background(), tokenRequest(proof))
+		if !errors.Is(err, ErrInvalidProof) || !strings.Contains(err.Error(), "proof is longer than") || replay.puts != 0 {
+			t.Fatalf("%s %d-byte proof: err = %v, %d replay writes; want ErrInvalidProof: proof is longer than, and none", name, len(proof), err, replay.puts)
 		}
 	}
 }

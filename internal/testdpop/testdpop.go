@@ -58,6 +58,16 @@ func Thumbprint(k *ecdsa.PrivateKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), err
 }
 
+// ProofJTI is Proof with a chosen jti, for tests of what a jti may be.
+func (k Key) ProofJTI(t testing.TB, jti, method, htu, accessToken string, iat time.Time) string {
+	t.Helper()
+	p, err := SignJTI(k.PrivateKey, jti, method, htu, accessToken, iat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Sign makes the proof of RFC 9449 section 4.2: ES256, the public key in
 // the header, a random jti, and ath when an access token is given.
 func Sign(k *ecdsa.PrivateKey, method, htu, accessToken string, iat time.Time) (string, error) {
@@ -65,10 +75,12 @@ func Sign(k *ecdsa.PrivateKey, method, htu, accessToken string, iat time.Time) (
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", err
 	}
-	claims := map[string]any{
-		"jti": base64.RawURLEncoding.EncodeToString(jti[:]),
-		"htm": method, "htu": htu, "iat": iat.Unix(),
-	}
+	return SignJTI(k, base64.RawURLEncoding.EncodeToString(jti[:]), method, htu, accessToken, iat)
+}
+
+// SignJTI is Sign with a chosen jti.
+func SignJTI(k *ecdsa.PrivateKey, jti, method, htu, accessToken string, iat time.Time) (string, error) {
+	claims := map[string]any{"jti": jti, "htm": method, "htu": htu, "iat": iat.Unix()}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
