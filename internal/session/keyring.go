@@ -7,7 +7,9 @@ package session
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,3 +124,16 @@ func (r *KeyRing) JWKS() []byte { return r.jwks }
 
 // KeyID returns the kid of the signing key.
 func (r *KeyRing) KeyID() string { return r.signing.KeyID() }
+
+// DeriveKey returns a 32-byte key for purpose, derived with HKDF-SHA-256
+// from the signing key. Every instance that shares the ring derives the same
+// key, so MACs made on one (form tokens) verify on another, and no second
+// secret needs storing.
+func (r *KeyRing) DeriveKey(purpose string) []byte {
+	var seed ed25519.PrivateKey
+	// The ring only holds keys that parsed as Ed25519 private keys.
+	_ = r.signing.Raw(&seed)
+	// hkdf.Key fails only for lengths over 255 hash sizes.
+	key, _ := hkdf.Key(sha256.New, seed.Seed(), nil, "mailgate "+purpose, 32)
+	return key
+}

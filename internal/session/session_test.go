@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,7 +41,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.store, err = ticket.NewMemory(1<<20, f.clock.Now)
+	f.store, err = ticket.NewMemory(ticket.MinMemory, f.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +50,22 @@ func newFixture(t *testing.T) *fixture {
 		Signer:      f.signer(),
 		TTL:         time.Hour,
 		Revocations: f.store,
+		Identities:  users,
 	})
 	return f
 }
+
+// userMap is the directory as the session manager sees it: pure lookup.
+type userMap map[string]Identity
+
+func (u userMap) Identity(_ context.Context, id string) (Identity, error) {
+	if i, ok := u[id]; ok {
+		return i, nil
+	}
+	return Identity{}, fmt.Errorf("%w: no user %s", ErrInvalid, id)
+}
+
+var users = userMap{alice.UserID: alice}
 
 func (f *fixture) signer() Signer {
 	return Signer{Ring: f.ring, Issuer: "https://app.example.com", Audience: "default", Now: f.clock.Now}
@@ -60,7 +75,7 @@ var alice = Identity{UserID: "u-1", Email: "alice@example.com", Name: "Alice"}
 
 func TestIssueVerify(t *testing.T) {
 	f := newFixture(t)
-	tok, exp, err := f.m.Issue(alice)
+	tok, exp, err := f.m.Issue(alice.UserID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +135,7 @@ func TestVerifyRejects(t *testing.T) {
 	good := func() map[string]any {
 		return map[string]any{
 			"iss": "https://app.example.com", "aud": "default", "sub": "u-1", "sid": "s-1",
-			"iat": now, "exp": now.Add(time.Hour), "email": "alice@example.com",
+			"iat": now, "exp": now.Add(time.Hour),
 		}
 	}
 	hdr := map[string]any{"typ": TypSession, "kid": f.ring.KeyID()}
@@ -162,12 +177,87 @@ func TestVerifyRejects(t *testing.T) {
 	hs, _ := jwk.FromRaw([]byte("secret-secret-secret-secret-32by"))
 	cases["HS256"] = forge(t, good(), jwa.HS256, hs, hdr)
 	cases["alg none"] = algNone(t, good(), hdr)
+	longLived := good()
+	longLived["exp"] = now.Add(time.Hour + Skew + time.Second)
+	cases["lifetime beyond the session ttl"] = forge(t, longLived, jwa.EdDSA, signing, hdr)
+	unknownUser := good()
+	unknownUser["sub"] = "u-gone"
+	cases["user no longer in the directory"] = forge(t, unknownUser, jwa.EdDSA, signing, hdr)
+	claims := fmt.Sprintf(`"iss":"https://app.example.com","aud":"default","sub":"u-1","sid":"s-1","nbf":%d`, now.Unix())
+	iat, exp := now.Unix(), now.Add(time.Hour).Unix()
+	cases["exp as a string"] = forgeRaw(t, fmt.Sprintf(`{%s,"iat":%d,"exp":"%d"}`, claims, iat, exp), signing, hdr)
+	cases["iat as a string"] = forgeRaw(t, fmt.Sprintf(`{%s,"iat":"%d","exp":%d}`, claims, iat, exp), signing, hdr)
+	cases["nbf as a string"] = forgeRaw(t, strings.Replace(fmt.Sprintf(`{%s,"iat":%d,"exp":%d}`, claims, iat, exp), fmt.Sprintf(`"nbf":%d`, iat), fmt.Sprintf(`"nbf":"%d"`, iat), 1), signing, hdr)
+	if tok := forgeRaw(t, fmt.Sprintf(`{%s,"iat":%d,"exp":%d}`, claims, iat, exp), signing, hdr); !verifies(f, tok) {
+		t.Fatal("control token with raw numeric claims does not verify; the string cases prove nothing")
+	}
+	exact := good()
+	exact["exp"] = now.Add(time.Hour + Skew)
+	if tok := forge(t, exact, jwa.EdDSA, signing, hdr); !verifies(f, tok) {
+		t.Fatal("a lifetime of exactly ttl + skew was refused")
+	}
 	cases["garbage"] = "not.a.token"
 
 	for name, tok := range cases {
 		if _, err := f.m.Verify(context.Background(), tok); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
+	}
+}
+
+// forgeRaw signs a JSON payload exactly as written: jwx would turn a string
+// exp into a number when setting it on a jwt.Token.
+func forgeRaw(t *testing.T, payload string, key jwk.Key, hdr map[string]any) string {
+	t.Helper()
+	h := jws.NewHeaders()
+	for k, v := range hdr {
+		_ = h.Set(k, v)
+	}
+	b, err := jws.Sign([]byte(payload), jws.WithKey(jwa.EdDSA, key, jws.WithProtectedHeaders(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestTokenCarriesNoPersonalData decodes a session token's claims: the
+// cookie holds ids only, and the address comes from the directory.
+func TestTokenCarriesNoPersonalData(t *testing.T) {
+	f := newFixture(t)
+	tok, _, _ := f.m.Issue(alice.UserID)
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range claims {
+		switch k {
+		case "iss", "aud", "sub", "sid", "iat", "exp":
+		default:
+			t.Errorf("session token carries %s = %v", k, v)
+		}
+	}
+	if strings.Contains(string(raw), "alice") || strings.Contains(string(raw), "Alice") {
+		t.Fatalf("session token payload names the person: %s", raw)
+	}
+}
+
+type brokenDirectory struct{}
+
+func (brokenDirectory) Identity(context.Context, string) (Identity, error) {
+	return Identity{}, errors.New("storage unreachable")
+}
+
+func TestVerifyFailsClosedWhenUsersUnreadable(t *testing.T) {
+	f := newFixture(t)
+	tok, _, _ := f.m.Issue(alice.UserID)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: brokenDirectory{}})
+	_, err := m.Verify(context.Background(), tok)
+	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrRevoked) {
+		t.Fatalf("err = %v, want a directory error distinct from invalid/revoked", err)
 	}
 }
 
@@ -196,7 +286,7 @@ func algNone(t *testing.T, claims map[string]any, hdr map[string]any) string {
 
 func TestSkewAndExpiry(t *testing.T) {
 	f := newFixture(t)
-	tok, _, _ := f.m.Issue(alice)
+	tok, _, _ := f.m.Issue(alice.UserID)
 	f.clock.t = f.clock.t.Add(time.Hour + Skew - time.Second)
 	if !verifies(f, tok) {
 		t.Fatal("token refused within the allowed skew after exp")
@@ -209,7 +299,7 @@ func TestSkewAndExpiry(t *testing.T) {
 
 func TestRevokeBeatsCache(t *testing.T) {
 	f := newFixture(t)
-	tok, _, _ := f.m.Issue(alice)
+	tok, _, _ := f.m.Issue(alice.UserID)
 	s, err := f.m.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +310,7 @@ func TestRevokeBeatsCache(t *testing.T) {
 	if _, err := f.m.Verify(context.Background(), tok); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("revoked session: err = %v, want ErrRevoked", err)
 	}
-	other, _, _ := f.m.Issue(alice)
+	other, _, _ := f.m.Issue(alice.UserID)
 	if !verifies(f, other) {
 		t.Fatal("revoking one session revoked another")
 	}
@@ -228,15 +318,17 @@ func TestRevokeBeatsCache(t *testing.T) {
 
 type brokenRevocations struct{}
 
-func (brokenRevocations) Put(context.Context, string, []byte, time.Duration) error {
-	return errors.New("down")
+func (brokenRevocations) Mark(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("down")
 }
-func (brokenRevocations) Has(context.Context, string) (bool, error) { return false, errors.New("down") }
+func (brokenRevocations) Marked(context.Context, string) (bool, error) {
+	return false, errors.New("down")
+}
 
 func TestVerifyFailsClosedWhenRevocationsUnreadable(t *testing.T) {
 	f := newFixture(t)
-	tok, _, _ := f.m.Issue(alice)
-	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: brokenRevocations{}})
+	tok, _, _ := f.m.Issue(alice.UserID)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: brokenRevocations{}, Identities: users})
 	_, err := m.Verify(context.Background(), tok)
 	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrRevoked) {
 		t.Fatalf("err = %v, want a store error distinct from invalid/revoked", err)
@@ -246,9 +338,9 @@ func TestVerifyFailsClosedWhenRevocationsUnreadable(t *testing.T) {
 func TestPrepareRunsOncePerToken(t *testing.T) {
 	f := newFixture(t)
 	calls := 0
-	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store,
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: users,
 		Prepare: func(s *Session) any { calls++; return s.Email }})
-	tok, _, _ := m.Issue(alice)
+	tok, _, _ := m.Issue(alice.UserID)
 	for i := 0; i < 3; i++ {
 		s, err := m.Verify(context.Background(), tok)
 		if err != nil || s.Data != "alice@example.com" {
@@ -294,12 +386,28 @@ func TestCookie(t *testing.T) {
 // BenchmarkVerifyFirstSight is a token's first visit: signature and claims.
 func BenchmarkVerifyFirstSight(b *testing.B) {
 	f := newFixture(&testing.T{})
-	tok, _, _ := f.m.Issue(alice)
+	tok, _, _ := f.m.Issue(alice.UserID)
 	s := f.signer()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Verify(TypSession, tok); err != nil {
+		if _, err := s.Verify(TypSession, tok, time.Hour); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDeriveKeyIsSharedAndSeparated(t *testing.T) {
+	st := memstorage.New()
+	a, _ := LoadKeyRing(context.Background(), st, "k")
+	b, _ := LoadKeyRing(context.Background(), st, "k")
+	other, _ := LoadKeyRing(context.Background(), memstorage.New(), "k")
+	if k := a.DeriveKey("form token"); len(k) != 32 || string(k) != string(b.DeriveKey("form token")) {
+		t.Fatal("two loads of one ring derive different keys")
+	}
+	if string(a.DeriveKey("form token")) == string(a.DeriveKey("other")) {
+		t.Fatal("two purposes share a key")
+	}
+	if string(a.DeriveKey("form token")) == string(other.DeriveKey("form token")) {
+		t.Fatal("two rings derive the same key")
 	}
 }

@@ -34,11 +34,21 @@ type Session struct {
 	revokedKey string
 }
 
-// Revocations records logged-out session ids until their tokens expire. The
-// ticket store satisfies it, so a cluster sharing a store shares logouts.
+// Revocations records logged-out session ids until their tokens expire, as
+// markers a store never drops to make room. The ticket store satisfies it,
+// so a cluster sharing a store shares logouts.
 type Revocations interface {
-	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	Has(ctx context.Context, key string) (bool, error)
+	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	Marked(ctx context.Context, key string) (bool, error)
+}
+
+// Identities finds whom a session speaks for. The token carries opaque ids
+// only, no address or name (a cookie should hold no personal data, NIST SP
+// 800-63B-4), so they are looked up once, when a token is first verified.
+// An error wrapping ErrInvalid refuses the session (no such user, or one who
+// may no longer log in); any other error means the users cannot be read.
+type Identities interface {
+	Identity(ctx context.Context, userID string) (Identity, error)
 }
 
 // Manager issues, verifies and revokes sessions.
@@ -46,6 +56,7 @@ type Manager struct {
 	signer      Signer
 	ttl         time.Duration
 	revocations Revocations
+	identities  Identities
 	prepare     func(*Session) any
 	cache       *verifiedCache
 }
@@ -55,6 +66,7 @@ type Config struct {
 	Signer      Signer
 	TTL         time.Duration
 	Revocations Revocations
+	Identities  Identities
 	// Prepare, if set, is called once when a token is first verified; its
 	// result is kept as Session.Data for as long as the token is cached.
 	Prepare func(*Session) any
@@ -68,42 +80,41 @@ func NewManager(cfg Config) *Manager {
 		signer:      cfg.Signer,
 		ttl:         cfg.TTL,
 		revocations: cfg.Revocations,
+		identities:  cfg.Identities,
 		prepare:     cfg.Prepare,
 		cache:       newVerifiedCache(cfg.CacheSize),
 	}
 }
 
-// Issue creates a session for id and returns its signed token.
-func (m *Manager) Issue(id Identity) (token string, expiry time.Time, err error) {
+// Issue creates a session for the user and returns its signed token, which
+// names the user and the session by id and nothing else.
+func (m *Manager) Issue(userID string) (token string, expiry time.Time, err error) {
 	expiry = m.signer.Now().Add(m.ttl).Truncate(time.Second)
 	t := jwt.New()
-	_ = t.Set(jwt.SubjectKey, id.UserID)
+	_ = t.Set(jwt.SubjectKey, userID)
 	_ = t.Set(jwt.ExpirationKey, expiry)
 	_ = t.Set("sid", ticket.NewSecret())
-	_ = t.Set("email", id.Email)
-	if id.Name != "" {
-		_ = t.Set("name", id.Name)
-	}
 	token, err = m.signer.Sign(TypSession, t)
 	return token, expiry, err
 }
 
 // Verify returns the session behind token. A token seen before costs a hash,
 // a map lookup and the revocation check; only a new token pays for the
-// signature. Errors other than ErrInvalid and ErrRevoked mean the revocation
-// list could not be read: the caller must fail closed.
+// signature and the identity lookup. Errors other than ErrInvalid and
+// ErrRevoked mean the revocation list or the users could not be read: the
+// caller must fail closed.
 func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 	key := tokenKey(token)
 	now := m.signer.Now()
 	s, ok := m.cache.get(key, now)
 	if !ok {
 		var err error
-		if s, err = m.verify(token); err != nil {
+		if s, err = m.verify(ctx, token); err != nil {
 			return nil, err
 		}
 		m.cache.put(key, s, s.Expiry.Add(Skew), now)
 	}
-	revoked, err := m.revocations.Has(ctx, s.revokedKey)
+	revoked, err := m.revocations.Marked(ctx, s.revokedKey)
 	if err != nil {
 		return nil, fmt.Errorf("session: reading revocations: %w", err)
 	}
@@ -124,19 +135,22 @@ func tokenKey(token string) [32]byte {
 	return sha256.Sum256(buf[:n])
 }
 
-func (m *Manager) verify(token string) (*Session, error) {
-	t, err := m.signer.Verify(TypSession, token)
+func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
+	t, err := m.signer.Verify(TypSession, token, m.ttl)
 	if err != nil {
 		return nil, err
 	}
 	s := &Session{Expiry: t.Expiration()}
-	s.UserID = t.Subject()
 	var ok bool
-	if s.ID, ok = stringClaim(t, "sid"); !ok || s.ID == "" || s.UserID == "" {
+	if s.ID, ok = stringClaim(t, "sid"); !ok || s.ID == "" || t.Subject() == "" {
 		return nil, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
 	}
-	s.Email, _ = stringClaim(t, "email")
-	s.Name, _ = stringClaim(t, "name")
+	if s.Identity, err = m.identities.Identity(ctx, t.Subject()); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("session: reading the user: %w", err)
+	}
 	s.revokedKey = "revoked-session:" + s.ID
 	if m.prepare != nil {
 		s.Data = m.prepare(s)
@@ -151,7 +165,8 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 	if ttl <= 0 {
 		return nil
 	}
-	return m.revocations.Put(ctx, s.revokedKey, nil, ttl)
+	_, err := m.revocations.Mark(ctx, s.revokedKey, ttl)
+	return err
 }
 
 func stringClaim(t jwt.Token, name string) (string, bool) {

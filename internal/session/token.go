@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -46,9 +47,11 @@ func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
 }
 
 // Verify checks token as a JWT of the given typ: one signature, alg EdDSA, a
-// kid from the ring, the typ, and the claims iss, aud, iat and exp within
-// Skew. Every failure wraps ErrInvalid.
-func (s Signer) Verify(typ, token string) (jwt.Token, error) {
+// kid from the ring, the typ, the claims iss, aud, iat and exp within Skew,
+// exp, iat and nbf as JSON numbers, and a lifetime (exp − iat) of at most
+// maxTTL plus Skew, the longest this kind of token is ever issued for. Every
+// failure wraps ErrInvalid.
+func (s Signer) Verify(typ, token string, maxTTL time.Duration) (jwt.Token, error) {
 	msg, err := jws.ParseString(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -81,5 +84,37 @@ func (s Signer) Verify(typ, token string) (jwt.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := numericDates(msg.Payload()); err != nil {
+		return nil, err
+	}
+	if life := t.Expiration().Sub(t.IssuedAt()); life > maxTTL+Skew {
+		return nil, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, life, maxTTL)
+	}
 	return t, nil
+}
+
+// numericDates refuses exp, iat and nbf that are not JSON numbers (RFC 7519
+// section 2, NumericDate). jwx also reads a string such as "1767225600",
+// which a token of mailgate's never holds.
+func numericDates(payload []byte) error {
+	var c struct {
+		Exp json.RawMessage `json:"exp"`
+		Iat json.RawMessage `json:"iat"`
+		Nbf json.RawMessage `json:"nbf"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	for name, v := range map[string]json.RawMessage{"exp": c.Exp, "iat": c.Iat, "nbf": c.Nbf} {
+		if v != nil && !isJSONNumber(v) {
+			return fmt.Errorf("%w: %s is not a JSON number", ErrInvalid, name)
+		}
+	}
+	return nil
+}
+
+// isJSONNumber reports whether v, a valid JSON value, is a number: only
+// numbers start with a digit or a minus sign.
+func isJSONNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || ('0' <= v[0] && v[0] <= '9'))
 }
