@@ -1,9 +1,12 @@
 package web
 
 import (
-	"crypto/subtle"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -24,42 +27,100 @@ func formCookieName(secure bool) string {
 	return "mailgate-form"
 }
 
-// FormToken returns the browser's form token, setting a new one if the
-// request has none. The token is a random value in a SameSite=Strict cookie
-// that each form repeats in a hidden field: a cross-site page can neither
-// read the cookie nor make the browser send it.
-func FormToken(w http.ResponseWriter, r *http.Request, secure bool) string {
-	if c, err := r.Cookie(formCookieName(secure)); err == nil && len(c.Value) >= 43 {
+const (
+	// formTokenContext separates form-token tags from anything else a
+	// realm's key might ever be used to MAC.
+	formTokenContext = "mailgate form token v1|"
+	// formTagBytes is the tag length: 128 bits cannot be guessed, and a
+	// forgery gets one try per request.
+	formTagBytes = 16
+	// minFormKeyBytes is the shortest key Forms accepts; a short or empty
+	// key would let anyone compute valid tags.
+	minFormKeyBytes = 32
+)
+
+// Forms issues and checks the double-submit form tokens of one site.
+//
+// A token is a random nonce with an HMAC tag, nonce "." tag, kept in a
+// SameSite=Strict cookie that each form repeats in a hidden field: a
+// cross-site page can neither read the cookie nor make the browser send it.
+// The tag is there because a cookie can sometimes be planted, from a sibling
+// subdomain or by rewriting a plain-HTTP answer; an attacker who knew the
+// victim's token could then fill it in. Only tokens mailgate minted verify,
+// so a made-up value is never adopted. A genuine token the attacker fetched
+// for themselves still verifies: against planting that, the __Host- prefix
+// and the origin check are the defence, not the tag.
+type Forms struct {
+	// Key is the HMAC key, at least 32 bytes. Every instance serving a realm
+	// must share it, or a token minted by one is refused by another.
+	Key []byte
+	// Origin is scheme://host[:port], the only origin posts may come from.
+	Origin string
+	// Secure selects the __Host- cookie name and the Secure flag; true
+	// whenever the site is served over HTTPS.
+	Secure bool
+}
+
+// Token returns the browser's form token if its tag verifies, and otherwise
+// mints a new one and sets it as the cookie. Reusing a valid token keeps
+// forms open in other tabs working.
+func (f Forms) Token(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(formCookieName(f.Secure)); err == nil && f.verify(c.Value) {
 		return c.Value
 	}
-	tok := ticket.NewSecret()
+	if len(f.Key) < minFormKeyBytes {
+		// A misconfiguration, not a visitor's doing: every form would be
+		// refused, or every token forgeable, so stop loudly.
+		panic("web: Forms.Key is shorter than 32 bytes")
+	}
+	nonce := ticket.NewSecret()
+	tok := nonce + "." + f.tag(nonce)
 	http.SetCookie(w, &http.Cookie{
-		Name: formCookieName(secure), Value: tok, Path: "/",
-		Secure: secure, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Name: formCookieName(f.Secure), Value: tok, Path: "/",
+		Secure: f.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	return tok
 }
 
-// CheckForm accepts a POST only from origin (scheme://host[:port]) and only
-// with a form token matching the browser's cookie. The request's form must
-// be parsed.
-func CheckForm(r *http.Request, origin string, secure bool) error {
+// Check accepts a POST only from f.Origin and only with a form token that
+// mailgate minted and that matches the browser's cookie. The request's form
+// must be parsed.
+func (f Forms) Check(r *http.Request) error {
 	switch site := r.Header.Get("Sec-Fetch-Site"); {
 	case site != "":
 		if site != "same-origin" {
 			return ErrForm
 		}
-	case r.Header.Get("Origin") != origin:
+	case r.Header.Get("Origin") != f.Origin:
 		// Browsers that predate Sec-Fetch-Site still send Origin on POST;
 		// a request with neither is not a form from our page.
 		return ErrForm
 	}
-	c, err := r.Cookie(formCookieName(secure))
-	if err != nil || c.Value == "" {
+	c, err := r.Cookie(formCookieName(f.Secure))
+	if err != nil || !f.verify(c.Value) {
 		return ErrForm
 	}
-	if subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(FormTokenField))) != 1 {
+	if !hmac.Equal([]byte(c.Value), []byte(r.PostFormValue(FormTokenField))) {
 		return ErrForm
 	}
 	return nil
+}
+
+// tag is the encoded, truncated HMAC of an encoded nonce. MACing the encoded
+// form, and comparing encoded tags, leaves exactly one valid spelling of each
+// token: base64 decoding would accept other trailing bits.
+func (f Forms) tag(nonce string) string {
+	m := hmac.New(sha256.New, f.Key)
+	m.Write([]byte(formTokenContext + nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:formTagBytes])
+}
+
+// verify reports whether tok is a token minted under f.Key. With a key too
+// short to trust, nothing verifies.
+func (f Forms) verify(tok string) bool {
+	nonce, tag, ok := strings.Cut(tok, ".")
+	if !ok || nonce == "" || len(f.Key) < minFormKeyBytes {
+		return false
+	}
+	return hmac.Equal([]byte(tag), []byte(f.tag(nonce)))
 }

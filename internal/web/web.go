@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -50,12 +51,38 @@ type Data struct {
 	Email     string
 	Secret    string
 	Minutes   int
+	// Account is the masked address a page names (see MaskEmail), so a
+	// person who opened someone else's sign-in link notices before using it.
+	Account string
 	// Error is a catalogue key of a message to show above the form.
 	Error string
 	// T is the page's catalogue, filled by Render.
 	T map[string]string
 	// Title is the page's title, set by the page's own template.
 	Title string
+}
+
+// MaskEmail hides most of an address's local part, keeping its first and
+// last character and the domain: "alice@example.com" becomes
+// "a•••e@example.com". That is enough for people to recognise their own
+// address, and not enough to give it away to whoever holds a forwarded or
+// leaked link. It works on runes, so a non-ASCII local part is never cut
+// mid-character.
+func MaskEmail(email string) string {
+	const dots = "•••"
+	// The domain follows the last "@": a quoted local part may hold one.
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return dots
+	}
+	local, domain := []rune(email[:at]), email[at:]
+	switch len(local) {
+	case 0:
+		return dots + domain
+	case 1:
+		return string(local[0]) + dots + domain
+	}
+	return string(local[0]) + dots + string(local[len(local)-1]) + domain
 }
 
 // withTitle lets a page template pass its title to the shared head.

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
 func TestEveryPageRendersSafely(t *testing.T) {
@@ -18,7 +21,8 @@ func TestEveryPageRendersSafely(t *testing.T) {
 		for _, page := range pages {
 			rec := httptest.NewRecorder()
 			d := Data{SiteName: "Ex<ample>", Prefix: "/.mailgate", FormToken: "tok", Return: "/a?b=1&c=<x>",
-				Email: `"><script>alert(1)</script>`, Secret: "sec", Minutes: 15, Error: "invalid_email", Locale: locale}
+				Email: `"><script>alert(1)</script>`, Account: MaskEmail(`"><script>alert(1)</script>@x.org`),
+				Secret: "sec", Minutes: 15, Error: "invalid_email", Locale: locale}
 			if err := p.Render(rec, http.StatusOK, page, d); err != nil {
 				t.Fatalf("%s: %v", page, err)
 			}
@@ -64,12 +68,19 @@ func TestCataloguesHaveTheSameKeys(t *testing.T) {
 	}
 }
 
-func TestFormTokenAndOrigin(t *testing.T) {
-	const origin = "https://app.example.com"
+// testForms is a site's Forms with a fixed key, as every instance of one
+// realm would share.
+func testForms(secure bool) Forms {
+	return Forms{Key: []byte("0123456789abcdef0123456789abcdef"), Origin: "https://app.example.com", Secure: secure}
+}
+
+func TestFormsTokenAndOrigin(t *testing.T) {
+	f := testForms(true)
+	origin := f.Origin
 	rec := httptest.NewRecorder()
-	tok := FormToken(rec, httptest.NewRequest("GET", "/", nil), true)
+	tok := f.Token(rec, httptest.NewRequest("GET", "/", nil))
 	cookie := rec.Result().Cookies()[0]
-	if cookie.Name != "__Host-mailgate-form" || !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+	if cookie.Name != "__Host-mailgate-form" || cookie.Value != tok || cookie.Path != "/" || !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("form cookie = %+v", cookie)
 	}
 	post := func(field string, hdr map[string]string) *http.Request {
@@ -97,7 +108,7 @@ func TestFormTokenAndOrigin(t *testing.T) {
 		{"empty token", post("", map[string]string{"Origin": origin}), false},
 	}
 	for _, c := range cases {
-		if err := CheckForm(c.r, origin, true); (err == nil) != c.valid {
+		if err := f.Check(c.r); (err == nil) != c.valid {
 			t.Errorf("%s: err = %v, valid = %v", c.name, err, c.valid)
 		}
 	}
@@ -105,8 +116,150 @@ func TestFormTokenAndOrigin(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.AddCookie(cookie)
 	rec = httptest.NewRecorder()
-	if again := FormToken(rec, r, true); again != tok || len(rec.Result().Cookies()) != 0 {
+	if again := f.Token(rec, r); again != tok || len(rec.Result().Cookies()) != 0 {
 		t.Fatal("form token was replaced although the browser had one")
+	}
+}
+
+// formPost is a same-origin POST whose form token cookie and field are both
+// tok, as an attacker who planted tok could make it.
+func formPost(f Forms, tok string) *http.Request {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(url.Values{FormTokenField: {tok}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	r.AddCookie(&http.Cookie{Name: formCookieName(f.Secure), Value: tok})
+	r.ParseForm()
+	return r
+}
+
+func TestFormsReplacePlantedTokens(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		f := testForms(secure)
+		other := f
+		other.Key = []byte("another realm's key, 32 bytes ok")
+		minted := f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		nonce, tag, _ := strings.Cut(minted, ".")
+		planted := map[string]string{
+			"random secret":        ticket.NewSecret(),
+			"long random value":    ticket.NewSecret() + ticket.NewSecret(),
+			"random nonce and tag": ticket.NewSecret() + "." + ticket.NewSecret()[:22],
+			"other key":            other.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)),
+			"tampered tag":         nonce + "." + otherFirstChar(tag),
+			"tampered nonce":       otherFirstChar(nonce) + "." + tag,
+			"nonce without tag":    nonce,
+			"empty tag":            nonce + ".",
+			"tag without nonce":    "." + tag,
+			"extra part":           minted + ".x",
+		}
+		for name, tok := range planted {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(&http.Cookie{Name: formCookieName(secure), Value: tok})
+			rec := httptest.NewRecorder()
+			got := f.Token(rec, r)
+			cookies := rec.Result().Cookies()
+			if got == tok || len(cookies) != 1 || cookies[0].Value != got || cookies[0].Name != formCookieName(secure) {
+				t.Errorf("secure=%v, %s: planted token kept (got %q, Set-Cookie %v)", secure, name, got, cookies)
+			}
+			if err := f.Check(formPost(f, got)); err != nil {
+				t.Errorf("secure=%v, %s: the replacement token is refused: %v", secure, name, err)
+			}
+			if err := f.Check(formPost(f, tok)); err == nil {
+				t.Errorf("secure=%v, %s: a post with the planted token in cookie and field was accepted", secure, name)
+			}
+		}
+	}
+}
+
+func TestFormsReuseMintedTokens(t *testing.T) {
+	f := testForms(true)
+	tok := f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	// Another instance of the realm shares the key and so the token.
+	for _, g := range []Forms{f, {Key: append([]byte(nil), f.Key...), Origin: f.Origin, Secure: true}} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: formCookieName(true), Value: tok})
+		rec := httptest.NewRecorder()
+		if got := g.Token(rec, r); got != tok || len(rec.Result().Cookies()) != 0 {
+			t.Errorf("minted token not reused: got %q, Set-Cookie %v", got, rec.Result().Cookies())
+		}
+		if err := g.Check(formPost(g, tok)); err != nil {
+			t.Errorf("minted token refused: %v", err)
+		}
+	}
+	if tok2 := f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); tok2 == tok {
+		t.Error("two browsers got the same form token")
+	}
+}
+
+func TestFormsRefuseShortKeys(t *testing.T) {
+	good := testForms(true)
+	tok := good.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	for _, key := range [][]byte{nil, good.Key[:31]} {
+		f := good
+		f.Key = key
+		if err := f.Check(formPost(f, tok)); err == nil {
+			t.Errorf("%d-byte key: Check accepted a post", len(key))
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%d-byte key: Token minted a token", len(key))
+				}
+			}()
+			f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+		}()
+	}
+}
+
+func TestMaskEmail(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"alice@example.com", "a•••e@example.com"},
+		{"a@x.org", "a•••@x.org"},
+		{"ab@x.org", "a•••b@x.org"},
+		{"abc@x.org", "a•••c@x.org"},
+		{"émilie.dupré@exemple.fr", "é•••é@exemple.fr"},
+		{"δ@x.gr", "δ•••@x.gr"},
+		{"用户名@例子.中国", "用•••名@例子.中国"},
+		{`"a@b"@example.com`, `"•••"@example.com`},
+		{"@example.com", "•••@example.com"},
+		{"alice", "•••"},
+		{"", "•••"},
+	}
+	for _, c := range cases {
+		if got := MaskEmail(c.in); got != c.want {
+			t.Errorf("MaskEmail(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestConfirmNamesTheMaskedAccount(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email = "alice@example.com"
+	for locale, cat := range catalogues {
+		before, _, _ := strings.Cut(cat["confirm_account"], "%s")
+		for _, account := range []string{MaskEmail(email), ""} {
+			rec := httptest.NewRecorder()
+			// The full address in Email must not reach the page either.
+			d := Data{Locale: locale, SiteName: "Example", Prefix: "/.mailgate", FormToken: "tok", Secret: "sec", Email: email, Account: account}
+			if err := p.Render(rec, http.StatusOK, PageConfirm, d); err != nil {
+				t.Fatal(err)
+			}
+			body := rec.Body.String()
+			if strings.Contains(body, email) || strings.Contains(body, "alice") {
+				t.Errorf("%s: the full address is on the page:\n%s", locale, body)
+			}
+			if account == "" {
+				if strings.Contains(body, before) {
+					t.Errorf("%s: the account sentence is shown without an account:\n%s", locale, body)
+				}
+				continue
+			}
+			if want := fmt.Sprintf(cat["confirm_account"], "a•••e@example.com"); !strings.Contains(body, want) {
+				t.Errorf("%s: page lacks %q:\n%s", locale, want, body)
+			}
+		}
 	}
 }
 
