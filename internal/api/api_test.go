@@ -46,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := ticket.NewMemory(1<<20, now)
+	store, err := ticket.NewMemory(ticket.MinMemory, now)
 	if err != nil {
 		t.Fatal(err)
 	}

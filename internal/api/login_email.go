@@ -90,6 +90,11 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ClientID: client.ID, RedirectURI: req.RedirectURI, State: req.State, CodeChallenge: req.CodeChallenge,
 		})
 	}
+	var tooLong *flow.TooLongError
+	if errors.As(err, &tooLong) {
+		WriteError(w, badRequest("invalid_input", tooLong.Error()))
+		return
+	}
 	if err != nil {
 		if h.OnError != nil {
 			h.OnError(err)

@@ -108,6 +108,11 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = h.Links.RequestForClient(r.Context(), u, DefaultLocale, login)
 	}
+	var tooLong *flow.TooLongError
+	if errors.As(err, &tooLong) {
+		writeMagicLink(w, http.StatusBadRequest, "Invalid request: "+tooLong.Error())
+		return
+	}
 	if err != nil {
 		if h.OnError != nil {
 			h.OnError(err)

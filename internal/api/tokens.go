@@ -85,7 +85,7 @@ func (ts *Tokens) UserToken(clientID string, u directory.User, scope string) (st
 
 // Verify checks token as an access token of this API.
 func (ts *Tokens) Verify(token string) (AccessToken, error) {
-	t, err := ts.Signer.Verify(TypAccessToken, token)
+	t, err := ts.Signer.Verify(TypAccessToken, token, ts.TTL)
 	if err != nil {
 		return AccessToken{}, err
 	}

@@ -48,22 +48,21 @@ type Grant struct {
 	AuthTime time.Time
 }
 
-// Exchange consumes code and returns whose login it was. The code is used
-// up even when the checks fail, so a stolen code cannot be tried twice.
+// Exchange consumes code and returns whose login it was. A code presented
+// by another client is refused without being used up, so a client cannot
+// burn codes it was never given; once the right client presents it, the
+// code is used up even when the other checks fail, so a stolen code cannot
+// be tried twice.
 func (cs Codes) Exchange(ctx context.Context, code, clientID, redirectURI, verifier string) (Grant, error) {
-	raw, err := cs.Tickets.Redeem(ctx, code)
-	if errors.Is(err, ticket.ErrNotFound) {
-		return Grant{}, fmt.Errorf("%w: unknown, used or expired", ErrInvalidGrant)
-	}
+	p, err := cs.read(ctx, code, cs.Tickets.Peek)
 	if err != nil {
 		return Grant{}, err
 	}
-	var p codePayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return Grant{}, fmt.Errorf("flow: corrupt code payload: %w", err)
-	}
 	if p.ClientID != clientID {
 		return Grant{}, fmt.Errorf("%w: issued to another client", ErrInvalidGrant)
+	}
+	if p, err = cs.read(ctx, code, cs.Tickets.Redeem); err != nil {
+		return Grant{}, err
 	}
 	if p.RedirectURI != redirectURI {
 		return Grant{}, fmt.Errorf("%w: redirect_uri differs from the login's", ErrInvalidGrant)
@@ -79,4 +78,20 @@ func (cs Codes) Exchange(ctx context.Context, code, clientID, redirectURI, verif
 		return Grant{}, fmt.Errorf("%w: code_verifier sent for a login without code_challenge", ErrInvalidGrant)
 	}
 	return Grant{UserID: p.UserID, AuthTime: time.Unix(p.AuthTime, 0)}, nil
+}
+
+// read fetches and decodes the code's payload with get (a peek or a take).
+func (cs Codes) read(ctx context.Context, code string, get func(context.Context, string) ([]byte, error)) (codePayload, error) {
+	var p codePayload
+	raw, err := get(ctx, code)
+	if errors.Is(err, ticket.ErrNotFound) {
+		return p, fmt.Errorf("%w: unknown, used or expired", ErrInvalidGrant)
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return p, fmt.Errorf("flow: corrupt code payload: %w", err)
+	}
+	return p, nil
 }

@@ -42,7 +42,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
-	store, err := ticket.NewMemory(1<<20, func() time.Time { return f.now })
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return f.now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +240,16 @@ func TestCodes(t *testing.T) {
 		t.Fatalf("second exchange: %v", err)
 	}
 
+	// Another client cannot burn a code it was never given.
+	code, _ = codes.Issue(ctx, c, "u-1", f.now)
+	if _, err := codes.Exchange(ctx, code, "crm", c.RedirectURI, verifier); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatalf("exchange by another client: err = %v, want ErrInvalidGrant", err)
+	}
+	if g, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, verifier); err != nil || g.UserID != "u-1" {
+		t.Fatalf("the right client's exchange after another client's attempt = %+v, %v; want the grant", g, err)
+	}
+
 	bad := map[string]func(code string) error{
-		"another client": func(code string) error {
-			_, err := codes.Exchange(ctx, code, "crm", c.RedirectURI, verifier)
-			return err
-		},
 		"another redirect_uri": func(code string) error {
 			_, err := codes.Exchange(ctx, code, "shop", c.RedirectURI+"/", verifier)
 			return err
@@ -273,5 +278,60 @@ func TestCodes(t *testing.T) {
 	f.now = f.now.Add(CodeTTL)
 	if _, err := codes.Exchange(ctx, code, "shop", c.RedirectURI, verifier); !errors.Is(err, ErrInvalidGrant) {
 		t.Errorf("a code %s old: err = %v, want ErrInvalidGrant", CodeTTL, err)
+	}
+}
+
+// TestStoredFieldsAreBounded: what a visitor or an app stores with a link is
+// refused, not truncated, over its bound, before any mail or store write.
+func TestStoredFieldsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	long := "/" + strings.Repeat("a", MaxReturn)
+	var tooLong *TooLongError
+	if err := f.flow.Request(ctx, "alice@example.com", long, ""); !errors.As(err, &tooLong) || tooLong.Field != "return" {
+		t.Fatalf("return of %d bytes: err = %v, want a TooLongError for return", len(long), err)
+	}
+	if err := f.flow.Request(ctx, "alice@example.com", long[:MaxReturn], ""); err != nil {
+		t.Fatalf("return of exactly %d bytes: %v", MaxReturn, err)
+	}
+	u, err := f.flow.Users.EnsureByEmail(ctx, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb"}
+	for field, set := range map[string]func(*ClientLogin){
+		"state": func(c *ClientLogin) { c.State = strings.Repeat("s", MaxState+1) },
+		"scope": func(c *ClientLogin) { c.Scope = strings.Repeat("s", MaxScope+1) },
+	} {
+		cl := c
+		set(&cl)
+		if err := f.flow.RequestForClient(ctx, u, "", cl); !errors.As(err, &tooLong) || tooLong.Field != field {
+			t.Errorf("%s over its bound: err = %v, want a TooLongError for %s", field, err, field)
+		}
+	}
+	if len(f.out.letters) != 1 {
+		t.Fatalf("%d mails sent, want 1 (only the request within bounds)", len(f.out.letters))
+	}
+}
+
+// TestAccountNamesTheLinkWithoutUsingIt: the confirmation page learns whose
+// link it is, and the link still works afterwards.
+func TestAccountNamesTheLinkWithoutUsingIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.flow.Request(ctx, "alice@example.com", "/", ""); err != nil {
+		t.Fatal(err)
+	}
+	secret := f.secret(f.out.letters[0])
+	for i := 0; i < 2; i++ {
+		if got, err := f.flow.Account(ctx, secret); err != nil || got != "alice@example.com" {
+			t.Fatalf("Account #%d = %q, %v", i+1, got, err)
+		}
+	}
+	if _, err := f.flow.Redeem(ctx, secret); err != nil {
+		t.Fatalf("the link was used up by Account: %v", err)
+	}
+	if _, err := f.flow.Account(ctx, secret); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("Account of a used link: err = %v, want ErrLinkInvalid", err)
 	}
 }

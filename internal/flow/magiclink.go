@@ -22,6 +22,37 @@ var ErrDelivery = errors.New("flow: the email could not be sent")
 // works.
 var ErrLinkInvalid = errors.New("flow: link is no longer valid")
 
+// Bounds on what a request stores with its pending link. They are checked
+// before anything reaches the store, which never drops a marker to make
+// room and must not fill with one visitor's padding.
+const (
+	// MaxReturn bounds the path a browser login returns to.
+	MaxReturn = 2 << 10
+	// MaxState bounds an app's opaque state, echoed to its redirect URI.
+	MaxState = 1 << 10
+	// MaxScope bounds the scope an app asks its tokens to carry.
+	MaxScope = 1 << 10
+)
+
+// TooLongError names a request field over its bound; contracts answer it
+// with their own 400.
+type TooLongError struct {
+	Field string
+	Max   int
+}
+
+func (e *TooLongError) Error() string {
+	return fmt.Sprintf("%s is longer than %d bytes", e.Field, e.Max)
+}
+
+// checkLength returns a TooLongError when v is longer than max bytes.
+func checkLength(field, v string, max int) error {
+	if len(v) > max {
+		return &TooLongError{Field: field, Max: max}
+	}
+	return nil
+}
+
 // Mailer sends a letter.
 type Mailer interface {
 	Send(ctx context.Context, l mail.Letter) error
@@ -95,10 +126,14 @@ type linkPayload struct {
 // nothing, taking about as long either way so that the answer does not tell
 // who has access. The link leads back to returnPath, which must already be
 // safe (see SafeReturn). It fails with directory.ErrInvalidEmail for an
-// address that does not parse, and ErrDelivery when the mail server refused.
+// address that does not parse, a TooLongError for a return path over
+// MaxReturn, and ErrDelivery when the mail server refused.
 func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale string) error {
 	email, err := directory.NormalizeEmail(email)
 	if err != nil {
+		return err
+	}
+	if err := checkLength("return", returnPath, MaxReturn); err != nil {
 		return err
 	}
 	if !f.Allowlist.Allows(email) {
@@ -111,8 +146,15 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 // RequestForClient mails a login link to an existing user on behalf of an
 // app; the login ends at the app's redirect URI, which the caller has
 // checked against the app's list. The site's allowlist does not apply: the
-// app vouches for its own users.
+// app vouches for its own users. A state or scope over its bound is a
+// TooLongError.
 func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, locale string, c ClientLogin) error {
+	if err := checkLength("state", c.State, MaxState); err != nil {
+		return err
+	}
+	if err := checkLength("scope", c.Scope, MaxScope); err != nil {
+		return err
+	}
 	return f.send(ctx, linkPayload{Email: u.Email, Locale: locale, Client: &c})
 }
 
@@ -137,6 +179,24 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 	}
 	f.record(f.Now().Sub(start))
 	return nil
+}
+
+// Account returns the address the link behind secret would sign in, without
+// consuming it, so that the confirmation page can name it: a person who
+// opened someone else's link sees whose it is.
+func (f *MagicLink) Account(ctx context.Context, secret string) (string, error) {
+	raw, err := f.Tickets.Peek(ctx, secret)
+	if errors.Is(err, ticket.ErrNotFound) {
+		return "", ErrLinkInvalid
+	}
+	if err != nil {
+		return "", fmt.Errorf("flow: reading link: %w", err)
+	}
+	var p linkPayload
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return "", fmt.Errorf("flow: corrupt link payload: %w", err)
+	}
+	return p.Email, nil
 }
 
 // Redeem consumes the link's secret and returns the login. The first
