@@ -252,6 +252,8 @@ func TestLoginEmailContractInCaddy(t *testing.T) {
 		{"not JSON", tok.AccessToken, `selector=email`, 400, "invalid_input"},
 		{"locale not supported", tok.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `,"locale":"de-DE"}`, 400, "locale_not_supported"},
 		{"locale malformed", tok.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `,"locale":"dutch"}`, 400, "locale_invalid"},
+		// Stored with the pending link: refused over its bound, not cut.
+		{"state over 1 KiB", tok.AccessToken, `{"selector":"email","email":"alice@example.com",` + cb + `,"state":"` + strings.Repeat("s", 1025) + `"}`, 400, "invalid_input"},
 	}
 	for _, c := range cases {
 		r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", c.token, key, c.body, "X-Request-ID", c.name, "X-Correlation-ID", "co-"+c.name)
@@ -321,6 +323,7 @@ func TestMagicLinkContractInCaddy(t *testing.T) {
 		{"a token in the query", shop.AccessToken, key, body("alice@example.com", "shop", "query", "code token", false), 400, "BAD REQUEST", badMode},
 		{"no token", "", bearer, body("alice@example.com", "shop", "query", "code", false), 401, "UNAUTHORIZED", ""},
 		{"token without the magic_link scope", narrow.AccessToken, key, body("alice@example.com", "shop", "query", "code", false), 403, "FORBIDDEN", ""},
+		{"scope over 1 KiB", shop.AccessToken, key, strings.Replace(body("alice@example.com", "shop", "query", "code", false), `"open_id"`, `"`+strings.Repeat("s", 1025)+`"`, 1), 400, "BAD REQUEST", "Invalid request: scope is longer than 1024 bytes"},
 	}
 	for _, c := range cases {
 		r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", c.token, c.key, c.body, "X-Request-ID", c.name)

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -30,7 +31,7 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := ticket.NewMemory(1<<20, time.Now)
+	store, err := ticket.NewMemory(ticket.MinMemory, time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,14 +39,20 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 	if rev == nil {
 		rev = store
 	}
+	users := directory.New(memstorage.New(), "mailgate/default", time.Now)
+	alice, err := users.EnsureByEmail(context.Background(), "alice@example.com")
+	if err != nil {
+		b.Fatal(err)
+	}
 	m := &Mailgate{Prefix: defaultPrefix, secure: true, logger: zap.NewNop(), headers: newHeaderSet(nil)}
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
 		Revocations: rev,
+		Identities:  identities{users},
 		Prepare:     m.headers.prepare,
 	})
-	token, _, err := m.sessions.Issue(session.Identity{UserID: "0b7c5c1e-5d0e-4a43-9d55-1b2d9b1f7a10", Email: "alice@example.com"})
+	token, _, err := m.sessions.Issue(alice.ID)
 	if err != nil {
 		b.Fatal(err)
 	}

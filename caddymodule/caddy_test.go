@@ -103,6 +103,9 @@ var crmSecretHash = password.New(crmSecret).String()
 type siteConfig struct {
 	SiteName string
 	SMTPAddr string
+	// Global, Site and Mailgate are extra lines for the global options,
+	// the site block and the mailgate block.
+	Global, Site, Mailgate string
 }
 
 const caddyfileTemplate = `{
@@ -117,6 +120,9 @@ const caddyfileTemplate = `{
 	servers {
 		expected_underscore_headers Remote_Email
 	}
+{{- with .Site.Global}}
+	{{.}}
+{{- end}}
 }
 
 https://localhost:{{.Env.HTTPSPort}} {
@@ -145,7 +151,13 @@ https://localhost:{{.Env.HTTPSPort}} {
 			force_create
 			scopes magic_link
 		}
+{{- with .Site.Mailgate}}
+		{{.}}
+{{- end}}
 	}
+{{- with .Site.Site}}
+	{{.}}
+{{- end}}
 	handle /direct {
 		respond "direct answer for {http.auth.user.email}"
 	}
@@ -173,6 +185,13 @@ func freePorts(t *testing.T, n int) []int {
 // recording upstream, mailing through a real SMTP server.
 func startCaddy(t *testing.T) *env {
 	t.Helper()
+	return startCaddyWith(t, func(*env) siteConfig { return siteConfig{} })
+}
+
+// startCaddyWith starts Caddy with the site config that config returns; it
+// gets the environment, to name files in its folder.
+func startCaddyWith(t *testing.T, config func(*env) siteConfig) *env {
+	t.Helper()
 	e := &env{dir: t.TempDir()}
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(e.dir, "config"))
 	t.Setenv("XDG_DATA_HOME", filepath.Join(e.dir, "data"))
@@ -194,7 +213,7 @@ func startCaddy(t *testing.T) *env {
 		}
 	}
 
-	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(e.caddyfile(t, siteConfig{}), nil)
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(e.caddyfile(t, config(e)), nil)
 	if err != nil {
 		t.Fatalf("adapting the Caddyfile: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -150,5 +151,20 @@ func TestDocumentedCaddyfilesParse(t *testing.T) {
 				t.Errorf("%s: a snippet does not parse: %v\n%s", doc, err, snippet)
 			}
 		}
+	}
+}
+
+// TestDefaults pins the defaults that security depends on.
+func TestDefaults(t *testing.T) {
+	m := &Mailgate{}
+	if err := m.applyDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	// NIST SP 800-63B limits out-of-band secrets to 10 minutes.
+	if time.Duration(m.LinkTTL) != 10*time.Minute {
+		t.Errorf("link_ttl defaults to %s, want 10m", time.Duration(m.LinkTTL))
+	}
+	if time.Duration(m.SessionTTL) != 12*time.Hour || m.Prefix != "/.mailgate" || m.Store.MaxMemory != 64<<20 {
+		t.Errorf("defaults: session_ttl %s, prefix %q, max_memory %d", time.Duration(m.SessionTTL), m.Prefix, m.Store.MaxMemory)
 	}
 }

@@ -29,6 +29,7 @@ const maxFormBytes = 16 << 10
 
 // serveEndpoint routes a request under the prefix; sub is the path after it.
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	m.setTransportHeaders(w.Header())
 	// The API authenticates clients itself and is not a browser form.
 	if sub == "/oauth/token" {
 		m.token.ServeHTTP(w, r)
@@ -71,7 +72,7 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		if err := r.ParseForm(); err != nil {
 			return caddyhttp.Error(http.StatusBadRequest, err)
 		}
-		if err := web.CheckForm(r, m.origin, m.secure); err != nil {
+		if err := m.forms.Check(r); err != nil {
 			return m.render(w, http.StatusForbidden, "bad_form", web.Data{})
 		}
 		return rt.post(w, r)
@@ -102,7 +103,7 @@ func (m *Mailgate) render(w http.ResponseWriter, status int, page string, d web.
 
 func (m *Mailgate) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return m.render(w, http.StatusOK, web.PageLogin, web.Data{
-		FormToken: web.FormToken(w, r, m.secure),
+		FormToken: m.forms.Token(w, r),
 		Return:    flow.SafeReturn(r.URL.Query().Get("return")),
 	})
 }
@@ -112,17 +113,21 @@ func (m *Mailgate) loginPage(w http.ResponseWriter, r *http.Request) error {
 func (m *Mailgate) requestLink(w http.ResponseWriter, r *http.Request) error {
 	email := r.PostFormValue("email")
 	d := web.Data{
-		FormToken: web.FormToken(w, r, m.secure),
+		FormToken: m.forms.Token(w, r),
 		Return:    flow.SafeReturn(r.PostFormValue("return")),
 		Email:     email,
 		Minutes:   int(m.links.TTL.Minutes()),
 	}
 	err := m.links.Request(r.Context(), email, d.Return, web.DefaultLocale)
+	var tooLong *flow.TooLongError
 	switch {
 	case err == nil:
 		return m.render(w, http.StatusOK, web.PageSent, d)
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
+		return m.render(w, http.StatusBadRequest, web.PageLogin, d)
+	case errors.As(err, &tooLong):
+		d.Error, d.Return = "return_too_long", "/"
 		return m.render(w, http.StatusBadRequest, web.PageLogin, d)
 	case errors.Is(err, flow.ErrDelivery):
 		m.logger.Error("login mail not delivered; the link was dropped", zap.Error(err))
@@ -133,12 +138,29 @@ func (m *Mailgate) requestLink(w http.ResponseWriter, r *http.Request) error {
 }
 
 // confirmPage shows a button and consumes nothing: mail scanners and link
-// previews fetch links, and must not use them up.
+// previews fetch links, and must not use them up. It names the account the
+// link signs in, masked, so that a person who opened someone else's link
+// notices.
 func (m *Mailgate) confirmPage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	email, err := m.links.Account(r.Context(), q.Get("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{
+			FormToken: m.forms.Token(w, r), Return: "/", Locale: q.Get("l"),
+		})
+	}
+	if err != nil {
+		// Not a handler error: Caddy would log it with the request's URI,
+		// which holds the link's secret.
+		m.logger.Error("reading a pending link", zap.Error(err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	}
 	return m.render(w, http.StatusOK, web.PageConfirm, web.Data{
-		FormToken: web.FormToken(w, r, m.secure),
-		Secret:    r.URL.Query().Get("t"),
-		Locale:    r.URL.Query().Get("l"),
+		FormToken: m.forms.Token(w, r),
+		Secret:    q.Get("t"),
+		Locale:    q.Get("l"),
+		Account:   web.MaskEmail(email),
 	})
 }
 
@@ -146,7 +168,7 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	login, err := m.links.Redeem(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{
-			FormToken: web.FormToken(w, r, m.secure),
+			FormToken: m.forms.Token(w, r),
 			Return:    "/",
 			Locale:    r.PostFormValue("l"),
 		})
@@ -164,7 +186,7 @@ func (m *Mailgate) redeemLink(w http.ResponseWriter, r *http.Request) error {
 // page they wanted, or to the app that asked for the login.
 func (m *Mailgate) completeLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
 	u := login.User
-	token, expiry, err := m.sessions.Issue(session.Identity{UserID: u.ID, Email: u.Email, Name: u.Name})
+	token, expiry, err := m.sessions.Issue(u.ID)
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
@@ -201,7 +223,7 @@ func (m *Mailgate) askPassword(w http.ResponseWriter, r *http.Request, login flo
 		}
 	}
 	return m.render(w, http.StatusOK, web.PageSetPassword, web.Data{
-		FormToken: web.FormToken(w, r, m.secure), Secret: secret, Locale: login.Locale,
+		FormToken: m.forms.Token(w, r), Secret: secret, Locale: login.Locale,
 	})
 }
 
@@ -220,7 +242,7 @@ func (m *Mailgate) setPassword(w http.ResponseWriter, r *http.Request) error {
 	locale := r.PostFormValue("l")
 	retry := func(key string) error {
 		return m.render(w, http.StatusBadRequest, web.PageSetPassword, web.Data{
-			FormToken: web.FormToken(w, r, m.secure), Secret: secret, Locale: locale, Error: key,
+			FormToken: m.forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
 		})
 	}
 	switch n := utf8.RuneCountInString(pw); {
@@ -231,7 +253,7 @@ func (m *Mailgate) setPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	raw, err := m.pending.Redeem(r.Context(), secret)
 	if errors.Is(err, ticket.ErrNotFound) {
-		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{FormToken: web.FormToken(w, r, m.secure), Return: "/", Locale: locale})
+		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{FormToken: m.forms.Token(w, r), Return: "/", Locale: locale})
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
@@ -308,7 +330,7 @@ func (m *Mailgate) finishClientLogin(w http.ResponseWriter, r *http.Request, log
 }
 
 func (m *Mailgate) logoutPage(w http.ResponseWriter, r *http.Request) error {
-	return m.render(w, http.StatusOK, web.PageLogout, web.Data{FormToken: web.FormToken(w, r, m.secure)})
+	return m.render(w, http.StatusOK, web.PageLogout, web.Data{FormToken: m.forms.Token(w, r)})
 }
 
 // logout revokes the session, so a copy of the cookie kept elsewhere stops

@@ -14,10 +14,12 @@ import (
 // downStore is a revocation list that cannot be read.
 type downStore struct{}
 
-func (downStore) Put(context.Context, string, []byte, time.Duration) error {
-	return errors.New("store down")
+func (downStore) Mark(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("store down")
 }
-func (downStore) Has(context.Context, string) (bool, error) { return false, errors.New("store down") }
+func (downStore) Marked(context.Context, string) (bool, error) {
+	return false, errors.New("store down")
+}
 
 func TestGuardFailsClosedWhenStoreUnreadable(t *testing.T) {
 	m, r := guardFixtureWith(t, downStore{})

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -18,7 +19,7 @@ import (
 // everything else: the upstream is reached only with a verified session.
 func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if p := r.URL.Path; strings.HasPrefix(p, m.Prefix) && (len(p) == len(m.Prefix) || p[len(m.Prefix)] == '/') {
-		return m.serveEndpoint(w, r, p[len(m.Prefix):])
+		return m.serveLogged(w, r, p[len(m.Prefix):])
 	}
 	token := session.FindCookie(r.Header, session.CookieName(m.secure))
 	if token == "" {
@@ -53,8 +54,15 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
+	m.setTransportHeaders(h)
 	if isNavigation(r) {
-		h.Set("Location", m.loginURL+"?return="+url.QueryEscape(r.URL.RequestURI()))
+		loc := m.loginURL
+		// A return path over the bound would only be refused at the login
+		// form; the person lands on the home page instead.
+		if ret := r.URL.RequestURI(); len(ret) <= flow.MaxReturn {
+			loc += "?return=" + url.QueryEscape(ret)
+		}
+		h.Set("Location", loc)
 		w.WriteHeader(http.StatusFound)
 		return nil
 	}
@@ -65,6 +73,16 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 		Login:   m.loginURL,
 	})
 	return nil
+}
+
+// setTransportHeaders sets what every answer of mailgate's own carries
+// beyond its content: HSTS when the site is served over HTTPS, so that a
+// browser never again sends the cookie in the clear, and nosniff.
+func (m *Mailgate) setTransportHeaders(h http.Header) {
+	if m.secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // apiError is the JSON body of the guard's 401 to a client that is not a

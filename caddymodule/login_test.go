@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gomail "github.com/emersion/go-message/mail"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
@@ -104,11 +106,13 @@ func (b *browser) requestLink(email, ret string) response {
 	})
 }
 
-// confirm opens the mailed link and presses the button.
+// confirm opens the mailed link and presses the button. A dead link's page
+// says so (410) but the button is pressed anyway, as from a page left open
+// in a tab, so that the POST's own refusal is what the caller sees.
 func (b *browser) confirm(link string) response {
 	b.t.Helper()
 	u := mustURL(link)
-	if r := b.get(u.RequestURI()); r.StatusCode != http.StatusOK {
+	if r := b.get(u.RequestURI()); r.StatusCode != http.StatusOK && r.StatusCode != http.StatusGone {
 		b.t.Fatalf("link page: %s", r.Status)
 	}
 	return b.post("/.mailgate/link", map[string]string{
@@ -141,6 +145,17 @@ func TestMailgateInCaddy(t *testing.T) {
 		if loc := r.Header.Get("Location"); loc != want {
 			t.Fatalf("Location %q, want %q", loc, want)
 		}
+		if r.Header.Get("Strict-Transport-Security") == "" {
+			t.Error("the redirect to the login page has no Strict-Transport-Security")
+		}
+		if p := e.browser(t).get("/.mailgate/login"); p.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+			t.Errorf("the login page has Strict-Transport-Security %q", p.Header.Get("Strict-Transport-Security"))
+		}
+		// A return path the login form would refuse is not carried along.
+		long := "/" + strings.Repeat("x", flow.MaxReturn)
+		if loc := e.browser(t).get(long).Header.Get("Location"); loc != e.base+"/.mailgate/login" {
+			t.Fatalf("Location %q for a %d-byte path, want the login page without return", loc, len(long))
+		}
 	})
 
 	t.Run("unauthenticated API call gets 401 JSON", func(t *testing.T) {
@@ -153,6 +168,10 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 		if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Mailgate ") {
 			t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+		}
+		if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+			t.Errorf("the 401 has X-Content-Type-Options %q, Strict-Transport-Security %q",
+				r.Header.Get("X-Content-Type-Options"), r.Header.Get("Strict-Transport-Security"))
 		}
 		var body struct {
 			Error    string `json:"error"`
@@ -191,10 +210,15 @@ func TestMailgateInCaddy(t *testing.T) {
 			t.Fatalf("link %q is not built from base_url", link)
 		}
 
-		// Scanners fetch links: GETs must not use it up.
+		// Scanners fetch links: GETs must not use it up. The page names the
+		// account, masked, so a person who opened someone else's link sees it.
 		for i := 0; i < 2; i++ {
-			if g := b.get(mustURL(link).RequestURI()); g.StatusCode != http.StatusOK || !strings.Contains(g.body, `action="/.mailgate/link"`) {
+			g := b.get(mustURL(link).RequestURI())
+			if g.StatusCode != http.StatusOK || !strings.Contains(g.body, `action="/.mailgate/link"`) {
 				t.Fatalf("GET of the link #%d: %s", i+1, g.Status)
+			}
+			if !strings.Contains(g.body, "a•••e@example.com") || strings.Contains(g.body, "alice@example.com") {
+				t.Fatalf("the confirmation page does not name the account masked:\n%s", g.body)
 			}
 		}
 		r = b.confirm(link)
@@ -224,7 +248,11 @@ func TestMailgateInCaddy(t *testing.T) {
 			}
 		}
 
-		// The same link twice is refused, with a way to get a new one.
+		// The same link twice is refused, with a way to get a new one, on
+		// the page already.
+		if g := e.browser(t).get(mustURL(link).RequestURI()); g.StatusCode != http.StatusGone || strings.Contains(g.body, `action="/.mailgate/link"`) {
+			t.Fatalf("GET of a used link: %s\n%s", g.Status, g.body)
+		}
 		again := e.browser(t).confirm(link)
 		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `action="/.mailgate/login/email"`) {
 			t.Fatalf("reused link: %s\n%s", again.Status, again.body)
@@ -250,6 +278,10 @@ func TestMailgateInCaddy(t *testing.T) {
 		raw, _ := base64.RawURLEncoding.DecodeString(parts[0])
 		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Alg != "EdDSA" || hdr.Typ != "mailgate-session+jwt" {
 			t.Fatalf("token header %s (%v)", raw, err)
+		}
+		// The cookie holds ids, not the person's address or name.
+		if claims, _ := base64.RawURLEncoding.DecodeString(parts[1]); strings.Contains(string(claims), "alice") || strings.Contains(string(claims), "email") {
+			t.Fatalf("the session cookie carries personal data: %s", claims)
 		}
 		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 		for _, k := range set.Keys {
@@ -331,6 +363,21 @@ func TestMailgateInCaddy(t *testing.T) {
 		// None of those used the link up.
 		if r := b.confirm("https://x/.mailgate/link?t=" + tok); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("the link was consumed by a refused post: %s", r.Status)
+		}
+	})
+
+	t.Run("a planted form token is replaced, not adopted", func(t *testing.T) {
+		b := e.browser(t)
+		planted := strings.Repeat("P", 43)
+		b.client.Jar.SetCookies(mustURL(e.base+"/"), []*http.Cookie{{Name: "__Host-mailgate-form", Value: planted, Path: "/", Secure: true}})
+		b.get("/.mailgate/login")
+		if got := b.cookie("__Host-mailgate-form"); got == planted || got == "" {
+			t.Fatalf("form token after the login page: %q", got)
+		}
+		b.client.Jar.SetCookies(mustURL(e.base+"/"), []*http.Cookie{{Name: "__Host-mailgate-form", Value: planted, Path: "/", Secure: true}})
+		r := b.post("/.mailgate/login/email", map[string]string{"email": "alice@example.com", "form_token": planted})
+		if r.StatusCode != http.StatusForbidden {
+			t.Fatalf("a post with the planted token: %s, want 403", r.Status)
 		}
 	})
 

@@ -70,7 +70,8 @@ type Mailgate struct {
 	// SessionTTL is how long a session lasts. Default: 12h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
-	// LinkTTL is how long a mailed link can be used. Default: 15m.
+	// LinkTTL is how long a mailed link can be used. Default: 10m, NIST SP
+	// 800-63B's limit for out-of-band secrets.
 	LinkTTL caddy.Duration `json:"link_ttl,omitempty"`
 
 	// SMTP delivers the mails. Exactly one of SMTP and Outbox is required.
@@ -80,8 +81,8 @@ type Mailgate struct {
 	// being sent, and the login link is logged: for development only.
 	Outbox string `json:"outbox,omitempty"`
 
-	// Store keeps pending links and revoked sessions. Default: memory with
-	// 64MiB.
+	// Store keeps pending links, revoked sessions and DPoP replay
+	// markers. Default: memory with 64MiB.
 	Store *StoreConfig `json:"store,omitempty"`
 
 	// Clients are the apps allowed to call the server-to-server API
@@ -97,9 +98,11 @@ type Mailgate struct {
 	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
 	logger    *zap.Logger
+	access    *zap.Logger
 	realmKey  string
 	origin    string
 	secure    bool
+	forms     web.Forms
 	sessions  *session.Manager
 	jwks      []byte
 	links     *flow.MagicLink
@@ -180,7 +183,12 @@ type StoreConfig struct {
 	// process and survives config reloads, not restarts.
 	Type string `json:"type,omitempty"`
 
-	// MaxMemory bounds the memory store, in bytes. Default: 64MiB.
+	// MaxMemory bounds the memory store, in bytes; at least 2MiB. A
+	// quarter holds markers (revoked sessions, used DPoP proofs), which are
+	// never dropped to make room: when that quarter is full, logouts and
+	// API calls answer 503 until older markers expire. The rest holds
+	// pending links and codes; when it is full the oldest are dropped, and
+	// their owners must ask again. Default: 64MiB.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 }
 
@@ -206,7 +214,7 @@ const (
 	defaultRealm      = "default"
 	defaultPrefix     = "/.mailgate"
 	defaultSessionTTL = 12 * time.Hour
-	defaultLinkTTL    = 15 * time.Minute
+	defaultLinkTTL    = 10 * time.Minute
 	defaultMaxMemory  = 64 << 20
 	defaultDial       = 10 * time.Second
 	defaultTimeout    = 30 * time.Second
@@ -221,6 +229,7 @@ var realmPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // names the value at fault.
 func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.logger = ctx.Logger()
+	m.access = m.logger.Named("access")
 	if err := m.applyDefaults(); err != nil {
 		return err
 	}
@@ -254,13 +263,16 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	m.jwks = r.ring.JWKS()
+	m.forms = web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure}
+	store := markLogger{Store: r.store, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.users = users
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: r.ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:         time.Duration(m.SessionTTL),
-		Revocations: r.store,
+		Revocations: store,
+		Identities:  identities{users},
 		Prepare:     m.headers.prepare,
 	})
 	m.links = &flow.MagicLink{
@@ -276,7 +288,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: r.store, Kind: "code"}}
 	m.pending = ticket.Tickets{Store: r.store, Kind: "pwset"}
-	if err := m.provisionAPI(r, users); err != nil {
+	if err := m.provisionAPI(r.ring, store, users); err != nil {
 		return err
 	}
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -297,7 +309,7 @@ func (m *Mailgate) linkURL(secret, locale string) string {
 // provisionAPI builds the server-to-server API: clients, access tokens and
 // the DPoP checks. Its tokens are signed by the realm's keys with the API's
 // URL as audience, so no session token can pass as an access token.
-func (m *Mailgate) provisionAPI(r *realm, users *directory.Directory) error {
+func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory) error {
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
@@ -314,10 +326,10 @@ func (m *Mailgate) provisionAPI(r *realm, users *directory.Directory) error {
 		return fmt.Errorf("mailgate: %w", err)
 	}
 	tokens := &api.Tokens{
-		Signer: session.Signer{Ring: r.ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
+		Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
-	verifier := &dpop.Verifier{Replay: r.store, Now: now, Window: dpopWindow}
+	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
 	m.token = &api.TokenEndpoint{
 		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: m.codes, Users: users,
 		URL: m.origin + m.Prefix + "/oauth/token",
@@ -384,8 +396,8 @@ func (m *Mailgate) applyDefaults() error {
 	if m.Store.MaxMemory == 0 {
 		m.Store.MaxMemory = defaultMaxMemory
 	}
-	if m.Store.MaxMemory < 1<<20 {
-		return fmt.Errorf("mailgate: store max_memory %d bytes: must be at least 1MiB", m.Store.MaxMemory)
+	if m.Store.MaxMemory < ticket.MinMemory {
+		return fmt.Errorf("mailgate: store max_memory %d bytes: must be at least 2MiB", m.Store.MaxMemory)
 	}
 	return nil
 }

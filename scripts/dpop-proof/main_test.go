@@ -16,7 +16,7 @@ import (
 // verifier, bound to the key the tool keeps between runs.
 func TestProofsPassTheVerifier(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	store, err := ticket.NewMemory(1<<20, func() time.Time { return now })
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
