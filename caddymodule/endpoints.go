@@ -29,7 +29,7 @@ const maxFormBytes = 16 << 10
 
 // serveEndpoint routes a request under the prefix; sub is the path after it.
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
-	m.setTransportHeaders(w.Header())
+	m.setHSTS(w.Header())
 	// The API authenticates clients itself and is not a browser form.
 	if sub == "/oauth/token" {
 		m.token.ServeHTTP(w, r)

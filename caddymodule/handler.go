@@ -54,7 +54,7 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	m.setTransportHeaders(h)
+	m.setHSTS(h)
 	if isNavigation(r) {
 		loc := m.loginURL
 		// A return path over the bound would only be refused at the login
@@ -75,14 +75,13 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 	return nil
 }
 
-// setTransportHeaders sets what every answer of mailgate's own carries
-// beyond its content: HSTS when the site is served over HTTPS, so that a
-// browser never again sends the cookie in the clear, and nosniff.
-func (m *Mailgate) setTransportHeaders(h http.Header) {
+// setHSTS marks every answer of mailgate's own, over HTTPS, with HSTS, so
+// that a browser never again sends the session cookie's site in the clear.
+// Subdomains are the operator's decision, not mailgate's.
+func (m *Mailgate) setHSTS(h http.Header) {
 	if m.secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // apiError is the JSON body of the guard's 401 to a client that is not a

@@ -20,7 +20,8 @@ type Error struct {
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
 
 // WriteJSON writes v with status and no caching: API answers carry tokens,
-// codes or facts about accounts.
+// codes or facts about accounts. nosniff keeps a browser from reading a JSON
+// answer as anything else.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -37,6 +38,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
