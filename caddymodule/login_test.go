@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,27 +61,34 @@ func (e *env) mailedLink(t *testing.T, to string) string {
 		if m.Auth != "mailer" {
 			t.Errorf("mail was sent without AUTH (as %q)", m.Auth)
 		}
-		for {
-			p, err := r.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct != "text/plain" {
-				continue
-			}
-			body, _ := io.ReadAll(p.Body)
-			link := regexp.MustCompile(`https://\S+`).FindString(string(body))
-			if link == "" {
-				t.Fatalf("no link in the text part:\n%s", body)
-			}
-			return link
-		}
-		t.Fatal("the message has no text/plain part")
+		return textLink(t, r)
 	}
 	t.Fatalf("no mail to %s among %d messages", to, len(msgs))
+	return ""
+}
+
+// textLink returns the link in the text part of a parsed mail.
+func textLink(t *testing.T, r *gomail.Reader) string {
+	t.Helper()
+	for {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct != "text/plain" {
+			continue
+		}
+		body, _ := io.ReadAll(p.Body)
+		link := regexp.MustCompile(`https://\S+`).FindString(string(body))
+		if link == "" {
+			t.Fatalf("no link in the text part:\n%s", body)
+		}
+		return link
+	}
+	t.Fatal("the message has no text/plain part")
 	return ""
 }
 
@@ -326,6 +334,39 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 		if r := b.confirm(second); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("newest link: %s", r.Status)
+		}
+	})
+
+	t.Run("50 concurrent link requests leave one live link", func(t *testing.T) {
+		b := e.browser(t)
+		b.get("/.mailgate/login")
+		form := map[string]string{"email": "carol@corp.example", "return": "/", "form_token": b.cookie("__Host-mailgate-form")}
+		before := len(e.smtp.Messages())
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if r := b.post("/.mailgate/login/email", form); r.StatusCode != http.StatusOK {
+					t.Errorf("link request: %s", r.Status)
+				}
+			}()
+		}
+		wg.Wait()
+		live := 0
+		for _, m := range e.smtp.Messages()[before:] {
+			r, err := gomail.CreateReader(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			link := textLink(t, r)
+			// The confirmation page uses nothing up, and says whether the link is live.
+			if r := b.get(mustURL(link).RequestURI()); r.StatusCode == http.StatusOK {
+				live++
+			}
+		}
+		if live != 1 {
+			t.Fatalf("%d of 50 links are live, want 1", live)
 		}
 	})
 

@@ -24,8 +24,8 @@ type Memory struct {
 	marks *marks
 	now   func() time.Time
 
-	// mu makes Take atomic: bigcache has no get-and-delete, so two
-	// concurrent callers could both see the value.
+	// mu makes Take and PutOwned atomic: bigcache has no get-and-delete,
+	// so two concurrent callers could both see the same value.
 	mu sync.Mutex
 }
 
@@ -71,6 +71,25 @@ func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	binary.BigEndian.PutUint64(entry, uint64(m.now().Add(ttl).UnixNano()))
 	copy(entry[8:], value)
 	return m.cache.Set(key, entry)
+}
+
+// PutOwned implements Store.
+func (m *Memory) PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev, err := m.get(owner)
+	switch {
+	case err == nil:
+		if err := m.Delete(ctx, string(prev)); err != nil {
+			return err
+		}
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	if err := m.Put(ctx, key, value, ttl); err != nil {
+		return err
+	}
+	return m.Put(ctx, owner, []byte(key), ttl)
 }
 
 // Get implements Store.

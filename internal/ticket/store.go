@@ -36,6 +36,11 @@ type Store interface {
 	// Put stores value under key until ttl has passed, replacing any value
 	// already there.
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// PutOwned stores value under key and makes it owner's only live
+	// ticket, in one atomic step: the ticket owner pointed at before is
+	// deleted, so of two concurrent PutOwned for one owner exactly one
+	// ticket stays live. The pointer lives as long as the ticket.
+	PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error
 	// Get returns the value under key without consuming it, for pages that
 	// show what a secret is for before it is used.
 	Get(ctx context.Context, key string) ([]byte, error)

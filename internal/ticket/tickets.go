@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"time"
 )
 
@@ -30,27 +29,17 @@ type Tickets struct {
 }
 
 // Issue stores value under a new secret for ttl and returns the secret. When
-// owner is not empty, the owner's previous ticket of this kind is deleted
-// first, so a user has at most one live link at a time.
+// owner is not empty, the owner's previous ticket of this kind is deleted in
+// the same atomic step, so a user has at most one live link at a time.
 func (t Tickets) Issue(ctx context.Context, owner string, value []byte, ttl time.Duration) (string, error) {
 	secret := NewSecret()
-	key := t.key(secret)
-	if owner != "" {
-		ownerKey := t.ownerKey(owner)
-		prev, err := t.Store.Take(ctx, ownerKey)
-		switch {
-		case err == nil:
-			if err := t.Store.Delete(ctx, string(prev)); err != nil {
-				return "", err
-			}
-		case !errors.Is(err, ErrNotFound):
-			return "", err
-		}
-		if err := t.Store.Put(ctx, ownerKey, []byte(key), ttl); err != nil {
-			return "", err
-		}
+	var err error
+	if owner == "" {
+		err = t.Store.Put(ctx, t.key(secret), value, ttl)
+	} else {
+		err = t.Store.PutOwned(ctx, t.ownerKey(owner), t.key(secret), value, ttl)
 	}
-	if err := t.Store.Put(ctx, key, value, ttl); err != nil {
+	if err != nil {
 		return "", err
 	}
 	return secret, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,6 +20,11 @@ type recordingStore struct {
 func (r *recordingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	r.written = append(r.written, key, string(value))
 	return r.Store.Put(ctx, key, value, ttl)
+}
+
+func (r *recordingStore) PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error {
+	r.written = append(r.written, owner, key, string(value))
+	return r.Store.PutOwned(ctx, owner, key, value, ttl)
 }
 
 func TestSecretHas256Bits(t *testing.T) {
@@ -92,5 +98,39 @@ func TestDrop(t *testing.T) {
 	}
 	if _, err := tk.Redeem(ctx, s); !errors.Is(err, ErrNotFound) {
 		t.Fatal("dropped ticket still redeemable")
+	}
+}
+
+// TestConcurrentIssuesLeaveOneLiveTicket: of many tickets issued at once to
+// one owner, exactly one is live afterwards ("one live link per user").
+func TestConcurrentIssuesLeaveOneLiveTicket(t *testing.T) {
+	ctx := context.Background()
+	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
+	const n = 50
+	secrets := make([]string, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range secrets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s, err := tk.Issue(ctx, "alice@example.com", []byte("v"), time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			secrets[i] = s
+		}()
+	}
+	close(start)
+	wg.Wait()
+	live := 0
+	for _, s := range secrets {
+		if _, err := tk.Peek(ctx, s); err == nil {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Fatalf("%d of %d concurrently issued tickets are live, want 1", live, n)
 	}
 }
