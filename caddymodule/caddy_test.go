@@ -257,18 +257,28 @@ func (e *env) caddyfile(t *testing.T, site siteConfig) []byte {
 // reload loads a new Caddyfile through the admin API, as `caddy reload` does.
 func (e *env) reload(t *testing.T, site siteConfig) {
 	t.Helper()
+	if err := e.tryReload(t, site); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+}
+
+// tryReload is reload for a config Caddy may refuse; the error holds
+// Caddy's answer.
+func (e *env) tryReload(t *testing.T, site siteConfig) error {
+	t.Helper()
 	url := fmt.Sprintf("http://localhost:%d/load", e.adminPort)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(e.caddyfile(t, site)))
 	req.Header.Set("Content-Type", "text/caddyfile")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("reload: %v", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("reload: %s: %s", resp.Status, b)
+		return fmt.Errorf("%s: %s", resp.Status, b)
 	}
+	return nil
 }
 
 // browser is an HTTPS client with a cookie jar that does not follow

@@ -356,8 +356,11 @@ func (m *Mailgate) serveJWKS(w http.ResponseWriter, _ *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("Content-Length", strconv.Itoa(len(m.jwks)))
-	_, err := w.Write(m.jwks)
+	// Read from the ring on every request, not copied at provisioning, so
+	// the published keys follow the ring when it changes underneath.
+	jwks := m.ring.JWKS()
+	h.Set("Content-Length", strconv.Itoa(len(jwks)))
+	_, err := w.Write(jwks)
 	return err
 }
 

@@ -463,6 +463,21 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("a reload that changes the store is refused, not ignored", func(t *testing.T) {
+		b := e.browser(t)
+		b.requestLink("carol@corp.example", "/kept")
+		link := e.mailedLink(t, "carol@corp.example")
+		err := e.tryReload(t, siteConfig{Mailgate: "store memory {\n\t\t\tmax_memory 16MiB\n\t\t}"})
+		if err == nil || !strings.Contains(err.Error(), "max_memory") || !strings.Contains(err.Error(), "restart") {
+			t.Fatalf("reload with new store settings: %v; want a refusal that names max_memory and says to restart", err)
+		}
+		// The running config, and its pending links, carry on.
+		if r := b.confirm(link); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/kept" {
+			t.Fatalf("pending link after the refused reload: %s", r.Status)
+		}
+		e.reload(t, siteConfig{})
+	})
+
 	t.Run("delivery failure shows an honest page and drops the link", func(t *testing.T) {
 		e.reload(t, siteConfig{SMTPAddr: rejectingSMTP(t)})
 		defer e.reload(t, siteConfig{})

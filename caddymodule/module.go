@@ -104,7 +104,7 @@ type Mailgate struct {
 	secure    bool
 	forms     web.Forms
 	sessions  *session.Manager
-	jwks      []byte
+	ring      *session.KeyRing
 	links     *flow.MagicLink
 	pages     *web.Pages
 	headers   headerSet
@@ -257,12 +257,12 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.pages = pages
 
 	m.realmKey = "mailgate/" + m.Realm
-	r, err := loadRealm(ctx, m.realmKey, m.Store.MaxMemory)
+	r, err := loadRealm(ctx, m.realmKey, storeSettings{Type: m.Store.Type, MaxMemory: m.Store.MaxMemory})
 	if err != nil {
 		m.realmKey = ""
 		return err
 	}
-	m.jwks = r.ring.JWKS()
+	m.ring = r.ring
 	m.forms = web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure}
 	store := markLogger{Store: r.store, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)

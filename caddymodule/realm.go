@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/dustin/go-humanize"
 
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -19,28 +22,53 @@ var realms = caddy.NewUsagePool()
 type realm struct {
 	store *ticket.Memory
 	ring  *session.KeyRing
+	// settings is what the store was built from, so that a reload that
+	// asks for another store is noticed instead of silently ignored.
+	settings storeSettings
+}
+
+// storeSettings are the parts of the config that shape a realm's store.
+type storeSettings struct {
+	Type      string
+	MaxMemory int64
+}
+
+func (s storeSettings) String() string {
+	return fmt.Sprintf("%s store, max_memory %s", s.Type, humanize.IBytes(uint64(s.MaxMemory)))
 }
 
 // Destruct implements caddy.Destructor: the last config using the realm is
 // gone.
 func (r *realm) Destruct() error { return r.store.Close() }
 
-func loadRealm(ctx caddy.Context, key string, maxMemory int64) (*realm, error) {
-	v, _, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
+// loadRealm returns the realm under key, creating it if no running config
+// holds it. A realm that is already running keeps its store: it holds
+// pending links and revocations that a reload must not lose, and a memory
+// store cannot hand them to a new one. So a reload that asks for other store
+// settings is refused with a clear error, and the running config carries on.
+func loadRealm(ctx caddy.Context, key string, want storeSettings) (*realm, error) {
+	v, loaded, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json")
 		if err != nil {
 			return nil, err
 		}
-		store, err := ticket.NewMemory(maxMemory, now)
+		store, err := ticket.NewMemory(want.MaxMemory, now)
 		if err != nil {
 			return nil, err
 		}
-		return &realm{store: store, ring: ring}, nil
+		return &realm{store: store, ring: ring, settings: want}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*realm), nil
+	r := v.(*realm)
+	if loaded && r.settings != want {
+		_, _ = realms.Delete(key)
+		return nil, fmt.Errorf("mailgate: realm %q runs a %s; this config asks for a %s. "+
+			"A reload cannot swap the store without losing pending links and revocations: restart Caddy to apply it",
+			strings.TrimPrefix(key, "mailgate/"), r.settings, want)
+	}
+	return r, nil
 }
 
 // clockOffset moves mailgate's clock. Only tests set it, to expire links and
