@@ -7,6 +7,16 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
+// IdentityHeaders names the identity headers. Empty fields get the defaults.
+type IdentityHeaders struct {
+	// User carries the user's id. Default: `Remote-User`.
+	User string `json:"user,omitempty"`
+	// Email carries the address. Default: `Remote-Email`.
+	Email string `json:"email,omitempty"`
+	// Name carries the display name, when known. Default: `Remote-Name`.
+	Name string `json:"name,omitempty"`
+}
+
 // headerSet is the identity headers: their canonical names, for setting, and
 // the match used to delete every incoming copy.
 type headerSet struct {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/dustin/go-humanize"
 
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -24,17 +23,7 @@ type realm struct {
 	ring  *session.KeyRing
 	// settings is what the store was built from, so that a reload that
 	// asks for another store is noticed instead of silently ignored.
-	settings storeSettings
-}
-
-// storeSettings are the parts of the config that shape a realm's store.
-type storeSettings struct {
-	Type      string
-	MaxMemory int64
-}
-
-func (s storeSettings) String() string {
-	return fmt.Sprintf("%s store, max_memory %s", s.Type, humanize.IBytes(uint64(s.MaxMemory)))
+	settings StoreConfig
 }
 
 // Destruct implements caddy.Destructor: the last config using the realm is
@@ -46,13 +35,13 @@ func (r *realm) Destruct() error { return r.store.Close() }
 // pending links and revocations that a reload must not lose, and a memory
 // store cannot hand them to a new one. So a reload that asks for other store
 // settings is refused with a clear error, and the running config carries on.
-func loadRealm(ctx caddy.Context, key string, want storeSettings) (*realm, error) {
+func loadRealm(ctx caddy.Context, key string, want StoreConfig) (*realm, error) {
 	v, loaded, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json")
 		if err != nil {
 			return nil, err
 		}
-		store, err := ticket.NewMemory(want.MaxMemory, now)
+		store, err := want.newStore()
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,88 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/api"
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// ClientConfig is an app allowed to call the server-to-server API.
+type ClientConfig struct {
+	// ID is the client_id.
+	ID string `json:"id,omitempty"`
+
+	// Secret is the client secret, at least 16 characters; placeholders
+	// such as `{env.SHOP_SECRET}` are replaced. It is hashed with argon2id
+	// at provisioning and not kept. Exactly one of Secret and SecretHash.
+	Secret string `json:"secret,omitempty"`
+
+	// SecretHash is an argon2id (`$argon2id$v=19$…`) or bcrypt (`$2b$…`)
+	// hash of the secret, for configs that must not hold the secret.
+	SecretHash string `json:"secret_hash,omitempty"`
+
+	// RedirectURIs are where the client's logins may end. A redirect_uri
+	// in a request must equal one of them exactly.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// DPoP is `required` (default: only DPoP-bound tokens) or `allowed`
+	// (Bearer tokens too).
+	DPoP string `json:"dpop,omitempty"`
+
+	// ForceCreate lets the client create users that do not exist yet.
+	ForceCreate bool `json:"force_create,omitempty"`
+
+	// Scopes are the API calls the client may make: `login_email`,
+	// `magic_link`.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// provisionAPI builds the server-to-server API: clients, access tokens and
+// the DPoP checks. Its tokens are signed by the realm's keys with the API's
+// URL as audience, so no session token can pass as an access token.
+func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory) error {
+	if m.AccessTokenTTL == 0 {
+		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
+	}
+	repl := caddy.NewReplacer()
+	configs := make([]api.ClientConfig, len(m.Clients))
+	for i, c := range m.Clients {
+		configs[i] = api.ClientConfig{
+			ID: c.ID, Secret: repl.ReplaceKnown(c.Secret, ""), SecretHash: c.SecretHash,
+			RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
+		}
+	}
+	clients, err := api.NewClients(configs)
+	if err != nil {
+		return fmt.Errorf("mailgate: %w", err)
+	}
+	tokens := &api.Tokens{
+		Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
+		TTL:    time.Duration(m.AccessTokenTTL),
+	}
+	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
+	m.token = &api.TokenEndpoint{
+		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: m.codes, Users: users,
+		URL: m.origin + m.Prefix + "/oauth/token",
+	}
+	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
+	m.api = map[string]http.Handler{
+		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: m.links,
+			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
+		}),
+		"/api/v1/magic-link": api.EchoCorrelation(&api.MagicLink{
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: m.links,
+			OnError: func(err error) { m.logger.Error("magic-link: link not sent", zap.Error(err)) },
+		}),
+	}
+	return nil
+}

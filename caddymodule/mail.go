@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/mail"
+)
+
+// SMTPConfig is the mail server mails are handed to.
+type SMTPConfig struct {
+	// Address is `host:port` of the server.
+	Address string `json:"address,omitempty"`
+
+	// TLS is `starttls` (default: upgrade, and refuse a server that does
+	// not offer it), `tls` (implicit TLS, usually port 465) or `none`.
+	// `none` is refused for a host that is not loopback unless Insecure.
+	TLS string `json:"tls,omitempty"`
+
+	// Username and Password, if set, are sent with AUTH PLAIN. Placeholders
+	// such as `{env.SMTP_PASSWORD}` are replaced at provisioning.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+
+	// From is the sender, such as `Example <login@example.com>`. Required.
+	From string `json:"from,omitempty"`
+
+	// Insecure allows `tls none` to a host that is not loopback, which
+	// sends links and credentials in the clear.
+	Insecure bool `json:"insecure,omitempty"`
+
+	// DialTimeout bounds connecting and the TLS handshake. Default: 10s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// Timeout bounds the rest of the exchange. Default: 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
+	switch {
+	case m.SMTP != nil && m.Outbox != "":
+		return nil, errors.New("mailgate: both smtp and outbox are set; choose one")
+	case m.SMTP == nil && m.Outbox == "":
+		return nil, errors.New("mailgate: neither smtp nor outbox is set; mails need somewhere to go")
+	case m.Outbox != "":
+		from, err := mail.ParseFrom(fmt.Sprintf("%q <mailgate@%s>", m.SiteName, base.Hostname()))
+		if err != nil {
+			return nil, err
+		}
+		m.logger.Warn("mails go to the development outbox, not to people", zap.String("outbox", m.Outbox))
+		mailer := &mail.Mailer{From: from, Transport: &mail.Outbox{Dir: m.Outbox, Now: now}, Now: now}
+		return outboxMailer{Mailer: mailer, dir: m.Outbox, logger: m.logger}, nil
+	}
+	return m.SMTP.mailer()
+}
+
+// mailer checks the SMTP settings, fills in their defaults and builds the
+// mailer that delivers through them.
+func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
+	repl := caddy.NewReplacer()
+	host, _, err := net.SplitHostPort(c.Address)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("mailgate: smtp address %q: must be host:port", c.Address)
+	}
+	if c.TLS == "" {
+		c.TLS = mail.TLSStartTLS
+	}
+	switch c.TLS {
+	case mail.TLSStartTLS, mail.TLSImplicit:
+	case mail.TLSNone:
+		if !isLoopback(host) && !c.Insecure {
+			return nil, fmt.Errorf("mailgate: smtp tls none to %s: links and passwords would cross the network in the clear; use starttls or tls, or add insecure", host)
+		}
+	default:
+		return nil, fmt.Errorf("mailgate: smtp tls %q: use starttls, tls or none", c.TLS)
+	}
+	if c.From == "" {
+		return nil, errors.New("mailgate: smtp from is required")
+	}
+	from, err := mail.ParseFrom(c.From)
+	if err != nil {
+		return nil, fmt.Errorf("mailgate: smtp from %q: not a valid address", c.From)
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = caddy.Duration(defaultDial)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = caddy.Duration(defaultTimeout)
+	}
+	transport := &mail.SMTP{
+		Addr:        c.Address,
+		TLS:         c.TLS,
+		Username:    repl.ReplaceKnown(c.Username, ""),
+		Password:    repl.ReplaceKnown(c.Password, ""),
+		DialTimeout: time.Duration(c.DialTimeout),
+		Timeout:     time.Duration(c.Timeout),
+	}
+	return &mail.Mailer{From: from, Transport: transport, Now: now}, nil
+}

@@ -1,0 +1,209 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+	"github.com/mailgate/caddy-mailgate/internal/web"
+)
+
+var realmPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Provision checks the configuration, then builds the engine. Every error
+// names the value at fault.
+func (m *Mailgate) Provision(ctx caddy.Context) error {
+	m.logger = ctx.Logger()
+	m.access = m.logger.Named("access")
+	if err := m.applyDefaults(); err != nil {
+		return err
+	}
+	base, err := parseBaseURL(m.BaseURL)
+	if err != nil {
+		return err
+	}
+	m.origin = base.Scheme + "://" + base.Host
+	m.secure = base.Scheme == "https"
+	if m.SiteName == "" {
+		m.SiteName = base.Hostname()
+	}
+	allow, err := m.allowlist()
+	if err != nil {
+		return err
+	}
+	mailer, err := m.mailer(base)
+	if err != nil {
+		return err
+	}
+	pages, err := web.New()
+	if err != nil {
+		return err
+	}
+	m.pages = pages
+
+	m.realmKey = "mailgate/" + m.Realm
+	r, err := loadRealm(ctx, m.realmKey, *m.Store)
+	if err != nil {
+		m.realmKey = ""
+		return err
+	}
+	m.ring = r.ring
+	m.forms = web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure}
+	store := markLogger{Store: r.store, logger: m.logger}
+	m.users = directory.New(ctx.Storage(), m.realmKey, now)
+	m.provisionSessions(r.ring, store)
+	m.provisionLinks(r.store, mailer, allow)
+	if err := m.provisionAPI(r.ring, store, m.users); err != nil {
+		return err
+	}
+	m.loginURL = m.origin + m.Prefix + "/login"
+	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
+	return nil
+}
+
+// provisionSessions builds the session manager: tokens signed by the
+// realm's ring, revocations kept as markers, identities from the directory.
+func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations) {
+	m.headers = newHeaderSet(m.IdentityHeaders)
+	m.sessions = session.NewManager(session.Config{
+		Signer:      session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
+		TTL:         time.Duration(m.SessionTTL),
+		Revocations: revocations,
+		Identities:  identities{m.users},
+		Prepare:     m.headers.prepare,
+	})
+}
+
+// provisionLinks builds the one-time secrets of the browser flows: mailed
+// links, authorization codes, pending set-password steps.
+func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist) {
+	m.links = &flow.MagicLink{
+		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
+		Users:     m.users,
+		Mailer:    mailer,
+		Allowlist: allow,
+		LinkURL:   m.linkURL,
+		TTL:       time.Duration(m.LinkTTL),
+		SiteName:  m.SiteName,
+		Sleep:     flow.SleepContext,
+		Now:       now,
+	}
+	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
+	m.pending = ticket.Tickets{Store: store, Kind: "pwset"}
+}
+
+// linkURL is the mailed link for secret; a locale other than the default
+// rides along, so the confirmation page speaks the mail's language.
+func (m *Mailgate) linkURL(secret, locale string) string {
+	u := m.origin + m.Prefix + "/link?t=" + secret
+	if locale != "" && locale != web.DefaultLocale {
+		u += "&l=" + url.QueryEscape(locale)
+	}
+	return u
+}
+
+// Cleanup releases this instance's hold on the realm's shared state; the
+// state itself lives on while a newer config uses the same realm.
+func (m *Mailgate) Cleanup() error {
+	if m.realmKey == "" {
+		return nil
+	}
+	_, err := realms.Delete(m.realmKey)
+	return err
+}
+
+func (m *Mailgate) applyDefaults() error {
+	if m.Realm == "" {
+		m.Realm = defaultRealm
+	}
+	if !realmPattern.MatchString(m.Realm) {
+		return fmt.Errorf("mailgate: realm %q: use 1 to 64 letters, digits, '-' or '_'", m.Realm)
+	}
+	if m.Prefix == "" {
+		m.Prefix = defaultPrefix
+	}
+	m.Prefix = strings.TrimSuffix(m.Prefix, "/")
+	if !strings.HasPrefix(m.Prefix, "/") || m.Prefix == "" || strings.ContainsAny(m.Prefix, "?#") {
+		return fmt.Errorf("mailgate: prefix %q: must be a path such as /.mailgate", m.Prefix)
+	}
+	if m.SessionTTL == 0 {
+		m.SessionTTL = caddy.Duration(defaultSessionTTL)
+	}
+	if m.LinkTTL == 0 {
+		m.LinkTTL = caddy.Duration(defaultLinkTTL)
+	}
+	if m.SessionTTL < caddy.Duration(time.Minute) {
+		return fmt.Errorf("mailgate: session_ttl %s: must be at least 1m", time.Duration(m.SessionTTL))
+	}
+	if m.LinkTTL < caddy.Duration(time.Minute) || m.LinkTTL > caddy.Duration(24*time.Hour) {
+		return fmt.Errorf("mailgate: link_ttl %s: must be between 1m and 24h", time.Duration(m.LinkTTL))
+	}
+	if m.Store == nil {
+		m.Store = &StoreConfig{}
+	}
+	if err := m.Store.applyDefaults(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parseBaseURL accepts an origin: scheme and host, nothing else. Plain HTTP
+// is allowed for loopback hosts only, because the session cookie then loses
+// its Secure flag.
+func parseBaseURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("mailgate: base_url is required (the origin of mailed links, such as https://app.example.com)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("mailgate: base_url %q: %v", s, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("mailgate: base_url %q: must be an absolute http(s) URL such as https://app.example.com", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("mailgate: base_url %q: must be an origin only, without path, query, fragment or user info", s)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("mailgate: base_url %q: plain http is allowed for localhost only; use https", s)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (m *Mailgate) allowlist() (flow.Allowlist, error) {
+	emails := make([]string, 0, len(m.AllowEmails))
+	for _, e := range m.AllowEmails {
+		n, err := directory.NormalizeEmail(e)
+		if err != nil {
+			return flow.Allowlist{}, fmt.Errorf("mailgate: allow email %q: not a valid address", e)
+		}
+		emails = append(emails, n)
+	}
+	for _, d := range m.AllowDomains {
+		if d == "" || strings.ContainsAny(d, "@/ ") || !strings.Contains(d, ".") {
+			return flow.Allowlist{}, fmt.Errorf("mailgate: allow domain %q: not a domain name", d)
+		}
+	}
+	if len(emails) == 0 && len(m.AllowDomains) == 0 {
+		m.logger.Warn("no allow email or allow domain configured: nobody can log in")
+	}
+	return flow.NewAllowlist(emails, m.AllowDomains), nil
+}
