@@ -11,6 +11,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -69,6 +70,7 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
 	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
+	m.finish = &flow.ClientFinish{Codes: m.codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now}
 	m.token = &api.TokenEndpoint{
 		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: m.codes, Users: users,
 		URL: m.origin + m.Prefix + "/oauth/token",

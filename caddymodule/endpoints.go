@@ -1,25 +1,16 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
-	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/session"
-	"github.com/mailgate/caddy-mailgate/internal/ticket"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -199,26 +190,12 @@ func (m *Mailgate) completeLogin(w http.ResponseWriter, r *http.Request, login f
 	return nil
 }
 
-// pendingPasswordTTL is how long the set-password page stays usable.
-const pendingPasswordTTL = 15 * time.Minute
-
-// pendingPassword is a confirmed login waiting for its new password.
-type pendingPassword struct {
-	UserID string           `json:"user_id"`
-	Locale string           `json:"locale,omitempty"`
-	Client flow.ClientLogin `json:"client"`
-}
-
-// askPassword shows the set-password page for a confirmed login. The login
-// waits in a one-time ticket, so the page cannot be replayed, and no
-// session exists until the password is set.
+// askPassword shows the set-password page for a confirmed login. With no
+// secret yet, the login is parked first (see flow.PasswordStep).
 func (m *Mailgate) askPassword(w http.ResponseWriter, r *http.Request, login flow.Login, secret string) error {
 	if secret == "" {
-		raw, err := json.Marshal(pendingPassword{UserID: login.User.ID, Locale: login.Locale, Client: *login.Client})
-		if err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, err)
-		}
-		if secret, err = m.pending.Issue(r.Context(), "", raw, pendingPasswordTTL); err != nil {
+		var err error
+		if secret, err = m.passwords.Begin(r.Context(), login); err != nil {
 			return caddyhttp.Error(http.StatusServiceUnavailable, err)
 		}
 	}
@@ -227,105 +204,42 @@ func (m *Mailgate) askPassword(w http.ResponseWriter, r *http.Request, login flo
 	})
 }
 
-// minPasswordLength follows NIST SP 800-63B's floor for chosen passwords,
-// raised to 10.
-const (
-	minPasswordLength = 10
-	maxPasswordLength = 1024
-)
-
 // setPassword stores the new password and continues the login. A password
 // that is too short or mistyped shows the page again without using up the
 // pending login.
 func (m *Mailgate) setPassword(w http.ResponseWriter, r *http.Request) error {
-	secret, pw := r.PostFormValue("p"), r.PostFormValue("password")
-	locale := r.PostFormValue("l")
+	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
+	login, err := m.passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"))
 	retry := func(key string) error {
 		return m.render(w, http.StatusBadRequest, web.PageSetPassword, web.Data{
 			FormToken: m.forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
 		})
 	}
-	switch n := utf8.RuneCountInString(pw); {
-	case n < minPasswordLength || len(pw) > maxPasswordLength:
+	switch {
+	case errors.Is(err, flow.ErrPasswordTooShort):
 		return retry("password_too_short")
-	case pw != r.PostFormValue("confirm"):
+	case errors.Is(err, flow.ErrPasswordMismatch):
 		return retry("password_mismatch")
-	}
-	raw, err := m.pending.Redeem(r.Context(), secret)
-	if errors.Is(err, ticket.ErrNotFound) {
+	case errors.Is(err, flow.ErrLinkInvalid):
 		return m.render(w, http.StatusGone, web.PageInvalid, web.Data{FormToken: m.forms.Token(w, r), Return: "/", Locale: locale})
-	}
-	if err != nil {
+	case err != nil:
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
-	var p pendingPassword
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return caddyhttp.Error(http.StatusInternalServerError, err)
-	}
-	if err := m.users.SetPassword(r.Context(), p.UserID, password.New(pw).String()); err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
-	}
-	u, err := m.users.ByID(r.Context(), p.UserID)
-	if err != nil {
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
-	}
-	m.logger.Info("password set", zap.String("user_id", u.ID))
-	return m.completeLogin(w, r, flow.Login{User: u, Locale: p.Locale, Client: &p.Client})
+	m.logger.Info("password set", zap.String("user_id", login.User.ID))
+	return m.completeLogin(w, r, login)
 }
 
 // finishClientLogin ends an app's login at its redirect URI, with what the
-// app asked for (a code, a token, or both) the way it asked for it
-// (query, fragment or form_post), and the app's state exactly as sent.
+// app asked for the way it asked for it.
 func (m *Mailgate) finishClientLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
-	c := login.Client
-	params := url.Values{}
-	typ := c.ResponseType
-	if typ == "" {
-		typ = "code"
-	}
-	if strings.Contains(typ, "code") {
-		code, err := m.codes.Issue(r.Context(), *c, login.User.ID, now())
-		if err != nil {
-			return caddyhttp.Error(http.StatusServiceUnavailable, err)
-		}
-		params.Set("code", code)
-	}
-	if strings.Contains(typ, "token") {
-		tok, err := m.token.Tokens.UserToken(c.ClientID, login.User, c.Scope)
-		if err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, err)
-		}
-		params.Set("access_token", tok)
-		params.Set("token_type", "Bearer")
-		params.Set("expires_in", strconv.Itoa(int(m.token.Tokens.TTL.Seconds())))
-	}
-	if c.State != "" {
-		params.Set("state", c.State)
-	}
-	switch c.ResponseMode {
-	case "form_post":
-		fields := make([]web.Field, 0, len(params))
-		for _, k := range slices.Sorted(maps.Keys(params)) {
-			fields = append(fields, web.Field{Name: k, Value: params.Get(k)})
-		}
-		if err := m.pages.RenderFormPost(w, c.RedirectURI, login.Locale, fields); err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, err)
-		}
-		return nil
-	case "fragment":
-		http.Redirect(w, r, c.RedirectURI+"#"+params.Encode(), http.StatusSeeOther)
-		return nil
-	}
-	u, err := url.Parse(c.RedirectURI)
+	params, err := m.finish.Params(r.Context(), login)
 	if err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	c := login.Client
+	if err := m.pages.WriteAuthorizeResponse(w, r, c.RedirectURI, c.ResponseMode, login.Locale, params); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	q := u.Query()
-	for k, v := range params {
-		q[k] = v
-	}
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 	return nil
 }
 

@@ -13,10 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
-	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
-	"github.com/mailgate/caddy-mailgate/internal/ticket"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -104,8 +102,8 @@ type Mailgate struct {
 	challenge string
 	token     *api.TokenEndpoint
 	codes     flow.Codes
-	pending   ticket.Tickets
-	users     *directory.Directory
+	passwords *flow.PasswordStep
+	finish    *flow.ClientFinish
 	// api holds the server-to-server endpoints by path under the prefix.
 	api map[string]http.Handler
 }

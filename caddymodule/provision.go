@@ -60,10 +60,10 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.ring = r.ring
 	m.forms = web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure}
 	store := markLogger{Store: r.store, logger: m.logger}
-	m.users = directory.New(ctx.Storage(), m.realmKey, now)
-	m.provisionSessions(r.ring, store)
-	m.provisionLinks(r.store, mailer, allow)
-	if err := m.provisionAPI(r.ring, store, m.users); err != nil {
+	users := directory.New(ctx.Storage(), m.realmKey, now)
+	m.provisionSessions(r.ring, store, users)
+	m.provisionLinks(r.store, mailer, allow, users)
+	if err := m.provisionAPI(r.ring, store, users); err != nil {
 		return err
 	}
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -73,23 +73,23 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 
 // provisionSessions builds the session manager: tokens signed by the
 // realm's ring, revocations kept as markers, identities from the directory.
-func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations) {
+func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory) {
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:         time.Duration(m.SessionTTL),
 		Revocations: revocations,
-		Identities:  identities{m.users},
+		Identities:  identities{users},
 		Prepare:     m.headers.prepare,
 	})
 }
 
 // provisionLinks builds the one-time secrets of the browser flows: mailed
 // links, authorization codes, pending set-password steps.
-func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist) {
+func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory) {
 	m.links = &flow.MagicLink{
 		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
-		Users:     m.users,
+		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,
 		LinkURL:   m.linkURL,
@@ -99,7 +99,7 @@ func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow 
 		Now:       now,
 	}
 	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
-	m.pending = ticket.Tickets{Store: store, Kind: "pwset"}
+	m.passwords = &flow.PasswordStep{Tickets: ticket.Tickets{Store: store, Kind: "pwset"}, Users: users}
 }
 
 // linkURL is the mailed link for secret; a locale other than the default

@@ -335,3 +335,37 @@ func TestAccountNamesTheLinkWithoutUsingIt(t *testing.T) {
 		t.Fatalf("Account of a used link: err = %v, want ErrLinkInvalid", err)
 	}
 }
+
+// TestPasswordStep: a password the policy refuses leaves the step usable;
+// a good one uses it up, stores the password and hands back the login.
+func TestPasswordStep(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	users := f.flow.Users.(*directory.Directory)
+	u, err := users.EnsureByEmail(ctx, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := &PasswordStep{Tickets: ticket.Tickets{Store: f.flow.Tickets.Store, Kind: "pwset"}, Users: users}
+	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb", ResetPassword: true}
+	secret, err := step.Begin(ctx, Login{User: u, Locale: "nl-NL", Client: &c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step.Complete(ctx, secret, "short", "short"); !errors.Is(err, ErrPasswordTooShort) {
+		t.Fatalf("short password: err = %v", err)
+	}
+	if _, err := step.Complete(ctx, secret, "long enough 1", "long enough 2"); !errors.Is(err, ErrPasswordMismatch) {
+		t.Fatalf("mismatch: err = %v", err)
+	}
+	login, err := step.Complete(ctx, secret, "long enough 1", "long enough 1")
+	if err != nil || login.User.ID != u.ID || login.Locale != "nl-NL" || login.Client == nil || *login.Client != c {
+		t.Fatalf("the refused attempts used the step up, or the login came back wrong: %+v, %v", login, err)
+	}
+	if stored, _ := users.ByID(ctx, u.ID); stored.PasswordHash == "" {
+		t.Fatal("no password stored")
+	}
+	if _, err := step.Complete(ctx, secret, "long enough 1", "long enough 1"); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("second use of the step: err = %v, want ErrLinkInvalid", err)
+	}
+}

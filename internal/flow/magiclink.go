@@ -84,27 +84,6 @@ type MagicLink struct {
 	sendAvg time.Duration
 }
 
-// ClientLogin is a login an app asked for through the API: the code goes to
-// the app's redirect URI instead of the person landing on this site.
-type ClientLogin struct {
-	ClientID    string `json:"client_id"`
-	RedirectURI string `json:"redirect_uri"`
-	State       string `json:"state,omitempty"`
-	// CodeChallenge is a PKCE S256 challenge the code exchange must meet.
-	CodeChallenge string `json:"code_challenge,omitempty"`
-	// ResponseType is what the redirect carries: "code" (the default),
-	// "token", or "code token".
-	ResponseType string `json:"response_type,omitempty"`
-	// ResponseMode is how: "query" (the default), "fragment" or
-	// "form_post".
-	ResponseMode string `json:"response_mode,omitempty"`
-	// Scope is recorded in tokens the login yields.
-	Scope string `json:"scope,omitempty"`
-	// ResetPassword makes the person choose a password before the login
-	// continues to the app.
-	ResetPassword bool `json:"reset_password,omitempty"`
-}
-
 // Login is a redeemed link: who logs in, and where they go next.
 type Login struct {
 	User directory.User
