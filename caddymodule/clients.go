@@ -48,8 +48,9 @@ type ClientConfig struct {
 
 // provisionAPI builds the server-to-server API: clients, access tokens and
 // the DPoP checks. Its tokens are signed by the realm's keys with the API's
-// URL as audience, so no session token can pass as an access token.
-func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory) error {
+// URL as audience, so no session token can pass as an access token. It
+// returns the token signer, which also signs the tokens of app logins.
+func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory, links *flow.MagicLink, codes flow.Codes) (*api.Tokens, error) {
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
@@ -63,28 +64,27 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	}
 	clients, err := api.NewClients(configs)
 	if err != nil {
-		return fmt.Errorf("mailgate: %w", err)
+		return nil, fmt.Errorf("mailgate: %w", err)
 	}
 	tokens := &api.Tokens{
 		Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
 	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
-	m.finish = &flow.ClientFinish{Codes: m.codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now}
 	m.token = &api.TokenEndpoint{
-		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: m.codes, Users: users,
+		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: codes, Users: users,
 		URL: m.origin + m.Prefix + "/oauth/token",
 	}
 	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
 	m.api = map[string]http.Handler{
 		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
-			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: m.links,
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
 		}),
 		"/api/v1/magic-link": api.EchoCorrelation(&api.MagicLink{
-			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: m.links,
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("magic-link: link not sent", zap.Error(err)) },
 		}),
 	}
-	return nil
+	return tokens, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
 // ServeHTTP serves mailgate's own endpoints under the prefix and guards
@@ -40,6 +41,27 @@ func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 	repl.Set("http.auth.user.id", id.userID)
 	repl.Set("http.auth.user.email", id.userEmail)
 	return next.ServeHTTP(w, r)
+}
+
+// serveEndpoint routes a request under the prefix: the server-to-server API
+// authenticates its clients itself; everything else is a browser page.
+func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	m.setHSTS(w.Header())
+	if sub == "/oauth/token" {
+		m.token.ServeHTTP(w, r)
+		return nil
+	}
+	if h, ok := m.api[sub]; ok {
+		h.ServeHTTP(w, r)
+		return nil
+	}
+	var we *web.Error
+	if err := m.pages.Serve(w, r); errors.As(err, &we) {
+		return caddyhttp.Error(we.Status, we.Err)
+	} else if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	return nil
 }
 
 // unauthenticated sends a browser to the login page, keeping where it was

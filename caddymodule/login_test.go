@@ -407,6 +407,20 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("pages answer 405 with Allow for another method, 404 for an unknown path", func(t *testing.T) {
+		b := e.browser(t)
+		before := e.upstream.count()
+		if r := b.get("/.mailgate/login/email"); r.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(r.Header.Get("Allow"), "POST") {
+			t.Fatalf("GET of a POST-only page: %s, Allow %q", r.Status, r.Header.Get("Allow"))
+		}
+		if r := b.get("/.mailgate/nothing-here"); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("unknown page: %s", r.Status)
+		}
+		if e.upstream.count() != before {
+			t.Fatal("the upstream saw a request under the prefix")
+		}
+	})
+
 	t.Run("a planted form token is replaced, not adopted", func(t *testing.T) {
 		b := e.browser(t)
 		planted := strings.Repeat("P", 43)

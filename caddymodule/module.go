@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
-	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
@@ -92,18 +91,14 @@ type Mailgate struct {
 	realmKey  string
 	origin    string
 	secure    bool
-	forms     web.Forms
 	sessions  *session.Manager
-	ring      *session.KeyRing
-	links     *flow.MagicLink
-	pages     *web.Pages
 	headers   headerSet
 	loginURL  string
 	challenge string
-	token     *api.TokenEndpoint
-	codes     flow.Codes
-	passwords *flow.PasswordStep
-	finish    *flow.ClientFinish
+	// pages serves the browser pages, token and api the server-to-server
+	// API, all under the prefix.
+	pages *web.Handler
+	token *api.TokenEndpoint
 	// api holds the server-to-server endpoints by path under the prefix.
 	api map[string]http.Handler
 }

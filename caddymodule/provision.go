@@ -49,7 +49,6 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	m.pages = pages
 
 	m.realmKey = "mailgate/" + m.Realm
 	r, err := loadRealm(ctx, m.realmKey, *m.Store)
@@ -57,15 +56,30 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		m.realmKey = ""
 		return err
 	}
-	m.ring = r.ring
-	m.forms = web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure}
 	store := markLogger{Store: r.store, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users)
-	m.provisionLinks(r.store, mailer, allow, users)
-	if err := m.provisionAPI(r.ring, store, users); err != nil {
+	links := m.newLinks(store, mailer, allow, users)
+	codes := flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
+	tokens, err := m.provisionAPI(r.ring, store, users, links, codes)
+	if err != nil {
 		return err
 	}
+	m.pages = &web.Handler{
+		Pages:     pages,
+		Forms:     web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure},
+		Links:     links,
+		Sessions:  m.sessions,
+		Passwords: &flow.PasswordStep{Tickets: ticket.Tickets{Store: store, Kind: "pwset"}, Users: users},
+		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
+		JWKS:      r.ring.JWKS,
+		LinkTTL:   time.Duration(m.LinkTTL),
+		SiteName:  m.SiteName,
+		Prefix:    m.Prefix,
+		Secure:    m.secure,
+		Logger:    m.logger,
+	}
+	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
 	return nil
@@ -84,10 +98,9 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 	})
 }
 
-// provisionLinks builds the one-time secrets of the browser flows: mailed
-// links, authorization codes, pending set-password steps.
-func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory) {
-	m.links = &flow.MagicLink{
+// newLinks builds the mailed-link flow.
+func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory) *flow.MagicLink {
+	return &flow.MagicLink{
 		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
 		Users:     users,
 		Mailer:    mailer,
@@ -98,8 +111,6 @@ func (m *Mailgate) provisionLinks(store ticket.Store, mailer flow.Mailer, allow 
 		Sleep:     flow.SleepContext,
 		Now:       now,
 	}
-	m.codes = flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
-	m.passwords = &flow.PasswordStep{Tickets: ticket.Tickets{Store: store, Kind: "pwset"}, Users: users}
 }
 
 // linkURL is the mailed link for secret; a locale other than the default

@@ -1,0 +1,151 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+)
+
+// Links is the mailed-link flow as the pages use it.
+type Links interface {
+	Request(ctx context.Context, email, returnPath, locale string) error
+	Account(ctx context.Context, secret string) (string, error)
+	Redeem(ctx context.Context, secret string) (flow.Login, error)
+}
+
+// Sessions starts, checks and ends sessions.
+type Sessions interface {
+	Issue(userID string) (token string, expiry time.Time, err error)
+	Verify(ctx context.Context, token string) (*session.Session, error)
+	Revoke(ctx context.Context, s *session.Session) error
+}
+
+// Passwords is the set-password step of a resetPassword login.
+type Passwords interface {
+	Begin(ctx context.Context, login flow.Login) (string, error)
+	Complete(ctx context.Context, secret, password, confirm string) (flow.Login, error)
+}
+
+// ClientFinisher makes what an app's login ends with.
+type ClientFinisher interface {
+	Params(ctx context.Context, login flow.Login) (url.Values, error)
+}
+
+// Handler serves the browser pages under the prefix: login, link
+// confirmation, set password, logout, and the JWKS and stylesheet. It
+// declares only what it needs; caddymodule builds it and mounts it.
+type Handler struct {
+	Pages     *Pages
+	Forms     Forms
+	Links     Links
+	Sessions  Sessions
+	Passwords Passwords
+	Finish    ClientFinisher
+	// JWKS returns the published keys; it is read per request, so the
+	// answer follows the key ring.
+	JWKS func() []byte
+	// LinkTTL is how long a mailed link lives, for the "check your inbox"
+	// page.
+	LinkTTL  time.Duration
+	SiteName string
+	// Prefix is where the pages live, such as /.mailgate.
+	Prefix string
+	// Secure is whether the site is served over HTTPS: cookie names and
+	// flags follow it.
+	Secure bool
+	Logger *zap.Logger
+
+	mux *http.ServeMux
+}
+
+// maxFormBytes bounds the body of every form post: an email address and two
+// tokens fit many times over.
+const maxFormBytes = 16 << 10
+
+// Mount builds the routes; call it once, after setting the fields.
+func (h *Handler) Mount() {
+	h.mux = http.NewServeMux()
+	p := h.Prefix
+	// A GET pattern matches HEAD too. The mux answers a path with no
+	// pattern for the method with 405 and Allow, and an unknown path with
+	// 404.
+	h.handle("GET "+p+"/login", h.loginPage)
+	h.handle("POST "+p+"/login/email", h.form(h.requestLink))
+	h.handle("GET "+p+"/link", h.confirmPage)
+	h.handle("POST "+p+"/link", h.form(h.redeemLink))
+	h.handle("GET "+p+"/logout", h.logoutPage)
+	h.handle("POST "+p+"/logout", h.form(h.logout))
+	h.handle("POST "+p+"/password", h.form(h.setPassword))
+	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
+	h.handle("GET "+p+"/assets/style.css", serveCSS)
+}
+
+// Error is a failure the pages leave to the server's error handling (so an
+// operator's error pages apply): its status and the cause, for the log.
+type Error struct {
+	Status int
+	Err    error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d: %v", e.Status, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(status int, err error) error { return &Error{Status: status, Err: err} }
+
+// errSlot carries an endpoint's error past http.ServeMux, whose handlers
+// return nothing.
+type errSlot struct{ err error }
+
+type errSlotKey struct{}
+
+func (h *Handler) handle(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		r.Context().Value(errSlotKey{}).(*errSlot).err = fn(w, r)
+	})
+}
+
+// Serve answers a request under the prefix. An *Error return is for the
+// caller to turn into its server's error response.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) error {
+	// Redirects carry codes and cookies too, not only pages; the JWKS and
+	// the stylesheet loosen Cache-Control for themselves.
+	SetSecurityHeaders(w.Header())
+	slot := &errSlot{}
+	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), errSlotKey{}, slot)))
+	return slot.err
+}
+
+// form guards a POST: a bounded body, parsed, from this origin with a form
+// token mailgate minted.
+func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return fail(http.StatusBadRequest, err)
+		}
+		if err := h.Forms.Check(r); err != nil {
+			return h.render(w, http.StatusForbidden, "bad_form", Data{})
+		}
+		return fn(w, r)
+	}
+}
+
+// render fills the data every page shares and writes the page.
+func (h *Handler) render(w http.ResponseWriter, status int, page string, d Data) error {
+	d.SiteName = h.SiteName
+	d.Prefix = h.Prefix
+	if !Supported(d.Locale) {
+		d.Locale = DefaultLocale
+	}
+	if err := h.Pages.Render(w, status, page, d); err != nil {
+		return fail(http.StatusInternalServerError, err)
+	}
+	return nil
+}

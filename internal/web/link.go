@@ -1,0 +1,87 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
+)
+
+// confirmPage shows a button and consumes nothing: mail scanners and link
+// previews fetch links, and must not use them up. It names the account the
+// link signs in, masked, so that a person who opened someone else's link
+// notices.
+func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	email, err := h.Links.Account(r.Context(), q.Get("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		return h.render(w, http.StatusGone, PageInvalid, Data{
+			FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l"),
+		})
+	}
+	if err != nil {
+		// Not a handler error: Caddy would log it with the request's URI,
+		// which holds the link's secret.
+		h.Logger.Error("reading a pending link", zap.Error(err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	}
+	return h.render(w, http.StatusOK, PageConfirm, Data{
+		FormToken: h.Forms.Token(w, r),
+		Secret:    q.Get("t"),
+		Locale:    q.Get("l"),
+		Account:   MaskEmail(email),
+	})
+}
+
+func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
+	login, err := h.Links.Redeem(r.Context(), r.PostFormValue("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		return h.render(w, http.StatusGone, PageInvalid, Data{
+			FormToken: h.Forms.Token(w, r),
+			Return:    "/",
+			Locale:    r.PostFormValue("l"),
+		})
+	}
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	if login.Client != nil && login.Client.ResetPassword {
+		return h.askPassword(w, r, login)
+	}
+	return h.completeLogin(w, r, login)
+}
+
+// completeLogin starts the person's session and sends them on: back to the
+// page they wanted, or to the app that asked for the login.
+func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
+	u := login.User
+	token, expiry, err := h.Sessions.Issue(u.ID)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	h.Logger.Info("login", zap.String("user_id", u.ID))
+	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, false))
+	if login.Client != nil {
+		return h.finishClientLogin(w, r, login)
+	}
+	http.Redirect(w, r, login.Return, http.StatusSeeOther)
+	return nil
+}
+
+// finishClientLogin ends an app's login at its redirect URI, with what the
+// app asked for the way it asked for it.
+func (h *Handler) finishClientLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
+	params, err := h.Finish.Params(r.Context(), login)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	c := login.Client
+	if err := h.Pages.WriteAuthorizeResponse(w, r, c.RedirectURI, c.ResponseMode, login.Locale, params); err != nil {
+		return fail(http.StatusInternalServerError, err)
+	}
+	return nil
+}

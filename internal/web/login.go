@@ -1,0 +1,47 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+)
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
+	return h.render(w, http.StatusOK, PageLogin, Data{
+		FormToken: h.Forms.Token(w, r),
+		Return:    flow.SafeReturn(r.URL.Query().Get("return")),
+	})
+}
+
+// requestLink answers the same "check your inbox" page whether or not the
+// address may log in.
+func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
+	email := r.PostFormValue("email")
+	d := Data{
+		FormToken: h.Forms.Token(w, r),
+		Return:    flow.SafeReturn(r.PostFormValue("return")),
+		Email:     email,
+		Minutes:   int(h.LinkTTL.Minutes()),
+	}
+	err := h.Links.Request(r.Context(), email, d.Return, DefaultLocale)
+	var tooLong *flow.TooLongError
+	switch {
+	case err == nil:
+		return h.render(w, http.StatusOK, PageSent, d)
+	case errors.Is(err, directory.ErrInvalidEmail):
+		d.Error = "invalid_email"
+		return h.render(w, http.StatusBadRequest, PageLogin, d)
+	case errors.As(err, &tooLong):
+		d.Error, d.Return = "return_too_long", "/"
+		return h.render(w, http.StatusBadRequest, PageLogin, d)
+	case errors.Is(err, flow.ErrDelivery):
+		h.Logger.Error("login mail not delivered; the link was dropped", zap.Error(err))
+		return h.render(w, http.StatusServiceUnavailable, PageSendFailed, d)
+	default:
+		return fail(http.StatusServiceUnavailable, err)
+	}
+}

@@ -1,0 +1,47 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+)
+
+// askPassword parks a confirmed login (see flow.PasswordStep) and shows the
+// set-password page for it.
+func (h *Handler) askPassword(w http.ResponseWriter, r *http.Request, login flow.Login) error {
+	secret, err := h.Passwords.Begin(r.Context(), login)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	return h.render(w, http.StatusOK, PageSetPassword, Data{
+		FormToken: h.Forms.Token(w, r), Secret: secret, Locale: login.Locale,
+	})
+}
+
+// setPassword stores the new password and continues the login. A password
+// that is too short or mistyped shows the page again without using up the
+// pending login.
+func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
+	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
+	login, err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"))
+	retry := func(key string) error {
+		return h.render(w, http.StatusBadRequest, PageSetPassword, Data{
+			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
+		})
+	}
+	switch {
+	case errors.Is(err, flow.ErrPasswordTooShort):
+		return retry("password_too_short")
+	case errors.Is(err, flow.ErrPasswordMismatch):
+		return retry("password_mismatch")
+	case errors.Is(err, flow.ErrLinkInvalid):
+		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
+	case err != nil:
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	h.Logger.Info("password set", zap.String("user_id", login.User.ID))
+	return h.completeLogin(w, r, login)
+}
