@@ -23,59 +23,60 @@ func (a *Authenticator) Authenticate(r *http.Request, url, scope string) (*Clien
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	scheme = strings.ToLower(scheme)
 	if token == "" || (scheme != "dpop" && scheme != "bearer") {
-		return nil, a.challenge("dpop", "", "an access token is required: Authorization: DPoP <token>")
+		// No credentials: the challenge names no error (RFC 6750 section
+		// 3.1), the body still says invalid_token.
+		return nil, ErrInvalidToken.WithHint("an access token is required: Authorization: DPoP <token>").
+			WithChallenge(challengeHeader("dpop", "", ""))
 	}
 	at, err := a.Tokens.Verify(token)
 	if err != nil {
-		return nil, a.challenge(scheme, "invalid_token", "the access token is invalid or expired")
+		return nil, challenge(scheme, ErrInvalidToken.WithHint("the access token is invalid or expired"))
 	}
 	client, ok := a.Clients.Get(at.ClientID)
 	if !ok {
-		return nil, a.challenge(scheme, "invalid_token", "the token's client is no longer configured")
+		return nil, challenge(scheme, ErrInvalidToken.WithHint("the token's client is no longer configured"))
 	}
 	switch scheme {
 	case "dpop":
 		if at.JKT == "" {
-			return nil, a.challenge(scheme, "invalid_token", "the token is not bound to a DPoP key")
+			return nil, challenge(scheme, ErrInvalidToken.WithHint("the token is not bound to a DPoP key"))
 		}
 		p, err := a.DPoP.Verify(r.Context(), dpop.Request{
 			Proofs: r.Header.Values("DPoP"), Method: r.Method, URL: url, AccessToken: token,
 		})
 		if errors.Is(err, dpop.ErrInvalidProof) {
-			return nil, a.challenge(scheme, "invalid_dpop_proof", err.Error())
+			return nil, challenge(scheme, ErrInvalidDPoPProofResource.WithHint(err.Error()))
 		}
 		if err != nil {
-			return nil, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the replay store cannot be read"}
+			return nil, ErrTemporarilyUnavailable.WithHint("the replay store cannot be read")
 		}
 		if p.JKT != at.JKT {
-			return nil, a.challenge(scheme, "invalid_dpop_proof", "the proof is signed by another key than the token is bound to")
+			return nil, challenge(scheme, ErrInvalidDPoPProofResource.WithHint("the proof is signed by another key than the token is bound to"))
 		}
 	case "bearer":
 		// A bound token sent as Bearer would let whoever stole it skip the
 		// proof (RFC 9449 section 7.2).
 		if at.JKT != "" {
-			return nil, a.challenge("dpop", "invalid_token", "a DPoP-bound token must be sent with the DPoP scheme")
+			return nil, challenge("dpop", ErrInvalidToken.WithHint("a DPoP-bound token must be sent with the DPoP scheme"))
 		}
 		if client.DPoP == DPoPRequired {
-			return nil, a.challenge("dpop", "invalid_token", "this client must use DPoP")
+			return nil, challenge("dpop", ErrInvalidToken.WithHint("this client must use DPoP"))
 		}
 	}
 	if !client.HasScope(scope) || !slices.Contains(at.Scopes, scope) {
-		return nil, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token lacks the scope " + scope,
-			Challenge: challengeHeader(scheme, "insufficient_scope", "scope "+scope+" is required") + `, scope="` + scope + `"`}
+		// The challenge's description differs from the body's and names
+		// the scope to ask for (RFC 6750 section 3).
+		return nil, ErrInsufficientScope.WithHint("the token lacks the scope " + scope).
+			WithChallenge(challengeHeader(scheme, ErrInsufficientScope.Code, "scope "+scope+" is required") + `, scope="` + scope + `"`)
 	}
 	return client, nil
 }
 
-// challenge is a 401 with a WWW-Authenticate for scheme. Without a code, the
-// request had no credentials and the challenge names none (RFC 6750
-// section 3.1).
-func (a *Authenticator) challenge(scheme, code, desc string) *Error {
-	bodyCode := code
-	if bodyCode == "" {
-		bodyCode = "invalid_token"
-	}
-	return &Error{Status: http.StatusUnauthorized, Code: bodyCode, Description: desc, Challenge: challengeHeader(scheme, code, desc)}
+// challenge returns e with a WWW-Authenticate for scheme that repeats its
+// code and description, so that a client reading only the header learns
+// what the body says (RFC 6750 section 3).
+func challenge(scheme string, e *Error) *Error {
+	return e.WithChallenge(challengeHeader(scheme, e.Code, e.Description))
 }
 
 func challengeHeader(scheme, code, desc string) string {

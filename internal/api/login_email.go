@@ -57,14 +57,10 @@ type loginEmailRequest struct {
 	CodeChallengeMethod string  `json:"code_challenge_method"`
 }
 
-func badRequest(code, desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: code, Description: desc}
-}
-
 func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_input", Description: "use POST"})
+		WriteError(w, ErrInvalidInputMethod.WithHint("use POST"))
 		return
 	}
 	client, aerr := h.Auth.Authenticate(r, h.URL, ScopeLoginEmail)
@@ -82,7 +78,7 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := h.find(r.Context(), req)
 	if errors.Is(err, directory.ErrNotFound) {
-		WriteError(w, &Error{Status: http.StatusNotFound, Code: "account_not_found", Description: "no account matches this " + *req.Selector})
+		WriteError(w, ErrAccountNotFound.WithHint("no account matches this "+*req.Selector))
 		return
 	}
 	if err == nil {
@@ -92,14 +88,14 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var tooLong *flow.TooLongError
 	if errors.As(err, &tooLong) {
-		WriteError(w, badRequest("invalid_input", tooLong.Error()))
+		WriteError(w, ErrInvalidInput.WithHint(tooLong.Error()))
 		return
 	}
 	if err != nil {
 		if h.OnError != nil {
 			h.OnError(err)
 		}
-		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the email could not be sent; try again later"})
+		WriteError(w, ErrTemporarilyUnavailable.WithHint("the email could not be sent; try again later"))
 		return
 	}
 	WriteJSON(w, http.StatusOK, struct{}{})
@@ -113,10 +109,10 @@ func decodeLoginEmail(w http.ResponseWriter, r *http.Request) (loginEmailRequest
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, badRequest("invalid_input", "the body must be a JSON object with the documented fields: "+err.Error())
+		return req, ErrInvalidInput.WithHint("the body must be a JSON object with the documented fields: " + err.Error())
 	}
 	if dec.More() {
-		return req, badRequest("invalid_input", "the body holds more than one JSON value")
+		return req, ErrInvalidInput.WithHint("the body holds more than one JSON value")
 	}
 	return req, nil
 }
@@ -124,28 +120,28 @@ func decodeLoginEmail(w http.ResponseWriter, r *http.Request) (loginEmailRequest
 // validate checks the fields in the seed's order and normalizes them.
 func (req *loginEmailRequest) validate(client *Client) *Error {
 	if req.Selector == nil || (*req.Selector != "email" && *req.Selector != "username") {
-		return badRequest("selector_invalid", `selector must be "email" or "username"`)
+		return ErrSelectorInvalid.WithHint(`selector must be "email" or "username"`)
 	}
 	if req.Email != "" && req.Username != "" {
-		return badRequest("both_email_and_username_are_provided", "give email or username, matching the selector, not both")
+		return ErrBothEmailAndUsername.WithHint("give email or username, matching the selector, not both")
 	}
 	switch *req.Selector {
 	case "email":
 		email, err := directory.NormalizeEmail(req.Email)
 		if err != nil {
-			return badRequest("invalid_input", "selector is email: email must be a valid address")
+			return ErrInvalidInput.WithHint("selector is email: email must be a valid address")
 		}
 		req.Email = email
 	case "username":
 		if req.Username == "" {
-			return badRequest("invalid_input", "selector is username: username is required")
+			return ErrInvalidInput.WithHint("selector is username: username is required")
 		}
 	}
 	if req.RedirectURI == "" {
-		return badRequest("no_redirect_uri_provided", "redirect_uri is required")
+		return ErrNoRedirectURI.WithHint("redirect_uri is required")
 	}
 	if !client.AllowsRedirect(req.RedirectURI) {
-		return badRequest("redirect_uri_mismatch", "redirect_uri is not one of this client's registered redirect URIs")
+		return ErrRedirectURIMismatch.WithHint("redirect_uri is not one of this client's registered redirect URIs")
 	}
 	locale, aerr := normalizeLocale(req.Locale)
 	if aerr != nil {
@@ -155,9 +151,9 @@ func (req *loginEmailRequest) validate(client *Client) *Error {
 	switch {
 	case req.CodeChallenge == "" && req.CodeChallengeMethod == "":
 	case req.CodeChallengeMethod != "S256":
-		return badRequest("invalid_input", "code_challenge_method must be S256")
+		return ErrInvalidInput.WithHint("code_challenge_method must be S256")
 	case len(req.CodeChallenge) != 43 || strings.ContainsAny(req.CodeChallenge, "+/="):
-		return badRequest("invalid_input", "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
+		return ErrInvalidInput.WithHint("code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
 	}
 	return nil
 }
@@ -169,11 +165,11 @@ func normalizeLocale(s string) (string, *Error) {
 		return DefaultLocale, nil
 	}
 	if !localePattern.MatchString(s) {
-		return "", badRequest("locale_invalid", "locale must look like en-GB: language, dash, country")
+		return "", ErrLocaleInvalid.WithHint("locale must look like en-GB: language, dash, country")
 	}
 	canon := strings.ToLower(s[:2]) + "-" + strings.ToUpper(s[3:])
 	if !slices.Contains(Locales, canon) {
-		return "", badRequest("locale_not_supported", "supported locales: "+strings.Join(Locales, ", "))
+		return "", ErrLocaleNotSupported.WithHint("supported locales: " + strings.Join(Locales, ", "))
 	}
 	return canon, nil
 }

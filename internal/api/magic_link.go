@@ -126,12 +126,14 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // validate checks the request and returns the login to mail, or a status
 // and message.
 func (req *magicLinkRequest) validate(client *Client) (flow.ClientLogin, int, string) {
-	for name, v := range map[string]string{
-		"email": req.Email, "clientId": req.ClientID, "redirectUri": req.RedirectURI,
-		"scope": req.Scope, "responseMode": req.ResponseMode, "responseType": req.ResponseType,
+	// The required fields in the seed's order, checked as a list and not
+	// a map: a body missing several always names the same, first one.
+	for _, f := range []struct{ name, value string }{
+		{"email", req.Email}, {"clientId", req.ClientID}, {"redirectUri", req.RedirectURI},
+		{"scope", req.Scope}, {"responseMode", req.ResponseMode}, {"responseType", req.ResponseType},
 	} {
-		if v == "" {
-			return flow.ClientLogin{}, http.StatusBadRequest, "Invalid request: " + name + " is required"
+		if f.value == "" {
+			return flow.ClientLogin{}, http.StatusBadRequest, "Invalid request: " + f.name + " is required"
 		}
 	}
 	email, err := directory.NormalizeEmail(req.Email)

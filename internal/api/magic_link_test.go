@@ -137,3 +137,23 @@ func TestMagicLinkAuthFailureInSeedShape(t *testing.T) {
 		t.Fatalf("no DPoP challenge: %v", w.Header())
 	}
 }
+
+// A body missing several required fields names the first of them in the
+// seed's order, the same on every call. The fields were once checked by
+// ranging over a map, whose order Go randomizes, so the message changed
+// from call to call.
+func TestMagicLinkNamesTheFirstMissingField(t *testing.T) {
+	f := newMagicFixture(t)
+	body := magicBody(map[string]any{"clientId": nil, "scope": nil, "responseMode": nil, "responseType": nil})
+	const want = "Invalid request: clientId is required"
+	for i := 0; i < 20; i++ {
+		status, resp := f.post(t, "shop", shopSecret, body)
+		if status != http.StatusBadRequest || resp.Message != want || resp.Status != "BAD REQUEST" {
+			t.Fatalf("call %d: %d %+v, want 400 %q", i, status, resp, want)
+		}
+	}
+	status, resp := f.post(t, "shop", shopSecret, "{}")
+	if status != http.StatusBadRequest || resp.Message != "Invalid request: email is required" {
+		t.Fatalf("empty body: %d %+v", status, resp)
+	}
+}

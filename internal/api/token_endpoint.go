@@ -50,12 +50,12 @@ const maxBody = 64 << 10
 func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "use POST"})
+		WriteError(w, ErrInvalidRequestMethod.WithHint("use POST"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
-		WriteError(w, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "the body is not a form"})
+		WriteError(w, ErrInvalidRequest.WithHint("the body is not a form"))
 		return
 	}
 	client, aerr := e.authenticate(r)
@@ -70,9 +70,9 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		resp, aerr = e.authorizationCode(r, client)
 	case "":
-		aerr = &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "grant_type is required"}
+		aerr = ErrInvalidRequest.WithHint("grant_type is required")
 	default:
-		aerr = &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "supported: client_credentials, authorization_code"}
+		aerr = ErrUnsupportedGrantType.WithHint("supported: client_credentials, authorization_code")
 	}
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -96,19 +96,21 @@ func (e *TokenEndpoint) authenticate(r *http.Request) (*Client, *Error) {
 	}
 	postID, postSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if basic && postSecret != "" {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "use one client authentication method, not two"}
+		return nil, ErrInvalidRequest.WithHint("use one client authentication method, not two")
 	}
 	if !basic {
 		id, secret = postID, postSecret
 	}
 	if basic && postID != "" && postID != id {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "client_id differs from the authenticated client"}
+		return nil, ErrInvalidRequest.WithHint("client_id differs from the authenticated client")
 	}
 	c, ok := e.Clients.Authenticate(id, secret)
 	if !ok || id == "" || secret == "" {
-		ae := &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed"}
+		ae := ErrInvalidClient.WithHint("client authentication failed")
 		if basic {
-			ae.Challenge = `Basic realm="mailgate"`
+			// RFC 6749 section 5.2: a client that tried Basic is
+			// challenged with the scheme it used.
+			ae = ae.WithChallenge(`Basic realm="mailgate"`)
 		}
 		return nil, ae
 	}
@@ -121,7 +123,7 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 		scopes = strings.Fields(s)
 		for _, sc := range scopes {
 			if !c.HasScope(sc) {
-				return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Description: "scope " + sc + " is not granted to this client"}
+				return TokenResponse{}, ErrInvalidScope.WithHint("scope " + sc + " is not granted to this client")
 			}
 		}
 	}
@@ -131,7 +133,7 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 	}
 	tok, err := e.Tokens.Issue(c.ID, scopes, jkt)
 	if err != nil {
-		return TokenResponse{}, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "could not sign the token"}
+		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
 	typ := "DPoP"
 	if jkt == "" {
@@ -145,22 +147,22 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResponse, *Error) {
 	code, redirectURI := r.PostForm.Get("code"), r.PostForm.Get("redirect_uri")
 	if code == "" || redirectURI == "" {
-		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "code and redirect_uri are required"}
+		return TokenResponse{}, ErrInvalidRequest.WithHint("code and redirect_uri are required")
 	}
 	g, err := e.Codes.Exchange(r.Context(), code, c.ID, redirectURI, r.PostForm.Get("code_verifier"))
 	if errors.Is(err, flow.ErrInvalidGrant) {
-		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: err.Error()}
+		return TokenResponse{}, ErrInvalidGrant.WithHint(err.Error())
 	}
 	if err != nil {
-		return TokenResponse{}, &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the code store cannot be read"}
+		return TokenResponse{}, ErrTemporarilyUnavailable.WithHint("the code store cannot be read")
 	}
 	u, err := e.Users.ByID(r.Context(), g.UserID)
 	if err != nil || u.Status == directory.StatusDisabled {
-		return TokenResponse{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the account is not available"}
+		return TokenResponse{}, ErrInvalidGrant.WithHint("the account is not available")
 	}
 	id, err := e.Tokens.IDToken(c.ID, u, g.AuthTime)
 	if err != nil {
-		return TokenResponse{}, &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "could not sign the token"}
+		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
 	return TokenResponse{IDToken: id, TokenType: "N_A", ExpiresIn: int(IDTokenTTL.Seconds())}, nil
 }
@@ -171,16 +173,16 @@ func (e *TokenEndpoint) proof(r *http.Request, c *Client) (string, *Error) {
 	proofs := r.Header.Values("DPoP")
 	if len(proofs) == 0 {
 		if c.DPoP == DPoPRequired {
-			return "", &Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: "this client must send a DPoP proof"}
+			return "", ErrInvalidDPoPProof.WithHint("this client must send a DPoP proof")
 		}
 		return "", nil
 	}
 	p, err := e.DPoP.Verify(r.Context(), dpop.Request{Proofs: proofs, Method: r.Method, URL: e.URL})
 	if errors.Is(err, dpop.ErrInvalidProof) {
-		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_dpop_proof", Description: err.Error()}
+		return "", ErrInvalidDPoPProof.WithHint(err.Error())
 	}
 	if err != nil {
-		return "", &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "the replay store cannot be read"}
+		return "", ErrTemporarilyUnavailable.WithHint("the replay store cannot be read")
 	}
 	return p.JKT, nil
 }
