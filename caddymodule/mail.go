@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
 
 // SMTPConfig is the mail server mails are handed to.
@@ -75,7 +76,7 @@ func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
 	switch c.TLS {
 	case mail.TLSStartTLS, mail.TLSImplicit:
 	case mail.TLSNone:
-		if !isLoopback(host) && !c.Insecure {
+		if !redirect.IsLoopback(host) && !c.Insecure {
 			return nil, fmt.Errorf("mailgate: smtp tls none to %s: links and passwords would cross the network in the clear; use starttls or tls, or add insecure", host)
 		}
 	default:

@@ -3,11 +3,13 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	loc "github.com/mailgate/caddy-mailgate/internal/locale"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -117,7 +119,7 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 // rides along, so the confirmation page speaks the mail's language.
 func (m *Mailgate) linkURL(secret, locale string) string {
 	u := m.origin + m.Prefix + "/link?t=" + secret
-	if locale != "" && locale != web.DefaultLocale {
+	if locale != "" && locale != loc.Default {
 		u += "&l=" + url.QueryEscape(locale)
 	}
 	return u
@@ -185,18 +187,10 @@ func parseBaseURL(s string) (*url.URL, error) {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("mailgate: base_url %q: must be an origin only, without path, query, fragment or user info", s)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !redirect.IsLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("mailgate: base_url %q: plain http is allowed for localhost only; use https", s)
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (m *Mailgate) allowlist() (flow.Allowlist, error) {

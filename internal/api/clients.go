@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/password"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
 
 // DPoP policies of a client.
@@ -105,7 +106,7 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 			}
 		}
 		for _, u := range c.RedirectURIs {
-			if err := checkRedirectURI(u); err != nil {
+			if err := redirect.CheckURI(u); err != nil {
 				return nil, fmt.Errorf("client %q: redirect_uri %q: %w", cfg.ID, u, err)
 			}
 		}

@@ -5,24 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
-
-// Locales the mails and pages are written in; DefaultLocale when none is
-// asked for.
-var Locales = []string{"en-GB", "nl-BE", "nl-NL"}
-
-// DefaultLocale is the locale of a request that names none.
-const DefaultLocale = "en-GB"
-
-// localePattern is the seed's format: ISO 639 language, dash, ISO 3166
-// country.
-var localePattern = regexp.MustCompile(`^[A-Za-z]{2}-[A-Za-z]{2}$`)
 
 // Users finds accounts for the API.
 type Users interface {
@@ -161,17 +149,14 @@ func (req *loginEmailRequest) validate(client *Client) *Error {
 // normalizeLocale returns the canonical spelling of a supported locale, or
 // the seed's error for a malformed or unsupported one. Empty means en-GB.
 func normalizeLocale(s string) (string, *Error) {
-	if s == "" {
-		return DefaultLocale, nil
-	}
-	if !localePattern.MatchString(s) {
+	l, err := locale.Parse(s)
+	switch {
+	case errors.Is(err, locale.ErrMalformed):
 		return "", ErrLocaleInvalid.WithHint("locale must look like en-GB: language, dash, country")
+	case err != nil:
+		return "", ErrLocaleNotSupported.WithHint("supported locales: " + strings.Join(locale.All(), ", "))
 	}
-	canon := strings.ToLower(s[:2]) + "-" + strings.ToUpper(s[3:])
-	if !slices.Contains(Locales, canon) {
-		return "", ErrLocaleNotSupported.WithHint("supported locales: " + strings.Join(Locales, ", "))
-	}
-	return canon, nil
+	return l, nil
 }
 
 func (h *LoginEmail) find(ctx context.Context, req loginEmailRequest) (directory.User, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
 
 // Seed 002 answers every call with {message, status, subSystem}; these are
@@ -106,7 +107,7 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		err = h.Links.RequestForClient(r.Context(), u, DefaultLocale, login)
+		err = h.Links.RequestForClient(r.Context(), u, locale.Default, login)
 	}
 	var tooLong *flow.TooLongError
 	if errors.As(err, &tooLong) {

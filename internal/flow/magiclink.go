@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -104,7 +105,7 @@ type linkPayload struct {
 // Request mails a login link to email if it is allowed, and otherwise does
 // nothing, taking about as long either way so that the answer does not tell
 // who has access. The link leads back to returnPath, which must already be
-// safe (see SafeReturn). It fails with directory.ErrInvalidEmail for an
+// safe (see redirect.SafeReturn). It fails with directory.ErrInvalidEmail for an
 // address that does not parse, a TooLongError for a return path over
 // MaxReturn, and ErrDelivery when the mail server refused.
 func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale string) error {
@@ -203,7 +204,7 @@ func (f *MagicLink) Redeem(ctx context.Context, secret string) (Login, error) {
 	if u.Status == directory.StatusDisabled {
 		return Login{}, ErrLinkInvalid
 	}
-	return Login{User: u, Return: SafeReturn(p.Return), Locale: p.Locale, Client: p.Client}, nil
+	return Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client}, nil
 }
 
 // record keeps a moving average of how long a successful send takes.

@@ -14,6 +14,7 @@ import (
 
 	gomail "github.com/emersion/go-message/mail"
 
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
 )
 
@@ -224,6 +225,25 @@ func TestDutchLettersUseTheirOwnUsage(t *testing.T) {
 		}
 		if !strings.Contains(p.parts["text/html"], `lang="`+locale+`"`) {
 			t.Errorf("%s HTML part has the wrong lang", locale)
+		}
+	}
+}
+
+// TestEverySupportedLocaleHasItsTemplates: the one list of locales and the
+// template folders agree.
+func TestEverySupportedLocaleHasItsTemplates(t *testing.T) {
+	dirs, err := templateFS.ReadDir("templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) != len(locale.All()) {
+		t.Errorf("%d template folders for %d locales", len(dirs), len(locale.All()))
+	}
+	for _, l := range locale.All() {
+		for _, f := range []string{"login.txt", "login.html"} {
+			if _, err := templateFS.ReadFile("templates/" + l + "/" + f); err != nil {
+				t.Errorf("%s: %v", l, err)
+			}
 		}
 	}
 }

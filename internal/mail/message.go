@@ -14,12 +14,10 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	loc "github.com/mailgate/caddy-mailgate/internal/locale"
+
 	gomail "github.com/emersion/go-message/mail"
 )
-
-// DefaultLocale is used when a letter names no locale or one without
-// templates.
-const DefaultLocale = "en-GB"
 
 // Letter is what a flow asks to send: which template, to whom, with what.
 type Letter struct {
@@ -117,7 +115,7 @@ func (m *Mailer) Compose(l Letter) ([]byte, error) {
 func render(l Letter) (subject, text, html string, err error) {
 	locale := l.Locale
 	if _, err := templateFS.ReadDir("templates/" + locale); locale == "" || err != nil {
-		locale = DefaultLocale
+		locale = loc.Default
 	}
 	base := "templates/" + locale + "/" + l.Template
 	data := struct {

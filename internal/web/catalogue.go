@@ -1,5 +1,7 @@
 package web
 
+import "github.com/mailgate/caddy-mailgate/internal/locale"
+
 // catalogues hold the text of the pages, per locale. Keys are used by the
 // templates as {{.T.key}}; a value with a verb is used with printf.
 var catalogues = map[string]map[string]string{
@@ -122,18 +124,9 @@ var catalogues = map[string]map[string]string{
 	},
 }
 
-// DefaultLocale is the locale used when none, or an unknown one, is asked.
-const DefaultLocale = "en-GB"
-
-// Supported reports whether pages can be shown in locale.
-func Supported(locale string) bool {
-	_, ok := catalogues[locale]
-	return ok
-}
-
-func catalogue(locale string) map[string]string {
-	if c, ok := catalogues[locale]; ok {
+func catalogue(l string) map[string]string {
+	if c, ok := catalogues[l]; ok {
 		return c
 	}
-	return catalogues[DefaultLocale]
+	return catalogues[locale.Default]
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -141,8 +142,8 @@ func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(h
 func (h *Handler) render(w http.ResponseWriter, status int, page string, d Data) error {
 	d.SiteName = h.SiteName
 	d.Prefix = h.Prefix
-	if !Supported(d.Locale) {
-		d.Locale = DefaultLocale
+	if !locale.Has(d.Locale) {
+		d.Locale = locale.Default
 	}
 	if err := h.Pages.Render(w, status, page, d); err != nil {
 		return fail(http.StatusInternalServerError, err)

@@ -8,12 +8,14 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return h.render(w, http.StatusOK, PageLogin, Data{
 		FormToken: h.Forms.Token(w, r),
-		Return:    flow.SafeReturn(r.URL.Query().Get("return")),
+		Return:    redirect.SafeReturn(r.URL.Query().Get("return")),
 	})
 }
 
@@ -23,11 +25,11 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 	email := r.PostFormValue("email")
 	d := Data{
 		FormToken: h.Forms.Token(w, r),
-		Return:    flow.SafeReturn(r.PostFormValue("return")),
+		Return:    redirect.SafeReturn(r.PostFormValue("return")),
 		Email:     email,
 		Minutes:   int(h.LinkTTL.Minutes()),
 	}
-	err := h.Links.Request(r.Context(), email, d.Return, DefaultLocale)
+	err := h.Links.Request(r.Context(), email, d.Return, locale.Default)
 	var tooLong *flow.TooLongError
 	switch {
 	case err == nil:

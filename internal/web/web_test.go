@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -48,22 +49,26 @@ func TestEveryPageRendersSafely(t *testing.T) {
 }
 
 func TestCataloguesHaveTheSameKeys(t *testing.T) {
-	ref := catalogues[DefaultLocale]
-	for locale, c := range catalogues {
+	ref := catalogues[locale.Default]
+	for l, c := range catalogues {
 		for k := range ref {
 			if c[k] == "" {
-				t.Errorf("%s lacks %q", locale, k)
+				t.Errorf("%s lacks %q", l, k)
 			}
 		}
 		for k := range c {
 			if _, ok := ref[k]; !ok {
-				t.Errorf("%s has %q, which %s lacks", locale, k, DefaultLocale)
+				t.Errorf("%s has %q, which %s lacks", l, k, locale.Default)
 			}
 		}
 	}
-	for _, locale := range []string{"en-GB", "nl-BE", "nl-NL"} {
-		if !Supported(locale) {
-			t.Errorf("%s is not supported", locale)
+	// A catalogue for every supported locale, and none for another.
+	if len(catalogues) != len(locale.All()) {
+		t.Errorf("%d catalogues for %d locales", len(catalogues), len(locale.All()))
+	}
+	for _, l := range locale.All() {
+		if catalogues[l] == nil {
+			t.Errorf("%s is supported but has no catalogue", l)
 		}
 	}
 }
