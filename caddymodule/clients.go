@@ -50,7 +50,7 @@ type ClientConfig struct {
 // the DPoP checks. Its tokens are signed by the realm's keys with the API's
 // URL as audience, so no session token can pass as an access token. It
 // returns the token signer, which also signs the tokens of app logins.
-func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory, links *flow.MagicLink, codes flow.Codes) (*api.Tokens, error) {
+func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory, links *flow.MagicLink, codes flow.AuthCodes) (*api.Tokens, error) {
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}

@@ -62,7 +62,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users)
 	links := m.newLinks(store, mailer, allow, users)
-	codes := flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
+	codes := flow.AuthCodes{Store: store}
 	tokens, err := m.provisionAPI(r.ring, store, users, links, codes)
 	if err != nil {
 		return err
@@ -72,7 +72,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Forms:     web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure},
 		Links:     links,
 		Sessions:  m.sessions,
-		Passwords: &flow.PasswordStep{Tickets: ticket.Tickets{Store: store, Kind: "pwset"}, Users: users},
+		Passwords: &flow.PasswordStep{Store: store, Users: users},
 		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
 		JWKS:      r.ring.JWKS,
 		LinkTTL:   time.Duration(m.LinkTTL),
@@ -103,7 +103,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 // newLinks builds the mailed-link flow.
 func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory) *flow.MagicLink {
 	return &flow.MagicLink{
-		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
+		Store:     store,
 		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,

@@ -34,7 +34,7 @@ type fixture struct {
 	token *TokenEndpoint
 	auth  *Authenticator
 	ring  *session.KeyRing
-	codes flow.Codes
+	codes flow.AuthCodes
 	users *directory.Directory
 }
 
@@ -68,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	tokens := &Tokens{Signer: session.Signer{Ring: ring, Issuer: base, Audience: base + "/.mailgate/api", Now: now}, TTL: 5 * time.Minute}
 	v := &dpop.Verifier{Replay: store, Now: now, Window: time.Minute}
 	f.ring = ring
-	f.codes = flow.Codes{Tickets: ticket.Tickets{Store: store, Kind: "code"}}
+	f.codes = flow.AuthCodes{Store: store}
 	f.users = directory.New(memstorage.New(), "mg", now)
 	f.token = &TokenEndpoint{Clients: clients, Tokens: tokens, DPoP: v, URL: tokenURL, Codes: f.codes, Users: f.users}
 	f.auth = &Authenticator{Clients: clients, Tokens: tokens, DPoP: v}

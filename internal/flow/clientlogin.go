@@ -39,7 +39,7 @@ type UserTokens interface {
 
 // ClientFinish makes what an app's login ends with at its redirect URI.
 type ClientFinish struct {
-	Codes  Codes
+	Codes  AuthCodes
 	Tokens UserTokens
 	// TokenTTL is the lifetime of the tokens Tokens signs, for expires_in.
 	TokenTTL time.Duration

@@ -49,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { store.Close() })
 	f.out = &outbox{clock: &f.now, took: 40 * time.Millisecond}
 	f.flow = &MagicLink{
-		Tickets:   ticket.Tickets{Store: store, Kind: "link"},
+		Store:     store,
 		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
 		Mailer:    f.out,
 		Allowlist: NewAllowlist([]string{"alice@example.com"}, []string{"corp.example"}),
@@ -203,7 +203,7 @@ func TestClientLoginSkipsAllowlistAndCarriesTheClient(t *testing.T) {
 func TestCodes(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	codes := Codes{Tickets: ticket.Tickets{Store: f.flow.Tickets.Store, Kind: "code"}}
+	codes := AuthCodes{Store: f.flow.Store}
 	verifier := "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	// RFC 7636 appendix B: the S256 challenge of that verifier.
 	challenge := "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
@@ -327,7 +327,7 @@ func TestPasswordStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := &PasswordStep{Tickets: ticket.Tickets{Store: f.flow.Tickets.Store, Kind: "pwset"}, Users: users}
+	step := &PasswordStep{Store: f.flow.Store, Users: users}
 	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb", ResetPassword: true}
 	secret, err := step.Begin(ctx, Login{User: u, Locale: "nl-NL", Client: &c})
 	if err != nil {

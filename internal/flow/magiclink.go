@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -66,7 +65,8 @@ type Users interface {
 
 // MagicLink is the login-by-mailed-link flow.
 type MagicLink struct {
-	Tickets   ticket.Tickets
+	// Store keeps the pending links.
+	Store     ticket.Store
 	Users     Users
 	Mailer    Mailer
 	Allowlist Allowlist
@@ -93,6 +93,11 @@ type Login struct {
 	Locale string
 	// Client is set for a login an app asked for.
 	Client *ClientLogin
+}
+
+// links is the kind of secret a mailed link carries.
+func (f *MagicLink) links() ticket.Kind[linkPayload] {
+	return ticket.Kind[linkPayload]{Store: f.Store, Name: "link"}
 }
 
 type linkPayload struct {
@@ -139,11 +144,7 @@ func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, loca
 }
 
 func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
-	payload, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	secret, err := f.Tickets.Issue(ctx, p.Email, payload, f.TTL)
+	secret, err := f.links().Issue(ctx, p.Email, p, f.TTL)
 	if err != nil {
 		return fmt.Errorf("flow: storing link: %w", err)
 	}
@@ -154,7 +155,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 	})
 	if err != nil {
 		// A link nobody received must not stay redeemable.
-		_ = f.Tickets.Drop(context.WithoutCancel(ctx), secret)
+		_ = f.links().Drop(context.WithoutCancel(ctx), secret)
 		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
 	f.record(f.Now().Sub(start))
@@ -165,16 +166,12 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 // consuming it, so that the confirmation page can name it: a person who
 // opened someone else's link sees whose it is.
 func (f *MagicLink) Account(ctx context.Context, secret string) (string, error) {
-	raw, err := f.Tickets.Peek(ctx, secret)
+	p, err := f.links().Peek(ctx, secret)
 	if errors.Is(err, ticket.ErrNotFound) {
 		return "", ErrLinkInvalid
 	}
 	if err != nil {
 		return "", fmt.Errorf("flow: reading link: %w", err)
-	}
-	var p linkPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return "", fmt.Errorf("flow: corrupt link payload: %w", err)
 	}
 	return p.Email, nil
 }
@@ -182,16 +179,12 @@ func (f *MagicLink) Account(ctx context.Context, secret string) (string, error) 
 // Redeem consumes the link's secret and returns the login. The first
 // browser login of an allowed address creates its user.
 func (f *MagicLink) Redeem(ctx context.Context, secret string) (Login, error) {
-	raw, err := f.Tickets.Redeem(ctx, secret)
+	p, err := f.links().Redeem(ctx, secret)
 	if errors.Is(err, ticket.ErrNotFound) {
 		return Login{}, ErrLinkInvalid
 	}
 	if err != nil {
 		return Login{}, fmt.Errorf("flow: reading link: %w", err)
-	}
-	var p linkPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return Login{}, fmt.Errorf("flow: corrupt link payload: %w", err)
 	}
 	// The allowlist may have shrunk since a browser asked for the link.
 	if p.Client == nil && !f.Allowlist.Allows(p.Email) {

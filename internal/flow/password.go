@@ -2,7 +2,6 @@ package flow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -41,8 +40,13 @@ type PasswordUsers interface {
 // so the page cannot be replayed, and no session exists until the password
 // is set.
 type PasswordStep struct {
-	Tickets ticket.Tickets
-	Users   PasswordUsers
+	// Store keeps the parked logins.
+	Store ticket.Store
+	Users PasswordUsers
+}
+
+func (p *PasswordStep) steps() ticket.Kind[pendingPassword] {
+	return ticket.Kind[pendingPassword]{Store: p.Store, Name: "pwset"}
 }
 
 type pendingPassword struct {
@@ -54,11 +58,7 @@ type pendingPassword struct {
 // Begin parks a confirmed app login until its password is set and returns
 // the secret the set-password page carries.
 func (p *PasswordStep) Begin(ctx context.Context, login Login) (string, error) {
-	raw, err := json.Marshal(pendingPassword{UserID: login.User.ID, Locale: login.Locale, Client: *login.Client})
-	if err != nil {
-		return "", err
-	}
-	secret, err := p.Tickets.Issue(ctx, "", raw, PasswordStepTTL)
+	secret, err := p.steps().Issue(ctx, "", pendingPassword{UserID: login.User.ID, Locale: login.Locale, Client: *login.Client}, PasswordStepTTL)
 	if err != nil {
 		return "", fmt.Errorf("flow: storing the password step: %w", err)
 	}
@@ -76,16 +76,12 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string)
 	case pw != confirm:
 		return Login{}, ErrPasswordMismatch
 	}
-	raw, err := p.Tickets.Redeem(ctx, secret)
+	pending, err := p.steps().Redeem(ctx, secret)
 	if errors.Is(err, ticket.ErrNotFound) {
 		return Login{}, ErrLinkInvalid
 	}
 	if err != nil {
 		return Login{}, fmt.Errorf("flow: reading the password step: %w", err)
-	}
-	var pending pendingPassword
-	if err := json.Unmarshal(raw, &pending); err != nil {
-		return Login{}, fmt.Errorf("flow: corrupt password step: %w", err)
 	}
 	if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
 		return Login{}, err

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -20,24 +22,28 @@ func NewSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Tickets issues and redeems one-time secrets of one kind ("link", later
-// "code", "invite", ...). Only the SHA-256 of a secret reaches the Store.
-type Tickets struct {
+// Kind issues and redeems the one-time secrets of one kind ("link",
+// "code", ...), each carrying a T, stored as JSON. Only the SHA-256 of a
+// secret, and of an owner, reaches the Store.
+type Kind[T any] struct {
 	Store Store
-	// Kind separates the key spaces of different ticket kinds.
-	Kind string
+	// Name separates the key spaces of different kinds.
+	Name string
 }
 
-// Issue stores value under a new secret for ttl and returns the secret. When
-// owner is not empty, the owner's previous ticket of this kind is deleted in
+// Issue stores v under a new secret for ttl and returns the secret. When
+// owner is not empty, the owner's previous secret of this kind is deleted in
 // the same atomic step, so a user has at most one live link at a time.
-func (t Tickets) Issue(ctx context.Context, owner string, value []byte, ttl time.Duration) (string, error) {
+func (k Kind[T]) Issue(ctx context.Context, owner string, v T, ttl time.Duration) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("ticket: encoding a %s: %w", k.Name, err)
+	}
 	secret := NewSecret()
-	var err error
 	if owner == "" {
-		err = t.Store.Put(ctx, t.key(secret), value, ttl)
+		err = k.Store.Put(ctx, k.key(secret), raw, ttl)
 	} else {
-		err = t.Store.PutOwned(ctx, t.ownerKey(owner), t.key(secret), value, ttl)
+		err = k.Store.PutOwned(ctx, k.ownerKey(owner), k.key(secret), raw, ttl)
 	}
 	if err != nil {
 		return "", err
@@ -45,39 +51,47 @@ func (t Tickets) Issue(ctx context.Context, owner string, value []byte, ttl time
 	return secret, nil
 }
 
-// Redeem consumes the ticket behind secret and returns its value. A secret
-// can be redeemed once; afterwards, and after expiry, ErrNotFound.
-func (t Tickets) Redeem(ctx context.Context, secret string) ([]byte, error) {
+// Redeem consumes the secret and returns what it carries. A secret can be
+// redeemed once; afterwards, and after expiry, ErrNotFound.
+func (k Kind[T]) Redeem(ctx context.Context, secret string) (T, error) {
+	return k.read(ctx, secret, k.Store.Take)
+}
+
+// Peek returns what the secret carries without consuming it, for checks that
+// must not use a secret up, such as a confirmation page or whose code it is.
+func (k Kind[T]) Peek(ctx context.Context, secret string) (T, error) {
+	return k.read(ctx, secret, k.Store.Get)
+}
+
+// Drop deletes the secret without redeeming it, for a link whose mail could
+// not be delivered.
+func (k Kind[T]) Drop(ctx context.Context, secret string) error {
+	return k.Store.Delete(ctx, k.key(secret))
+}
+
+func (k Kind[T]) read(ctx context.Context, secret string, get func(context.Context, string) ([]byte, error)) (T, error) {
+	var v T
 	if secret == "" {
-		return nil, ErrNotFound
+		return v, ErrNotFound
 	}
-	return t.Store.Take(ctx, t.key(secret))
-}
-
-// Peek returns the value of the ticket behind secret without consuming it,
-// for checks that must not use a ticket up, such as a confirmation page or
-// whose code it is.
-func (t Tickets) Peek(ctx context.Context, secret string) ([]byte, error) {
-	if secret == "" {
-		return nil, ErrNotFound
+	raw, err := get(ctx, k.key(secret))
+	if err != nil {
+		return v, err
 	}
-	return t.Store.Get(ctx, t.key(secret))
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("ticket: corrupt %s: %w", k.Name, err)
+	}
+	return v, nil
 }
 
-// Drop deletes the ticket behind secret without redeeming it, for a ticket
-// whose mail could not be delivered.
-func (t Tickets) Drop(ctx context.Context, secret string) error {
-	return t.Store.Delete(ctx, t.key(secret))
-}
-
-func (t Tickets) key(secret string) string {
+func (k Kind[T]) key(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
-	return t.Kind + ":" + hex.EncodeToString(sum[:])
+	return k.Name + ":" + hex.EncodeToString(sum[:])
 }
 
-// ownerKey points at the owner's live ticket. The owner (an email address) is
+// ownerKey points at the owner's live secret. The owner (an email address) is
 // hashed too, so the store holds no personal data in its keys.
-func (t Tickets) ownerKey(owner string) string {
+func (k Kind[T]) ownerKey(owner string) string {
 	sum := sha256.Sum256([]byte(owner))
-	return t.Kind + "-of:" + hex.EncodeToString(sum[:])
+	return k.Name + "-of:" + hex.EncodeToString(sum[:])
 }

@@ -40,13 +40,13 @@ func TestSecretHas256Bits(t *testing.T) {
 
 func TestIssueRedeemOnce(t *testing.T) {
 	ctx := context.Background()
-	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
-	secret, err := tk.Issue(ctx, "", []byte("payload"), time.Minute)
+	tk := Kind[string]{Store: newStore(t, time.Now), Name: "link"}
+	secret, err := tk.Issue(ctx, "", "payload", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := tk.Redeem(ctx, secret)
-	if err != nil || string(got) != "payload" {
+	if err != nil || got != "payload" {
 		t.Fatalf("redeem = %q, %v", got, err)
 	}
 	if _, err := tk.Redeem(ctx, secret); !errors.Is(err, ErrNotFound) {
@@ -60,8 +60,8 @@ func TestIssueRedeemOnce(t *testing.T) {
 func TestStoreNeverSeesSecretOrOwner(t *testing.T) {
 	ctx := context.Background()
 	rec := &recordingStore{Store: newStore(t, time.Now)}
-	tk := Tickets{Store: rec, Kind: "link"}
-	secret, err := tk.Issue(ctx, "alice@example.com", []byte("v"), time.Minute)
+	tk := Kind[string]{Store: rec, Name: "link"}
+	secret, err := tk.Issue(ctx, "alice@example.com", "v", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,14 +74,14 @@ func TestStoreNeverSeesSecretOrOwner(t *testing.T) {
 
 func TestNewTicketSupersedesOwnersPrevious(t *testing.T) {
 	ctx := context.Background()
-	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
-	first, _ := tk.Issue(ctx, "alice@example.com", []byte("1"), time.Minute)
-	other, _ := tk.Issue(ctx, "bob@example.com", []byte("b"), time.Minute)
-	second, _ := tk.Issue(ctx, "alice@example.com", []byte("2"), time.Minute)
+	tk := Kind[string]{Store: newStore(t, time.Now), Name: "link"}
+	first, _ := tk.Issue(ctx, "alice@example.com", "1", time.Minute)
+	other, _ := tk.Issue(ctx, "bob@example.com", "b", time.Minute)
+	second, _ := tk.Issue(ctx, "alice@example.com", "2", time.Minute)
 	if _, err := tk.Redeem(ctx, first); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("superseded ticket: err = %v, want ErrNotFound", err)
 	}
-	if got, err := tk.Redeem(ctx, second); err != nil || string(got) != "2" {
+	if got, err := tk.Redeem(ctx, second); err != nil || got != "2" {
 		t.Fatalf("new ticket = %q, %v", got, err)
 	}
 	if _, err := tk.Redeem(ctx, other); err != nil {
@@ -91,8 +91,8 @@ func TestNewTicketSupersedesOwnersPrevious(t *testing.T) {
 
 func TestDrop(t *testing.T) {
 	ctx := context.Background()
-	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
-	s, _ := tk.Issue(ctx, "", []byte("v"), time.Minute)
+	tk := Kind[string]{Store: newStore(t, time.Now), Name: "link"}
+	s, _ := tk.Issue(ctx, "", "v", time.Minute)
 	if err := tk.Drop(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDrop(t *testing.T) {
 // one owner, exactly one is live afterwards ("one live link per user").
 func TestConcurrentIssuesLeaveOneLiveTicket(t *testing.T) {
 	ctx := context.Background()
-	tk := Tickets{Store: newStore(t, time.Now), Kind: "link"}
+	tk := Kind[string]{Store: newStore(t, time.Now), Name: "link"}
 	const n = 50
 	secrets := make([]string, n)
 	var wg sync.WaitGroup
@@ -115,7 +115,7 @@ func TestConcurrentIssuesLeaveOneLiveTicket(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			s, err := tk.Issue(ctx, "alice@example.com", []byte("v"), time.Minute)
+			s, err := tk.Issue(ctx, "alice@example.com", "v", time.Minute)
 			if err != nil {
 				t.Error(err)
 			}
@@ -132,5 +132,32 @@ func TestConcurrentIssuesLeaveOneLiveTicket(t *testing.T) {
 	}
 	if live != 1 {
 		t.Fatalf("%d of %d concurrently issued tickets are live, want 1", live, n)
+	}
+}
+
+// TestKindCarriesItsType: the payload comes back as the type it went in as,
+// and a stored value that is not that type is an error, not a zero value.
+func TestKindCarriesItsType(t *testing.T) {
+	ctx := context.Background()
+	type login struct {
+		Email  string `json:"email"`
+		Return string `json:"return"`
+	}
+	store := newStore(t, time.Now)
+	links := Kind[login]{Store: store, Name: "link"}
+	secret, err := links.Issue(ctx, "", login{Email: "alice@example.com", Return: "/docs"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := links.Peek(ctx, secret); err != nil || got.Return != "/docs" {
+		t.Fatalf("Peek = %+v, %v", got, err)
+	}
+	if got, err := links.Redeem(ctx, secret); err != nil || got.Email != "alice@example.com" {
+		t.Fatalf("Redeem = %+v, %v", got, err)
+	}
+	other := Kind[string]{Store: store, Name: "link"}
+	s, _ := other.Issue(ctx, "", "not a login", time.Minute)
+	if _, err := links.Redeem(ctx, s); err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("a value of another type: err = %v, want a decoding error", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -21,10 +20,12 @@ var ErrInvalidGrant = errors.New("invalid authorization code")
 // CodeTTL is how long an authorization code lives.
 const CodeTTL = 60 * time.Second
 
-// Codes issues and exchanges authorization codes: single use, short-lived,
-// bound to the client and redirect URI the login was asked for.
-type Codes struct {
-	Tickets ticket.Tickets
+// AuthCodes issues and exchanges OAuth authorization codes (not the codes
+// people type): single use, short-lived, bound to the client and redirect
+// URI the login was asked for.
+type AuthCodes struct {
+	// Store keeps the pending codes.
+	Store ticket.Store
 }
 
 type codePayload struct {
@@ -33,13 +34,13 @@ type codePayload struct {
 	AuthTime int64  `json:"auth_time"`
 }
 
+func (cs AuthCodes) codes() ticket.Kind[codePayload] {
+	return ticket.Kind[codePayload]{Store: cs.Store, Name: "code"}
+}
+
 // Issue makes a code for userID's login through c.
-func (cs Codes) Issue(ctx context.Context, c ClientLogin, userID string, authTime time.Time) (string, error) {
-	raw, err := json.Marshal(codePayload{ClientLogin: c, UserID: userID, AuthTime: authTime.Unix()})
-	if err != nil {
-		return "", err
-	}
-	return cs.Tickets.Issue(ctx, "", raw, CodeTTL)
+func (cs AuthCodes) Issue(ctx context.Context, c ClientLogin, userID string, authTime time.Time) (string, error) {
+	return cs.codes().Issue(ctx, "", codePayload{ClientLogin: c, UserID: userID, AuthTime: authTime.Unix()}, CodeTTL)
 }
 
 // Grant is an exchanged code.
@@ -53,15 +54,15 @@ type Grant struct {
 // burn codes it was never given; once the right client presents it, the
 // code is used up even when the other checks fail, so a stolen code cannot
 // be tried twice.
-func (cs Codes) Exchange(ctx context.Context, code, clientID, redirectURI, verifier string) (Grant, error) {
-	p, err := cs.read(ctx, code, cs.Tickets.Peek)
+func (cs AuthCodes) Exchange(ctx context.Context, code, clientID, redirectURI, verifier string) (Grant, error) {
+	p, err := cs.read(ctx, code, cs.codes().Peek)
 	if err != nil {
 		return Grant{}, err
 	}
 	if p.ClientID != clientID {
 		return Grant{}, fmt.Errorf("%w: issued to another client", ErrInvalidGrant)
 	}
-	if p, err = cs.read(ctx, code, cs.Tickets.Redeem); err != nil {
+	if p, err = cs.read(ctx, code, cs.codes().Redeem); err != nil {
 		return Grant{}, err
 	}
 	if p.RedirectURI != redirectURI {
@@ -80,18 +81,11 @@ func (cs Codes) Exchange(ctx context.Context, code, clientID, redirectURI, verif
 	return Grant{UserID: p.UserID, AuthTime: time.Unix(p.AuthTime, 0)}, nil
 }
 
-// read fetches and decodes the code's payload with get (a peek or a take).
-func (cs Codes) read(ctx context.Context, code string, get func(context.Context, string) ([]byte, error)) (codePayload, error) {
-	var p codePayload
-	raw, err := get(ctx, code)
+// read fetches the code's payload with get (a peek or a redeem).
+func (cs AuthCodes) read(ctx context.Context, code string, get func(context.Context, string) (codePayload, error)) (codePayload, error) {
+	p, err := get(ctx, code)
 	if errors.Is(err, ticket.ErrNotFound) {
 		return p, fmt.Errorf("%w: unknown, used or expired", ErrInvalidGrant)
 	}
-	if err != nil {
-		return p, err
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return p, fmt.Errorf("flow: corrupt code payload: %w", err)
-	}
-	return p, nil
+	return p, err
 }
