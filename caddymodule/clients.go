@@ -50,7 +50,7 @@ type ClientConfig struct {
 // the DPoP checks. Its tokens are signed by the realm's keys with the API's
 // URL as audience, so no session token can pass as an access token. It
 // returns the token signer, which also signs the tokens of app logins.
-func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory, links *flow.MagicLink, codes flow.AuthCodes) (*api.Tokens, error) {
+func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users *directory.Directory, links *flow.MagicLink, codes flow.AuthCodes) (*session.AppTokens, error) {
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
@@ -66,7 +66,7 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	if err != nil {
 		return nil, fmt.Errorf("mailgate: %w", err)
 	}
-	tokens := &api.Tokens{
+	tokens := &session.AppTokens{
 		Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}

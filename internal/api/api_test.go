@@ -65,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := &Tokens{Signer: session.Signer{Ring: ring, Issuer: base, Audience: base + "/.mailgate/api", Now: now}, TTL: 5 * time.Minute}
+	tokens := &session.AppTokens{Signer: session.Signer{Ring: ring, Issuer: base, Audience: base + "/.mailgate/api", Now: now}, TTL: 5 * time.Minute}
 	v := &dpop.Verifier{Replay: store, Now: now, Window: time.Minute}
 	f.ring = ring
 	f.codes = flow.AuthCodes{Store: store}

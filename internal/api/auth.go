@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
 // Authenticator checks the access token, and its DPoP proof, on API calls.
 type Authenticator struct {
 	Clients *Clients
-	Tokens  *Tokens
+	Tokens  *session.AppTokens
 	DPoP    *dpop.Verifier
 }
 

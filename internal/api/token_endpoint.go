@@ -10,12 +10,13 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
 // TokenEndpoint is POST {prefix}/oauth/token (RFC 6749 section 3.2).
 type TokenEndpoint struct {
 	Clients *Clients
-	Tokens  *Tokens
+	Tokens  *session.AppTokens
 	DPoP    *dpop.Verifier
 	Codes   CodeExchanger
 	Users   UserByID
@@ -164,7 +165,7 @@ func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResp
 	if err != nil {
 		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
-	return TokenResponse{IDToken: id, TokenType: "N_A", ExpiresIn: int(IDTokenTTL.Seconds())}, nil
+	return TokenResponse{IDToken: id, TokenType: "N_A", ExpiresIn: int(session.IDTokenTTL.Seconds())}, nil
 }
 
 // proof checks the request's DPoP proof, if any, and returns the key

@@ -1,4 +1,4 @@
-package api
+package session
 
 import (
 	"fmt"
@@ -8,17 +8,19 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
-	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
 // TypAccessToken is the JOSE typ of access tokens (RFC 9068).
 const TypAccessToken = "at+jwt"
 
-// Tokens issues and verifies access tokens for the API. Its signer's
-// audience is the API's URL, so a session token can never pass as one.
-type Tokens struct {
-	Signer session.Signer
+// AppTokens issues the tokens apps receive: access tokens for mailgate's
+// API (and verifies them), ID tokens from a code exchange, and user tokens
+// for responseType token. Its signer's audience is the API's URL, so a
+// session token can never pass as an access token; ID and user tokens are
+// for the app's audience, so mailgate's API refuses them.
+type AppTokens struct {
+	Signer Signer
 	TTL    time.Duration
 }
 
@@ -32,7 +34,7 @@ type AccessToken struct {
 }
 
 // Issue signs an access token for client with scopes, bound to jkt if set.
-func (ts *Tokens) Issue(client string, scopes []string, jkt string) (string, error) {
+func (ts *AppTokens) Issue(client string, scopes []string, jkt string) (string, error) {
 	t := jwt.New()
 	_ = t.Set(jwt.SubjectKey, client)
 	_ = t.Set("client_id", client)
@@ -51,7 +53,7 @@ const IDTokenTTL = 5 * time.Minute
 
 // IDToken signs an OpenID Connect style ID token that tells client who
 // logged in; apps verify it against {prefix}/jwks.json.
-func (ts *Tokens) IDToken(clientID string, u directory.User, authTime time.Time) (string, error) {
+func (ts *AppTokens) IDToken(clientID string, u directory.User, authTime time.Time) (string, error) {
 	s := ts.Signer
 	s.Audience = clientID
 	t := jwt.New()
@@ -69,7 +71,7 @@ func (ts *Tokens) IDToken(clientID string, u directory.User, authTime time.Time)
 // UserToken signs an access token that tells the app who logged in, for
 // responseType token: audience the app, so it is never accepted by
 // mailgate's own API.
-func (ts *Tokens) UserToken(clientID string, u directory.User, scope string) (string, error) {
+func (ts *AppTokens) UserToken(clientID string, u directory.User, scope string) (string, error) {
 	s := ts.Signer
 	s.Audience = clientID
 	t := jwt.New()
@@ -84,7 +86,7 @@ func (ts *Tokens) UserToken(clientID string, u directory.User, scope string) (st
 }
 
 // Verify checks token as an access token of this API.
-func (ts *Tokens) Verify(token string) (AccessToken, error) {
+func (ts *AppTokens) Verify(token string) (AccessToken, error) {
 	t, err := ts.Signer.Verify(TypAccessToken, token, ts.TTL)
 	if err != nil {
 		return AccessToken{}, err
@@ -93,7 +95,7 @@ func (ts *Tokens) Verify(token string) (AccessToken, error) {
 	cid, _ := t.Get("client_id")
 	at.ClientID, _ = cid.(string)
 	if at.ClientID == "" || at.ClientID != t.Subject() {
-		return AccessToken{}, fmt.Errorf("%w: client_id", session.ErrInvalid)
+		return AccessToken{}, fmt.Errorf("%w: client_id", ErrInvalid)
 	}
 	if scope, ok := t.Get("scope"); ok {
 		s, _ := scope.(string)
@@ -103,7 +105,7 @@ func (ts *Tokens) Verify(token string) (AccessToken, error) {
 		m, _ := cnf.(map[string]any)
 		at.JKT, _ = m["jkt"].(string)
 		if at.JKT == "" {
-			return AccessToken{}, fmt.Errorf("%w: cnf without jkt", session.ErrInvalid)
+			return AccessToken{}, fmt.Errorf("%w: cnf without jkt", ErrInvalid)
 		}
 	}
 	return at, nil
