@@ -3,11 +3,14 @@ package caddymodule
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +18,8 @@ import (
 	"time"
 
 	gomail "github.com/emersion/go-message/mail"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
@@ -477,6 +482,33 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("the JWKS follows the key ring in storage without a reload", func(t *testing.T) {
+		signedIn := e.browser(t)
+		signedIn.login("alice@example.com", "/")
+		kids := func() string { return e.browser(t).get("/.mailgate/jwks.json").body }
+		before := kids()
+		// Another instance sharing the storage puts a new signing key in
+		// front, as a rotation does.
+		path := filepath.Join(e.dir, "storage", "mailgate", "default", "keys.json")
+		kid := prependKey(t, path)
+		if strings.Contains(kids(), kid) {
+			t.Fatal("the JWKS changed before the ring was due to be read again")
+		}
+		clockOffset.Add(int64(keyRefresh))
+		defer clockOffset.Store(0)
+		after := kids()
+		if !strings.Contains(after, kid) || !strings.Contains(after, jwkKid(t, before)) {
+			t.Fatalf("the JWKS does not publish both the new and the old key:\n%s", after)
+		}
+		if r := signedIn.get("/"); r.StatusCode != http.StatusOK {
+			t.Fatalf("a session signed with the old key: %s", r.Status)
+		}
+		token := e.browser(t).login("carol@corp.example", "/")
+		if !strings.Contains(tokenHeader(t, token), kid) {
+			t.Fatalf("a new session is not signed with the new key: %s", tokenHeader(t, token))
+		}
+	})
+
 	t.Run("a reload that changes the store is refused, not ignored", func(t *testing.T) {
 		b := e.browser(t)
 		b.requestLink("carol@corp.example", "/kept")
@@ -525,4 +557,61 @@ func assertSessionCookie(t *testing.T, setCookies []string) {
 		return
 	}
 	t.Fatalf("no __Host-mailgate cookie in %q", setCookies)
+}
+
+// prependKey puts a new Ed25519 key in front of the stored key ring at
+// path, as another instance's rotation would, and returns its kid.
+func prependKey(t *testing.T, path string) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := jwk.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	k, err := jwk.FromRaw(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = jwk.AssignKeyID(k)
+	_ = k.Set(jwk.AlgorithmKey, jwa.EdDSA)
+	set := jwk.NewSet()
+	_ = set.AddKey(k)
+	for i := 0; i < old.Len(); i++ {
+		o, _ := old.Key(i)
+		_ = set.AddKey(o)
+	}
+	out, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return k.KeyID()
+}
+
+// jwkKid is the kid of the first key of a JWKS.
+func jwkKid(t *testing.T, jwks string) string {
+	t.Helper()
+	var set struct {
+		Keys []struct{ Kid string } `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(jwks), &set); err != nil || len(set.Keys) == 0 {
+		t.Fatalf("JWKS %q: %v", jwks, err)
+	}
+	return set.Keys[0].Kid
+}
+
+// tokenHeader decodes a JWT's header.
+func tokenHeader(t *testing.T, token string) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }

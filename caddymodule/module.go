@@ -120,6 +120,9 @@ const (
 	defaultDial       = 10 * time.Second
 	defaultTimeout    = 30 * time.Second
 	defaultAccessTTL  = 5 * time.Minute
+	// keyRefresh is how old a reading of the key ring may get before the
+	// JWKS reads it from storage again.
+	keyRefresh = time.Minute
 	// dpopWindow is how far a DPoP proof's iat may be from now.
 	dpopWindow = time.Minute
 )

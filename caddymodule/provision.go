@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	loc "github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
@@ -74,7 +77,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Sessions:  m.sessions,
 		Passwords: &flow.PasswordStep{Store: store, Users: users},
 		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
-		JWKS:      r.ring.JWKS,
+		JWKS:      m.jwks(r.ring),
 		LinkTTL:   time.Duration(m.LinkTTL),
 		SiteName:  m.SiteName,
 		Prefix:    m.Prefix,
@@ -98,6 +101,18 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Identities:  identities{users},
 		Prepare:     m.headers.prepare,
 	})
+}
+
+// jwks publishes the ring's public keys, reading the ring from storage again
+// when the last reading is older than keyRefresh, so that keys stored by
+// another instance are published without a reload.
+func (m *Mailgate) jwks(ring *session.KeyRing) func(context.Context) []byte {
+	return func(ctx context.Context) []byte {
+		if err := ring.Refresh(ctx, now(), keyRefresh); err != nil {
+			m.logger.Warn("publishing the keys in hand", zap.Error(err))
+		}
+		return ring.JWKS()
+	}
 }
 
 // newLinks builds the mailed-link flow.

@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -30,8 +33,20 @@ type Storage interface {
 
 // KeyRing holds the Ed25519 signing key and the public keys that verify
 // tokens, by key id. Keys are only ever looked up by a kid in this ring: a key
-// named or embedded in a token is never used.
+// named or embedded in a token is never used. The keys live in storage that
+// every instance shares; Refresh picks up what another instance stored.
 type KeyRing struct {
+	storage Storage
+	key     string
+	keys    atomic.Pointer[keySet]
+
+	mu     sync.Mutex // one refresh at a time
+	loaded time.Time  // when storage was last read; guarded by mu
+}
+
+// keySet is one reading of the ring, swapped whole so that a token is never
+// signed with one reading's key and another's kid.
+type keySet struct {
 	signing jwk.Key
 	public  map[string]ed25519.PublicKey
 	jwks    []byte
@@ -59,7 +74,36 @@ func LoadKeyRing(ctx context.Context, st Storage, key string) (*KeyRing, error) 
 	case err != nil:
 		return nil, fmt.Errorf("session: loading key ring %s: %w", key, err)
 	}
-	return parseKeyRing(raw)
+	keys, err := parseKeySet(raw)
+	if err != nil {
+		return nil, err
+	}
+	r := &KeyRing{storage: st, key: key}
+	r.keys.Store(keys)
+	return r, nil
+}
+
+// Refresh reads the ring from storage again when the last reading is older
+// than maxAge at now, so that keys another instance or a rotation stored are
+// used and published without a config reload. A failed reading keeps the
+// keys in hand and is returned for the caller to log.
+func (r *KeyRing) Refresh(ctx context.Context, now time.Time, maxAge time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.loaded) < maxAge {
+		return nil
+	}
+	raw, err := r.storage.Load(ctx, r.key)
+	if err != nil {
+		return fmt.Errorf("session: reloading key ring %s: %w", r.key, err)
+	}
+	keys, err := parseKeySet(raw)
+	if err != nil {
+		return err
+	}
+	r.keys.Store(keys)
+	r.loaded = now
+	return nil
 }
 
 func newKeySet() ([]byte, error) {
@@ -81,8 +125,8 @@ func newKeySet() ([]byte, error) {
 	return json.Marshal(set)
 }
 
-// parseKeyRing reads a stored JWK set of private keys; the first key signs.
-func parseKeyRing(raw []byte) (*KeyRing, error) {
+// parseKeySet reads a stored JWK set of private keys; the first key signs.
+func parseKeySet(raw []byte) (*keySet, error) {
 	set, err := jwk.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("session: parsing key ring: %w", err)
@@ -90,7 +134,7 @@ func parseKeyRing(raw []byte) (*KeyRing, error) {
 	if set.Len() == 0 {
 		return nil, errors.New("session: key ring is empty")
 	}
-	ring := &KeyRing{public: make(map[string]ed25519.PublicKey)}
+	ring := &keySet{public: make(map[string]ed25519.PublicKey)}
 	pubSet := jwk.NewSet()
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
@@ -120,10 +164,10 @@ func parseKeyRing(raw []byte) (*KeyRing, error) {
 
 // JWKS returns the public keys as a JSON Web Key Set, for apps that verify
 // mailgate's tokens.
-func (r *KeyRing) JWKS() []byte { return r.jwks }
+func (r *KeyRing) JWKS() []byte { return r.keys.Load().jwks }
 
 // KeyID returns the kid of the signing key.
-func (r *KeyRing) KeyID() string { return r.signing.KeyID() }
+func (r *KeyRing) KeyID() string { return r.keys.Load().signing.KeyID() }
 
 // DeriveKey returns a 32-byte key for purpose, derived with HKDF-SHA-256
 // from the signing key. Every instance that shares the ring derives the same
@@ -132,7 +176,7 @@ func (r *KeyRing) KeyID() string { return r.signing.KeyID() }
 func (r *KeyRing) DeriveKey(purpose string) []byte {
 	var seed ed25519.PrivateKey
 	// The ring only holds keys that parsed as Ed25519 private keys.
-	_ = r.signing.Raw(&seed)
+	_ = r.keys.Load().signing.Raw(&seed)
 	// hkdf.Key fails only for lengths over 255 hash sizes.
 	key, _ := hkdf.Key(sha256.New, seed.Seed(), nil, "mailgate "+purpose, 32)
 	return key

@@ -142,7 +142,7 @@ func TestVerifyRejects(t *testing.T) {
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 
 	// The fixture's own key, to forge tokens that differ in one respect only.
-	signing := f.ring.signing
+	signing := f.ring.keys.Load().signing
 	if tok := forge(t, good(), jwa.EdDSA, signing, hdr); !verifies(f, tok) {
 		t.Fatal("control token does not verify; the cases below prove nothing")
 	}
@@ -410,4 +410,56 @@ func TestDeriveKeyIsSharedAndSeparated(t *testing.T) {
 	if string(a.DeriveKey("form token")) == string(other.DeriveKey("form token")) {
 		t.Fatal("two rings derive the same key")
 	}
+}
+
+// TestRefreshPicksUpStoredKeys: keys another instance stored are published
+// and verify once the reading is older than maxAge, not before.
+func TestRefreshPicksUpStoredKeys(t *testing.T) {
+	ctx := context.Background()
+	st := memstorage.New()
+	mine, _ := LoadKeyRing(ctx, st, "k")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := mine.Refresh(ctx, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// Another instance's ring, with a key of its own in front (the shape
+	// a rotation leaves).
+	newer, _ := newKeySet()
+	theirs, _ := parseKeySet(newer)
+	oldSet, _ := st.Load(ctx, "k")
+	merged := mergeForTest(t, newer, oldSet)
+	if err := st.Store(ctx, "k", merged); err != nil {
+		t.Fatal(err)
+	}
+	if err := mine.Refresh(ctx, now.Add(59*time.Second), time.Minute); err != nil || strings.Contains(string(mine.JWKS()), theirs.signing.KeyID()) {
+		t.Fatalf("refreshed before maxAge (err %v)", err)
+	}
+	if err := mine.Refresh(ctx, now.Add(time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mine.JWKS()), theirs.signing.KeyID()) || mine.KeyID() != theirs.signing.KeyID() {
+		t.Fatalf("the stored key is not used after a refresh: kid %s, JWKS %s", mine.KeyID(), mine.JWKS())
+	}
+}
+
+// mergeForTest puts the keys of a in front of those of b.
+func mergeForTest(t *testing.T, a, b []byte) []byte {
+	t.Helper()
+	sa, err := jwk.Parse(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := jwk.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < sb.Len(); i++ {
+		k, _ := sb.Key(i)
+		_ = sa.AddKey(k)
+	}
+	raw, err := json.Marshal(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -36,10 +36,11 @@ func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
 	_ = t.Set(jwt.IssuerKey, s.Issuer)
 	_ = t.Set(jwt.AudienceKey, s.Audience)
 	_ = t.Set(jwt.IssuedAtKey, s.Now().Truncate(time.Second))
+	keys := s.Ring.keys.Load()
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, typ)
-	_ = hdr.Set(jws.KeyIDKey, s.Ring.KeyID())
-	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, s.Ring.signing, jws.WithProtectedHeaders(hdr)))
+	_ = hdr.Set(jws.KeyIDKey, keys.signing.KeyID())
+	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, keys.signing, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("session: signing: %w", err)
 	}
@@ -67,7 +68,7 @@ func (s Signer) Verify(typ, token string, maxTTL time.Duration) (jwt.Token, erro
 	if hdr.Type() != typ {
 		return nil, fmt.Errorf("%w: typ %q, want %q", ErrInvalid, hdr.Type(), typ)
 	}
-	pub, ok := s.Ring.public[hdr.KeyID()]
+	pub, ok := s.Ring.keys.Load().public[hdr.KeyID()]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalid, hdr.KeyID())
 	}

@@ -7,8 +7,8 @@ import (
 
 // serveJWKS publishes the realm's public keys, read from the ring on every
 // request so that they follow it when it changes underneath.
-func (h *Handler) serveJWKS(w http.ResponseWriter, _ *http.Request) error {
-	jwks := h.JWKS()
+func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
+	jwks := h.JWKS(r.Context())
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/jwk-set+json")
 	hdr.Set("Cache-Control", "public, max-age=300")

@@ -49,9 +49,9 @@ type Handler struct {
 	Sessions  Sessions
 	Passwords Passwords
 	Finish    ClientFinisher
-	// JWKS returns the published keys; it is read per request, so the
+	// JWKS returns the published keys; it is called per request, so the
 	// answer follows the key ring.
-	JWKS func() []byte
+	JWKS func(ctx context.Context) []byte
 	// LinkTTL is how long a mailed link lives, for the "check your inbox"
 	// page.
 	LinkTTL  time.Duration
