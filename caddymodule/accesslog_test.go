@@ -21,8 +21,8 @@ import (
 func TestLogsHoldNoSecrets(t *testing.T) {
 	e := startCaddyWith(t, func(e *env) siteConfig {
 		return siteConfig{
-			Global: "log {\n\t\toutput file " + filepath.Join(e.dir, "caddy.log") + "\n\t\tformat json\n\t\tlevel DEBUG\n\t}",
-			Site:   "log {\n\t\toutput file " + filepath.Join(e.dir, "access.log") + "\n\t\tformat json\n\t}",
+			Global: e.logBlock("caddy.log", "DEBUG"),
+			Site:   e.logBlock("access.log", ""),
 		}
 	})
 	var secrets []string

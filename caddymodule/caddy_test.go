@@ -188,6 +188,16 @@ func startCaddy(t *testing.T) *env {
 	return startCaddyWith(t, func(*env) siteConfig { return siteConfig{} })
 }
 
+// logBlock is a `log` block that writes JSON to name in the test's folder,
+// at level if not empty: for the global options or a site.
+func (e *env) logBlock(name, level string) string {
+	b := "log {\n\t\toutput file " + filepath.Join(e.dir, name) + "\n\t\tformat json\n"
+	if level != "" {
+		b += "\t\tlevel " + level + "\n"
+	}
+	return b + "\t}"
+}
+
 // startCaddyWith starts Caddy with the site config that config returns; it
 // gets the environment, to name files in its folder.
 func startCaddyWith(t *testing.T, config func(*env) siteConfig) *env {

@@ -23,7 +23,7 @@ import (
 func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 	e := startCaddyWith(t, func(e *env) siteConfig {
 		return siteConfig{
-			Global:   "log {\n\t\toutput file " + filepath.Join(e.dir, "caddy.log") + "\n\t\tformat json\n\t}",
+			Global:   e.logBlock("caddy.log", ""),
 			Mailgate: "store memory {\n\t\t\tmax_memory 2MiB\n\t\t}",
 		}
 	})

@@ -5,25 +5,24 @@ import (
 	"strconv"
 )
 
-// serveJWKS publishes the realm's public keys, read from the ring on every
-// request so that they follow it when it changes underneath.
+// serveJWKS publishes the realm's public keys, asked for on every request
+// so that they follow the ring when it changes underneath.
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
-	jwks := h.JWKS(r.Context())
-	hdr := w.Header()
-	hdr.Set("Content-Type", "application/jwk-set+json")
-	hdr.Set("Cache-Control", "public, max-age=300")
-	hdr.Set("Content-Length", strconv.Itoa(len(jwks)))
-	_, err := w.Write(jwks)
-	return err
+	return writeAsset(w, "application/jwk-set+json", "public, max-age=300", h.JWKS(r.Context()))
 }
 
 // serveCSS serves the only stylesheet; the CSP allows no inline style.
 func serveCSS(w http.ResponseWriter, _ *http.Request) error {
-	css := StyleCSS()
+	return writeAsset(w, "text/css; charset=utf-8", "public, max-age=3600", StyleCSS())
+}
+
+// writeAsset writes a public, cacheable answer: the two that loosen the
+// no-store every other answer under the prefix carries.
+func writeAsset(w http.ResponseWriter, contentType, cacheControl string, body []byte) error {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/css; charset=utf-8")
-	hdr.Set("Cache-Control", "public, max-age=3600")
-	hdr.Set("Content-Length", strconv.Itoa(len(css)))
-	_, err := w.Write(css)
+	hdr.Set("Content-Type", contentType)
+	hdr.Set("Cache-Control", cacheControl)
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	_, err := w.Write(body)
 	return err
 }
