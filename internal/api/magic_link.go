@@ -90,7 +90,7 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeMagicLink(w, http.StatusBadRequest, "Invalid request: the body must be a JSON object with the documented fields")
+		writeMagicLink(w, http.StatusBadRequest, "Invalid request: the body must be a JSON object with the documented fields: "+err.Error())
 		return
 	}
 	login, status, msg := req.validate(client)

@@ -92,7 +92,8 @@ func TestMagicLinkErrors(t *testing.T) {
 		{"missing scope", magicBody(map[string]any{"scope": nil}), 400, "Invalid request: scope is required"},
 		{"other client's id", magicBody(map[string]any{"clientId": "crm"}), 400, "Invalid request: clientId is not the authenticated client"},
 		{"unregistered redirectUri", magicBody(map[string]any{"redirectUri": "https://evil.example/"}), 400, "Invalid request: redirectUri is not registered for this client"},
-		{"unknown field", magicBody(map[string]any{"reponseMode": "query"}), 400, ""},
+		// A typo is named, so the caller sees which field to fix.
+		{"unknown field", magicBody(map[string]any{"reponseMode": "query"}), 400, `Invalid request: the body must be a JSON object with the documented fields: json: unknown field "reponseMode"`},
 	}
 	for _, c := range cases {
 		status, resp := f.post(t, "shop", shopSecret, c.body)
