@@ -168,3 +168,38 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults: session_ttl %s, prefix %q, max_memory %d", time.Duration(m.SessionTTL), m.Prefix, m.Store.MaxMemory)
 	}
 }
+
+// TestExampleListensOnThisMachineOnly: the demo config, run on a laptop,
+// must not open a login page to the network.
+func TestExampleListensOnThisMachineOnly(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(cfg, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	if len(parsed.Apps.HTTP.Servers) == 0 {
+		t.Fatal("the example has no server")
+	}
+	for name, srv := range parsed.Apps.HTTP.Servers {
+		for _, l := range srv.Listen {
+			if !strings.HasPrefix(l, "127.0.0.1:") {
+				t.Errorf("server %s listens on %s, not on 127.0.0.1 only", name, l)
+			}
+		}
+	}
+}
