@@ -56,6 +56,8 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"duplicate in smtp", smtp("from a@example.com\nfrom b@example.com"), `smtp: duplicate subdirective "from"`},
 		{"bad allowed email", "base_url https://app.example.com\n" + outbox + "allow email not-an-address", `allow email "not-an-address"`},
 		{"bad allow kind", "base_url https://app.example.com\n" + outbox + "allow user alice", `allow "user"`},
+		{"wildcard inside a domain", "base_url https://app.example.com\n" + outbox + "allow domain *example.com", `allow domain "*example.com"`},
+		{"wildcard in the middle", "base_url https://app.example.com\n" + outbox + "allow domain mail.*.example.com", `or *.domain for every subdomain`},
 		{"bad duration", "base_url https://app.example.com\n" + outbox + "link_ttl soon", `link_ttl "soon"`},
 		{"tiny store", "base_url https://app.example.com\n" + outbox + "store memory {\nmax_memory 10KB\n}", "max_memory 10000 bytes"},
 		{"unknown store", "base_url https://app.example.com\n" + outbox + "store disk", `store "disk"`},
@@ -88,7 +90,7 @@ base_url https://app.example.com
 prefix /auth
 site_name "Example"
 allow email alice@example.com bob@example.com
-allow domain example.com
+allow domain example.com *.corp.example
 session_ttl 8h
 link_ttl 10m
 smtp smtp.example.com:465 {

@@ -52,8 +52,11 @@ type Mailgate struct {
 	// AllowEmails are the addresses that may log in.
 	AllowEmails []string `json:"allow_emails,omitempty"`
 
-	// AllowDomains lets every address of these domains log in. Subdomains
-	// are not included.
+	// AllowDomains lets every address of these domains log in. A domain
+	// does not include its subdomains; `*.example.com` allows every
+	// subdomain of example.com (and not example.com itself). A request
+	// that matches no rule is logged at info with its domain, and answered
+	// like any other.
 	AllowDomains []string `json:"allow_domains,omitempty"`
 
 	// SessionTTL is how long a session lasts. Default: 12h.

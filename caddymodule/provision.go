@@ -127,6 +127,9 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		SiteName:  m.SiteName,
 		Sleep:     flow.SleepContext,
 		Now:       now,
+		Refused: func(domain string) {
+			m.logger.Info("a login request matched no allow rule; no mail was sent", zap.String("domain", domain))
+		},
 	}
 }
 
@@ -218,8 +221,10 @@ func (m *Mailgate) allowlist() (flow.Allowlist, error) {
 		emails = append(emails, n)
 	}
 	for _, d := range m.AllowDomains {
-		if d == "" || strings.ContainsAny(d, "@/ ") || !strings.Contains(d, ".") {
-			return flow.Allowlist{}, fmt.Errorf("mailgate: allow domain %q: not a domain name", d)
+		// A "*" is a whole leading label or nothing: "*.example.com".
+		name := strings.TrimPrefix(d, "*.")
+		if name == "" || strings.ContainsAny(name, "@/ *") || !strings.Contains(name, ".") {
+			return flow.Allowlist{}, fmt.Errorf("mailgate: allow domain %q: not a domain name, or *.domain for every subdomain", d)
 		}
 	}
 	if len(emails) == 0 && len(m.AllowDomains) == 0 {

@@ -6,22 +6,33 @@ import (
 	"strings"
 )
 
-// Allowlist decides who may log in: exact addresses, or every address of a
-// domain. Subdomains are not included: "example.com" does not allow
-// "x@mail.example.com".
+// Allowlist decides who may log in: exact addresses, every address of a
+// domain, or every address of any subdomain of one. A domain does not
+// include its subdomains ("example.com" does not allow "x@mail.example.com")
+// and a wildcard does not include the domain itself ("*.example.com" allows
+// "x@mail.example.com" but not "x@example.com"), so that each says exactly
+// what it admits.
 type Allowlist struct {
 	emails  map[string]struct{}
 	domains map[string]struct{}
+	// suffixes are the wildcards without their "*": ".example.com".
+	suffixes []string
 }
 
-// NewAllowlist builds an allowlist from normalized addresses and domains.
+// NewAllowlist builds an allowlist from normalized addresses and domains; a
+// domain "*.example.com" allows every subdomain of example.com.
 func NewAllowlist(emails, domains []string) Allowlist {
 	a := Allowlist{emails: map[string]struct{}{}, domains: map[string]struct{}{}}
 	for _, e := range emails {
 		a.emails[strings.ToLower(e)] = struct{}{}
 	}
 	for _, d := range domains {
-		a.domains[strings.ToLower(strings.TrimPrefix(d, "@"))] = struct{}{}
+		d = strings.ToLower(strings.TrimPrefix(d, "@"))
+		if suffix, ok := strings.CutPrefix(d, "*"); ok {
+			a.suffixes = append(a.suffixes, suffix)
+			continue
+		}
+		a.domains[d] = struct{}{}
 	}
 	return a
 }
@@ -35,6 +46,14 @@ func (a Allowlist) Allows(email string) bool {
 	if at < 0 {
 		return false
 	}
-	_, ok := a.domains[email[at+1:]]
-	return ok
+	domain := email[at+1:]
+	if _, ok := a.domains[domain]; ok {
+		return true
+	}
+	for _, s := range a.suffixes {
+		if len(domain) > len(s) && strings.HasSuffix(domain, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -350,3 +350,36 @@ func TestPasswordStep(t *testing.T) {
 		t.Fatalf("second use of the step: err = %v, want ErrLinkInvalid", err)
 	}
 }
+
+func TestAllowlistWildcardMeansEverySubdomain(t *testing.T) {
+	a := NewAllowlist(nil, []string{"*.Example.com"})
+	for email, want := range map[string]bool{
+		"x@mail.example.com":  true,
+		"x@a.b.example.com":   true,
+		"x@example.com":       false, // the wildcard does not include the domain itself
+		"x@badexample.com":    false,
+		"x@mail.example.com.": false,
+		"x@.example.com":      false,
+	} {
+		if got := a.Allows(email); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", email, got, want)
+		}
+	}
+}
+
+// TestRefusedRequestsAreReportedByDomain: the operator learns that a request
+// matched no rule, and from which domain, never the address.
+func TestRefusedRequestsAreReportedByDomain(t *testing.T) {
+	f := newFixture(t)
+	var refused []string
+	f.flow.Refused = func(domain string) { refused = append(refused, domain) }
+	ctx := context.Background()
+	for _, email := range []string{"mallory@Example.org", "alice@example.com", "carol@corp.example"} {
+		if err := f.flow.Request(ctx, email, "/", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(refused) != 1 || refused[0] != "example.org" {
+		t.Fatalf("refused domains %q, want [example.org]", refused)
+	}
+}

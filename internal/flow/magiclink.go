@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,10 @@ type MagicLink struct {
 	// that get no mail (see pad).
 	Sleep func(ctx context.Context, d time.Duration)
 	Now   func() time.Time
+	// Refused, if set, is told the domain of an address that matched no
+	// allow rule, so that an operator whose rule is wrong can see why
+	// nobody gets a mail; the person is answered as if it was sent.
+	Refused func(domain string)
 
 	mu      sync.Mutex
 	sendAvg time.Duration
@@ -122,6 +127,9 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 		return err
 	}
 	if !f.Allowlist.Allows(email) {
+		if f.Refused != nil {
+			f.Refused(email[strings.LastIndexByte(email, '@')+1:])
+		}
 		f.pad(ctx)
 		return nil
 	}
