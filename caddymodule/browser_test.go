@@ -27,22 +27,47 @@ type webDriver struct {
 	session string
 }
 
+// browserMissing says what to install when Chromium or its driver is not
+// on this machine, and is empty when both are.
+func browserMissing() string {
+	for _, bin := range []string{"chromedriver", "chromium"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return "the browser tests need Chromium: apt-get install chromium chromium-driver"
+		}
+	}
+	return ""
+}
+
+// TestMain says that the browser tests will be skipped where the person
+// running go test sees it. A skip inside a passing package shows only with
+// -v, and go test ./... keeps a passing package's stderr to itself, so the
+// line goes to the terminal when there is one, and to stderr otherwise.
+// Under CI the tests fail instead.
+func TestMain(m *testing.M) {
+	if msg := browserMissing(); msg != "" && os.Getenv("CI") == "" {
+		line := "caddymodule: SKIPPING the browser tests: " + msg + "\n"
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprint(tty, line)
+			tty.Close()
+		} else {
+			fmt.Fprint(os.Stderr, line)
+		}
+	}
+	os.Exit(m.Run())
+}
+
 // startBrowser starts chromedriver and a headless Chromium with a phone-sized
 // window. Without chromium and chromium-driver installed it fails under CI
 // and skips elsewhere, saying what to install.
 func startBrowser(t *testing.T) *webDriver {
 	t.Helper()
-	driver, err := exec.LookPath("chromedriver")
-	if err == nil {
-		_, err = exec.LookPath("chromium")
-	}
-	if err != nil {
-		msg := "the browser tests need Chromium: apt-get install chromium chromium-driver"
+	if msg := browserMissing(); msg != "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
+	driver, _ := exec.LookPath("chromedriver")
 	port := freePorts(t, 1)[0]
 	cmd := exec.Command(driver, fmt.Sprintf("--port=%d", port))
 	stdout, err := cmd.StdoutPipe()
