@@ -22,8 +22,9 @@ type ClientConfig struct {
 	ID string `json:"id,omitempty"`
 
 	// Secret is the client secret, at least 16 characters; placeholders
-	// such as `{env.SHOP_SECRET}` are replaced. It is hashed with argon2id
-	// at provisioning and not kept. Exactly one of Secret and SecretHash.
+	// such as `{env.SHOP_SECRET}` are replaced, and one that is empty in
+	// Caddy's environment is a config error. It is hashed with argon2id at
+	// provisioning and not kept. Exactly one of Secret and SecretHash.
 	Secret string `json:"secret,omitempty"`
 
 	// SecretHash is an argon2id (`$argon2id$v=19$…`) or bcrypt (`$2b$…`)
@@ -54,11 +55,14 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
-	repl := caddy.NewReplacer()
 	configs := make([]api.ClientConfig, len(m.Clients))
 	for i, c := range m.Clients {
+		secret, err := expandSecret("client "+c.ID+": secret", c.Secret)
+		if err != nil {
+			return nil, err
+		}
 		configs[i] = api.ClientConfig{
-			ID: c.ID, Secret: repl.ReplaceKnown(c.Secret, ""), SecretHash: c.SecretHash,
+			ID: c.ID, Secret: secret, SecretHash: c.SecretHash,
 			RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
 		}
 	}

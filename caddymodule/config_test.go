@@ -54,6 +54,8 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"unknown subdirective", "base_url https://app.example.com\n" + outbox + "colour blue", `unknown subdirective "colour"`},
 		{"duplicate subdirective", "base_url https://app.example.com\nbase_url https://b.example.com\n" + outbox, `duplicate subdirective "base_url"`},
 		{"duplicate in smtp", smtp("from a@example.com\nfrom b@example.com"), `smtp: duplicate subdirective "from"`},
+		{"empty env in a client secret", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret {env.MAILGATE_UNSET_SECRET}\nscopes magic_link\n}", "client shop: secret {env.MAILGATE_UNSET_SECRET} is empty in Caddy's environment"},
+		{"empty env in the SMTP password", smtp("username login@example.com\npassword {env.MAILGATE_UNSET_SECRET}\nfrom login@example.com"), "smtp password {env.MAILGATE_UNSET_SECRET} is empty in Caddy's environment"},
 		{"bad allowed email", "base_url https://app.example.com\n" + outbox + "allow email not-an-address", `allow email "not-an-address"`},
 		{"bad allow kind", "base_url https://app.example.com\n" + outbox + "allow user alice", `allow "user"`},
 		{"wildcard inside a domain", "base_url https://app.example.com\n" + outbox + "allow domain *example.com", `allow domain "*example.com"`},
@@ -81,6 +83,8 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 }
 
 func TestConfigAccepted(t *testing.T) {
+	t.Setenv("SMTP_PASSWORD", "smtp-secret")
+	t.Setenv("SHOP_SECRET", "0123456789abcdef")
 	for name, body := range map[string]string{
 		"outbox on localhost":    "base_url http://localhost:8080\n" + outbox,
 		"tls none to loopback":   "base_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n}",
@@ -111,7 +115,7 @@ identity_headers {
 }
 access_token_ttl 2m
 client shop {
-	secret {env.SHOP_SECRET_UNSET}0123456789abcdef
+	secret {env.SHOP_SECRET}
 	redirect_uri https://shop.example.com/callback https://shop.example.com/other
 	dpop allowed
 	force_create

@@ -26,7 +26,8 @@ type SMTPConfig struct {
 	TLS string `json:"tls,omitempty"`
 
 	// Username and Password, if set, are sent with AUTH PLAIN. Placeholders
-	// such as `{env.SMTP_PASSWORD}` are replaced at provisioning.
+	// such as `{env.SMTP_PASSWORD}` are replaced at provisioning; one that
+	// is empty in Caddy's environment is a config error, not an empty AUTH.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
 
@@ -65,7 +66,6 @@ func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
 // mailer checks the SMTP settings, fills in their defaults and builds the
 // mailer that delivers through them.
 func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
-	repl := caddy.NewReplacer()
 	host, _, err := net.SplitHostPort(c.Address)
 	if err != nil || host == "" {
 		return nil, fmt.Errorf("mailgate: smtp address %q: must be host:port", c.Address)
@@ -85,6 +85,14 @@ func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
 	if c.From == "" {
 		return nil, errors.New("mailgate: smtp from is required")
 	}
+	username, err := expandSecret("smtp username", c.Username)
+	if err != nil {
+		return nil, err
+	}
+	password, err := expandSecret("smtp password", c.Password)
+	if err != nil {
+		return nil, err
+	}
 	from, err := mail.ParseFrom(c.From)
 	if err != nil {
 		return nil, fmt.Errorf("mailgate: smtp from %q: not a valid address", c.From)
@@ -98,8 +106,8 @@ func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
 	transport := &mail.SMTP{
 		Addr:        c.Address,
 		TLS:         c.TLS,
-		Username:    repl.ReplaceKnown(c.Username, ""),
-		Password:    repl.ReplaceKnown(c.Password, ""),
+		Username:    username,
+		Password:    password,
 		DialTimeout: time.Duration(c.DialTimeout),
 		Timeout:     time.Duration(c.Timeout),
 	}
