@@ -9,30 +9,23 @@ import (
 	"time"
 )
 
-// TestXcaddyBuild builds Caddy with mailgate the way plugin users do, with
-// the xcaddy pinned in tools/go.mod, and checks the binary: the module is
-// listed and Caddyfile.example is a valid config. It takes minutes on a cold
-// module cache; -short leaves it out for quick local runs.
+// TestXcaddyBuild runs the README's build command exactly as written, from
+// the repository's root, as a builder would paste it, and checks the binary:
+// the module is listed and Caddyfile.example is a valid config. It takes
+// minutes on a cold module cache; -short leaves it out for quick local runs.
 func TestXcaddyBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Caddy with xcaddy; run without -short")
 	}
-	root, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	line := readmeBuildCommand(t)
+	if v := moduleVersion(t, "github.com/caddyserver/caddy/v2"); !strings.Contains(line, " "+v+" ") {
+		t.Fatalf("the README builds another Caddy than go.mod's %s:\n%s", v, line)
 	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "caddy")
-	caddyVersion := moduleVersion(t, "github.com/caddyserver/caddy/v2")
-
-	build := exec.Command("go", "tool", "-modfile=tools/go.mod", "xcaddy", "build", caddyVersion,
-		"--with", "github.com/mailgate/caddy-mailgate="+root, "--output", bin)
-	// The proxy, then nothing: `direct` would fetch this module from its
-	// (unpublished) origin instead of using the local replacement.
-	build.Env = append(os.Environ(), "GOPROXY="+proxyOrOff())
+	bin := "./caddy-mailgate"
+	t.Cleanup(func() { os.Remove(bin) })
 	start := time.Now()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("xcaddy build: %v\n%s", err, out)
+	if out, err := exec.Command("sh", "-c", line).CombinedOutput(); err != nil {
+		t.Fatalf("the README's build command failed: %v\n%s\n%s", err, line, out)
 	}
 	t.Logf("xcaddy build took %s", time.Since(start).Round(time.Second))
 
@@ -40,11 +33,28 @@ func TestXcaddyBuild(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "http.handlers.mailgate") {
 		t.Fatalf("list-modules (%v) does not show http.handlers.mailgate:\n%s", err, out)
 	}
+	tmp := t.TempDir()
 	validate := exec.Command(bin, "validate", "--config", "Caddyfile.example")
 	validate.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(tmp, "data"), "XDG_CONFIG_HOME="+filepath.Join(tmp, "config"))
 	if out, err := validate.CombinedOutput(); err != nil {
 		t.Fatalf("caddy validate --config Caddyfile.example: %v\n%s", err, out)
 	}
+}
+
+// readmeBuildCommand returns the line of the sh block that follows the
+// README's marker for it.
+func readmeBuildCommand(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "<!-- build_test.go runs the line below exactly as written -->\n```sh\n")
+	line, _, closed := strings.Cut(after, "\n```")
+	if !ok || !closed || strings.Contains(line, "\n") {
+		t.Fatal("the README has no one-line build command after its marker")
+	}
+	return line
 }
 
 func moduleVersion(t *testing.T, mod string) string {
@@ -54,21 +64,4 @@ func moduleVersion(t *testing.T, mod string) string {
 		t.Fatalf("go list -m %s: %v", mod, err)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// proxyOrOff keeps the configured module proxy but replaces a `direct`
-// fallback with `off`.
-func proxyOrOff() string {
-	out, err := exec.Command("go", "env", "GOPROXY").Output()
-	proxy := strings.TrimSpace(string(out))
-	if err != nil || proxy == "" || proxy == "off" {
-		proxy = "https://proxy.golang.org"
-	}
-	var kept []string
-	for _, p := range strings.FieldsFunc(proxy, func(r rune) bool { return r == ',' || r == '|' }) {
-		if p != "direct" && p != "off" {
-			kept = append(kept, p)
-		}
-	}
-	return strings.Join(kept, "|") + "|off"
 }
