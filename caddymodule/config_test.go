@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // validate adapts a Caddyfile site whose mailgate block is body, then
@@ -134,11 +135,19 @@ client crm {
 	}
 }
 
-// TestDocumentedCaddyfilesParse adapts every Caddyfile snippet in the README
-// and docs/api.md, so that a renamed subdirective cannot leave the docs
-// behind. Snippets are parsed, not provisioned: the reference block lists
-// smtp and outbox together on purpose.
-func TestDocumentedCaddyfilesParse(t *testing.T) {
+// TestDocumentedCaddyfiles checks every Caddyfile snippet in the README and
+// docs/api.md as an operator would use it: pasted as is, it is what `caddy
+// fmt` prints (else Caddy warns at every start), and it validates (every
+// subdirective known, every value accepted), so a renamed subdirective or a
+// changed rule cannot leave the docs behind.
+func TestDocumentedCaddyfiles(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	// The secrets the snippets take from the environment.
+	for _, v := range []string{"SMTP_PASSWORD", "SHOP_SECRET", "CRM_SECRET"} {
+		t.Setenv(v, "documented-secret-"+v)
+	}
 	for _, doc := range []string{"../README.md", "../docs/api.md"} {
 		raw, err := os.ReadFile(doc)
 		if err != nil {
@@ -150,11 +159,24 @@ func TestDocumentedCaddyfilesParse(t *testing.T) {
 		}
 		for _, b := range blocks {
 			snippet, _, _ := strings.Cut(b, "```")
-			if strings.HasPrefix(snippet, "mailgate") {
-				snippet = "http://localhost:8080 {\n" + snippet + "}\n"
+			if formatted := string(caddyfile.Format([]byte(snippet))); formatted != snippet {
+				t.Errorf("%s: a snippet is not as caddy fmt prints it:\n%s\nwant:\n%s", doc, snippet, formatted)
 			}
-			if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(snippet), nil); err != nil {
+			site := snippet
+			if strings.HasPrefix(snippet, "mailgate") {
+				site = "http://localhost:8080 {\n" + snippet + "}\n"
+			}
+			cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(site), nil)
+			if err != nil {
 				t.Errorf("%s: a snippet does not parse: %v\n%s", doc, err, snippet)
+				continue
+			}
+			var cfg caddy.Config
+			if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if err := caddy.Validate(&cfg); err != nil {
+				t.Errorf("%s: a snippet does not validate: %v\n%s", doc, err, snippet)
 			}
 		}
 	}
