@@ -67,22 +67,25 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return eachSubdirective(d, "", func(name string) error {
+	err := eachSubdirective(d, "", func(name string) error {
 		switch name {
 		case "realm":
-			return oneArg(d, &m.Realm)
+			return checked(d, oneArg(d, &m.Realm), func() error { return checkRealm(m.Realm) })
 		case "base_url":
-			return oneArg(d, &m.BaseURL)
+			return checked(d, oneArg(d, &m.BaseURL), func() error {
+				_, err := parseBaseURL(m.BaseURL)
+				return err
+			})
 		case "prefix":
-			return oneArg(d, &m.Prefix)
+			return checked(d, oneArg(d, &m.Prefix), func() error { return checkPrefix(m.Prefix) })
 		case "site_name":
 			return oneArg(d, &m.SiteName)
 		case "allow":
 			return m.parseAllow(d)
 		case "session_ttl":
-			return durationArg(d, &m.SessionTTL)
+			return checked(d, durationArg(d, &m.SessionTTL), func() error { return checkSessionTTL(m.SessionTTL) })
 		case "link_ttl":
-			return durationArg(d, &m.LinkTTL)
+			return checked(d, durationArg(d, &m.LinkTTL), func() error { return checkLinkTTL(m.LinkTTL) })
 		case "smtp":
 			return m.parseSMTP(d)
 		case "outbox":
@@ -98,6 +101,21 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})
+	return checked(d, err, m.checkMailTarget)
+}
+
+// checked runs check once a (sub)directive has parsed without error, and
+// gives its error the Caddyfile's file and line: the same check at
+// provisioning could only name the value, after Caddy's whole module chain.
+// Checks that need the environment or the network stay at provisioning.
+func checked(d *caddyfile.Dispenser, err error, check func() error) error {
+	if err != nil {
+		return err
+	}
+	if err := check(); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
 }
 
 func (m *Mailgate) parseAllow(d *caddyfile.Dispenser) error {
@@ -126,7 +144,7 @@ func (m *Mailgate) parseSMTP(d *caddyfile.Dispenser) error {
 	if err := oneArgOpenBlock(d, &c.Address); err != nil {
 		return err
 	}
-	return eachSubdirective(d, "smtp", func(name string) error {
+	err := eachSubdirective(d, "smtp", func(name string) error {
 		switch name {
 		case "tls":
 			return oneArg(d, &c.TLS)
@@ -149,6 +167,12 @@ func (m *Mailgate) parseSMTP(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("smtp: unknown subdirective %q", name)
 	})
+	// On a copy: check fills in defaults, which the adapted config leaves
+	// out.
+	return checked(d, err, func() error {
+		cc := *c
+		return cc.check()
+	})
 }
 
 func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
@@ -157,7 +181,7 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 	if err := oneArgOpenBlock(d, &s.Type); err != nil {
 		return err
 	}
-	return eachSubdirective(d, "store", func(name string) error {
+	err := eachSubdirective(d, "store", func(name string) error {
 		if name != "max_memory" {
 			return d.Errf("store: unknown subdirective %q", name)
 		}
@@ -171,6 +195,10 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 		}
 		s.MaxMemory = int64(size)
 		return nil
+	})
+	return checked(d, err, func() error {
+		sc := *s
+		return sc.applyDefaults()
 	})
 }
 
@@ -228,7 +256,7 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 		return d.Errf("client %s: unknown subdirective %q", c.ID, name)
 	})
 	m.Clients = append(m.Clients, c)
-	return err
+	return checked(d, err, c.check)
 }
 
 // eachSubdirective calls parse for each line of the block the dispenser is

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -12,6 +14,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -45,6 +48,22 @@ type ClientConfig struct {
 	// Scopes are the API calls the client may make: `login_email`,
 	// `magic_link`.
 	Scopes []string `json:"scopes,omitempty"`
+}
+
+// check is what can be checked of a client without its secret: scopes and
+// redirect URIs. api.NewClients checks them again with the rest.
+func (c ClientConfig) check() error {
+	for _, sc := range c.Scopes {
+		if !slices.Contains(api.KnownScopes, sc) {
+			return fmt.Errorf("mailgate: client %q: unknown scope %q (known: %s)", c.ID, sc, strings.Join(api.KnownScopes, ", "))
+		}
+	}
+	for _, u := range c.RedirectURIs {
+		if err := redirect.CheckURI(u); err != nil {
+			return fmt.Errorf("mailgate: client %q: redirect_uri %q: %v", c.ID, u, err)
+		}
+	}
+	return nil
 }
 
 // provisionAPI builds the server-to-server API: clients, access tokens and

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +230,41 @@ func TestExampleListensOnThisMachineOnly(t *testing.T) {
 				t.Errorf("server %s listens on %s, not on 127.0.0.1 only", name, l)
 			}
 		}
+	}
+}
+
+// TestValueErrorsCarryTheLine: what can be checked without the environment
+// is checked when the Caddyfile is parsed, so the error names the file and
+// line, not only the value after Caddy's whole module chain.
+func TestValueErrorsCarryTheLine(t *testing.T) {
+	for _, c := range []struct{ name, line, want string }{
+		{"base_url shape", "base_url https://app.example.com/app", "origin only"},
+		{"prefix", "prefix login", `prefix "login"`},
+		{"realm", "realm ../etc", `realm "../etc"`},
+		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},
+		{"link_ttl out of range", "link_ttl 48h", "link_ttl 48h0m0s"},
+		{"smtp tls mode", "smtp smtp.example.com:587 {\ntls maybe\nfrom login@example.com\n}", `smtp tls "maybe"`},
+		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},
+		{"redirect uri over http", "client shop {\nsecret x\nredirect_uri http://shop.example.com/cb\n}", "must use https"},
+		{"tiny store", "store memory {\nmax_memory 1MiB\n}", "must be at least 2MiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The line at fault is the third of the file: after the site
+			// and the directive.
+			caddyfile := "http://localhost:8080 {\n\tmailgate {\n" + c.line + "\noutbox ./mailgate-outbox\n\t}\n}\n"
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Fatalf("adapting: %v; want an error naming %q with the Caddyfile's line", err, c.want)
+			}
+			// A one-line subdirective is named by its line; a block by the
+			// line that closes it, where its check runs.
+			if want := fmt.Sprintf("at Caddyfile:%d", 3+strings.Count(c.line, "\n")); !strings.HasSuffix(err.Error(), want) {
+				t.Fatalf("the error does not name %q: %v", want, err)
+			}
+		})
+	}
+	both := "http://localhost:8080 {\n\tmailgate {\nbase_url http://localhost:8080\noutbox ./o\nsmtp 127.0.0.1:25 {\nfrom a@example.com\n}\n\t}\n}\n"
+	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(both), nil); err == nil || !strings.Contains(err.Error(), "both smtp and outbox") || !strings.Contains(err.Error(), "Caddyfile:") {
+		t.Fatalf("both smtp and outbox: %v", err)
 	}
 }

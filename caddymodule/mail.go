@@ -45,12 +45,22 @@ type SMTPConfig struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
+// checkMailTarget requires exactly one place for mails to go.
+func (m *Mailgate) checkMailTarget() error {
 	switch {
 	case m.SMTP != nil && m.Outbox != "":
-		return nil, errors.New("mailgate: both smtp and outbox are set; choose one")
+		return errors.New("mailgate: both smtp and outbox are set; choose one")
 	case m.SMTP == nil && m.Outbox == "":
-		return nil, errors.New("mailgate: neither smtp nor outbox is set; mails need somewhere to go")
+		return errors.New("mailgate: neither smtp nor outbox is set; mails need somewhere to go")
+	}
+	return nil
+}
+
+func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
+	if err := m.checkMailTarget(); err != nil {
+		return nil, err
+	}
+	switch {
 	case m.Outbox != "":
 		from, err := mail.ParseFrom(fmt.Sprintf("%q <mailgate@%s>", m.SiteName, base.Hostname()))
 		if err != nil {
@@ -63,12 +73,12 @@ func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
 	return m.SMTP.mailer()
 }
 
-// mailer checks the SMTP settings, fills in their defaults and builds the
-// mailer that delivers through them.
-func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
+// check fills in the SMTP defaults and checks what needs nothing but the
+// config itself; the Caddyfile parser runs it too, for errors with a line.
+func (c *SMTPConfig) check() error {
 	host, _, err := net.SplitHostPort(c.Address)
 	if err != nil || host == "" {
-		return nil, fmt.Errorf("mailgate: smtp address %q: must be host:port", c.Address)
+		return fmt.Errorf("mailgate: smtp address %q: must be host:port", c.Address)
 	}
 	if c.TLS == "" {
 		c.TLS = mail.TLSStartTLS
@@ -77,13 +87,30 @@ func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
 	case mail.TLSStartTLS, mail.TLSImplicit:
 	case mail.TLSNone:
 		if !redirect.IsLoopback(host) && !c.Insecure {
-			return nil, fmt.Errorf("mailgate: smtp tls none to %s: links and passwords would cross the network in the clear; use starttls or tls, or add insecure", host)
+			return fmt.Errorf("mailgate: smtp tls none to %s: links and passwords would cross the network in the clear; use starttls or tls, or add insecure", host)
 		}
 	default:
-		return nil, fmt.Errorf("mailgate: smtp tls %q: use starttls, tls or none", c.TLS)
+		return fmt.Errorf("mailgate: smtp tls %q: use starttls, tls or none", c.TLS)
 	}
 	if c.From == "" {
-		return nil, errors.New("mailgate: smtp from is required")
+		return errors.New("mailgate: smtp from is required")
+	}
+	if _, err := mail.ParseFrom(c.From); err != nil {
+		return fmt.Errorf("mailgate: smtp from %q: not a valid address", c.From)
+	}
+	return nil
+}
+
+// mailer checks the SMTP settings, fills in their defaults and builds the
+// mailer that delivers through them.
+func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	// check has parsed it once already.
+	from, err := mail.ParseFrom(c.From)
+	if err != nil {
+		return nil, err
 	}
 	username, err := expandSecret("smtp username", c.Username)
 	if err != nil {
@@ -92,10 +119,6 @@ func (c *SMTPConfig) mailer() (*mail.Mailer, error) {
 	password, err := expandSecret("smtp password", c.Password)
 	if err != nil {
 		return nil, err
-	}
-	from, err := mail.ParseFrom(c.From)
-	if err != nil {
-		return nil, fmt.Errorf("mailgate: smtp from %q: not a valid address", c.From)
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = caddy.Duration(defaultDial)

@@ -157,15 +157,15 @@ func (m *Mailgate) applyDefaults() error {
 	if m.Realm == "" {
 		m.Realm = defaultRealm
 	}
-	if !realmPattern.MatchString(m.Realm) {
-		return fmt.Errorf("mailgate: realm %q: use 1 to 64 letters, digits, '-' or '_'", m.Realm)
+	if err := checkRealm(m.Realm); err != nil {
+		return err
 	}
 	if m.Prefix == "" {
 		m.Prefix = defaultPrefix
 	}
 	m.Prefix = strings.TrimSuffix(m.Prefix, "/")
-	if !strings.HasPrefix(m.Prefix, "/") || m.Prefix == "" || strings.ContainsAny(m.Prefix, "?#") {
-		return fmt.Errorf("mailgate: prefix %q: must be a path such as /.mailgate", m.Prefix)
+	if err := checkPrefix(m.Prefix); err != nil {
+		return err
 	}
 	if m.SessionTTL == 0 {
 		m.SessionTTL = caddy.Duration(defaultSessionTTL)
@@ -173,17 +173,49 @@ func (m *Mailgate) applyDefaults() error {
 	if m.LinkTTL == 0 {
 		m.LinkTTL = caddy.Duration(defaultLinkTTL)
 	}
-	if m.SessionTTL < caddy.Duration(time.Minute) {
-		return fmt.Errorf("mailgate: session_ttl %s: must be at least 1m", time.Duration(m.SessionTTL))
+	if err := checkSessionTTL(m.SessionTTL); err != nil {
+		return err
 	}
-	if m.LinkTTL < caddy.Duration(time.Minute) || m.LinkTTL > caddy.Duration(24*time.Hour) {
-		return fmt.Errorf("mailgate: link_ttl %s: must be between 1m and 24h", time.Duration(m.LinkTTL))
+	if err := checkLinkTTL(m.LinkTTL); err != nil {
+		return err
 	}
 	if m.Store == nil {
 		m.Store = &StoreConfig{}
 	}
 	if err := m.Store.applyDefaults(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// The checks below need nothing but the value, so the Caddyfile parser runs
+// them too, and an error carries the file and line.
+
+func checkRealm(realm string) error {
+	if !realmPattern.MatchString(realm) {
+		return fmt.Errorf("mailgate: realm %q: use 1 to 64 letters, digits, '-' or '_'", realm)
+	}
+	return nil
+}
+
+func checkPrefix(prefix string) error {
+	p := strings.TrimSuffix(prefix, "/")
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+		return fmt.Errorf("mailgate: prefix %q: must be a path such as /.mailgate", prefix)
+	}
+	return nil
+}
+
+func checkSessionTTL(d caddy.Duration) error {
+	if d < caddy.Duration(time.Minute) {
+		return fmt.Errorf("mailgate: session_ttl %s: must be at least 1m", time.Duration(d))
+	}
+	return nil
+}
+
+func checkLinkTTL(d caddy.Duration) error {
+	if d < caddy.Duration(time.Minute) || d > caddy.Duration(24*time.Hour) {
+		return fmt.Errorf("mailgate: link_ttl %s: must be between 1m and 24h", time.Duration(d))
 	}
 	return nil
 }
