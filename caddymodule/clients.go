@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,7 +12,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
-	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -50,18 +47,19 @@ type ClientConfig struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
-// check is what can be checked of a client without its secret: scopes and
-// redirect URIs. api.NewClients checks them again with the rest.
-func (c ClientConfig) check() error {
-	for _, sc := range c.Scopes {
-		if !slices.Contains(api.KnownScopes, sc) {
-			return fmt.Errorf("mailgate: client %q: unknown scope %q (known: %s)", c.ID, sc, strings.Join(api.KnownScopes, ", "))
-		}
+// apiConfig is the client as the API takes it, its secret expanded by the
+// caller when it provisions.
+func (c ClientConfig) apiConfig(secret string) api.ClientConfig {
+	return api.ClientConfig{
+		ID: c.ID, Secret: secret, SecretHash: c.SecretHash,
+		RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
 	}
-	for _, u := range c.RedirectURIs {
-		if err := redirect.CheckURI(u); err != nil {
-			return fmt.Errorf("mailgate: client %q: redirect_uri %q: %v", c.ID, u, err)
-		}
+}
+
+// check is what can be checked of a client before its secret is known.
+func (c ClientConfig) check() error {
+	if err := c.apiConfig("").Check(); err != nil {
+		return fmt.Errorf("mailgate: %w", err)
 	}
 	return nil
 }
@@ -80,10 +78,7 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		if err != nil {
 			return nil, err
 		}
-		configs[i] = api.ClientConfig{
-			ID: c.ID, Secret: secret, SecretHash: c.SecretHash,
-			RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
-		}
+		configs[i] = c.apiConfig(secret)
 	}
 	clients, err := api.NewClients(configs)
 	if err != nil {

@@ -65,13 +65,36 @@ type Clients struct {
 	dummy password.Hash
 }
 
+// Check checks what needs neither the secret nor the other clients: the id,
+// the dpop mode, the scopes and the redirect URIs. NewClients runs it; a
+// config parser may run it earlier, to point at the line at fault.
+func (cfg ClientConfig) Check() error {
+	if cfg.ID == "" || strings.ContainsAny(cfg.ID, ": \t") {
+		return fmt.Errorf("client %q: the id must be non-empty, without spaces or ':'", cfg.ID)
+	}
+	if cfg.DPoP != "" && cfg.DPoP != DPoPRequired && cfg.DPoP != DPoPAllowed {
+		return fmt.Errorf("client %q: dpop %q: use required or allowed", cfg.ID, cfg.DPoP)
+	}
+	for _, s := range cfg.Scopes {
+		if !slices.Contains(KnownScopes, s) {
+			return fmt.Errorf("client %q: unknown scope %q (known: %s)", cfg.ID, s, strings.Join(KnownScopes, ", "))
+		}
+	}
+	for _, u := range cfg.RedirectURIs {
+		if err := redirect.CheckURI(u); err != nil {
+			return fmt.Errorf("client %q: redirect_uri %q: %w", cfg.ID, u, err)
+		}
+	}
+	return nil
+}
+
 // NewClients checks and hashes the configuration. A plain secret is hashed
 // here and not kept.
 func NewClients(configs []ClientConfig) (*Clients, error) {
 	cs := &Clients{byID: map[string]*Client{}, dummy: password.New(rand.Text())}
 	for _, cfg := range configs {
-		if cfg.ID == "" || strings.ContainsAny(cfg.ID, ": \t") {
-			return nil, fmt.Errorf("client %q: the id must be non-empty, without spaces or ':'", cfg.ID)
+		if err := cfg.Check(); err != nil {
+			return nil, err
 		}
 		if _, dup := cs.byID[cfg.ID]; dup {
 			return nil, fmt.Errorf("client %q is configured twice", cfg.ID)
@@ -96,19 +119,6 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 		}
 		if c.DPoP == "" {
 			c.DPoP = DPoPRequired
-		}
-		if c.DPoP != DPoPRequired && c.DPoP != DPoPAllowed {
-			return nil, fmt.Errorf("client %q: dpop %q: use required or allowed", cfg.ID, c.DPoP)
-		}
-		for _, s := range c.Scopes {
-			if !slices.Contains(KnownScopes, s) {
-				return nil, fmt.Errorf("client %q: unknown scope %q (known: %s)", cfg.ID, s, strings.Join(KnownScopes, ", "))
-			}
-		}
-		for _, u := range c.RedirectURIs {
-			if err := redirect.CheckURI(u); err != nil {
-				return nil, fmt.Errorf("client %q: redirect_uri %q: %w", cfg.ID, u, err)
-			}
 		}
 		cs.byID[c.ID] = c
 	}
