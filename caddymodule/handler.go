@@ -22,6 +22,7 @@ func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // serveEndpoint routes a request under the prefix: the server-to-server API
 // authenticates its clients itself; everything else is a browser page.
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+	m.warnForeignHost(r)
 	m.setHSTS(w.Header())
 	if sub == "/oauth/token" {
 		m.token.ServeHTTP(w, r)

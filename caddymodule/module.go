@@ -6,6 +6,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -89,15 +90,19 @@ type Mailgate struct {
 	// `-`, are always removed.
 	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
-	logger    *zap.Logger
-	access    *zap.Logger
-	realmKey  string
-	origin    string
-	secure    bool
-	sessions  *session.Manager
-	headers   headerSet
-	loginURL  string
-	challenge string
+	logger   *zap.Logger
+	access   *zap.Logger
+	realmKey string
+	origin   string
+	secure   bool
+	// baseHost is base_url's host name; hostWarned is set once a page was
+	// asked for on another (see warnForeignHost).
+	baseHost   string
+	hostWarned *atomic.Bool
+	sessions   *session.Manager
+	headers    headerSet
+	loginURL   string
+	challenge  string
 	// pages serves the browser pages, token and api the server-to-server
 	// API, all under the prefix.
 	pages *web.Handler

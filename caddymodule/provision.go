@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +39,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	m.origin = base.Scheme + "://" + base.Host
+	m.baseHost = base.Hostname()
+	m.hostWarned = new(atomic.Bool)
 	m.secure = base.Scheme == "https"
 	if m.SiteName == "" {
 		m.SiteName = base.Hostname()
