@@ -164,6 +164,22 @@ func TestLoginEmailJourney(t *testing.T) {
 		t.Fatalf("code exchange: %s %s", tr.Status, tr.body)
 	}
 
+	// An OIDC library finds everything from the issuer: the discovery
+	// document under it names it, the JWKS and the token endpoint.
+	disc := e.browser(t).get("/.mailgate/.well-known/openid-configuration", "Accept", "application/json")
+	var doc struct {
+		Issuer        string   `json:"issuer"`
+		JWKSURI       string   `json:"jwks_uri"`
+		TokenEndpoint string   `json:"token_endpoint"`
+		Algs          []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := json.Unmarshal([]byte(disc.body), &doc); err != nil || disc.StatusCode != http.StatusOK {
+		t.Fatalf("discovery: %s %s", disc.Status, disc.body)
+	}
+	if doc.Issuer != e.base+"/.mailgate" || doc.JWKSURI != doc.Issuer+"/jwks.json" || doc.TokenEndpoint != doc.Issuer+"/oauth/token" || len(doc.Algs) != 1 || doc.Algs[0] != "EdDSA" {
+		t.Fatalf("discovery document %s", disc.body)
+	}
+
 	jwksResp := e.browser(t).get("/.mailgate/jwks.json")
 	var jwks jose.JSONWebKeySet
 	if err := json.Unmarshal([]byte(jwksResp.body), &jwks); err != nil {
@@ -187,7 +203,7 @@ func TestLoginEmailJourney(t *testing.T) {
 		Exp, Iat                  int64
 	}
 	_ = json.Unmarshal(payload, &claims)
-	if claims.Iss != e.base || claims.Email != "alice@example.com" || claims.Username != "alice" || claims.Sub == "" || claims.Exp <= claims.Iat {
+	if claims.Iss != doc.Issuer || claims.Email != "alice@example.com" || claims.Username != "alice" || claims.Sub == "" || claims.Exp <= claims.Iat {
 		t.Fatalf("ID token claims %s", payload)
 	}
 	if aud, _ := claims.Aud.([]any); claims.Aud != "shop" && (len(aud) != 1 || aud[0] != "shop") {

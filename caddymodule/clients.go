@@ -85,7 +85,9 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		return nil, fmt.Errorf("mailgate: %w", err)
 	}
 	tokens := &session.AppTokens{
-		Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: m.origin + m.Prefix + "/api", Now: now},
+		// Apps' tokens name {base_url}{prefix} as issuer, where the OIDC
+		// discovery document lives.
+		Signer: session.Signer{Ring: ring, Issuer: m.origin + m.Prefix, Audience: m.origin + m.Prefix + "/api", Now: now},
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
 	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
@@ -95,6 +97,7 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	}
 	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
 	m.api = map[string]http.Handler{
+		"/.well-known/openid-configuration": &api.Discovery{Issuer: m.origin + m.Prefix},
 		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
