@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -56,7 +57,7 @@ func (m *Mailgate) checkMailTarget() error {
 	return nil
 }
 
-func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
+func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (flow.Mailer, error) {
 	if err := m.checkMailTarget(); err != nil {
 		return nil, err
 	}
@@ -70,7 +71,30 @@ func (m *Mailgate) mailer(base *url.URL) (flow.Mailer, error) {
 		mailer := &mail.Mailer{From: from, Transport: &mail.Outbox{Dir: m.Outbox, Now: now}, Now: now}
 		return outboxMailer{Mailer: mailer, dir: m.Outbox, logger: m.logger}, nil
 	}
-	return m.SMTP.mailer()
+	mm, err := m.SMTP.mailer()
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := mm.Transport.(*mail.SMTP); ok {
+		go m.probeSMTP(ctx, s)
+	}
+	return mm, nil
+}
+
+// probeSMTP tries the mail server once, in the background, when the config
+// loads: a wrong address, TLS mode or password then shows in the log at
+// start rather than at the first login, and a server that is down does not
+// stop Caddy from starting.
+func (m *Mailgate) probeSMTP(ctx context.Context, s *mail.SMTP) {
+	if err := s.Check(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // the config was unloaded meanwhile
+		}
+		m.logger.Warn("the mail server cannot be used: logins will fail until it can",
+			zap.String("address", s.Addr), zap.Error(err))
+		return
+	}
+	m.logger.Debug("the mail server answers", zap.String("address", s.Addr))
 }
 
 // check fills in the SMTP defaults and checks what needs nothing but the

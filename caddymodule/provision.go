@@ -49,7 +49,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	mailer, err := m.mailer(base)
+	mailer, err := m.mailer(ctx, base)
 	if err != nil {
 		return err
 	}

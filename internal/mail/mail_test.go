@@ -247,3 +247,40 @@ func TestEverySupportedLocaleHasItsTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFindsWhatWouldFailALogin: the check passes against a working
+// server and reports a wrong password, a missing STARTTLS and a closed port,
+// and delivers nothing.
+func TestCheckFindsWhatWouldFailALogin(t *testing.T) {
+	ctx := context.Background()
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none", Username: "u", Password: "right"})
+	good := &SMTP{Addr: srv.Addr, TLS: TLSNone, Username: "u", Password: "right", DialTimeout: 5 * time.Second, Timeout: 10 * time.Second}
+	if err := good.Check(ctx); err != nil {
+		t.Fatalf("check against a working server: %v", err)
+	}
+	for name, tr := range map[string]*SMTP{
+		"wrong password":   {Addr: srv.Addr, TLS: TLSNone, Username: "u", Password: "wrong"},
+		"missing STARTTLS": {Addr: srv.Addr, TLS: TLSStartTLS},
+		"closed port":      {Addr: closedPort(t), TLS: TLSNone},
+	} {
+		tr.DialTimeout, tr.Timeout = 5*time.Second, 10*time.Second
+		if err := tr.Check(ctx); err == nil {
+			t.Errorf("%s: the check passed", name)
+		}
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("the check delivered %d messages", n)
+	}
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

@@ -54,6 +54,26 @@ func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
 	return nil
 }
 
+// Check connects as a delivery would (TLS as configured, EHLO, AUTH) and
+// says goodbye without sending anything, so that a wrong address, port, TLS
+// mode or password shows before anyone tries to log in.
+func (s *SMTP) Check(ctx context.Context) error {
+	c, err := s.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+	}
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		return fmt.Errorf("mail: greeting %s: %w", s.Addr, err)
+	}
+	if s.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
+			return fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
+		}
+	}
+	return c.Quit()
+}
+
 func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 	host, _, err := net.SplitHostPort(s.Addr)
 	if err != nil {
