@@ -90,7 +90,7 @@ func (m *Mailgate) probeSMTP(ctx context.Context, s *mail.SMTP) {
 		if ctx.Err() != nil {
 			return // the config was unloaded meanwhile
 		}
-		m.logger.Warn("the mail server cannot be used: logins will fail until it can",
+		m.logger.Warn("the mail server cannot be used: logins will fail until it can; check with caddy mailgate test-mail --to <address>",
 			zap.String("address", s.Addr), zap.Error(err))
 		return
 	}

@@ -1,0 +1,120 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/mailgate/caddy-mailgate/internal/mail"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "mailgate",
+		Usage: "test-mail --to <address> [--config <path>] [--adapter <name>]",
+		Short: "Operator tasks for mailgate",
+		Long: `
+Operator tasks for mailgate.
+
+test-mail sends a test mail to --to with the SMTP settings of every
+mailgate handler in the config (the Caddyfile in the current folder unless
+--config names another), so that a wrong address, TLS mode or password shows
+now, not at the first login.
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			test := &cobra.Command{
+				Use:   "test-mail --to <address> [--config <path>] [--adapter <name>]",
+				Short: "Sends a test mail with the configured SMTP settings",
+				Args:  cobra.NoArgs,
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdTestMail),
+			}
+			test.Flags().String("to", "", "Address to send the test mail to (required)")
+			test.Flags().StringP("config", "c", "", "Configuration file")
+			test.Flags().StringP("adapter", "a", "", "Name of the config adapter")
+			cmd.AddCommand(test)
+		},
+	})
+}
+
+// cmdTestMail sends one test mail through each mailgate handler's SMTP
+// settings, and says which went where.
+func cmdTestMail(fl caddycmd.Flags) (int, error) {
+	to := fl.String("to")
+	if to == "" {
+		return caddy.ExitCodeFailedStartup, errors.New("--to is required: the address to send the test mail to")
+	}
+	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	handlers, err := findMailgates(cfg)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	if len(handlers) == 0 {
+		return caddy.ExitCodeFailedStartup, errors.New("the config has no mailgate handler")
+	}
+	for _, m := range handlers {
+		site := m.SiteName
+		if u, err := parseBaseURL(m.BaseURL); err == nil && site == "" {
+			site = u.Hostname()
+		}
+		if m.SMTP == nil {
+			fmt.Printf("%s: mails go to the outbox %s, not through SMTP; nothing to test\n", site, m.Outbox)
+			continue
+		}
+		mailer, err := m.SMTP.mailer()
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("%s: %w", site, err)
+		}
+		letter := mail.Letter{To: to, Template: "test", SiteName: site}
+		if err := mailer.Send(context.Background(), letter); err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("%s: %w", site, err)
+		}
+		fmt.Printf("%s: test mail to %s handed to %s\n", site, to, m.SMTP.Address)
+	}
+	return caddy.ExitCodeSuccess, nil
+}
+
+// findMailgates returns every mailgate handler in a JSON config, wherever
+// its routes nest it.
+func findMailgates(cfg []byte) ([]*Mailgate, error) {
+	var tree any
+	if err := json.Unmarshal(cfg, &tree); err != nil {
+		return nil, err
+	}
+	var found []*Mailgate
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["handler"] == "mailgate" {
+				raw, _ := json.Marshal(v)
+				m := new(Mailgate)
+				if err := json.Unmarshal(raw, m); err != nil {
+					return fmt.Errorf("reading a mailgate handler: %w", err)
+				}
+				found = append(found, m)
+				return nil
+			}
+			for _, child := range v {
+				if err := walk(child); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, child := range v {
+				if err := walk(child); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return found, walk(tree)
+}
