@@ -34,7 +34,7 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 	b := e.browser(t)
 	loggedOut := b.login("alice@example.com", "/")
 	b.get("/.mailgate/logout")
-	if r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusOK {
+	if r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %s", r.Status)
 	}
 	key := testdpop.NewKey(t)
@@ -68,7 +68,7 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 		r := flood.post("/.mailgate/login/email", map[string]string{
 			"email": "alice@example.com", "return": longReturn, "form_token": flood.cookie("__Host-mailgate-form"),
 		})
-		if r.StatusCode != http.StatusOK {
+		if r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("link request %d: %s", i, r.Status)
 		}
 	}
@@ -129,7 +129,7 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 	if r := call(key.Proof(t, "POST", loginEmailURL, tok.AccessToken, now())); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "selector_invalid") {
 		t.Fatalf("API call after the markers expired: %s %s", r.Status, r.body)
 	}
-	if r := dave.post("/.mailgate/logout", map[string]string{"form_token": dave.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusOK {
+	if r := dave.post("/.mailgate/logout", map[string]string{"form_token": dave.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout after the markers expired: %s", r.Status)
 	}
 	thief := e.browser(t)

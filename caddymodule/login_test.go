@@ -107,16 +107,25 @@ func (e *env) mailsTo(to string) int {
 	return n
 }
 
-// requestLink walks the login form for email and returns the response to
-// the form post.
+// requestLink walks the login form for email and returns the page the
+// browser ends on: the form post answers 303 to "check your inbox" (which
+// is fetched, as a browser does), or an error page of its own.
 func (b *browser) requestLink(email, ret string) response {
 	b.t.Helper()
 	if r := b.get("/.mailgate/login?return=" + url.QueryEscape(ret)); r.StatusCode != http.StatusOK {
 		b.t.Fatalf("login page: %s", r.Status)
 	}
-	return b.post("/.mailgate/login/email", map[string]string{
+	r := b.post("/.mailgate/login/email", map[string]string{
 		"email": email, "return": ret, "form_token": b.cookie("__Host-mailgate-form"),
 	})
+	if r.StatusCode != http.StatusSeeOther {
+		return r
+	}
+	loc := r.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/.mailgate/login/sent?") {
+		b.t.Fatalf("a link request redirected to %q", loc)
+	}
+	return b.get(loc)
 }
 
 // confirm opens the mailed link and presses the button. A dead link's page
@@ -320,11 +329,38 @@ func TestMailgateInCaddy(t *testing.T) {
 		if refused.StatusCode != allowed.StatusCode {
 			t.Fatalf("status %s for a refused address, %s for an allowed one", refused.Status, allowed.Status)
 		}
-		if strings.ReplaceAll(refused.body, "mallory@example.com", "X") != strings.ReplaceAll(allowed.body, "carol@corp.example", "X") {
+		if strings.ReplaceAll(refused.body, "m•••y@example.com", "X") != strings.ReplaceAll(allowed.body, "c•••l@corp.example", "X") {
 			t.Fatal("the page differs between an allowed and a refused address")
 		}
 		if got := len(e.smtp.Messages()) - before; got != 1 || e.mailsTo("mallory@example.com") != 0 {
 			t.Fatalf("%d mails sent; the refused address got %d", got, e.mailsTo("mallory@example.com"))
+		}
+	})
+
+	t.Run("the link form answers with a redirect, and its token works once", func(t *testing.T) {
+		b := e.browser(t)
+		b.get("/.mailgate/login?return=/docs")
+		form := map[string]string{"email": "Carol@corp.example", "return": "/docs", "form_token": b.cookie("__Host-mailgate-form")}
+		before := e.mailsTo("carol@corp.example")
+		r := b.post("/.mailgate/login/email", form)
+		loc := r.Header.Get("Location")
+		if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/.mailgate/login/sent?") || strings.Contains(loc, "carol") {
+			t.Fatalf("link request: %s to %q; want 303 to the sent page, the address masked", r.Status, loc)
+		}
+		sent := b.get(loc)
+		if sent.StatusCode != http.StatusOK || !strings.Contains(sent.body, "c•••l@corp.example") || !strings.Contains(sent.body, "Check your inbox") {
+			t.Fatalf("sent page: %s\n%s", sent.Status, sent.body)
+		}
+		// A refresh re-fetches the GET page; resending the form is refused.
+		if again := b.post("/.mailgate/login/email", form); again.StatusCode != http.StatusForbidden {
+			t.Fatalf("the same form sent twice: %s, want 403", again.Status)
+		}
+		if got := e.mailsTo("carol@corp.example") - before; got != 1 {
+			t.Fatalf("%d mails for one request and one resubmission, want 1", got)
+		}
+		// A crafted sent page with text of someone's choosing is not shown.
+		if r := b.get("/.mailgate/login/sent?to=Call+us+on+555"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/login" {
+			t.Fatalf("sent page with a made-up address: %s %q", r.Status, r.Header.Get("Location"))
 		}
 	})
 
@@ -343,21 +379,27 @@ func TestMailgateInCaddy(t *testing.T) {
 	})
 
 	t.Run("50 concurrent link requests leave one live link", func(t *testing.T) {
-		b := e.browser(t)
-		b.get("/.mailgate/login")
-		form := map[string]string{"email": "carol@corp.example", "return": "/", "form_token": b.cookie("__Host-mailgate-form")}
+		// Fifty people, or tabs, each with its own form: form tokens are
+		// single-use.
+		browsers := make([]*browser, 50)
+		for i := range browsers {
+			browsers[i] = e.browser(t)
+			browsers[i].get("/.mailgate/login")
+		}
 		before := len(e.smtp.Messages())
 		var wg sync.WaitGroup
-		for range 50 {
+		for _, b := range browsers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if r := b.post("/.mailgate/login/email", form); r.StatusCode != http.StatusOK {
+				form := map[string]string{"email": "carol@corp.example", "return": "/", "form_token": b.cookie("__Host-mailgate-form")}
+				if r := b.post("/.mailgate/login/email", form); r.StatusCode != http.StatusSeeOther {
 					t.Errorf("link request: %s", r.Status)
 				}
 			}()
 		}
 		wg.Wait()
+		b := e.browser(t)
 		live := 0
 		for _, m := range e.smtp.Messages()[before:] {
 			r, err := gomail.CreateReader(bytes.NewReader(m.Data))
@@ -450,9 +492,18 @@ func TestMailgateInCaddy(t *testing.T) {
 		if r := b.get("/.mailgate/logout"); r.StatusCode != http.StatusOK {
 			t.Fatalf("logout page: %s", r.Status)
 		}
-		r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")})
-		if r.StatusCode != http.StatusOK || b.cookie("__Host-mailgate") != "" {
-			t.Fatalf("logout: %s; cookie left: %q", r.Status, b.cookie("__Host-mailgate"))
+		form := map[string]string{"form_token": b.cookie("__Host-mailgate-form")}
+		r := b.post("/.mailgate/logout", form)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/logout/done" || b.cookie("__Host-mailgate") != "" {
+			t.Fatalf("logout: %s to %q; cookie left: %q", r.Status, r.Header.Get("Location"), b.cookie("__Host-mailgate"))
+		}
+		if done := b.get("/.mailgate/logout/done"); done.StatusCode != http.StatusOK || !strings.Contains(done.body, "signed out") {
+			t.Fatalf("signed-out page: %s\n%s", done.Status, done.body)
+		}
+		// The same form again, as a refresh of a POST answer would send it,
+		// is refused: form tokens are single-use.
+		if again := b.post("/.mailgate/logout", form); again.StatusCode != http.StatusForbidden {
+			t.Fatalf("the logout form sent twice: %s, want 403", again.Status)
 		}
 		// A copy of the old cookie, replayed, is refused.
 		thief := e.browser(t)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -61,13 +62,31 @@ type Forms struct {
 	Secure bool
 }
 
-// Token returns the browser's form token if its tag verifies, and otherwise
-// mints a new one and sets it as the cookie. Reusing a valid token keeps
-// forms open in other tabs working.
+// Token returns the browser's form token if its tag verifies (or the one
+// Renew gave this request), and otherwise mints a new one and sets it as the
+// cookie.
 func (f Forms) Token(w http.ResponseWriter, r *http.Request) string {
+	if tok, ok := r.Context().Value(renewedKey{}).(string); ok {
+		return tok
+	}
 	if c, err := r.Cookie(formCookieName(f.Secure)); err == nil && f.verify(c.Value) {
 		return c.Value
 	}
+	return f.mint(w)
+}
+
+// Renew makes a checked post's token single-use: it sets a fresh token, so
+// the same form sent again (a double click, a resubmitted page, a replayed
+// request) is refused, and returns the request that pages of this answer
+// should render with, so they carry the fresh token.
+func (f Forms) Renew(w http.ResponseWriter, r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), renewedKey{}, f.mint(w)))
+}
+
+type renewedKey struct{}
+
+// mint sets a new token as the cookie and returns it.
+func (f Forms) mint(w http.ResponseWriter) string {
 	if len(f.Key) < minFormKeyBytes {
 		// A misconfiguration, not a visitor's doing: every form would be
 		// refused, or every token forgeable, so stop loudly.

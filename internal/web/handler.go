@@ -79,10 +79,12 @@ func (h *Handler) Mount() {
 	// 404.
 	h.handle("GET "+p+"/login", h.loginPage)
 	h.handle("POST "+p+"/login/email", h.form(h.requestLink))
+	h.handle("GET "+p+"/login/sent", h.sentPage)
 	h.handle("GET "+p+"/link", h.confirmPage)
 	h.handle("POST "+p+"/link", h.form(h.redeemLink))
 	h.handle("GET "+p+"/logout", h.logoutPage)
 	h.handle("POST "+p+"/logout", h.form(h.logout))
+	h.handle("GET "+p+"/logout/done", h.signedOutPage)
 	h.handle("POST "+p+"/password", h.form(h.setPassword))
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
 	h.handle("GET "+p+"/assets/style.css", serveCSS)
@@ -134,7 +136,7 @@ func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(h
 		if err := h.Forms.Check(r); err != nil {
 			return h.render(w, http.StatusForbidden, "bad_form", Data{})
 		}
-		return fn(w, r)
+		return fn(w, h.Forms.Renew(w, r))
 	}
 }
 

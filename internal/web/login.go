@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -33,7 +35,11 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 	var tooLong *flow.TooLongError
 	switch {
 	case err == nil:
-		return h.render(w, http.StatusOK, PageSent, d)
+		// Post/Redirect/Get: a refresh of the answer must not mail again.
+		// The address travels masked, so no URL holds it whole.
+		q := url.Values{"to": {MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {d.Return}}
+		http.Redirect(w, r, h.Prefix+"/login/sent?"+q.Encode(), http.StatusSeeOther)
+		return nil
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
 		return h.render(w, http.StatusBadRequest, PageLogin, d)
@@ -46,4 +52,21 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fail(http.StatusServiceUnavailable, err)
 	}
+}
+
+// sentPage is "check your inbox", the GET end of a link request. It shows
+// only a masked address; a "to" that is not one (a crafted URL) is not
+// shown at all, and the visitor is sent to the login page instead.
+func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	to := q.Get("to")
+	if !strings.Contains(to, "•••") || len(to) > 300 {
+		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
+		return nil
+	}
+	return h.render(w, http.StatusOK, PageSent, Data{
+		Return:  redirect.SafeReturn(q.Get("return")),
+		Email:   to,
+		Minutes: int(h.LinkTTL.Minutes()),
+	})
 }

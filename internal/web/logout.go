@@ -29,5 +29,12 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	http.SetCookie(w, session.ClearCookie(h.Secure))
+	// Post/Redirect/Get: a refresh of the answer must not post again.
+	http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
+	return nil
+}
+
+// signedOutPage is the GET end of a logout.
+func (h *Handler) signedOutPage(w http.ResponseWriter, _ *http.Request) error {
 	return h.render(w, http.StatusOK, PageSignedOut, Data{})
 }
