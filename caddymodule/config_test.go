@@ -268,3 +268,24 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		t.Fatalf("both smtp and outbox: %v", err)
 	}
 }
+
+// TestExampleSignedInPageLooksLikeMailgate: the demo's protected page uses
+// mailgate's stylesheet, fits a phone, names the person and offers a way out.
+func TestExampleSignedInPageLooksLikeMailgate(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`name=\"viewport\"`, `href=\"/.mailgate/assets/style.css\"`, `{http.auth.user.email}`,
+		`action=\"/.mailgate/logout\"`, `class=\"card\"`,
+	} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("the demo's signed-in page lacks %s", want)
+		}
+	}
+}
