@@ -468,6 +468,27 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 	})
 
+	t.Run("pages say who is signed in, and do not ask what needs no asking", func(t *testing.T) {
+		anon := e.browser(t)
+		login := anon.get("/.mailgate/login")
+		if !strings.Contains(login.body, "<title>Sign in to Example</title>") || strings.Contains(login.body, "already signed in") {
+			t.Fatalf("login page for a visitor: title or notice wrong:\n%s", login.body)
+		}
+		if r := anon.get("/.mailgate/logout"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/logout/done" {
+			t.Fatalf("sign-out page with nobody signed in: %s %q, want 303 to the signed-out page", r.Status, r.Header.Get("Location"))
+		}
+		b := e.browser(t)
+		b.login("alice@example.com", "/")
+		if r := b.get("/.mailgate/login"); !strings.Contains(r.body, "You are already signed in as alice@example.com.") {
+			t.Fatalf("login page for a signed-in visitor:\n%s", r.body)
+		}
+		b.requestLink("alice@example.com", "/")
+		confirm := b.get(mustURL(e.mailedLink(t, "alice@example.com")).RequestURI())
+		if !strings.Contains(confirm.body, "already signed in as alice@example.com") || !strings.Contains(confirm.body, `type="submit" autofocus`) {
+			t.Fatalf("confirm page: no signed-in notice or the button is not focused:\n%s", confirm.body)
+		}
+	})
+
 	t.Run("a planted form token is replaced, not adopted", func(t *testing.T) {
 		b := e.browser(t)
 		planted := strings.Repeat("P", 43)
@@ -578,9 +599,13 @@ func TestMailgateInCaddy(t *testing.T) {
 	t.Run("delivery failure shows an honest page and drops the link", func(t *testing.T) {
 		e.reload(t, siteConfig{SMTPAddr: rejectingSMTP(t)})
 		defer e.reload(t, siteConfig{})
-		r := e.browser(t).requestLink("alice@example.com", "/")
+		r := e.browser(t).requestLink("alice@example.com", "/after")
 		if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.body, "could not send") {
 			t.Fatalf("status %s\n%s", r.Status, r.body)
+		}
+		// Trying again keeps what was typed and where the person was going.
+		if !strings.Contains(r.body, `value="alice@example.com"`) || !strings.Contains(r.body, `name="return" value="/after"`) {
+			t.Fatalf("the try-again form dropped the address or the return path:\n%s", r.body)
 		}
 	})
 }

@@ -152,3 +152,17 @@ func (h *Handler) render(w http.ResponseWriter, status int, page string, d Data)
 	}
 	return nil
 }
+
+// signedInAs returns the address of the visitor's valid session, or "" when
+// there is none (or it cannot be checked: the page then just says nothing).
+func (h *Handler) signedInAs(r *http.Request) string {
+	token := session.FindCookie(r.Header, session.CookieName(h.Secure))
+	if token == "" {
+		return ""
+	}
+	s, err := h.Sessions.Verify(r.Context(), token)
+	if err != nil {
+		return ""
+	}
+	return s.Email
+}

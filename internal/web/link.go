@@ -30,10 +30,11 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return h.render(w, http.StatusOK, PageConfirm, Data{
-		FormToken: h.Forms.Token(w, r),
-		Secret:    q.Get("t"),
-		Locale:    q.Get("l"),
-		Account:   MaskEmail(email),
+		FormToken:  h.Forms.Token(w, r),
+		Secret:     q.Get("t"),
+		Locale:     q.Get("l"),
+		Account:    MaskEmail(email),
+		SignedInAs: h.signedInAs(r),
 	})
 }
 

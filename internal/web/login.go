@@ -16,8 +16,9 @@ import (
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return h.render(w, http.StatusOK, PageLogin, Data{
-		FormToken: h.Forms.Token(w, r),
-		Return:    redirect.SafeReturn(r.URL.Query().Get("return")),
+		FormToken:  h.Forms.Token(w, r),
+		Return:     redirect.SafeReturn(r.URL.Query().Get("return")),
+		SignedInAs: h.signedInAs(r),
 	})
 }
 

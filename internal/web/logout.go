@@ -10,6 +10,11 @@ import (
 )
 
 func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) error {
+	// Nobody to sign out: no question to ask.
+	if h.signedInAs(r) == "" {
+		http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
+		return nil
+	}
 	return h.render(w, http.StatusOK, PageLogout, Data{FormToken: h.Forms.Token(w, r)})
 }
 

@@ -60,6 +60,9 @@ type Data struct {
 	T map[string]string
 	// Title is the page's title, set by the page's own template.
 	Title string
+	// SignedInAs is the address of the visitor's valid session, if any,
+	// for pages that should say so.
+	SignedInAs string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
@@ -86,8 +89,13 @@ func MaskEmail(email string) string {
 }
 
 // withTitle lets a page template pass its title to the shared head.
+// The site's name is added unless the title already says it ("Sign in to
+// Example" is not followed by "· Example").
 func withTitle(d Data, title string) Data {
 	d.Title = title
+	if !strings.Contains(title, d.SiteName) {
+		d.Title += " · " + d.SiteName
+	}
 	return d
 }
 
