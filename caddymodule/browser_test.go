@@ -320,3 +320,24 @@ func TestBrowserFormPost(t *testing.T) {
 		t.Errorf("responseType code posted a token too: %v", got)
 	}
 }
+
+// TestBrowserBusyState: a sent form's button says it is busy, and a second
+// press sends nothing. The page's script runs under its CSP nonce; the test
+// holds the navigation back to look at the page as it is while it waits.
+func TestBrowserBusyState(t *testing.T) {
+	e := startCaddy(t)
+	wd := startBrowser(t)
+	wd.open(e.base + "/.mailgate/login")
+	// Runs after the page's own listener (window comes after document).
+	wd.script(`window.sent = []; window.addEventListener("submit", e => { window.sent.push(!e.defaultPrevented); e.preventDefault(); });`)
+	wd.typeInto("#email", "alice@example.com")
+	wd.click("button[type=submit]")
+	state := wd.script(`const b = document.querySelector("button[type=submit]"); return [b.textContent, b.getAttribute("aria-disabled"), getComputedStyle(b).cursor].join("|")`)
+	if state != "Sending…|true|progress" {
+		t.Errorf("the button after a press: %v", state)
+	}
+	wd.click("button[type=submit]")
+	if sent := fmt.Sprint(wd.script(`return window.sent`)); sent != "[true false]" {
+		t.Errorf("two presses would send %v; want only the first", sent)
+	}
+}

@@ -145,6 +145,7 @@ https://localhost:{{.Env.HTTPSPort}} {
 			scopes login_email magic_link
 		}
 		client crm {
+			name "The CRM"
 			secret_hash {{.Env.CRMSecretHash}}
 			redirect_uri https://crm.example.com/callback
 			dpop allowed

@@ -52,6 +52,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    access_token_ttl <duration>
 //	    client <id> {
+//	        name         <name for mails>
 //	        secret       <secret>
 //	        secret_hash  <argon2id or bcrypt hash>
 //	        redirect_uri <uri...>
@@ -228,6 +229,8 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 	}
 	err := eachSubdirective(d, "client "+c.ID, func(name string) error {
 		switch name {
+		case "name":
+			return oneArg(d, &c.Name)
 		case "secret":
 			return oneArg(d, &c.Secret)
 		case "secret_hash":

@@ -21,6 +21,10 @@ type ClientConfig struct {
 	// ID is the client_id.
 	ID string `json:"id,omitempty"`
 
+	// Name is what mails call the app ("The Shop asked … to send you this
+	// sign-in link"); the id when empty.
+	Name string `json:"name,omitempty"`
+
 	// Secret is the client secret, at least 16 characters; placeholders
 	// such as `{env.SHOP_SECRET}` are replaced, and one that is empty in
 	// Caddy's environment is a config error. It is hashed with argon2id at
@@ -51,7 +55,7 @@ type ClientConfig struct {
 // caller when it provisions.
 func (c ClientConfig) apiConfig(secret string) api.ClientConfig {
 	return api.ClientConfig{
-		ID: c.ID, Secret: secret, SecretHash: c.SecretHash,
+		ID: c.ID, Name: c.Name, Secret: secret, SecretHash: c.SecretHash,
 		RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
 	}
 }

@@ -1,14 +1,22 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	gomail "github.com/emersion/go-message/mail"
+
 	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
 )
 
@@ -29,5 +37,70 @@ func TestSMTPProbeWarnsAtStart(t *testing.T) {
 	m.probeSMTP(context.Background(), &bad)
 	if entries := logs.All(); len(entries) != 1 || entries[0].ContextMap()["address"] != srv.Addr {
 		t.Fatalf("warnings about a wrong password: %v", entries)
+	}
+}
+
+// mailedText returns the text part of the newest mail to to.
+func (e *env) mailedText(t *testing.T, to string) string {
+	t.Helper()
+	msgs := e.smtp.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if m := msgs[i]; len(m.To) == 1 && m.To[0] == to {
+			r, err := gomail.CreateReader(bytes.NewReader(m.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				p, err := r.NextPart()
+				if err != nil {
+					t.Fatalf("no text part in the mail to %s: %v", to, err)
+				}
+				if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct == "text/plain" {
+					body, _ := io.ReadAll(p.Body)
+					return string(body)
+				}
+			}
+		}
+	}
+	t.Fatalf("no mail to %s", to)
+	return ""
+}
+
+// TestMailsSayWhoAsked: a mail asked for in the browser says when, from
+// which address and with which browser; one an app asked for names the app,
+// and tells a person the app just made an account for so.
+func TestMailsSayWhoAsked(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).requestLink("alice@example.com", "/")
+	text := e.mailedText(t, "alice@example.com")
+	asked := regexp.MustCompile(`Asked for on \d{1,2} \w{3} \d{4} \d\d:\d\d UTC from 127\.0\.0\.1, with Go-http-client/1\.1\.`)
+	if !asked.MatchString(text) || strings.Contains(text, "asked Example to send") {
+		t.Errorf("the browser's mail does not say who asked:\n%s", text)
+	}
+
+	_, crm := e.clientCredentials(t, "crm", crmSecret, "")
+	body := `{"email":"newcomer@example.com","clientId":"crm","redirectUri":"https://crm.example.com/callback",` +
+		`"scope":"open_id","responseMode":"fragment","responseType":"token","forceCreate":true,"resetPassword":true}`
+	if r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", crm.AccessToken, testdpop.Key{}, body); r.StatusCode != http.StatusOK {
+		t.Fatalf("magic-link: %s %v", r.Status, resp)
+	}
+	text = e.mailedText(t, "newcomer@example.com")
+	for _, want := range []string{
+		"The CRM asked", "An account was created for you", "you will choose a password",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the app's mail lacks %q:\n%s", want, text)
+		}
+	}
+	// The app's server is not the person: no IP or browser of it.
+	if strings.Contains(text, "127.0.0.1") || strings.Contains(text, "Go-http-client") {
+		t.Errorf("the app's mail names the app server's address or client:\n%s", text)
+	}
+	// A second link for the same, now existing, person creates nothing.
+	if r, _ := e.callAPI(t, "/.mailgate/api/v1/magic-link", crm.AccessToken, testdpop.Key{}, body); r.StatusCode != http.StatusOK {
+		t.Fatalf("second magic-link: %s", r.Status)
+	}
+	if text = e.mailedText(t, "newcomer@example.com"); strings.Contains(text, "account was created") {
+		t.Errorf("the second mail says an account was created:\n%s", text)
 	}
 }

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"slices"
@@ -30,7 +31,9 @@ var KnownScopes = []string{ScopeLoginEmail, ScopeMagicLink}
 
 // Client is an app allowed to call the API.
 type Client struct {
-	ID           string
+	ID string
+	// Name is what mails call the app; the id when none is configured.
+	Name         string
 	RedirectURIs []string
 	DPoP         string
 	ForceCreate  bool
@@ -49,6 +52,7 @@ func (c *Client) AllowsRedirect(uri string) bool { return slices.Contains(c.Redi
 // SecretHash is set.
 type ClientConfig struct {
 	ID           string
+	Name         string
 	Secret       string
 	SecretHash   string
 	RedirectURIs []string
@@ -99,7 +103,7 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 		if _, dup := cs.byID[cfg.ID]; dup {
 			return nil, fmt.Errorf("client %q is configured twice", cfg.ID)
 		}
-		c := &Client{ID: cfg.ID, RedirectURIs: cfg.RedirectURIs, DPoP: cfg.DPoP, ForceCreate: cfg.ForceCreate, Scopes: cfg.Scopes}
+		c := &Client{ID: cfg.ID, Name: cmp.Or(cfg.Name, cfg.ID), RedirectURIs: cfg.RedirectURIs, DPoP: cfg.DPoP, ForceCreate: cfg.ForceCreate, Scopes: cfg.Scopes}
 		switch {
 		case cfg.Secret != "" && cfg.SecretHash != "":
 			return nil, fmt.Errorf("client %q: set secret or secret_hash, not both", cfg.ID)

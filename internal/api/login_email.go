@@ -71,7 +71,7 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = h.Links.RequestForClient(r.Context(), u, req.Locale, flow.ClientLogin{
-			ClientID: client.ID, RedirectURI: req.RedirectURI, State: req.State, CodeChallenge: req.CodeChallenge,
+			ClientID: client.ID, AppName: client.Name, RedirectURI: req.RedirectURI, State: req.State, CodeChallenge: req.CodeChallenge,
 		})
 	}
 	var tooLong *flow.TooLongError

@@ -101,6 +101,8 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u, err := h.Users.ByEmail(r.Context(), req.Email)
 	if errors.Is(err, directory.ErrNotFound) && req.ForceCreate && client.ForceCreate {
 		u, err = h.Users.EnsureByEmail(r.Context(), req.Email)
+		// The mail tells a newcomer an account was made for them.
+		login.AccountCreated = err == nil
 	}
 	if errors.Is(err, directory.ErrNotFound) || (err == nil && u.Status == directory.StatusDisabled) {
 		writeMagicLink(w, http.StatusNotFound, magicLinkNoUserMsg)
@@ -155,7 +157,7 @@ func (req *magicLinkRequest) validate(client *Client) (flow.ClientLogin, int, st
 		return flow.ClientLogin{}, http.StatusBadRequest, magicLinkBadModeMsg
 	}
 	return flow.ClientLogin{
-		ClientID: client.ID, RedirectURI: req.RedirectURI,
+		ClientID: client.ID, AppName: client.Name, RedirectURI: req.RedirectURI,
 		ResponseType: typ, ResponseMode: req.ResponseMode, Scope: req.Scope, ResetPassword: req.ResetPassword,
 	}, 0, ""
 }

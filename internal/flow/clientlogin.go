@@ -13,7 +13,9 @@ import (
 // ClientLogin is a login an app asked for through the API: the code goes to
 // the app's redirect URI instead of the person landing on this site.
 type ClientLogin struct {
-	ClientID    string `json:"client_id"`
+	ClientID string `json:"client_id"`
+	// AppName is what the mail calls the app.
+	AppName     string `json:"app_name,omitempty"`
 	RedirectURI string `json:"redirect_uri"`
 	State       string `json:"state,omitempty"`
 	// CodeChallenge is a PKCE S256 challenge the code exchange must meet.
@@ -29,6 +31,9 @@ type ClientLogin struct {
 	// ResetPassword makes the person choose a password before the login
 	// continues to the app.
 	ResetPassword bool `json:"reset_password,omitempty"`
+	// AccountCreated says the app's request created the user just now, so
+	// the mail can say so.
+	AccountCreated bool `json:"account_created,omitempty"`
 }
 
 // UserTokens signs the access token an app asked for with responseType

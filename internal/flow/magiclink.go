@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,20 @@ func checkLength(field, v string, max int) error {
 		return &TooLongError{Field: field, Max: max}
 	}
 	return nil
+}
+
+// Requester is who asked for a mail from a browser: the mail repeats it, so
+// that a person who did not ask can tell.
+type Requester struct {
+	IP, Agent string
+}
+
+type requesterKey struct{}
+
+// WithRequester returns ctx carrying who is asking, for Request to put in
+// the mail.
+func WithRequester(ctx context.Context, r Requester) context.Context {
+	return context.WithValue(ctx, requesterKey{}, r)
 }
 
 // Mailer sends a letter.
@@ -157,10 +172,16 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 		return fmt.Errorf("flow: storing link: %w", err)
 	}
 	start := f.Now()
-	err = f.Mailer.Send(ctx, mail.Letter{
+	letter := mail.Letter{
 		To: p.Email, Locale: p.Locale, Template: "login", SiteName: f.SiteName,
 		Link: f.LinkURL(secret, p.Locale), Expires: f.TTL,
-	})
+	}
+	if c := p.Client; c != nil {
+		letter.App, letter.NewAccount, letter.SetPassword = cmp.Or(c.AppName, c.ClientID), c.AccountCreated, c.ResetPassword
+	} else if r, ok := ctx.Value(requesterKey{}).(Requester); ok {
+		letter.RequestedAt, letter.RequestIP, letter.RequestAgent = f.Now(), r.IP, r.Agent
+	}
+	err = f.Mailer.Send(ctx, letter)
 	if err != nil {
 		// A link nobody received must not stay redeemable.
 		_ = f.links().Drop(context.WithoutCancel(ctx), secret)

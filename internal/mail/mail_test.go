@@ -284,3 +284,51 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// TestLoginMailSaysWhoAskedAndWhatComes renders the login mail in every
+// locale, as a browser's request and as an app's, and checks what the person
+// reads: when, from where and with which browser; which app; that an account
+// was created; that a password comes next; a viewport and a linked fallback
+// address in the HTML part.
+func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
+	for _, l := range locale.All() {
+		browser := letter()
+		browser.Locale = l
+		browser.RequestedAt = time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC)
+		browser.RequestIP = "203.0.113.7"
+		browser.RequestAgent = "Mozilla/5.0 (X11; Linux x86_64) " + strings.Repeat("x", 200)
+		_, text, html, err := render(browser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, part := range map[string]string{"text": text, "html": html} {
+			if !strings.Contains(part, "24 Nov 2026 09:30 UTC") || !strings.Contains(part, "203.0.113.7") || !strings.Contains(part, "Mozilla/5.0") {
+				t.Errorf("%s %s part does not say when, from where and with what:\n%s", l, name, part)
+			}
+			if strings.Contains(part, strings.Repeat("x", maxAgentRunes)) {
+				t.Errorf("%s %s part repeats an endless User-Agent", l, name)
+			}
+		}
+		if !strings.Contains(html, `name="viewport"`) || !strings.Contains(html, `<a href="https://app.example.com/.mailgate/link?t=abc">https://app.example.com/.mailgate/link?t=abc</a>`) {
+			t.Errorf("%s HTML part lacks the viewport or the linked fallback address:\n%s", l, html)
+		}
+
+		app := letter()
+		app.Locale, app.App, app.NewAccount, app.SetPassword = l, "shop", true, true
+		_, appText, _, err := render(app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(appText, "shop") || strings.Contains(appText, "203.0.113.7") {
+			t.Errorf("%s app mail does not name the app, or names an IP:\n%s", l, appText)
+		}
+		said := map[string][2]string{
+			"en-GB": {"An account was created for you", "you will choose a password"},
+			"nl-NL": {"een account voor je aangemaakt", "kies je een wachtwoord"},
+			"nl-BE": {"een account voor u aangemaakt", "kiest u een wachtwoord"},
+		}[l]
+		if !strings.Contains(appText, said[0]) || !strings.Contains(appText, said[1]) {
+			t.Errorf("%s app mail does not say %q and %q:\n%s", l, said[0], said[1], appText)
+		}
+	}
+}

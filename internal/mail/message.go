@@ -23,11 +23,27 @@ import (
 type Letter struct {
 	To       string
 	Locale   string
-	Template string // "login"
+	Template string // "login", "test"
 	SiteName string
 	Link     string
 	Expires  time.Duration
+	// RequestedAt, RequestIP and RequestAgent say when, from where and with
+	// which browser a person asked for the mail, so that someone who did
+	// not ask can tell; empty for mails an app asked for.
+	RequestedAt  time.Time
+	RequestIP    string
+	RequestAgent string
+	// App names the app that asked for a mail through the API.
+	App string
+	// NewAccount says the mail's recipient got an account just now.
+	NewAccount bool
+	// SetPassword says a password is chosen after the link is confirmed.
+	SetPassword bool
 }
+
+// maxAgentRunes bounds the browser description a mail repeats: the
+// User-Agent header is the requester's to choose.
+const maxAgentRunes = 120
 
 // Transport hands a composed message to its next hop.
 type Transport interface {
@@ -121,7 +137,15 @@ func render(l Letter) (subject, text, html string, err error) {
 	data := struct {
 		Letter
 		Minutes int
-	}{l, int(l.Expires.Round(time.Minute) / time.Minute)}
+		When    string
+		Agent   string
+	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: l.RequestAgent}
+	if !l.RequestedAt.IsZero() {
+		data.When = l.RequestedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+	}
+	if r := []rune(data.Agent); len(r) > maxAgentRunes {
+		data.Agent = string(r[:maxAgentRunes]) + "…"
+	}
 
 	tt, err := texttemplate.ParseFS(templateFS, base+".txt")
 	if err != nil {

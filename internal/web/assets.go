@@ -16,7 +16,12 @@ func serveCSS(w http.ResponseWriter, _ *http.Request) error {
 	return writeAsset(w, "text/css; charset=utf-8", "public, max-age=3600", StyleCSS())
 }
 
-// writeAsset writes a public, cacheable answer: the two that loosen the
+// serveBusyJS serves the pages' only script, which marks a sent form busy.
+func serveBusyJS(w http.ResponseWriter, _ *http.Request) error {
+	return writeAsset(w, "text/javascript; charset=utf-8", "public, max-age=3600", busyJS)
+}
+
+// writeAsset writes a public, cacheable answer: the ones that loosen the
 // no-store every other answer under the prefix carries.
 func writeAsset(w http.ResponseWriter, contentType, cacheControl string, body []byte) error {
 	hdr := w.Header()

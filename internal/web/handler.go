@@ -88,6 +88,7 @@ func (h *Handler) Mount() {
 	h.handle("POST "+p+"/password", h.form(h.setPassword))
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
 	h.handle("GET "+p+"/assets/style.css", serveCSS)
+	h.handle("GET "+p+"/assets/busy.js", serveBusyJS)
 }
 
 // Error is a failure the pages leave to the server's error handling (so an

@@ -1,5 +1,6 @@
-// Package web renders mailgate's browser pages: embedded templates and
-// styles, no external assets and no script, served with a strict CSP.
+// Package web renders mailgate's browser pages: embedded templates, one
+// stylesheet and one small script, no external assets, served with a strict
+// CSP.
 package web
 
 import (
@@ -21,13 +22,21 @@ var templateFS embed.FS
 //go:embed static/style.css
 var styleCSS []byte
 
+//go:embed static/busy.js
+var busyJS []byte
+
 // StyleCSS is the only stylesheet, served from the prefix; the CSP allows no
 // inline style.
 func StyleCSS() []byte { return styleCSS }
 
 // CSP allows nothing but this origin's stylesheet and forms posting back to
-// this origin.
+// this origin: no script at all, for every answer that is not a page.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pageCSP is CSP plus the one script a page loads, by a nonce fresh for
+// each answer: no inline script and no other file of this origin (whose
+// other paths belong to the protected app) can run.
+func pageCSP(nonce string) string { return CSP + "; script-src 'nonce-" + nonce + "'" }
 
 // Page names.
 const (
@@ -63,6 +72,8 @@ type Data struct {
 	// SignedInAs is the address of the visitor's valid session, if any,
 	// for pages that should say so.
 	SignedInAs string
+	// Nonce lets the page's script tag past the CSP, filled by Render.
+	Nonce string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
@@ -117,12 +128,14 @@ func New() (*Pages, error) {
 // a template error never leaves half a page behind.
 func (p *Pages) Render(w http.ResponseWriter, status int, page string, d Data) error {
 	d.T = catalogue(d.Locale)
+	d.Nonce = ticket.NewSecret()
 	var buf bytes.Buffer
 	if err := p.tmpl.ExecuteTemplate(&buf, page+".html", d); err != nil {
 		return fmt.Errorf("web: rendering %s: %w", page, err)
 	}
 	h := w.Header()
 	SetSecurityHeaders(h)
+	h.Set("Content-Security-Policy", pageCSP(d.Nonce))
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
