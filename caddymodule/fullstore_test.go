@@ -120,8 +120,10 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 		t.Fatalf("logout with the markers full: %s, want 503", r.Status)
 	}
 	logged, err := os.ReadFile(filepath.Join(e.dir, "caddy.log"))
-	if err != nil || !strings.Contains(string(logged), "no room for a new marker") {
-		t.Fatalf("no error logged for the refused marker (%v)", err)
+	for _, what := range []string{"marker", "revocation"} {
+		if err != nil || !strings.Contains(string(logged), "no room for a new "+what) {
+			t.Fatalf("no error logged for the refused %s (%v)", what, err)
+		}
 	}
 
 	// Once the replay markers expire, there is room again.

@@ -14,10 +14,10 @@ import (
 // downStore is a revocation list that cannot be read.
 type downStore struct{}
 
-func (downStore) Mark(context.Context, string, time.Duration) (bool, error) {
-	return false, errors.New("store down")
+func (downStore) Revoke(context.Context, string, time.Duration) error {
+	return errors.New("store down")
 }
-func (downStore) Marked(context.Context, string) (bool, error) {
+func (downStore) Revoked(string) (bool, error) {
 	return false, errors.New("store down")
 }
 

@@ -64,7 +64,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		m.realmKey = ""
 		return err
 	}
-	store := markLogger{Store: r.store, logger: m.logger}
+	store := fullLogger{Store: r.store, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users)
 	links := m.newLinks(store, mailer, allow, users)

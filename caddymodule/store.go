@@ -54,20 +54,39 @@ func (s StoreConfig) String() string {
 	return fmt.Sprintf("%s store, max_memory %s", s.Type, humanize.IBytes(uint64(s.MaxMemory)))
 }
 
-// markLogger tells the operator when the store refuses a marker: the
-// logout or API call that needed it was answered 503, and only more memory
-// (or waiting for markers to expire) lets it through.
-type markLogger struct {
+// fullLogger tells the operator when the store refuses a marker, a
+// revocation or a counter for want of room: the logout, API call or login
+// that needed it was answered 503, and only more memory (or waiting for
+// older entries to expire) lets it through.
+type fullLogger struct {
 	ticket.Store
 	logger *zap.Logger
 }
 
-func (s markLogger) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s fullLogger) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	fresh, err := s.Store.Mark(ctx, key, ttl)
+	s.check(err, "marker", key)
+	return fresh, err
+}
+
+func (s fullLogger) Revoke(ctx context.Context, key string, ttl time.Duration) error {
+	err := s.Store.Revoke(ctx, key, ttl)
+	s.check(err, "revocation", key)
+	return err
+}
+
+func (s fullLogger) Incr(ctx context.Context, key string, window time.Duration) (ticket.Count, error) {
+	c, err := s.Store.Incr(ctx, key, window)
+	s.check(err, "counter", key)
+	return c, err
+}
+
+// check logs err if it is ErrFull, naming the entry's kind (the key's
+// prefix, never the rest, which may be an address's hash or a session id).
+func (s fullLogger) check(err error, what, key string) {
 	if errors.Is(err, ticket.ErrFull) {
 		kind, _, _ := strings.Cut(key, ":")
-		s.logger.Error("the ticket store has no room for a new marker; the request was refused with 503. Raise store max_memory",
-			zap.String("marker", kind))
+		s.logger.Error("the ticket store has no room for a new "+what+"; the request was refused with 503. Raise store max_memory",
+			zap.String(what, kind))
 	}
-	return fresh, err
 }

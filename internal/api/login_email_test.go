@@ -83,7 +83,7 @@ func TestLoginEmailSendsTheLink(t *testing.T) {
 	if w.Header().Get("X-Request-ID") != "req-1" || w.Header().Get("X-Correlation-ID") != "corr-1" {
 		t.Errorf("correlation headers not echoed: %v", w.Header())
 	}
-	want := flow.ClientLogin{ClientID: "shop", RedirectURI: cb, State: "1234"}
+	want := flow.ClientLogin{ClientID: "shop", AppName: "shop", RedirectURI: cb, State: "1234"}
 	if f.links.user.ID != f.alice.ID || f.links.locale != "nl-BE" || f.links.login != want {
 		t.Fatalf("asked to mail %+v in %s for %+v", f.links.user, f.links.locale, f.links.login)
 	}

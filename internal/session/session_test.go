@@ -318,10 +318,10 @@ func TestRevokeBeatsCache(t *testing.T) {
 
 type brokenRevocations struct{}
 
-func (brokenRevocations) Mark(context.Context, string, time.Duration) (bool, error) {
-	return false, errors.New("down")
+func (brokenRevocations) Revoke(context.Context, string, time.Duration) error {
+	return errors.New("down")
 }
-func (brokenRevocations) Marked(context.Context, string) (bool, error) {
+func (brokenRevocations) Revoked(string) (bool, error) {
 	return false, errors.New("down")
 }
 

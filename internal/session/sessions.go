@@ -34,12 +34,14 @@ type Session struct {
 	revokedKey string
 }
 
-// Revocations records logged-out session ids until their tokens expire, as
-// markers a store never drops to make room. The ticket store satisfies it,
-// so a cluster sharing a store shares logouts.
+// Revocations records logged-out session ids until their tokens expire,
+// never dropped to make room. Revoked is read on every request from this
+// process's memory; an error means the set may be stale and the session is
+// refused. The ticket store satisfies it, so a cluster sharing a store
+// shares logouts.
 type Revocations interface {
-	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	Marked(ctx context.Context, key string) (bool, error)
+	Revoke(ctx context.Context, key string, ttl time.Duration) error
+	Revoked(key string) (bool, error)
 }
 
 // Identities finds whom a session speaks for. The token carries opaque ids
@@ -114,7 +116,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 		}
 		m.cache.put(key, s, s.Expiry.Add(Skew), now)
 	}
-	revoked, err := m.revocations.Marked(ctx, s.revokedKey)
+	revoked, err := m.revocations.Revoked(s.revokedKey)
 	if err != nil {
 		return nil, fmt.Errorf("session: reading revocations: %w", err)
 	}
@@ -165,8 +167,7 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 	if ttl <= 0 {
 		return nil
 	}
-	_, err := m.revocations.Mark(ctx, s.revokedKey, ttl)
-	return err
+	return m.revocations.Revoke(ctx, s.revokedKey, ttl)
 }
 
 func stringClaim(t jwt.Token, name string) (string, bool) {

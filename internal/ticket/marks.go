@@ -5,63 +5,109 @@ import (
 	"sync"
 )
 
-// markOverhead is what one marker costs besides its key: the map entry, the
+// markOverhead is what one entry costs besides its key: the map entry, the
 // heap entry and their headers, measured (TestMarksStayWithinTheirBudget)
 // and rounded up.
-const markOverhead = 112
+const markOverhead = 120
 
-// marks is the memory store's set of markers: revoked sessions, replay
-// markers, used-once markers. Unlike tickets they are never dropped to make
-// room, because forgetting one would admit someone (a logged-out cookie, a
-// replayed DPoP proof). The set is bounded by a byte budget and refuses new
-// markers with ErrFull when it is spent; expired markers are reclaimed first.
+// marks is a bounded set of expiring entries, each with a number: the
+// memory store keeps its markers (revoked sessions, used DPoP proofs) in one
+// and its counters (rate limits, failed attempts) in another. Unlike
+// tickets, entries are never dropped to make room, because forgetting one
+// would admit someone (a logged-out cookie, a replayed proof) or lift a
+// limit. The set is bounded by a byte budget and refuses new entries with
+// ErrFull when it is spent; expired entries are reclaimed first.
 type marks struct {
-	mu     sync.RWMutex
-	expiry map[string]int64 // key → expiry, Unix nanoseconds
-	queue  expiryHeap       // the same keys, soonest expiry first
-	used   int64
-	budget int64
+	mu      sync.RWMutex
+	entries map[string]markValue
+	queue   expiryHeap // the same keys, soonest expiry first
+	used    int64
+	budget  int64
+}
+
+type markValue struct {
+	exp int64 // Unix nanoseconds
+	n   int64
 }
 
 func newMarks(budget int64) *marks {
-	return &marks{expiry: make(map[string]int64), budget: budget}
+	return &marks{entries: make(map[string]markValue), budget: budget}
 }
 
-// add marks key until exp unless a live marker is there; see Store.Mark.
-func (s *marks) add(key string, exp, now int64) (bool, error) {
+// add creates key with n until exp unless a live entry is there, and
+// reports whether it did; see Store.Mark.
+func (s *marks) add(key string, n, exp, now int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.expiry[key]; ok && now < e {
+	if e, ok := s.entries[key]; ok && now < e.exp {
 		return false, nil
 	}
-	// After reclaim, an expired marker under key is gone too.
+	return true, s.insert(key, markValue{exp: exp, n: n}, now)
+}
+
+// incr adds one to the live entry under key, or creates it with 1 until
+// exp, and returns the entry; see Store.Incr.
+func (s *marks) incr(key string, exp, now int64) (markValue, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[key]; ok && now < e.exp {
+		e.n++
+		s.entries[key] = e
+		return e, nil
+	}
+	v := markValue{exp: exp, n: 1}
+	return v, s.insert(key, v, now)
+}
+
+// insert stores a new entry; the caller holds mu for writing and has
+// checked that no live entry is under key.
+func (s *marks) insert(key string, v markValue, now int64) error {
+	// After reclaim, an expired entry under key is gone too.
 	s.reclaim(now)
 	cost := int64(len(key)) + markOverhead
 	if s.used+cost > s.budget {
-		return false, ErrFull
+		return ErrFull
 	}
 	s.used += cost
-	s.expiry[key] = exp
-	heap.Push(&s.queue, markEntry{key: key, exp: exp})
-	return true, nil
+	s.entries[key] = v
+	heap.Push(&s.queue, markEntry{key: key, exp: v.exp})
+	return nil
 }
 
-// has reports whether a live marker is under key. It sits on the guard's
-// path: a read lock and a map lookup, no allocation.
-func (s *marks) has(key string, now int64) bool {
+// get returns the live entry under key. It sits on the guard's path: a read
+// lock and a map lookup, no allocation.
+func (s *marks) get(key string, now int64) (markValue, bool) {
 	s.mu.RLock()
-	e, ok := s.expiry[key]
+	e, ok := s.entries[key]
 	s.mu.RUnlock()
-	return ok && now < e
+	if !ok || now >= e.exp {
+		return markValue{}, false
+	}
+	return e, true
 }
 
-// reclaim drops markers that have expired; the caller holds mu for writing.
-// Each key has exactly one heap entry, because a marker is only added when
-// none is live and expired ones are reclaimed first.
+// remove ends the entry under key, for counters that a success resets. The
+// entry stays in the map, dead, until its heap entry comes up in reclaim, so
+// its cost is counted until then.
+func (s *marks) remove(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[key]; ok {
+		e.exp = -1
+		s.entries[key] = e
+	}
+}
+
+// reclaim drops entries that have expired; the caller holds mu for writing.
+// Every insert pushed one heap entry and paid for it, so each popped heap
+// entry gives its cost back. The map entry goes only when it is not live:
+// after a remove, the key may hold a newer entry with a heap entry of its own.
 func (s *marks) reclaim(now int64) {
 	for len(s.queue) > 0 && s.queue[0].exp <= now {
 		e := heap.Pop(&s.queue).(markEntry)
-		delete(s.expiry, e.key)
+		if cur, ok := s.entries[e.key]; ok && cur.exp <= now {
+			delete(s.entries, e.key)
+		}
 		s.used -= int64(len(e.key)) + markOverhead
 	}
 }
@@ -71,8 +117,8 @@ type markEntry struct {
 	exp int64
 }
 
-// expiryHeap orders markers by expiry, so reclaiming costs O(log n) per
-// expired marker and never a scan of the live ones.
+// expiryHeap orders entries by expiry, so reclaiming costs O(log n) per
+// expired entry and never a scan of the live ones.
 type expiryHeap []markEntry
 
 func (h expiryHeap) Len() int           { return len(h) }

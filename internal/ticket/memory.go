@@ -16,13 +16,15 @@ import (
 // entry carries its own, shorter, expiry. Markers have no such bound.
 const maxLifetime = 31 * 24 * time.Hour
 
-// Memory is the embedded Store: tickets in bigcache, markers in a bounded
-// set of their own (see marks). It is shared by all sites of one realm
-// inside one Caddy process; a cluster needs a shared store.
+// Memory is the embedded Store: tickets in bigcache; markers, which include
+// revocations, and counters in bounded sets of their own (see marks). It is
+// shared by all sites of one realm inside one Caddy process; a cluster needs
+// a shared store (Redis).
 type Memory struct {
-	cache *bigcache.BigCache
-	marks *marks
-	now   func() time.Time
+	cache    *bigcache.BigCache
+	marks    *marks
+	counters *marks
+	now      func() time.Time
 
 	// mu makes Take and PutOwned atomic: bigcache has no get-and-delete,
 	// so two concurrent callers could both see the same value.
@@ -34,14 +36,14 @@ type Memory struct {
 const MinMemory = 2 << 20
 
 // NewMemory returns a store that uses at most about maxBytes: a quarter for
-// markers, the rest, in whole MiB, for tickets (bigcache adds a small
-// per-entry index on top). now is the clock that decides expiry; pass
-// time.Now outside tests.
+// markers and revocations, an eighth for counters, the rest, in whole MiB,
+// for tickets (bigcache adds a small per-entry index on top). now is the
+// clock that decides expiry; pass time.Now outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
 	}
-	markBudget := maxBytes / 4
+	markBudget, countBudget := maxBytes/4, maxBytes/8
 	const shards = 16
 	cfg := bigcache.Config{
 		Shards:      shards,
@@ -51,7 +53,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 		// hundreds of MiB per cache.
 		MaxEntriesInWindow: 1024,
 		MaxEntrySize:       512,
-		HardMaxCacheSize:   int((maxBytes - markBudget) >> 20),
+		HardMaxCacheSize:   int((maxBytes - markBudget - countBudget) >> 20),
 	}
 	// bigcache's cleaner prints to stdout when its context ends, so it gets
 	// one that never does: Close alone stops it.
@@ -59,7 +61,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	return &Memory{cache: cache, marks: newMarks(markBudget), now: now}, nil
+	return &Memory{cache: cache, marks: newMarks(markBudget), counters: newMarks(countBudget), now: now}, nil
 }
 
 // Put implements Store.
@@ -117,13 +119,54 @@ func (m *Memory) Mark(_ context.Context, key string, ttl time.Duration) (bool, e
 		return false, fmt.Errorf("ticket: marker ttl %s must be positive", ttl)
 	}
 	now := m.now()
-	return m.marks.add(key, now.Add(ttl).UnixNano(), now.UnixNano())
+	return m.marks.add(key, 1, now.Add(ttl).UnixNano(), now.UnixNano())
 }
 
-// Marked implements Store. It sits on the guard's path (revocation checks)
-// and costs no allocation.
+// Marked implements Store.
 func (m *Memory) Marked(_ context.Context, key string) (bool, error) {
-	return m.marks.has(key, m.now().UnixNano()), nil
+	return m.Revoked(key)
+}
+
+// Revoke implements Revocations: in one process, a revocation is a marker.
+func (m *Memory) Revoke(ctx context.Context, key string, ttl time.Duration) error {
+	_, err := m.Mark(ctx, key, ttl)
+	return err
+}
+
+// Revoked implements Revocations. It sits on the guard's path and costs no
+// allocation.
+func (m *Memory) Revoked(key string) (bool, error) {
+	_, ok := m.marks.get(key, m.now().UnixNano())
+	return ok, nil
+}
+
+// Incr implements Store.
+func (m *Memory) Incr(_ context.Context, key string, window time.Duration) (Count, error) {
+	if window <= 0 {
+		return Count{}, fmt.Errorf("ticket: counter window %s must be positive", window)
+	}
+	now := m.now().UnixNano()
+	v, err := m.counters.incr(key, now+int64(window), now)
+	if err != nil {
+		return Count{}, err
+	}
+	return Count{N: v.n, ResetIn: time.Duration(v.exp - now)}, nil
+}
+
+// Count implements Store.
+func (m *Memory) Count(_ context.Context, key string) (Count, error) {
+	now := m.now().UnixNano()
+	v, ok := m.counters.get(key, now)
+	if !ok {
+		return Count{}, nil
+	}
+	return Count{N: v.n, ResetIn: time.Duration(v.exp - now)}, nil
+}
+
+// Reset implements Store.
+func (m *Memory) Reset(_ context.Context, key string) error {
+	m.counters.remove(key)
+	return nil
 }
 
 // Delete implements Store.

@@ -3,7 +3,7 @@ package ticket
 import (
 	"context"
 	"errors"
-	"sync"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,68 +30,6 @@ func newStore(t *testing.T, now func() time.Time) *Memory {
 	return m
 }
 
-func TestMemoryTakeOnce(t *testing.T) {
-	ctx := context.Background()
-	m := newStore(t, time.Now)
-	if err := m.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	got, err := m.Take(ctx, "k")
-	if err != nil || string(got) != "v" {
-		t.Fatalf("first take = %q, %v; want v", got, err)
-	}
-	if _, err := m.Take(ctx, "k"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second take err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestMemoryConcurrentTakeHasOneWinner(t *testing.T) {
-	ctx := context.Background()
-	m := newStore(t, time.Now)
-	for round := 0; round < 50; round++ {
-		if err := m.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		var wins atomic.Int32
-		var wg sync.WaitGroup
-		for i := 0; i < 8; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := m.Take(ctx, "k"); err == nil {
-					wins.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
-		if wins.Load() != 1 {
-			t.Fatalf("round %d: %d takers won, want 1", round, wins.Load())
-		}
-	}
-}
-
-func TestMemoryExpiryUsesEntryTTL(t *testing.T) {
-	ctx := context.Background()
-	clock := newFakeClock()
-	m := newStore(t, clock.Now)
-	if err := m.Put(ctx, "short", []byte("v"), time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Put(ctx, "long", []byte("v"), time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	clock.Advance(time.Minute)
-	if _, err := m.Get(ctx, "short"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("get of expired entry: err = %v, want ErrNotFound", err)
-	}
-	if _, err := m.Take(ctx, "short"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("take of expired entry: err = %v, want ErrNotFound", err)
-	}
-	if _, err := m.Get(ctx, "long"); err != nil {
-		t.Fatal("entry with a longer ttl expired with the short one")
-	}
-}
-
 func TestMemoryRejectsBadTTLAndSize(t *testing.T) {
 	m := newStore(t, time.Now)
 	if err := m.Put(context.Background(), "k", nil, 0); err == nil {
@@ -103,49 +41,52 @@ func TestMemoryRejectsBadTTLAndSize(t *testing.T) {
 	if _, err := m.Mark(context.Background(), "k", 0); err == nil {
 		t.Fatal("Mark accepted a zero ttl")
 	}
-}
-
-func TestMemoryGetDoesNotConsume(t *testing.T) {
-	ctx := context.Background()
-	m := newStore(t, time.Now)
-	_ = m.Put(ctx, "k", []byte("v"), time.Minute)
-	for i := 0; i < 2; i++ {
-		if v, err := m.Get(ctx, "k"); string(v) != "v" || err != nil {
-			t.Fatalf("Get #%d = %q, %v", i, v, err)
-		}
-	}
-	if _, err := m.Take(ctx, "k"); err != nil {
-		t.Fatal("Get consumed the entry")
+	if _, err := m.Incr(context.Background(), "k", 0); err == nil {
+		t.Fatal("Incr accepted a zero window")
 	}
 }
 
-func TestMemoryMarkOnce(t *testing.T) {
+// TestMemoryResetCounterThenCountAgain: a reset counter's old expiry must
+// not end the new window that replaced it.
+func TestMemoryResetCounterThenCountAgain(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	m := newStore(t, clock.Now)
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if ok, err := m.Mark(ctx, "jti", time.Minute); ok && err == nil {
-				wins.Add(1)
-			}
-		}()
+	_, _ = m.Incr(ctx, "limit:a", time.Minute)
+	_ = m.Reset(ctx, "limit:a")
+	clock.Advance(30 * time.Second)
+	if c, _ := m.Incr(ctx, "limit:a", time.Minute); c.N != 1 {
+		t.Fatalf("first Incr after Reset = %+v", c)
 	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d callers stored the same key, want 1", wins.Load())
+	// The first window's end passes; a new Incr reclaims what it can.
+	clock.Advance(45 * time.Second)
+	_, _ = m.Incr(ctx, "limit:other", time.Minute)
+	if c, _ := m.Count(ctx, "limit:a"); c.N != 1 || c.ResetIn != 15*time.Second {
+		t.Fatalf("the new window after the old one's end: %+v", c)
 	}
-	if ok, _ := m.Marked(ctx, "jti"); !ok {
-		t.Fatal("Marked = false for a live marker")
+}
+
+// TestMemoryCountersRefuseWhenFull: counters are never dropped to make room
+// (a dropped counter is a lifted limit); a full set answers ErrFull.
+func TestMemoryCountersRefuseWhenFull(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m := newStore(t, clock.Now)
+	n := 0
+	for ; ; n++ {
+		_, err := m.Incr(ctx, fmt.Sprintf("limit:ip:%043d", n), time.Minute)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil || n > MinMemory {
+			t.Fatalf("after %d counters: %v", n, err)
+		}
+	}
+	if c, _ := m.Count(ctx, fmt.Sprintf("limit:ip:%043d", 0)); c.N != 1 {
+		t.Fatalf("a full counter set dropped its first counter: %+v", c)
 	}
 	clock.Advance(time.Minute)
-	if ok, _ := m.Marked(ctx, "jti"); ok {
-		t.Fatal("Marked = true at the marker's expiry")
-	}
-	if ok, _ := m.Mark(ctx, "jti", time.Minute); !ok {
-		t.Fatal("Mark refused a key whose marker had expired")
+	if c, err := m.Incr(ctx, fmt.Sprintf("limit:ip:%043d", n), time.Minute); err != nil || c.N != 1 {
+		t.Fatalf("after the window: %+v, %v; want room again", c, err)
 	}
 }

@@ -1,9 +1,12 @@
-// Package ticket keeps every one-time secret mailgate hands out (login links
-// today; codes, invitations and authorization codes later) and the short-lived
-// markers that go with them, such as revoked session ids.
+// Package ticket keeps mailgate's short-lived state: every one-time secret it
+// hands out (login links, authorization codes; codes and invitations next),
+// the markers that go with them (used DPoP proofs), the counters behind rate
+// limits and attempt limits, and the revoked sessions the guard checks. Two
+// backends implement the same Store: Memory, embedded in one Caddy process,
+// and Redis, shared by a cluster.
 //
-// A Store never sees a secret: Tickets hashes it first, so a dump of the store
-// (or of Redis, later) cannot be replayed.
+// A Store never sees a secret: Kind hashes it first, so a dump of the store
+// (or of Redis) cannot be replayed.
 package ticket
 
 import (
@@ -17,12 +20,21 @@ import (
 // the user: an expired and a used link look the same.
 var ErrNotFound = errors.New("ticket: not found")
 
-// ErrFull is returned by Mark when the store has no room for a new marker.
-// Markers are never dropped to make room, so the request that needed one
-// must be refused (503) rather than carry on without it.
+// ErrFull is returned by Mark, Incr and Revoke when the store has no room for
+// a new marker, counter or revocation. These are never dropped to make room,
+// so the request that needed one must be refused (503) rather than carry on
+// without it.
 var ErrFull = errors.New("ticket: store full, no room for a new marker")
 
-// Store is the storage behind tickets and markers.
+// Count is the state of a windowed counter.
+type Count struct {
+	// N is the number of hits in the current window; 0 when none.
+	N int64
+	// ResetIn is how long until the window ends and N is back to 0.
+	ResetIn time.Duration
+}
+
+// Store is the storage behind tickets, markers, counters and revocations.
 //
 // Tickets (Put, Get, Take, Delete) are pending one-time secrets. A store
 // short of memory may drop the oldest of them: a pending login then needs a
@@ -56,6 +68,36 @@ type Store interface {
 	Mark(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Marked reports whether a live marker is under key.
 	Marked(ctx context.Context, key string) (bool, error)
+	// Incr adds one to the counter under key and returns its new state, in
+	// one atomic step: of n concurrent Incrs, each sees a different N. The
+	// first hit opens a fixed window of length window; later hits do not
+	// move its end. Counters are never dropped to make room (that would
+	// lift a limit): a store without room answers ErrFull.
+	Incr(ctx context.Context, key string, window time.Duration) (Count, error)
+	// Count returns the counter under key without adding to it: the zero
+	// Count when there is none or its window has ended.
+	Count(ctx context.Context, key string) (Count, error)
+	// Reset ends the counter under key, as a success does for a count of
+	// failures; resetting a missing counter is not an error.
+	Reset(ctx context.Context, key string) error
+	Revocations
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Revocations is the set of revoked keys (logged-out sessions; later users
+// and their sessions before a time) that the guard checks on every request.
+// Revoked is answered from the memory of this process, without a network
+// round trip; a clustered store feeds that memory from every instance's
+// Revoke within a bounded delay.
+type Revocations interface {
+	// Revoke adds key to the set until ttl has passed, on every instance
+	// that shares the store. It returns once the revocation is stored where
+	// all instances will read it.
+	Revoke(ctx context.Context, key string, ttl time.Duration) error
+	// Revoked reports whether key is revoked. It costs no allocation. An
+	// error means this process cannot vouch that its set is current (a
+	// clustered store that lost its feed for longer than its bound): the
+	// caller must refuse, not admit.
+	Revoked(key string) (bool, error)
 }

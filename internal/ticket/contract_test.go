@@ -1,0 +1,232 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// backend opens a fresh, empty Store for one test, and says how to let time
+// pass for it: wait lets ttl pass and then requires done to hold. The memory
+// store moves its injected clock; Redis keeps time itself, so there wait
+// polls done until Redis has expired the key (short ttls, no sleep).
+type backend func(t *testing.T) (s Store, wait func(ttl time.Duration, done func() bool))
+
+// testStoreContract is what every Store promises, run against each backend:
+// the flows rely on it whichever store an operator chooses.
+func testStoreContract(t *testing.T, open backend) {
+	ctx := context.Background()
+	// short is the ttl of entries that a test lets expire.
+	const short = 300 * time.Millisecond
+
+	t.Run("tickets: put, get without consuming, take once, delete", func(t *testing.T) {
+		s, _ := open(t)
+		if err := s.Put(ctx, "link:a", []byte("v1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, "link:a", []byte("v2"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if got, err := s.Get(ctx, "link:a"); err != nil || string(got) != "v2" {
+				t.Fatalf("Get = %q, %v; want v2 (a Put replaces)", got, err)
+			}
+		}
+		if got, err := s.Take(ctx, "link:a"); err != nil || string(got) != "v2" {
+			t.Fatalf("Take = %q, %v", got, err)
+		}
+		for _, op := range []func(context.Context, string) ([]byte, error){s.Take, s.Get} {
+			if _, err := op(ctx, "link:a"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after Take: %v, want ErrNotFound", err)
+			}
+		}
+		if err := s.Put(ctx, "link:b", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "link:b"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "link:b"); err != nil {
+			t.Fatalf("deleting a missing key: %v", err)
+		}
+		if _, err := s.Get(ctx, "link:b"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after Delete: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("tickets expire after their own ttl", func(t *testing.T) {
+		s, wait := open(t)
+		_ = s.Put(ctx, "link:short", []byte("v"), short)
+		_ = s.Put(ctx, "link:long", []byte("v"), time.Hour)
+		wait(short, func() bool {
+			_, err := s.Get(ctx, "link:short")
+			return errors.Is(err, ErrNotFound)
+		})
+		if _, err := s.Take(ctx, "link:short"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an expired ticket was taken: %v", err)
+		}
+		if _, err := s.Get(ctx, "link:long"); err != nil {
+			t.Fatalf("a live ticket expired with a shorter one: %v", err)
+		}
+	})
+
+	t.Run("of concurrent takes exactly one wins", func(t *testing.T) {
+		s, _ := open(t)
+		for round := range 20 {
+			key := fmt.Sprintf("link:%d", round)
+			_ = s.Put(ctx, key, []byte("v"), time.Minute)
+			var wins atomic.Int32
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if _, err := s.Take(ctx, key); err == nil {
+						wins.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("round %d: %d takers won", round, wins.Load())
+			}
+		}
+	})
+
+	t.Run("an owner's new ticket supersedes the old one, even concurrently", func(t *testing.T) {
+		s, _ := open(t)
+		_ = s.PutOwned(ctx, "link-of:o", "link:1", []byte("1"), time.Minute)
+		_ = s.PutOwned(ctx, "link-of:o", "link:2", []byte("2"), time.Minute)
+		if _, err := s.Get(ctx, "link:1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the superseded ticket is live: %v", err)
+		}
+		if _, err := s.Get(ctx, "link:2"); err != nil {
+			t.Fatalf("the newest ticket: %v", err)
+		}
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Go(func() {
+				_ = s.PutOwned(ctx, "link-of:p", fmt.Sprintf("link:p%d", i), []byte("v"), time.Minute)
+			})
+		}
+		wg.Wait()
+		live := 0
+		for i := range 16 {
+			if _, err := s.Get(ctx, fmt.Sprintf("link:p%d", i)); err == nil {
+				live++
+			}
+		}
+		if live != 1 {
+			t.Fatalf("%d live tickets for one owner after concurrent issues", live)
+		}
+	})
+
+	t.Run("markers: set once, even concurrently, and expire", func(t *testing.T) {
+		s, wait := open(t)
+		if ok, err := s.Mark(ctx, "dpop-jti:x", short); !ok || err != nil {
+			t.Fatalf("first Mark = %v, %v", ok, err)
+		}
+		if ok, _ := s.Mark(ctx, "dpop-jti:x", short); ok {
+			t.Fatal("a second Mark of a live marker reported true")
+		}
+		if ok, err := s.Marked(ctx, "dpop-jti:x"); !ok || err != nil {
+			t.Fatalf("Marked = %v, %v", ok, err)
+		}
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if ok, _ := s.Mark(ctx, "dpop-jti:y", time.Minute); ok {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d concurrent Marks reported true", wins.Load())
+		}
+		wait(short, func() bool { ok, _ := s.Marked(ctx, "dpop-jti:x"); return !ok })
+		if ok, _ := s.Mark(ctx, "dpop-jti:x", time.Minute); !ok {
+			t.Fatal("an expired marker could not be set again")
+		}
+	})
+
+	t.Run("counters count in a fixed window, concurrently, and reset", func(t *testing.T) {
+		s, wait := open(t)
+		if c, err := s.Count(ctx, "limit:a"); err != nil || c != (Count{}) {
+			t.Fatalf("Count of nothing = %+v, %v", c, err)
+		}
+		for want := int64(1); want <= 3; want++ {
+			c, err := s.Incr(ctx, "limit:a", short)
+			if err != nil || c.N != want || c.ResetIn <= 0 || c.ResetIn > short {
+				t.Fatalf("Incr #%d = %+v, %v", want, c, err)
+			}
+		}
+		if c, _ := s.Count(ctx, "limit:a"); c.N != 3 {
+			t.Fatalf("Count = %+v, want 3 (Count adds nothing)", c)
+		}
+		// The window ends where the first hit put it: hits do not extend it.
+		wait(short, func() bool { c, _ := s.Count(ctx, "limit:a"); return c.N == 0 })
+		if c, _ := s.Incr(ctx, "limit:a", time.Minute); c.N != 1 || c.ResetIn <= short {
+			t.Fatalf("the first Incr of a new window = %+v", c)
+		}
+		if err := s.Reset(ctx, "limit:a"); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := s.Count(ctx, "limit:a"); c.N != 0 {
+			t.Fatalf("after Reset: %+v", c)
+		}
+		if err := s.Reset(ctx, "limit:missing"); err != nil {
+			t.Fatalf("resetting a missing counter: %v", err)
+		}
+
+		seen := make([]atomic.Bool, 33)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				c, err := s.Incr(ctx, "limit:b", time.Minute)
+				if err != nil || c.N < 1 || c.N > 32 || seen[c.N].Swap(true) {
+					t.Errorf("concurrent Incr = %+v, %v: not a fresh count", c, err)
+				}
+			})
+		}
+		wg.Wait()
+	})
+
+	t.Run("revocations are seen at once and expire", func(t *testing.T) {
+		s, wait := open(t)
+		if ok, err := s.Revoked("revoked-session:a"); ok || err != nil {
+			t.Fatalf("Revoked before Revoke = %v, %v", ok, err)
+		}
+		if err := s.Revoke(ctx, "revoked-session:a", short); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Revoke(ctx, "revoked-session:b", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// Revoke returns once this instance's own set has the key.
+		if ok, err := s.Revoked("revoked-session:a"); !ok || err != nil {
+			t.Fatalf("Revoked right after Revoke = %v, %v", ok, err)
+		}
+		wait(short, func() bool { ok, _ := s.Revoked("revoked-session:a"); return !ok })
+		if ok, _ := s.Revoked("revoked-session:b"); !ok {
+			t.Fatal("a live revocation expired with a shorter one")
+		}
+	})
+}
+
+func TestMemoryStoreContract(t *testing.T) {
+	testStoreContract(t, func(t *testing.T) (Store, func(time.Duration, func() bool)) {
+		clock := newFakeClock()
+		s := newStore(t, clock.Now)
+		return s, func(ttl time.Duration, done func() bool) {
+			t.Helper()
+			clock.Advance(ttl)
+			if !done() {
+				t.Fatalf("not expired %s later", ttl)
+			}
+		}
+	})
+}
