@@ -106,7 +106,18 @@ type siteConfig struct {
 	// Global, Site and Mailgate are extra lines for the global options,
 	// the site block and the mailgate block.
 	Global, Site, Mailgate string
+	// Limits is the mailgate block's limits block. Empty: limits so high
+	// that tests which are not about limits never meet them.
+	Limits string
 }
+
+// roomyLimits keep the limits out of the way of tests about other things:
+// they all ask from 127.0.0.1, often for the same address.
+const roomyLimits = `limits {
+			mails_per_address 1000000 1m
+			requests_per_ip 1000000 1m
+			requests_per_client 1000000 1m
+		}`
 
 const caddyfileTemplate = `{
 	# A certificate of the test's own: loaded synchronously, unlike tls internal.
@@ -152,6 +163,7 @@ https://localhost:{{.Env.HTTPSPort}} {
 			force_create
 			scopes magic_link
 		}
+		{{or .Site.Limits .Env.RoomyLimits}}
 {{- with .Site.Mailgate}}
 		{{.}}
 {{- end}}
@@ -255,7 +267,7 @@ func (e *env) caddyfile(t *testing.T, site siteConfig) []byte {
 		"Env": map[string]any{
 			"AdminPort": e.adminPort, "HTTPPort": e.httpPort, "HTTPSPort": e.httpsPort,
 			"Dir": e.dir, "Upstream": e.upstream.srv.Listener.Addr().String(),
-			"CRMSecretHash": crmSecretHash,
+			"CRMSecretHash": crmSecretHash, "RoomyLimits": roomyLimits,
 		},
 		"Site": site,
 	})

@@ -50,6 +50,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        email <header>
 //	        name  <header>
 //	    }
+//	    limits {
+//	        mails_per_address   <max> <window>
+//	        requests_per_ip     <max> <window>
+//	        requests_per_client <max> <window>
+//	    }
 //	    access_token_ttl <duration>
 //	    client <id> {
 //	        name         <name for mails>
@@ -95,6 +100,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseStore(d)
 		case "identity_headers":
 			return m.parseIdentityHeaders(d)
+		case "limits":
+			return m.parseLimits(d)
 		case "access_token_ttl":
 			return durationArg(d, &m.AccessTokenTTL)
 		case "client":

@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 )
 
 // validate adapts a Caddyfile site whose mailgate block is body, then
@@ -54,6 +56,10 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"tls none to a remote host", smtp("tls none\nfrom login@example.com"), "tls none to smtp.example.com"},
 		{"unknown tls mode", smtp("tls maybe\nfrom login@example.com"), `smtp tls "maybe"`},
 		{"unknown subdirective", "base_url https://app.example.com\n" + outbox + "colour blue", `unknown subdirective "colour"`},
+		{"a limit of 0", "base_url https://app.example.com\n" + outbox + "limits {\nmails_per_address 0 15m\n}", "limits mails_per_address: max 0 must be between 1 and 1000000"},
+		{"a limit window over a day", "base_url https://app.example.com\n" + outbox + "limits {\nrequests_per_ip 20 48h\n}", "limits requests_per_ip: window 48h0m0s must be between 1s and 24h"},
+		{"a limit without its window", "base_url https://app.example.com\n" + outbox + "limits {\nmails_per_address 5\n}", "limits mails_per_address: want <max> <window>"},
+		{"an unknown limit", "base_url https://app.example.com\n" + outbox + "limits {\nper_moon 1 1m\n}", `limits: unknown subdirective "per_moon"`},
 		{"duplicate subdirective", "base_url https://app.example.com\nbase_url https://b.example.com\n" + outbox, `duplicate subdirective "base_url"`},
 		{"duplicate in smtp", smtp("from a@example.com\nfrom b@example.com"), `smtp: duplicate subdirective "from"`},
 		{"empty env in a client secret", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret {env.MAILGATE_UNSET_SECRET}\nscopes magic_link\n}", "client shop: secret {env.MAILGATE_UNSET_SECRET} is empty in Caddy's environment"},
@@ -116,6 +122,11 @@ identity_headers {
 	name X-Name
 }
 access_token_ttl 2m
+limits {
+	mails_per_address 3 10m
+	requests_per_ip 50 15m
+	requests_per_client 1000 1h
+}
 client shop {
 	secret {env.SHOP_SECRET}
 	redirect_uri https://shop.example.com/callback https://shop.example.com/other
@@ -195,6 +206,17 @@ func TestDefaults(t *testing.T) {
 	}
 	if time.Duration(m.SessionTTL) != 12*time.Hour || m.Prefix != "/.mailgate" || m.Store.MaxMemory != 64<<20 {
 		t.Errorf("defaults: session_ttl %s, prefix %q, max_memory %d", time.Duration(m.SessionTTL), m.Prefix, m.Store.MaxMemory)
+	}
+	// Without a limits block, the documented limits hold.
+	l := m.Limits.linkLimits()
+	if l.PerAddress != (limit.Rule{Max: 5, Window: 15 * time.Minute}) || l.PerIP != (limit.Rule{Max: 20, Window: 15 * time.Minute}) ||
+		l.PerClient != (limit.Rule{Max: 300, Window: 15 * time.Minute}) {
+		t.Errorf("default limits: %+v", l)
+	}
+	// A block that sets one limit keeps the others' defaults.
+	m.Limits = &LimitsConfig{RequestsPerIP: &RateLimit{Max: 7, Window: caddy.Duration(time.Minute)}}
+	if l := m.Limits.linkLimits(); l.PerIP.Max != 7 || l.PerAddress.Max != 5 {
+		t.Errorf("one limit set: %+v", l)
 	}
 }
 

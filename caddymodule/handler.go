@@ -7,7 +7,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -33,10 +32,6 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		h.ServeHTTP(w, r)
 		return nil
 	}
-	// The pages' mails say from where a person asked: Caddy's resolved
-	// client IP (trusted_proxies), never a raw header.
-	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	r = r.WithContext(flow.WithRequester(r.Context(), flow.Requester{IP: ip, Agent: r.UserAgent()}))
 	var we *web.Error
 	if err := m.pages.Serve(w, r); errors.As(err, &we) {
 		return caddyhttp.Error(we.Status, we.Err)
@@ -53,4 +48,11 @@ func (m *Mailgate) setHSTS(h http.Header) {
 	if m.secure {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
+}
+
+// clientIP is Caddy's resolved client IP: the peer, or what a trusted proxy
+// (trusted_proxies) says, never a raw X-Forwarded-For.
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
 }

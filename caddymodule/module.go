@@ -90,6 +90,11 @@ type Mailgate struct {
 	// `-`, are always removed.
 	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
+	// Limits bound how often mail may be asked for, per address, per
+	// client IP and per API client. Omitted: the defaults (see
+	// LimitsConfig).
+	Limits *LimitsConfig `json:"limits,omitempty"`
+
 	logger   *zap.Logger
 	access   *zap.Logger
 	realmKey string

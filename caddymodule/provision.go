@@ -78,6 +78,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Forms:     web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure},
 		Links:     links,
 		Sessions:  m.sessions,
+		ClientIP:  clientIP,
 		Passwords: &flow.PasswordStep{Store: store, Users: users},
 		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
 		JWKS:      m.jwks(r.ring),
@@ -133,6 +134,10 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		Refused: func(domain string) {
 			m.logger.Info("a login request matched no allow rule; no mail was sent", zap.String("domain", domain))
 		},
+		Limits: m.Limits.linkLimits(),
+		Limited: func(rule string) {
+			m.logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", rule))
+		},
 	}
 }
 
@@ -180,6 +185,10 @@ func (m *Mailgate) applyDefaults() error {
 		return err
 	}
 	if err := checkLinkTTL(m.LinkTTL); err != nil {
+		return err
+	}
+	// JSON configs reach here without the Caddyfile's checks.
+	if err := m.Limits.check(); err != nil {
 		return err
 	}
 	if m.Store == nil {

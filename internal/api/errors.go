@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error is the one JSON error shape of every API endpoint, the RFC 6749
@@ -79,6 +80,10 @@ var (
 	ErrAccountNotFound = &Error{Status: http.StatusNotFound, Code: "account_not_found"}
 
 	// Shared by the endpoints.
+
+	// ErrTooManyRequests is a call over one of the rate limits; it goes
+	// with Retry-After (see WriteLimited).
+	ErrTooManyRequests = &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests"}
 
 	// ErrTemporarilyUnavailable is a store or the mail that failed: the
 	// same call may work later (RFC 6749 section 4.1.2.1 names the code).
@@ -156,4 +161,10 @@ func WriteError(w http.ResponseWriter, e *Error) {
 		w.Header().Set("WWW-Authenticate", e.Challenge)
 	}
 	WriteJSON(w, e.Status, e)
+}
+
+// setRetryAfter says, in whole seconds rounded up, when a limited call may
+// be tried again (RFC 9110 section 10.2.3).
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }

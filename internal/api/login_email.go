@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
 
@@ -77,6 +78,12 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tooLong *flow.TooLongError
 	if errors.As(err, &tooLong) {
 		WriteError(w, ErrInvalidInput.WithHint(tooLong.Error()))
+		return
+	}
+	var exceeded *limit.ExceededError
+	if errors.As(err, &exceeded) {
+		setRetryAfter(w, exceeded.RetryAfter)
+		WriteError(w, ErrTooManyRequests.WithHint("too many login emails ("+exceeded.Rule+"); try again after Retry-After seconds"))
 		return
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
 
@@ -114,6 +115,12 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var tooLong *flow.TooLongError
 	if errors.As(err, &tooLong) {
 		writeMagicLink(w, http.StatusBadRequest, "Invalid request: "+tooLong.Error())
+		return
+	}
+	var exceeded *limit.ExceededError
+	if errors.As(err, &exceeded) {
+		setRetryAfter(w, exceeded.RetryAfter)
+		writeMagicLink(w, http.StatusTooManyRequests, "Too many magic links ("+exceeded.Rule+"); try again after Retry-After seconds")
 		return
 	}
 	if err != nil {

@@ -31,6 +31,9 @@ func (o *outbox) Send(_ context.Context, l mail.Letter) error {
 	return nil
 }
 
+// browserAt is who asks in tests of the browser form.
+var browserAt = Requester{IP: "192.0.2.1", Agent: "Firefox"}
+
 type fixture struct {
 	flow   *MagicLink
 	out    *outbox
@@ -88,7 +91,7 @@ func TestAllowlist(t *testing.T) {
 func TestRequestAndRedeem(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if err := f.flow.Request(ctx, " Alice@Example.com ", "/docs", "en-GB"); err != nil {
+	if err := f.flow.Request(ctx, browserAt, " Alice@Example.com ", "/docs", "en-GB"); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.out.letters) != 1 {
@@ -110,8 +113,8 @@ func TestRequestAndRedeem(t *testing.T) {
 func TestDisallowedGetsNoMailButSameDelay(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
-	if err := f.flow.Request(ctx, "mallory@example.com", "/", ""); err != nil {
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
+	if err := f.flow.Request(ctx, browserAt, "mallory@example.com", "/", ""); err != nil {
 		t.Fatalf("disallowed address got an error (enumeration): %v", err)
 	}
 	if len(f.out.letters) != 1 {
@@ -124,7 +127,7 @@ func TestDisallowedGetsNoMailButSameDelay(t *testing.T) {
 
 func TestInvalidAddress(t *testing.T) {
 	f := newFixture(t)
-	if err := f.flow.Request(context.Background(), "not an address", "/", ""); !errors.Is(err, directory.ErrInvalidEmail) {
+	if err := f.flow.Request(context.Background(), browserAt, "not an address", "/", ""); !errors.Is(err, directory.ErrInvalidEmail) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -132,10 +135,10 @@ func TestInvalidAddress(t *testing.T) {
 func TestDeliveryFailureDropsLink(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	sent := f.out.letters[0]
 	f.out.fail = errors.New("550 mailbox unavailable")
-	err := f.flow.Request(ctx, "alice@example.com", "/", "")
+	err := f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	if !errors.Is(err, ErrDelivery) || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("err = %v, want ErrDelivery carrying the SMTP error", err)
 	}
@@ -148,7 +151,7 @@ func TestDeliveryFailureDropsLink(t *testing.T) {
 func TestLinkExpires(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	f.now = f.now.Add(15 * time.Minute)
 	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("expired link: err = %v", err)
@@ -158,8 +161,8 @@ func TestLinkExpires(t *testing.T) {
 func TestNewLinkSupersedesOld(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
-	_ = f.flow.Request(ctx, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("superseded link: err = %v", err)
 	}
@@ -171,7 +174,7 @@ func TestNewLinkSupersedesOld(t *testing.T) {
 func TestAllowlistShrinkInvalidatesPendingLink(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, "carol@corp.example", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "carol@corp.example", "/", "")
 	f.flow.Allowlist = NewAllowlist([]string{"alice@example.com"}, nil)
 	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("err = %v", err)
@@ -269,10 +272,10 @@ func TestStoredFieldsAreBounded(t *testing.T) {
 	ctx := context.Background()
 	long := "/" + strings.Repeat("a", MaxReturn)
 	var tooLong *TooLongError
-	if err := f.flow.Request(ctx, "alice@example.com", long, ""); !errors.As(err, &tooLong) || tooLong.Field != "return" {
+	if err := f.flow.Request(ctx, browserAt, "alice@example.com", long, ""); !errors.As(err, &tooLong) || tooLong.Field != "return" {
 		t.Fatalf("return of %d bytes: err = %v, want a TooLongError for return", len(long), err)
 	}
-	if err := f.flow.Request(ctx, "alice@example.com", long[:MaxReturn], ""); err != nil {
+	if err := f.flow.Request(ctx, browserAt, "alice@example.com", long[:MaxReturn], ""); err != nil {
 		t.Fatalf("return of exactly %d bytes: %v", MaxReturn, err)
 	}
 	u, err := f.flow.Users.EnsureByEmail(ctx, "bob@example.com")
@@ -300,7 +303,7 @@ func TestStoredFieldsAreBounded(t *testing.T) {
 func TestAccountNamesTheLinkWithoutUsingIt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if err := f.flow.Request(ctx, "alice@example.com", "/", ""); err != nil {
+	if err := f.flow.Request(ctx, browserAt, "alice@example.com", "/", ""); err != nil {
 		t.Fatal(err)
 	}
 	secret := f.secret(f.out.letters[0])
@@ -375,7 +378,7 @@ func TestRefusedRequestsAreReportedByDomain(t *testing.T) {
 	f.flow.Refused = func(domain string) { refused = append(refused, domain) }
 	ctx := context.Background()
 	for _, email := range []string{"mallory@Example.org", "alice@example.com", "carol@corp.example"} {
-		if err := f.flow.Request(ctx, email, "/", ""); err != nil {
+		if err := f.flow.Request(ctx, browserAt, email, "/", ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -55,18 +56,27 @@ func checkLength(field, v string, max int) error {
 	return nil
 }
 
-// Requester is who asked for a mail from a browser: the mail repeats it, so
-// that a person who did not ask can tell.
+// Requester is who asked for a mail from a browser: limits count per IP,
+// and the mail repeats both, so that a person who did not ask can tell.
 type Requester struct {
-	IP, Agent string
+	// IP is the client IP as the server resolved it (trusted proxies
+	// only), never a raw header.
+	IP    string
+	Agent string
 }
 
-type requesterKey struct{}
-
-// WithRequester returns ctx carrying who is asking, for Request to put in
-// the mail.
-func WithRequester(ctx context.Context, r Requester) context.Context {
-	return context.WithValue(ctx, requesterKey{}, r)
+// LinkLimits bound how often links are mailed. Each is counted in the
+// store, so a cluster sharing the store shares the counts.
+type LinkLimits struct {
+	// PerIP counts browser requests per client IP (IPv6 per /64); over it,
+	// the person is told to wait.
+	PerIP limit.Rule
+	// PerAddress counts requests per recipient address. Over it, a browser
+	// sees the usual "check your inbox" page and no mail goes out, so the
+	// limit tells nobody who has an account; an app is told to wait.
+	PerAddress limit.Rule
+	// PerClient counts an app's API requests.
+	PerClient limit.Rule
 }
 
 // Mailer sends a letter.
@@ -100,6 +110,9 @@ type MagicLink struct {
 	// allow rule, so that an operator whose rule is wrong can see why
 	// nobody gets a mail; the person is answered as if it was sent.
 	Refused func(domain string)
+	Limits  LinkLimits
+	// Limited, if set, is told the rule that silently stopped a mail.
+	Limited func(rule string)
 
 	mu      sync.Mutex
 	sendAvg time.Duration
@@ -125,20 +138,43 @@ type linkPayload struct {
 	Return string       `json:"return,omitempty"`
 	Locale string       `json:"locale,omitempty"`
 	Client *ClientLogin `json:"client,omitempty"`
+	// Requester is for the mail only, never stored: the link's ticket
+	// holds no IP or browser.
+	Requester *Requester `json:"-"`
 }
 
-// Request mails a login link to email if it is allowed, and otherwise does
-// nothing, taking about as long either way so that the answer does not tell
-// who has access. The link leads back to returnPath, which must already be
-// safe (see redirect.SafeReturn). It fails with directory.ErrInvalidEmail for an
-// address that does not parse, a TooLongError for a return path over
-// MaxReturn, and ErrDelivery when the mail server refused.
-func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale string) error {
+// Request mails a login link to email if it is allowed and within its
+// limits, and otherwise does nothing, taking about as long either way so
+// that the answer does not tell who has access. The link leads back to
+// returnPath, which must already be safe (see redirect.SafeReturn). It fails
+// with a *limit.ExceededError when who asked too often, with
+// directory.ErrInvalidEmail for an address that does not parse, a
+// TooLongError for a return path over MaxReturn, and ErrDelivery when the
+// mail server refused.
+func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPath, locale string) error {
+	// Every request counts against its IP, well-formed or not.
+	if err := f.Limits.PerIP.Hit(ctx, f.Store, "requests_per_ip", limit.IPSubject(who.IP)); err != nil {
+		return err
+	}
 	email, err := directory.NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
 	if err := checkLength("return", returnPath, MaxReturn); err != nil {
+		return err
+	}
+	// Counted for every address, allowed or not, so that both cost the
+	// same store round trip.
+	err = f.Limits.PerAddress.Hit(ctx, f.Store, "mails_per_address", email)
+	var exceeded *limit.ExceededError
+	switch {
+	case errors.As(err, &exceeded):
+		if f.Limited != nil {
+			f.Limited(exceeded.Rule)
+		}
+		f.pad(ctx)
+		return nil
+	case err != nil:
 		return err
 	}
 	if !f.Allowlist.Allows(email) {
@@ -148,7 +184,7 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 		f.pad(ctx)
 		return nil
 	}
-	return f.send(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale})
+	return f.send(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale, Requester: &who})
 }
 
 // RequestForClient mails a login link to an existing user on behalf of an
@@ -156,11 +192,21 @@ func (f *MagicLink) Request(ctx context.Context, email, returnPath, locale strin
 // checked against the app's list. The site's allowlist does not apply: the
 // app vouches for its own users. A state or scope over its bound is a
 // TooLongError.
+//
+// Over the app's own limit, or the address's, it fails with a
+// *limit.ExceededError: an app that may look users up learns nothing new
+// from it.
 func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, locale string, c ClientLogin) error {
 	if err := checkLength("state", c.State, MaxState); err != nil {
 		return err
 	}
 	if err := checkLength("scope", c.Scope, MaxScope); err != nil {
+		return err
+	}
+	if err := f.Limits.PerClient.Hit(ctx, f.Store, "requests_per_client", c.ClientID); err != nil {
+		return err
+	}
+	if err := f.Limits.PerAddress.Hit(ctx, f.Store, "mails_per_address", u.Email); err != nil {
 		return err
 	}
 	return f.send(ctx, linkPayload{Email: u.Email, Locale: locale, Client: &c})
@@ -178,7 +224,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 	}
 	if c := p.Client; c != nil {
 		letter.App, letter.NewAccount, letter.SetPassword = cmp.Or(c.AppName, c.ClientID), c.AccountCreated, c.ResetPassword
-	} else if r, ok := ctx.Value(requesterKey{}).(Requester); ok {
+	} else if r := p.Requester; r != nil {
 		letter.RequestedAt, letter.RequestIP, letter.RequestAgent = f.Now(), r.IP, r.Agent
 	}
 	err = f.Mailer.Send(ctx, letter)

@@ -16,7 +16,7 @@ import (
 
 // Links is the mailed-link flow as the pages use it.
 type Links interface {
-	Request(ctx context.Context, email, returnPath, locale string) error
+	Request(ctx context.Context, who flow.Requester, email, returnPath, locale string) error
 	Account(ctx context.Context, secret string) (string, error)
 	Redeem(ctx context.Context, secret string) (flow.Login, error)
 }
@@ -61,7 +61,10 @@ type Handler struct {
 	// Secure is whether the site is served over HTTPS: cookie names and
 	// flags follow it.
 	Secure bool
-	Logger *zap.Logger
+	// ClientIP is the request's client IP as the server resolved it
+	// (trusted proxies only): limits count per IP, and mails repeat it.
+	ClientIP func(r *http.Request) string
+	Logger   *zap.Logger
 
 	mux *http.ServeMux
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
@@ -32,8 +35,10 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		Email:     email,
 		Minutes:   int(h.LinkTTL.Minutes()),
 	}
-	err := h.Links.Request(r.Context(), email, d.Return, locale.Default)
+	who := flow.Requester{IP: h.ClientIP(r), Agent: r.UserAgent()}
+	err := h.Links.Request(r.Context(), who, email, d.Return, locale.Default)
 	var tooLong *flow.TooLongError
+	var exceeded *limit.ExceededError
 	switch {
 	case err == nil:
 		// Post/Redirect/Get: a refresh of the answer must not mail again.
@@ -41,6 +46,11 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		q := url.Values{"to": {MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {d.Return}}
 		http.Redirect(w, r, h.Prefix+"/login/sent?"+q.Encode(), http.StatusSeeOther)
 		return nil
+	case errors.As(err, &exceeded):
+		// Only the per-IP limit is told; the per-address one is silent.
+		d.Minutes = int((exceeded.RetryAfter + time.Minute - 1) / time.Minute)
+		w.Header().Set("Retry-After", strconv.Itoa(int((exceeded.RetryAfter+time.Second-1)/time.Second)))
+		return h.render(w, http.StatusTooManyRequests, PageTooMany, d)
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
 		return h.render(w, http.StatusBadRequest, PageLogin, d)

@@ -45,6 +45,7 @@ const (
 	PageConfirm     = "confirm"
 	PageInvalid     = "invalid"
 	PageSendFailed  = "send_failed"
+	PageTooMany     = "too_many"
 	PageLogout      = "logout"
 	PageSignedOut   = "signed_out"
 	PageSetPassword = "set_password"

@@ -1,0 +1,80 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
+)
+
+// TestLimitsInCaddy: each limit in a real Caddy, from the Caddyfile: the
+// form's per-address limit is silent, its per-IP limit says how long to
+// wait, the API answers 429 with Retry-After in each contract's shape, and
+// every limit lifts when its window ends.
+func TestLimitsInCaddy(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Limits: `limits {
+			mails_per_address 2 15m
+			requests_per_ip 4 10m
+			requests_per_client 2 1m
+		}`}
+	})
+	b := e.browser(t)
+	b.login("carol@corp.example", "/") // an account for the API to mail; the IP's first request
+
+	// Per address: the third request looks the same and mails nothing.
+	for i := range 3 {
+		if r := b.requestLink("alice@example.com", "/"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Check your inbox") {
+			t.Fatalf("request %d: %s\n%s", i+1, r.Status, r.body)
+		}
+	}
+	if n := e.mailsTo("alice@example.com"); n != 2 {
+		t.Fatalf("%d mails to alice, want 2", n)
+	}
+	e.browser(t).confirm(e.mailedLink(t, "alice@example.com")) // alice's account
+	// Per IP: the fifth request from this IP is told to wait.
+	r := b.requestLink("dave@corp.example", "/")
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "600" ||
+		!strings.Contains(r.body, "Too many attempts") || !strings.Contains(r.body, "try again in 10 minutes") {
+		t.Fatalf("over the IP limit: %s, Retry-After %q\n%s", r.Status, r.Header.Get("Retry-After"), r.body)
+	}
+	if e.mailsTo("dave@corp.example") != 0 {
+		t.Fatal("a request over the IP limit was mailed")
+	}
+
+	// The API: per address across the form and the API, then per client.
+	key := testdpop.NewKey(t)
+	_, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	loginEmail := func(email string) (response, map[string]any) {
+		return e.callAPI(t, "/.mailgate/api/v1/login-email", tok.AccessToken, key,
+			`{"selector":"email","email":"`+email+`","redirect_uri":"https://shop.example.com/callback"}`)
+	}
+	if r, body := loginEmail("alice@example.com"); r.StatusCode != http.StatusTooManyRequests || body["error"] != "too_many_requests" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("login-email for alice over her limit: %s %v, Retry-After %q", r.Status, body, r.Header.Get("Retry-After"))
+	}
+	if r, body := loginEmail("carol@corp.example"); r.StatusCode != http.StatusOK {
+		t.Fatalf("login-email for carol: %s %v", r.Status, body)
+	}
+	magic := `{"email":"carol@corp.example","clientId":"shop","redirectUri":"https://shop.example.com/callback","scope":"open_id","responseMode":"query","responseType":"code"}`
+	r, body := e.callAPI(t, "/.mailgate/api/v1/magic-link", tok.AccessToken, key, magic)
+	if r.StatusCode != http.StatusTooManyRequests || body["status"] != "TOO MANY REQUESTS" || body["subSystem"] != float64(5) ||
+		!strings.Contains(body["message"].(string), "requests_per_client") {
+		t.Fatalf("magic-link over the client limit: %s %v", r.Status, body)
+	}
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); ra < 1 || ra > 60 {
+		t.Fatalf("magic-link Retry-After %q, want 1 to 60", r.Header.Get("Retry-After"))
+	}
+
+	// Every window ends: the same requests go through again.
+	clockOffset.Add(int64(15*time.Minute + time.Second))
+	_, tok = e.requestToken(t, shopSecret, key.Proof(t, "POST", e.base+"/.mailgate/oauth/token", "", now()))
+	if r := b.requestLink("dave@corp.example", "/"); r.StatusCode != http.StatusOK || e.mailsTo("dave@corp.example") != 1 {
+		t.Fatalf("after the IP window: %s, %d mails", r.Status, e.mailsTo("dave@corp.example"))
+	}
+	if r, body := loginEmail("alice@example.com"); r.StatusCode != http.StatusOK {
+		t.Fatalf("after the address window: %s %v", r.Status, body)
+	}
+}

@@ -1,0 +1,74 @@
+// Package limit counts requests against rate limits in the ticket store, so
+// that with a shared store (Redis) every limit holds for the whole cluster.
+package limit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// Counter is the store's windowed counting.
+type Counter interface {
+	Incr(ctx context.Context, key string, window time.Duration) (ticket.Count, error)
+}
+
+// Rule allows at most Max hits per Window, counted in fixed windows that
+// start at a subject's first hit. The zero Rule limits nothing: callers that
+// build rules from config fill in defaults first.
+type Rule struct {
+	Max    int64
+	Window time.Duration
+}
+
+// ExceededError is a hit over a rule's Max. RetryAfter is when the window
+// ends and hits are allowed again.
+type ExceededError struct {
+	// Rule names the rule, such as "mails_per_address", for logs.
+	Rule       string
+	RetryAfter time.Duration
+}
+
+func (e *ExceededError) Error() string {
+	return fmt.Sprintf("limit: %s exceeded; allowed again in %s", e.Rule, e.RetryAfter.Round(time.Second))
+}
+
+// Hit counts one hit of subject against the rule called name. It returns
+// an *ExceededError when the hit is over the limit, and the store's error
+// when it cannot count: the caller must then refuse, since an uncounted hit
+// is an unlimited one. Subjects are hashed, so the store holds no address
+// or IP in its keys.
+func (r Rule) Hit(ctx context.Context, c Counter, name, subject string) error {
+	if r.Max <= 0 {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(subject))
+	n, err := c.Incr(ctx, "limit:"+name+":"+hex.EncodeToString(sum[:16]), r.Window)
+	if err != nil {
+		return fmt.Errorf("limit: counting %s: %w", name, err)
+	}
+	if n.N > r.Max {
+		return &ExceededError{Rule: name, RetryAfter: n.ResetIn}
+	}
+	return nil
+}
+
+// IPSubject is what an IP address is counted as: the address itself for
+// IPv4, and its /64 for IPv6, since one host gets a whole /64 and could
+// otherwise pick a fresh address for every request.
+func IPSubject(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}

@@ -1,0 +1,56 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+func TestRuleAllowsMaxThenRefusesUntilTheWindowEnds(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	r := Rule{Max: 3, Window: 15 * time.Minute}
+	for i := range 3 {
+		if err := r.Hit(ctx, store, "mails_per_address", "alice@example.com"); err != nil {
+			t.Fatalf("hit %d: %v", i+1, err)
+		}
+	}
+	now = now.Add(5 * time.Minute)
+	var ex *ExceededError
+	if err := r.Hit(ctx, store, "mails_per_address", "alice@example.com"); !errors.As(err, &ex) || ex.RetryAfter != 10*time.Minute || ex.Rule != "mails_per_address" {
+		t.Fatalf("4th hit = %v, want exceeded with 10m to wait", err)
+	}
+	// Other subjects and other rules count apart.
+	if err := r.Hit(ctx, store, "mails_per_address", "bob@example.com"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	if err := r.Hit(ctx, store, "requests_per_ip", "alice@example.com"); err != nil {
+		t.Fatalf("another rule: %v", err)
+	}
+	now = now.Add(10 * time.Minute)
+	if err := r.Hit(ctx, store, "mails_per_address", "alice@example.com"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestIPSubjectGroupsAnIPv6Host(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                   "192.0.2.7",
+		"::ffff:192.0.2.7":            "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":        "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:ff:1": "2001:db8:1:2::/64",
+		"not an ip":                   "not an ip",
+	} {
+		if got := IPSubject(in); got != want {
+			t.Errorf("IPSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
