@@ -117,6 +117,7 @@ const roomyLimits = `limits {
 			mails_per_address 1000000 1m
 			requests_per_ip 1000000 1m
 			requests_per_client 1000000 1m
+			failures_per_ip 1000000 1m
 		}`
 
 const caddyfileTemplate = `{

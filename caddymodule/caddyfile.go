@@ -54,6 +54,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        mails_per_address   <max> <window>
 //	        requests_per_ip     <max> <window>
 //	        requests_per_client <max> <window>
+//	        failures_per_ip     <max> <window>
 //	    }
 //	    access_token_ttl <duration>
 //	    client <id> {

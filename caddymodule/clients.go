@@ -97,7 +97,10 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
 	m.token = &api.TokenEndpoint{
 		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: codes, Users: users,
-		URL: m.origin + m.Prefix + "/oauth/token",
+		URL:      m.origin + m.Prefix + "/oauth/token",
+		Failures: m.Limits.failures(store),
+		ClientIP: clientIP,
+		OnError:  func(err error) { m.logger.Error("token endpoint", zap.Error(err)) },
 	}
 	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
 	m.api = map[string]http.Handler{

@@ -126,6 +126,7 @@ limits {
 	mails_per_address 3 10m
 	requests_per_ip 50 15m
 	requests_per_client 1000 1h
+	failures_per_ip 10 5m
 }
 client shop {
 	secret {env.SHOP_SECRET}

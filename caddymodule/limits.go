@@ -33,6 +33,14 @@ type LimitsConfig struct {
 	// magic-link) per API client. Over it: 429 with Retry-After in the
 	// endpoint's error shape. Default: 300 per 15m.
 	RequestsPerClient *RateLimit `json:"requests_per_client,omitempty"`
+
+	// FailuresPerIP bounds failed secrets per client IP: sign-in links and
+	// set-password steps that are wrong or used up, and failed client
+	// authentications and authorization codes at the token endpoint. Over
+	// it, the IP is refused (the page says to wait; the token endpoint
+	// answers 429 too_many_requests) before its next secret is even looked
+	// at. Default: 30 per 15m.
+	FailuresPerIP *RateLimit `json:"failures_per_ip,omitempty"`
 }
 
 // RateLimit allows Max requests per Window. The window is fixed: it starts
@@ -49,6 +57,7 @@ var (
 	defaultMailsPerAddress   = RateLimit{Max: 5, Window: caddy.Duration(15 * time.Minute)}
 	defaultRequestsPerIP     = RateLimit{Max: 20, Window: caddy.Duration(15 * time.Minute)}
 	defaultRequestsPerClient = RateLimit{Max: 300, Window: caddy.Duration(15 * time.Minute)}
+	defaultFailuresPerIP     = RateLimit{Max: 30, Window: caddy.Duration(15 * time.Minute)}
 )
 
 // check refuses a limit that would limit nothing or everything.
@@ -82,6 +91,7 @@ func (c *LimitsConfig) each(f func(name string, r *RateLimit) error) error {
 		{"mails_per_address", c.MailsPerAddress},
 		{"requests_per_ip", c.RequestsPerIP},
 		{"requests_per_client", c.RequestsPerClient},
+		{"failures_per_ip", c.FailuresPerIP},
 	} {
 		if l.r != nil {
 			if err := f(l.name, l.r); err != nil {
@@ -109,12 +119,21 @@ func (c *LimitsConfig) linkLimits() flow.LinkLimits {
 	}
 }
 
+// failures is the limit on failed secrets per IP, counted in store.
+func (c *LimitsConfig) failures(store limit.FailureCounter) limit.Failures {
+	if c == nil {
+		c = &LimitsConfig{}
+	}
+	return limit.Failures{Rule: rule(c.FailuresPerIP, defaultFailuresPerIP), Store: store, Name: "failures_per_ip"}
+}
+
 // parseLimits reads
 //
 //	limits {
 //	    mails_per_address   <max> <window>
 //	    requests_per_ip     <max> <window>
 //	    requests_per_client <max> <window>
+//	    failures_per_ip     <max> <window>
 //	}
 func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -131,8 +150,10 @@ func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 			dst = &c.RequestsPerIP
 		case "requests_per_client":
 			dst = &c.RequestsPerClient
+		case "failures_per_ip":
+			dst = &c.FailuresPerIP
 		default:
-			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client)", name)
+			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client, failures_per_ip)", name)
 		}
 		args := d.RemainingArgs()
 		if len(args) != 2 {

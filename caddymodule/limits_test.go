@@ -78,3 +78,47 @@ func TestLimitsInCaddy(t *testing.T) {
 		t.Fatalf("after the address window: %s %v", r.Status, body)
 	}
 }
+
+// TestFailureLimitInCaddy: wrong secrets from one IP, of any kind, use up
+// its failures; then even a right secret is refused without being looked
+// at, until the window ends.
+func TestFailureLimitInCaddy(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Limits: `limits {
+			failures_per_ip 3 15m
+		}`}
+	})
+	b := e.browser(t)
+	b.requestLink("alice@example.com", "/")
+	link := e.mailedLink(t, "alice@example.com")
+	u := mustURL(link)
+	bogus := "/.mailgate/link?t=" + strings.Repeat("x", 43)
+	for i := range 2 {
+		if r := b.get(bogus); r.StatusCode != http.StatusGone {
+			t.Fatalf("bogus link %d: %s", i+1, r.Status)
+		}
+	}
+	if r, _ := e.requestToken(t, "not-the-secret-0123"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong client secret: %s", r.Status)
+	}
+	r := b.get(u.RequestURI())
+	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, "Too many attempts") || strings.Contains(r.body, "Continue signing in") {
+		t.Fatalf("the right link after 3 failures: %s\n%s", r.Status, r.body)
+	}
+	key := testdpop.NewKey(t)
+	tokenURL := e.base + "/.mailgate/oauth/token"
+	r, tok := e.requestToken(t, shopSecret, key.Proof(t, "POST", tokenURL, "", now()))
+	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, `"too_many_requests"`) || r.Header.Get("Retry-After") != "900" || tok.AccessToken != "" {
+		t.Fatalf("the right client secret after 3 failures: %s %q, Retry-After %q", r.Status, r.body, r.Header.Get("Retry-After"))
+	}
+
+	clockOffset.Add(int64(15*time.Minute + time.Second))
+	if r, _ := e.requestToken(t, shopSecret, key.Proof(t, "POST", tokenURL, "", now())); r.StatusCode != http.StatusOK {
+		t.Fatalf("after the window: token %s", r.Status)
+	}
+	// The link itself has expired meanwhile (link_ttl 15m), so ask again.
+	b.requestLink("alice@example.com", "/")
+	if r := b.get(mustURL(e.mailedLink(t, "alice@example.com")).RequestURI()); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Continue signing in") {
+		t.Fatalf("after the window: link %s", r.Status)
+	}
+}

@@ -79,6 +79,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Links:     links,
 		Sessions:  m.sessions,
 		ClientIP:  clientIP,
+		Failures:  m.Limits.failures(store),
 		Passwords: &flow.PasswordStep{Store: store, Users: users},
 		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
 		JWKS:      m.jwks(r.ring),

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 )
 
 // Error is the one JSON error shape of every API endpoint, the RFC 6749
@@ -166,5 +168,5 @@ func WriteError(w http.ResponseWriter, e *Error) {
 // setRetryAfter says, in whole seconds rounded up, when a limited call may
 // be tried again (RFC 9110 section 10.2.3).
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(d)))
 }

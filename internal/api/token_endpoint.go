@@ -10,6 +10,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -23,6 +24,13 @@ type TokenEndpoint struct {
 	// URL is this endpoint's URL under the configured base URL: what a
 	// proof's htu must name.
 	URL string
+	// Failures limits failed client authentications and authorization
+	// codes per client IP; ClientIP is the IP as the server resolved it
+	// (nil: the peer's address).
+	Failures limit.Failures
+	ClientIP func(r *http.Request) string
+	// OnError, if set, is told about a failure the answer does not show.
+	OnError func(err error)
 }
 
 // CodeExchanger consumes authorization codes.
@@ -54,6 +62,18 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrInvalidRequestMethod.WithHint("use POST"))
 		return
 	}
+	// Over its failures, an IP is refused before its secret is hashed:
+	// guessing stays slow and costs no argon2 time.
+	ip := limit.IPSubject(limit.ClientIP(r, e.ClientIP))
+	var exceeded *limit.ExceededError
+	if err := e.Failures.Check(r.Context(), ip); errors.As(err, &exceeded) {
+		setRetryAfter(w, exceeded.RetryAfter)
+		WriteError(w, ErrTooManyRequests.WithHint("too many failed client authentications or codes from this address"))
+		return
+	} else if err != nil {
+		WriteError(w, ErrTemporarilyUnavailable.WithHint("the failure count cannot be read"))
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		WriteError(w, ErrInvalidRequest.WithHint("the body is not a form"))
@@ -61,6 +81,9 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	client, aerr := e.authenticate(r)
 	if aerr != nil {
+		if errors.Is(aerr, ErrInvalidClient) {
+			e.failed(r, ip)
+		}
 		WriteError(w, aerr)
 		return
 	}
@@ -76,10 +99,21 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		aerr = ErrUnsupportedGrantType.WithHint("supported: client_credentials, authorization_code")
 	}
 	if aerr != nil {
+		if errors.Is(aerr, ErrInvalidGrant) {
+			e.failed(r, ip)
+		}
 		WriteError(w, aerr)
 		return
 	}
 	WriteJSON(w, http.StatusOK, resp)
+}
+
+// failed counts a failed client authentication or code against ip. The
+// answer is a refusal either way; a count that cannot be written is logged.
+func (e *TokenEndpoint) failed(r *http.Request, ip string) {
+	if err := e.Failures.Fail(r.Context(), ip); err != nil && e.OnError != nil {
+		e.OnError(err)
+	}
 }
 
 // authenticate accepts client_secret_basic or client_secret_post, not both.

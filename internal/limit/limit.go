@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -47,8 +49,7 @@ func (r Rule) Hit(ctx context.Context, c Counter, name, subject string) error {
 	if r.Max <= 0 {
 		return nil
 	}
-	sum := sha256.Sum256([]byte(subject))
-	n, err := c.Incr(ctx, "limit:"+name+":"+hex.EncodeToString(sum[:16]), r.Window)
+	n, err := c.Incr(ctx, key(name, subject), r.Window)
 	if err != nil {
 		return fmt.Errorf("limit: counting %s: %w", name, err)
 	}
@@ -56,6 +57,13 @@ func (r Rule) Hit(ctx context.Context, c Counter, name, subject string) error {
 		return &ExceededError{Rule: name, RetryAfter: n.ResetIn}
 	}
 	return nil
+}
+
+// key is where the store counts subject for the rule called name. Subjects
+// are hashed: the store holds no address or IP in its keys.
+func key(name, subject string) string {
+	sum := sha256.Sum256([]byte(subject))
+	return "limit:" + name + ":" + hex.EncodeToString(sum[:16])
 }
 
 // IPSubject is what an IP address is counted as: the address itself for
@@ -71,4 +79,18 @@ func IPSubject(ip string) string {
 		return p.String()
 	}
 	return a.String()
+}
+
+// ClientIP is resolve(r), or the peer's address when resolve is nil: the
+// server in front decides which proxies to believe, and without one only
+// the peer counts.
+func ClientIP(r *http.Request, resolve func(*http.Request) string) string {
+	if resolve != nil {
+		return resolve(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

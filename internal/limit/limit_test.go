@@ -54,3 +54,34 @@ func TestIPSubjectGroupsAnIPv6Host(t *testing.T) {
 		}
 	}
 }
+
+func TestFailuresRefuseBeforeTheAttempt(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	f := Failures{Rule: Rule{Max: 2, Window: time.Minute}, Store: store, Name: "failures_per_ip"}
+	for i := range 2 {
+		if err := f.Check(ctx, "192.0.2.1"); err != nil {
+			t.Fatalf("check before failure %d: %v", i+1, err)
+		}
+		_ = f.Fail(ctx, "192.0.2.1")
+	}
+	var ex *ExceededError
+	if err := f.Check(ctx, "192.0.2.1"); !errors.As(err, &ex) || ex.RetryAfter != time.Minute {
+		t.Fatalf("after 2 failures: %v", err)
+	}
+	if err := f.Check(ctx, "192.0.2.2"); err != nil {
+		t.Fatalf("another IP: %v", err)
+	}
+	now = now.Add(time.Minute)
+	if err := f.Check(ctx, "192.0.2.1"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+	if RetryAfterSeconds(1500*time.Millisecond) != 2 {
+		t.Fatal("Retry-After must round up")
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -62,8 +64,11 @@ type Handler struct {
 	// flags follow it.
 	Secure bool
 	// ClientIP is the request's client IP as the server resolved it
-	// (trusted proxies only): limits count per IP, and mails repeat it.
+	// (trusted proxies only; nil: the peer's address): limits count per
+	// IP, and mails repeat it.
 	ClientIP func(r *http.Request) string
+	// Failures limits wrong link and password-step secrets per client IP.
+	Failures limit.Failures
 	Logger   *zap.Logger
 
 	mux *http.ServeMux
@@ -169,4 +174,33 @@ func (h *Handler) signedInAs(r *http.Request) string {
 		return ""
 	}
 	return s.Email
+}
+
+// refuseGuesser answers a client IP that has used up its failed secrets with
+// "too many attempts", before its secret is looked at, and reports whether
+// it did. A store that cannot tell is a 503, written here rather than
+// returned: Caddy would log a handler error with the URI, which may hold a
+// link's secret.
+func (h *Handler) refuseGuesser(w http.ResponseWriter, r *http.Request) bool {
+	err := h.Failures.Check(r.Context(), limit.IPSubject(limit.ClientIP(r, h.ClientIP)))
+	var exceeded *limit.ExceededError
+	switch {
+	case errors.As(err, &exceeded):
+		if err := h.tooMany(w, exceeded); err != nil {
+			h.Logger.Error("rendering the too-many page", zap.Error(err))
+		}
+		return true
+	case err != nil:
+		h.Logger.Error("reading the failure count", zap.Error(err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	}
+	return false
+}
+
+// failed counts a wrong or used-up secret against the request's client IP.
+func (h *Handler) failed(r *http.Request) {
+	if err := h.Failures.Fail(r.Context(), limit.IPSubject(limit.ClientIP(r, h.ClientIP))); err != nil {
+		h.Logger.Error("counting a failed secret", zap.Error(err))
+	}
 }

@@ -15,9 +15,13 @@ import (
 // link signs in, masked, so that a person who opened someone else's link
 // notices.
 func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
+	if h.refuseGuesser(w, r) {
+		return nil
+	}
 	q := r.URL.Query()
 	email, err := h.Links.Account(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
+		h.failed(r)
 		return h.render(w, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l"),
 		})
@@ -39,8 +43,12 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
+	if h.refuseGuesser(w, r) {
+		return nil
+	}
 	login, err := h.Links.Redeem(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
+		h.failed(r)
 		return h.render(w, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r),
 			Return:    "/",

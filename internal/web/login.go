@@ -35,7 +35,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		Email:     email,
 		Minutes:   int(h.LinkTTL.Minutes()),
 	}
-	who := flow.Requester{IP: h.ClientIP(r), Agent: r.UserAgent()}
+	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
 	err := h.Links.Request(r.Context(), who, email, d.Return, locale.Default)
 	var tooLong *flow.TooLongError
 	var exceeded *limit.ExceededError
@@ -48,9 +48,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case errors.As(err, &exceeded):
 		// Only the per-IP limit is told; the per-address one is silent.
-		d.Minutes = int((exceeded.RetryAfter + time.Minute - 1) / time.Minute)
-		w.Header().Set("Retry-After", strconv.Itoa(int((exceeded.RetryAfter+time.Second-1)/time.Second)))
-		return h.render(w, http.StatusTooManyRequests, PageTooMany, d)
+		return h.tooMany(w, exceeded)
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
 		return h.render(w, http.StatusBadRequest, PageLogin, d)
@@ -79,5 +77,13 @@ func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 		Return:  redirect.SafeReturn(q.Get("return")),
 		Email:   to,
 		Minutes: int(h.LinkTTL.Minutes()),
+	})
+}
+
+// tooMany tells a visitor over a per-IP limit how long to wait.
+func (h *Handler) tooMany(w http.ResponseWriter, e *limit.ExceededError) error {
+	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
+	return h.render(w, http.StatusTooManyRequests, PageTooMany, Data{
+		Minutes: int((e.RetryAfter + time.Minute - 1) / time.Minute),
 	})
 }
