@@ -1,0 +1,168 @@
+// Package redistest runs a real redis-server for tests: the Redis store's
+// guarantees (atomic scripts, GETDEL, streams, what a client sees while the
+// server is down) are Redis's own behaviour, which a fake would only
+// restate.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a server may take to answer PING.
+const startTimeout = 10 * time.Second
+
+// Server is one redis-server process on 127.0.0.1, without persistence, that
+// a test can stop and start again on the same port to stage an outage.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	exit chan struct{} // closed when cmd has exited
+}
+
+// Start runs redis-server on a free port and stops it when the test ends.
+// Without redis-server on PATH the test is skipped, or fails under CI (CI
+// set), where a missing server must not pass silently.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		const msg = "redis-server not on PATH: apt-get install redis-server"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	// The port is free when asked for but could be taken before
+	// redis-server binds it, so a failed start tries another.
+	for attempt := 1; ; attempt++ {
+		s.port = freePort(t)
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("redistest: starting redis-server: %v\n%s", err, s.logTail())
+		}
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Addr is the server's host:port, the same after Restart.
+func (s *Server) Addr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// Stop kills the server with SIGKILL, as a crash would, and waits for it to
+// exit. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exit
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port, empty (it keeps no
+// data), and returns once it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("redistest: restarting redis-server on %s: %v\n%s", s.Addr(), err, s.logTail())
+	}
+}
+
+// start runs redis-server on s.port and waits until it answers PING, or
+// fails if it exits or stays silent for startTimeout.
+func (s *Server) start() error {
+	logFile := filepath.Join(s.dir, "redis.log")
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--logfile", logFile,
+	)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exit := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exit)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for !s.ping() {
+		select {
+		case <-exit:
+			return fmt.Errorf("redis-server exited: %v", cmd.ProcessState)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exit
+			return fmt.Errorf("no answer to PING within %s", startTimeout)
+		}
+	}
+	s.mu.Lock()
+	s.cmd, s.exit = cmd, exit
+	s.mu.Unlock()
+	return nil
+}
+
+// ping reports whether a Redis answers PING on s.port.
+func (s *Server) ping() bool {
+	conn, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	return err == nil && strings.TrimSpace(line) == "+PONG"
+}
+
+// logTail returns the end of the server's log, for a failure message.
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	const tail = 2000
+	if len(b) > tail {
+		b = b[len(b)-tail:]
+	}
+	return string(b)
+}
+
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

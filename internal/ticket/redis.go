@@ -1,0 +1,398 @@
+package ticket
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+	"go.uber.org/zap"
+)
+
+// RedisConfig configures a Redis store. Redis 6.2 or later is required
+// (GETDEL, XADD MINID, exclusive XRANGE), at one address (a standalone
+// server or an endpoint in front of a primary), not Redis Cluster:
+// PutOwned's script deletes a key whose name it reads from another.
+type RedisConfig struct {
+	// Address is the server's host:port.
+	Address string
+	// Username and Password authenticate each connection (Username for an
+	// ACL user; empty for the default user).
+	Username string
+	Password string
+	// DB is the logical database SELECTed on each connection.
+	DB int
+	// TLS, when set, is used to dial Redis over TLS; nil dials plain TCP.
+	TLS *tls.Config
+	// KeyPrefix starts every key the store writes, so several realms or
+	// applications can share one Redis. Default "mailgate:".
+	KeyPrefix string
+	// DialTimeout bounds connecting to Redis. Default 2s.
+	DialTimeout time.Duration
+	// ReadTimeout and WriteTimeout bound each command's socket reads and
+	// writes, so a dead Redis fails a request within seconds instead of
+	// holding it. Default 2s each.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// PoolSize is the number of pooled connections; 0 keeps go-redis's
+	// default (10 per CPU). The revocation feed holds one of them, so a set
+	// value must be at least 2.
+	PoolSize int
+	// StaleAfter is how long Revoked keeps answering from its local set
+	// after the last successful read of the revocation stream; beyond it,
+	// Revoked answers ErrStale. It is the longest a revocation made on
+	// another instance can go unseen here. Default 5s; it must exceed the
+	// feed's blocking read (1s) plus ReadTimeout, or a healthy feed would
+	// look stale.
+	StaleAfter time.Duration
+	// RevocationMemory is the byte budget of the local revocation set;
+	// when it is spent, Revoke answers ErrFull. Default 64 MiB.
+	RevocationMemory int64
+	// Now is the clock for the staleness check and for the expiry of local
+	// revocations; default time.Now. Redis expires everything else itself.
+	Now func() time.Time
+}
+
+// Redis is the Store shared by a cluster of Caddy instances. Tickets,
+// markers and counters live in Redis only, each operation a single command
+// or a Lua script, so Redis's single-threaded execution makes it atomic
+// across instances. Revocations are also mirrored into a local set that a
+// background feed keeps current (see Revoked), because the guard checks
+// them on every request and cannot afford a round trip.
+//
+// With the timeouts set, a Redis that is down makes every operation fail
+// within about twice DialTimeout+WriteTimeout+ReadTimeout (one retry), and a
+// ctx deadline ends it sooner; nothing reports ErrNotFound that Redis did
+// not answer.
+//
+// Redis must not drop what the store relies on: run it with
+// maxmemory-policy noeviction, so that when full it refuses writes (errors
+// here, 503 upstream) instead of evicting a marker, a counter or the
+// revocation log, and with persistence, or a restart forgets them (running
+// instances keep their local revocations; new ones would start without).
+type Redis struct {
+	client      *redis.Client
+	prefix      string
+	stream      string // <prefix>revocations, the revocation log
+	readTimeout time.Duration
+	now         func() time.Time
+	staleAfter  int64 // nanoseconds
+	log         *zap.Logger
+
+	revoked  *marks
+	syncedAt atomic.Int64 // Unix nanoseconds, by now, of the last complete read of the stream
+
+	stopFeed  context.CancelFunc
+	feedDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Defaults for RedisConfig.
+const (
+	DefaultRedisKeyPrefix       = "mailgate:"
+	DefaultRedisTimeout         = 2 * time.Second
+	DefaultRedisStaleAfter      = 5 * time.Second
+	DefaultRedisRevocationBytes = 64 << 20
+)
+
+// NewRedis connects to Redis, loads the whole revocation stream into the
+// local set and starts the feed that keeps it current; Close stops it. The
+// load happens before NewRedis returns, so a new store (after every Caddy
+// reload) never turns requests away while it catches up, and a Redis that
+// cannot be reached is reported here rather than as refused requests. log
+// receives the feed's losses and recoveries; nil discards them.
+func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
+	if cfg.Address == "" {
+		return nil, errors.New("ticket: redis address is required")
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultRedisKeyPrefix
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultRedisTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultRedisTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultRedisTimeout
+	}
+	if cfg.StaleAfter == 0 {
+		cfg.StaleAfter = DefaultRedisStaleAfter
+	}
+	if cfg.RevocationMemory == 0 {
+		cfg.RevocationMemory = DefaultRedisRevocationBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.DialTimeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 {
+		return nil, errors.New("ticket: redis timeouts must be positive")
+	}
+	if cfg.PoolSize < 0 || cfg.PoolSize == 1 {
+		return nil, fmt.Errorf("ticket: redis pool size %d: the revocation feed holds a connection, use 0 (default) or at least 2", cfg.PoolSize)
+	}
+	if cfg.StaleAfter <= feedBlock+cfg.ReadTimeout {
+		return nil, fmt.Errorf("ticket: redis stale_after %s must exceed %s (the feed's blocking read plus read timeout)", cfg.StaleAfter, feedBlock+cfg.ReadTimeout)
+	}
+	if cfg.RevocationMemory < 0 {
+		return nil, fmt.Errorf("ticket: redis revocation memory %d must be positive", cfg.RevocationMemory)
+	}
+
+	client := redis.NewClient(&redis.Options{
+		Addr:         cfg.Address,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		DB:           cfg.DB,
+		TLSConfig:    cfg.TLS,
+		DialTimeout:  cfg.DialTimeout,
+		ReadTimeout:  cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		PoolSize:     cfg.PoolSize,
+		// One dial per attempt and one retry per command (enough to step
+		// over a connection a Redis restart closed) keep a dead Redis from
+		// holding a request much past the timeouts; go-redis's defaults
+		// (5 dials, 3 retries) could wait out DialTimeout twenty times.
+		DialerRetries: 1,
+		MaxRetries:    1,
+		// Let a caller's deadline (a request's) end a command sooner.
+		ContextTimeoutEnabled: true,
+		// Maintenance notifications are a Redis Enterprise feature; on
+		// other servers they only cost a command per connection.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+	r := &Redis{
+		client:      client,
+		prefix:      cfg.KeyPrefix,
+		stream:      cfg.KeyPrefix + "revocations",
+		readTimeout: cfg.ReadTimeout,
+		now:         cfg.Now,
+		staleAfter:  int64(cfg.StaleAfter),
+		log:         log,
+		revoked:     newMarks(cfg.RevocationMemory),
+		feedDone:    make(chan struct{}),
+	}
+	lastID, err := r.load(context.Background())
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopFeed = cancel
+	go r.follow(ctx, lastID)
+	return r, nil
+}
+
+// Put implements Store with SET PX: one command, so atomic.
+func (r *Redis) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTicketTTL(ttl); err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.prefix+key, value, roundMillis(ttl)).Err(); err != nil {
+		return redisError("SET", err)
+	}
+	return nil
+}
+
+// putOwnedScript deletes the owner's previous ticket and stores the new one
+// and the owner's pointer to it. Redis runs a script without interleaving
+// any other command, which is what makes two concurrent PutOwned for one
+// owner leave one live ticket. The pointer holds the ticket's key without
+// the prefix, so a script can only ever delete inside its own prefix.
+//
+// KEYS[1] owner, KEYS[2] ticket; ARGV[1] value, ARGV[2] unprefixed ticket
+// key, ARGV[3] ttl in ms, ARGV[4] prefix.
+var putOwnedScript = redis.NewScript(`
+local prev = redis.call('GET', KEYS[1])
+if prev then
+	redis.call('DEL', ARGV[4] .. prev)
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// PutOwned implements Store with one Lua script (GET owner, DEL previous
+// ticket, SET ticket PX, SET owner PX), atomic because Redis runs a script
+// alone.
+func (r *Redis) PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error {
+	if err := checkTicketTTL(ttl); err != nil {
+		return err
+	}
+	keys := []string{r.prefix + owner, r.prefix + key}
+	err := putOwnedScript.Run(ctx, r.client, keys, value, key, roundMillis(ttl).Milliseconds(), r.prefix).Err()
+	if err != nil {
+		return redisError("PutOwned script", err)
+	}
+	return nil
+}
+
+// Get implements Store with GET.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.client.Get(ctx, r.prefix+key).Bytes()
+	if err != nil {
+		return nil, redisError("GET", err)
+	}
+	return v, nil
+}
+
+// Take implements Store with GETDEL: reading and deleting in one command is
+// what lets exactly one of concurrent Takes, from any instance, get the
+// value.
+func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	if err != nil {
+		return nil, redisError("GETDEL", err)
+	}
+	return v, nil
+}
+
+// Delete implements Store with DEL.
+func (r *Redis) Delete(ctx context.Context, key string) error {
+	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+		return redisError("DEL", err)
+	}
+	return nil
+}
+
+// Mark implements Store with SET 1 NX PX: Redis sets the key only if it is
+// absent (an expired key is absent) and says whether it did, in one
+// command, so of concurrent Marks exactly one reports true.
+func (r *Redis) Mark(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("ticket: marker ttl %s must be positive", ttl)
+	}
+	ok, err := r.client.SetNX(ctx, r.prefix+key, 1, roundMillis(ttl)).Result()
+	if err != nil {
+		return false, redisError("SET NX", err)
+	}
+	return ok, nil
+}
+
+// Marked implements Store with EXISTS.
+func (r *Redis) Marked(ctx context.Context, key string) (bool, error) {
+	n, err := r.client.Exists(ctx, r.prefix+key).Result()
+	if err != nil {
+		return false, redisError("EXISTS", err)
+	}
+	return n == 1, nil
+}
+
+// incrScript counts a hit and opens the window on the first one. PTTL -1
+// (a counter without expiry, which only a crash between INCR and PEXPIRE
+// could leave without the script) is repaired rather than left to count
+// forever.
+//
+// KEYS[1] counter; ARGV[1] window in ms. Returns {n, ms left}.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if n == 1 or left < 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[1])
+	left = tonumber(ARGV[1])
+end
+return {n, left}
+`)
+
+// Incr implements Store with one Lua script (INCR, PTTL, PEXPIRE on the
+// first hit), atomic because Redis runs a script alone: each caller sees
+// its own N and the window's end is set once.
+func (r *Redis) Incr(ctx context.Context, key string, window time.Duration) (Count, error) {
+	if window <= 0 {
+		return Count{}, fmt.Errorf("ticket: counter window %s must be positive", window)
+	}
+	v, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, roundMillis(window).Milliseconds()).Int64Slice()
+	if err != nil {
+		return Count{}, redisError("Incr script", err)
+	}
+	return toCount(v)
+}
+
+// countScript reads a counter and what is left of its window together, so
+// the pair is consistent (a counter cannot expire between the two reads).
+//
+// KEYS[1] counter. Returns {n, ms left}, {0, 0} when there is none.
+var countScript = redis.NewScript(`
+local n = redis.call('GET', KEYS[1])
+if not n then
+	return {0, 0}
+end
+return {tonumber(n), redis.call('PTTL', KEYS[1])}
+`)
+
+// Count implements Store with one Lua script (GET, PTTL).
+func (r *Redis) Count(ctx context.Context, key string) (Count, error) {
+	v, err := countScript.Run(ctx, r.client, []string{r.prefix + key}).Int64Slice()
+	if err != nil {
+		return Count{}, redisError("Count script", err)
+	}
+	return toCount(v)
+}
+
+// Reset implements Store with DEL.
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+		return redisError("DEL", err)
+	}
+	return nil
+}
+
+// Close implements Store: it stops the revocation feed and closes the
+// connections. Closing the client also ends the feed's blocking read at
+// once instead of after its block. Calling it again is harmless.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.stopFeed()
+		r.closeErr = r.client.Close()
+		<-r.feedDone
+	})
+	if r.closeErr != nil {
+		return fmt.Errorf("ticket: closing redis: %w", r.closeErr)
+	}
+	return nil
+}
+
+// toCount converts a script's {n, ms left}. A counter without expiry (PTTL
+// -1) reports no time left rather than a negative one.
+func toCount(v []int64) (Count, error) {
+	if len(v) != 2 {
+		return Count{}, fmt.Errorf("ticket: redis counter script returned %d values, want 2", len(v))
+	}
+	return Count{N: v[0], ResetIn: time.Duration(max(v[1], 0)) * time.Millisecond}, nil
+}
+
+// checkTicketTTL keeps Redis tickets within the same bounds as the memory
+// store's, so a configuration that works on one works on the other.
+func checkTicketTTL(ttl time.Duration) error {
+	if ttl <= 0 || ttl > maxLifetime {
+		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
+	}
+	return nil
+}
+
+// roundMillis rounds d up to Redis's expiry resolution, so a positive ttl
+// never becomes 0 (an error for PX) or expires early.
+func roundMillis(d time.Duration) time.Duration {
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// redisError maps Redis's "no such key" to ErrNotFound and wraps anything
+// else. Only a reply from Redis can be redis.Nil, so an unreachable Redis
+// is always an error and never a miss that would admit someone.
+func redisError(op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("ticket: redis %s: %w", op, err)
+}
+
+var _ Store = (*Redis)(nil)

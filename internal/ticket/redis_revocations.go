@@ -1,0 +1,214 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// ErrStale is returned by a Redis store's Revoked when its revocation feed
+// has not completed a read of the stream for longer than StaleAfter (Redis
+// down, network cut): a revocation made on another instance since then may
+// be missing, so the caller must refuse the session, not admit it. It clears
+// by itself once the feed reads again.
+var ErrStale = errors.New("ticket: revocations may be stale, the redis feed is behind")
+
+const (
+	// feedBlock is how long one XREAD waits for new revocations. Every
+	// read, even an empty one, vouches for the local set, so it also paces
+	// the staleness clock.
+	feedBlock = time.Second
+	// feedPage is the most entries one XRANGE or XREAD returns; a full page
+	// means more may be waiting, so it does not vouch for the set.
+	feedPage = 1000
+	// The feed retries a failed read after a backoff that doubles from
+	// feedMinBackoff to feedMaxBackoff: prompt after a blip, no busy loop
+	// through an outage, and well inside the default StaleAfter.
+	feedMinBackoff = 50 * time.Millisecond
+	feedMaxBackoff = time.Second
+	// revocationRetention is how far back the stream is trimmed on each
+	// Revoke. Stream ids are Redis's clock in ms, so entries older than the
+	// longest ttl have expired; the extra day absorbs clock skew between
+	// this host and Redis.
+	revocationRetention = maxLifetime + 24*time.Hour
+)
+
+// Revoke implements Revocations. It appends {key, exp} to the stream
+// <prefix>revocations with XADD (one command, trimming entries older than
+// any ttl with MINID ~), then adds key to this instance's set at once, so
+// the caller's own next request already sees it; the other instances read it
+// from the stream within StaleAfter. ttl is at most 31 days. ErrFull means
+// this instance's set has no room: the revocation is stored for the others,
+// but this instance will answer ErrStale until room frees up, because its
+// feed will not skip an entry it could not keep.
+func (r *Redis) Revoke(ctx context.Context, key string, ttl time.Duration) error {
+	if ttl <= 0 || ttl > maxLifetime {
+		return fmt.Errorf("ticket: revocation ttl %s out of range (0, %s]", ttl, maxLifetime)
+	}
+	now := r.now()
+	// Rounded up: a revocation may outlive its ttl by a millisecond, never
+	// end before it.
+	expMs := (now.Add(ttl).UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	err := r.client.XAdd(ctx, &redis.XAddArgs{
+		Stream: r.stream,
+		MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
+		Approx: true,
+		Values: []string{"key", key, "exp", strconv.FormatInt(expMs, 10)},
+	}).Err()
+	if err != nil {
+		return redisError("XADD", err)
+	}
+	if _, err := r.revoked.add(key, 1, expMs*int64(time.Millisecond), now.UnixNano()); err != nil {
+		return fmt.Errorf("ticket: local revocation set: %w", err)
+	}
+	return nil
+}
+
+// Revoked implements Revocations from the local set alone: an atomic load,
+// a read lock and a map lookup, no round trip and no allocation. It answers
+// ErrStale when the feed's last complete read is older than StaleAfter,
+// because a set that may miss revocations cannot vouch for anyone.
+func (r *Redis) Revoked(key string) (bool, error) {
+	now := r.now().UnixNano()
+	if now-r.syncedAt.Load() > r.staleAfter {
+		return false, ErrStale
+	}
+	_, ok := r.revoked.get(key, now)
+	return ok, nil
+}
+
+// load reads the whole stream with XRANGE, page by page, into the local
+// set and returns the id of the last entry read, from which the feed goes
+// on; "0-0" for an empty stream.
+func (r *Redis) load(ctx context.Context) (string, error) {
+	lastID, start := "0-0", "-"
+	for {
+		began := r.now()
+		page, err := r.client.XRangeN(ctx, r.stream, start, "+", feedPage).Result()
+		if err != nil {
+			return "", redisError("XRANGE revocations", err)
+		}
+		if err := r.apply(page, &lastID); err != nil {
+			return "", err
+		}
+		if len(page) < feedPage {
+			r.synced(began)
+			return lastID, nil
+		}
+		start = "(" + lastID
+	}
+}
+
+// follow keeps the local set current until ctx ends: it reads the entries
+// after lastID with XREAD BLOCK, and after a failure waits a capped backoff
+// and reads again from the same lastID (go-redis redials by itself), so no
+// revocation added while Redis was away is skipped.
+func (r *Redis) follow(ctx context.Context, lastID string) {
+	defer close(r.feedDone)
+	backoff := feedMinBackoff
+	failing := false
+	for {
+		err := r.read(ctx, &lastID)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if failing {
+				r.log.Info("revocation feed restored")
+			}
+			failing, backoff = false, feedMinBackoff
+			continue
+		}
+		if !failing {
+			r.log.Error("the revocation feed is failing; sessions are refused once it is stale_after behind", zap.Error(err))
+		}
+		failing = true
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, feedMaxBackoff)
+	}
+}
+
+// read does one XREAD of the entries after lastID. A blocked read's own
+// deadline (feedBlock plus the read timeout) keeps a silent network from
+// holding the feed for go-redis's longer default.
+func (r *Redis) read(ctx context.Context, lastID *string) error {
+	ctx, cancel := context.WithTimeout(ctx, feedBlock+r.readTimeout)
+	defer cancel()
+	began := r.now()
+	streams, err := r.client.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{r.stream, *lastID},
+		Count:   feedPage,
+		Block:   feedBlock,
+	}).Result()
+	if errors.Is(err, redis.Nil) { // nothing new within feedBlock
+		r.synced(began)
+		return nil
+	}
+	if err != nil {
+		return redisError("XREAD revocations", err)
+	}
+	n := 0
+	for _, s := range streams {
+		if err := r.apply(s.Messages, lastID); err != nil {
+			return err
+		}
+		n += len(s.Messages)
+	}
+	if n < feedPage {
+		r.synced(began)
+	}
+	return nil
+}
+
+// synced records that the local set held every revocation stored before
+// began: the time a complete read was sent, not received, so the bound on
+// what the set may miss stays conservative.
+func (r *Redis) synced(began time.Time) {
+	r.syncedAt.Store(began.UnixNano())
+}
+
+// apply adds the stream entries to the local set, skipping expired ones,
+// and moves lastID past each entry it has dealt with. It stops at an entry
+// the set has no room for (ErrFull), leaving lastID before it, so the feed
+// retries that entry instead of losing it.
+func (r *Redis) apply(msgs []redis.XMessage, lastID *string) error {
+	now := r.now().UnixNano()
+	for _, m := range msgs {
+		key, exp, err := parseRevocation(m)
+		switch {
+		case err != nil:
+			// Not written by Revoke; there is nothing in it to enforce.
+			r.log.Error("skipping a malformed revocation entry", zap.String("id", m.ID), zap.Error(err))
+		case exp > now:
+			if _, err := r.revoked.add(key, 1, exp, now); err != nil {
+				return fmt.Errorf("ticket: local revocation set: %w", err)
+			}
+		}
+		*lastID = m.ID
+	}
+	return nil
+}
+
+// parseRevocation returns an entry's key and its expiry in Unix
+// nanoseconds.
+func parseRevocation(m redis.XMessage) (string, int64, error) {
+	key, ok := m.Values["key"].(string)
+	if !ok || key == "" {
+		return "", 0, errors.New("ticket: revocation entry without a key")
+	}
+	raw, _ := m.Values["exp"].(string)
+	expMs, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("ticket: revocation entry with a bad exp: %w", err)
+	}
+	return key, expMs * int64(time.Millisecond), nil
+}
