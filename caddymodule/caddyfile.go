@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -44,6 +46,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    outbox <dir>
 //	    store memory {
 //	        max_memory <size>
+//	    }
+//	    store redis {
+//	        address    <host:port>
+//	        username   <user>
+//	        password   <password>
+//	        db         <n>
+//	        tls
+//	        key_prefix <prefix>
+//	        timeout    <duration>
 //	    }
 //	    identity_headers {
 //	        user  <header>
@@ -191,19 +202,47 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 		return err
 	}
 	err := eachSubdirective(d, "store", func(name string) error {
-		if name != "max_memory" {
-			return d.Errf("store: unknown subdirective %q", name)
+		switch name {
+		case "max_memory":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil {
+				return d.Errf("store max_memory %q: %v", v, err)
+			}
+			s.MaxMemory = int64(size)
+			return nil
+		case "address":
+			return oneArg(d, &s.Address)
+		case "username":
+			return oneArg(d, &s.Username)
+		case "password":
+			return oneArg(d, &s.Password)
+		case "db":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return d.Errf("store db %q: not a number", v)
+			}
+			s.DB = n
+			return nil
+		case "tls":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.TLS = true
+			return nil
+		case "key_prefix":
+			return oneArg(d, &s.KeyPrefix)
+		case "timeout":
+			return durationArg(d, &s.Timeout)
 		}
-		var v string
-		if err := oneArg(d, &v); err != nil {
-			return err
-		}
-		size, err := humanize.ParseBytes(v)
-		if err != nil {
-			return d.Errf("store max_memory %q: %v", v, err)
-		}
-		s.MaxMemory = int64(size)
-		return nil
+		return d.Errf("store: unknown subdirective %q", name)
 	})
 	return checked(d, err, func() error {
 		sc := *s

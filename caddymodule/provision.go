@@ -59,7 +59,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 
 	m.realmKey = "mailgate/" + m.Realm
-	r, err := loadRealm(ctx, m.realmKey, *m.Store)
+	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.logger)
 	if err != nil {
 		m.realmKey = ""
 		return err

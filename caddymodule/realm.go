@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -19,7 +20,7 @@ var realms = caddy.NewUsagePool()
 
 // realm is the shared state of all sites with one realm name.
 type realm struct {
-	store *ticket.Memory
+	store ticket.Store
 	ring  *session.KeyRing
 	// settings is what the store was built from, so that a reload that
 	// asks for another store is noticed instead of silently ignored.
@@ -35,13 +36,13 @@ func (r *realm) Destruct() error { return r.store.Close() }
 // pending links and revocations that a reload must not lose, and a memory
 // store cannot hand them to a new one. So a reload that asks for other store
 // settings is refused with a clear error, and the running config carries on.
-func loadRealm(ctx caddy.Context, key string, want StoreConfig) (*realm, error) {
+func loadRealm(ctx caddy.Context, key string, want StoreConfig, logger *zap.Logger) (*realm, error) {
 	v, loaded, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json")
 		if err != nil {
 			return nil, err
 		}
-		store, err := want.newStore()
+		store, err := want.newStore(strings.TrimPrefix(key, "mailgate/"), logger.Named("store"))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,94 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mailgate/caddy-mailgate/internal/redistest"
+)
+
+// withCookie is a request for path that carries the session token, as a
+// copy of the cookie would.
+func (e *env) withCookie(path, token string) *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: token})
+	return req
+}
+
+// TestRedisStoreInCaddy: with `store redis`, the whole journey keeps its
+// state in Redis (under the realm's prefix, no secret in a key); a Redis
+// that goes away fails closed, and mailgate recovers by itself when it is
+// back.
+func TestRedisStoreInCaddy(t *testing.T) {
+	srv := redistest.Start(t)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\tkey_prefix test:\n\t\t\ttimeout 500ms\n\t\t}"}
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+
+	b := e.browser(t)
+	token := b.login("alice@example.com", "/")
+	if r := b.get("/"); r.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %s", r.Status)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "test:default:") || strings.Contains(k, "alice") || strings.Contains(k, token) {
+			t.Errorf("key %q: not under the realm's prefix, or holds a secret or an address", k)
+		}
+	}
+	if !strings.Contains(strings.Join(keys, " "), "test:default:limit:") {
+		t.Errorf("no rate-limit counter in Redis: %v", keys)
+	}
+
+	// Logout is written to the stream, and the copy of the cookie is
+	// refused.
+	b.get("/.mailgate/logout")
+	if r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %s", r.Status)
+	}
+	if n, _ := rdb.XLen(ctx, "test:default:revocations").Result(); n != 1 {
+		t.Fatalf("%d entries in the revocation stream, want 1", n)
+	}
+	if r := e.browser(t).do(e.withCookie("/", token)); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the logged-out cookie: %s", r.Status)
+	}
+
+	// Redis goes away. A login fails with 503, not a false "check your
+	// inbox"; once the revocation feed is stale_after behind, a valid
+	// session is refused too: nobody is admitted on unchecked state.
+	bob := e.browser(t)
+	bobToken := bob.login("bob@corp.example", "/")
+	srv.Stop()
+	if r := e.browser(t).requestLink("carol@corp.example", "/"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a link request with Redis down: %s", r.Status)
+	}
+	clockOffset.Add(int64(6 * time.Second))
+	if r := bob.get("/"); r.StatusCode != http.StatusServiceUnavailable || strings.Contains(r.body, "hello") {
+		t.Fatalf("a session with Redis down for longer than stale_after: %s", r.Status)
+	}
+
+	// Redis is back (empty, as after a crash without persistence): the
+	// feed catches up by itself and logins work again, no restart.
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for bob.do(e.withCookie("/", bobToken)).StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("sessions were still refused 10s after Redis came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if token := e.browser(t).login("carol@corp.example", "/"); token == "" {
+		t.Fatal("no login after Redis came back")
+	}
+}
