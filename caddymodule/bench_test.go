@@ -27,7 +27,7 @@ func guardFixture(b testing.TB) (*Mailgate, *http.Request) {
 // guardFixtureWith uses rev as the revocation list, or a memory store if nil.
 func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.Request) {
 	b.Helper()
-	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k")
+	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}

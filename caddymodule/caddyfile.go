@@ -67,6 +67,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        requests_per_client <max> <window>
 //	        failures_per_ip     <max> <window>
 //	    }
+//	    key_rotation <duration>
 //	    access_token_ttl <duration>
 //	    client <id> {
 //	        name         <name for mails>
@@ -102,6 +103,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseAllow(d)
 		case "session_ttl":
 			return checked(d, durationArg(d, &m.SessionTTL), func() error { return checkSessionTTL(m.SessionTTL) })
+		case "key_rotation":
+			return checked(d, durationArg(d, &m.KeyRotation), func() error { return checkKeyRotation(m.KeyRotation) })
 		case "link_ttl":
 			return checked(d, durationArg(d, &m.LinkTTL), func() error { return checkLinkTTL(m.LinkTTL) })
 		case "smtp":

@@ -1,22 +1,26 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/caddyserver/certmagic"
 	"github.com/spf13/cobra"
 
 	"github.com/mailgate/caddy-mailgate/internal/mail"
+	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mailgate",
-		Usage: "test-mail --to <address> [--config <path>] [--adapter <name>]",
+		Usage: "test-mail --to <address> | rotate-keys [--config <path>] [--adapter <name>]",
 		Short: "Operator tasks for mailgate",
 		Long: `
 Operator tasks for mailgate.
@@ -25,6 +29,12 @@ test-mail sends a test mail to --to with the SMTP settings of every
 mailgate handler in the config (the Caddyfile in the current folder unless
 --config names another), so that a wrong address, TLS mode or password shows
 now, not at the first login.
+
+rotate-keys adds a new signing key to the key ring of every realm in the
+config, in the config's storage, and may run while Caddy does: running
+instances publish the new key within a minute, sign with it after five, and
+accept the old keys until every token they signed has expired. Nobody is
+logged out.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			test := &cobra.Command{
@@ -37,6 +47,15 @@ now, not at the first login.
 			test.Flags().StringP("config", "c", "", "Configuration file")
 			test.Flags().StringP("adapter", "a", "", "Name of the config adapter")
 			cmd.AddCommand(test)
+			rotate := &cobra.Command{
+				Use:   "rotate-keys [--config <path>] [--adapter <name>]",
+				Short: "Rotates the signing keys of every mailgate realm in the config",
+				Args:  cobra.NoArgs,
+				RunE:  caddycmd.WrapCommandFuncForCobra(cmdRotateKeys),
+			}
+			rotate.Flags().StringP("config", "c", "", "Configuration file")
+			rotate.Flags().StringP("adapter", "a", "", "Name of the config adapter")
+			cmd.AddCommand(rotate)
 		},
 	})
 }
@@ -117,4 +136,66 @@ func findMailgates(cfg []byte) ([]*Mailgate, error) {
 		return nil
 	}
 	return found, walk(tree)
+}
+
+// cmdRotateKeys rotates the key ring of each realm the config's mailgate
+// handlers name, in the storage the config names.
+func cmdRotateKeys(fl caddycmd.Flags) (int, error) {
+	cfgJSON, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	handlers, err := findMailgates(cfgJSON)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	if len(handlers) == 0 {
+		return caddy.ExitCodeFailedStartup, errors.New("the config has no mailgate handler")
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	st, err := configStorage(ctx, cfgJSON)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	done := map[string]bool{}
+	for _, m := range handlers {
+		realm := cmp.Or(m.Realm, defaultRealm)
+		if done[realm] {
+			continue
+		}
+		done[realm] = true
+		ring, err := session.LoadKeyRing(ctx, st, "mailgate/"+realm+"/keys.json", time.Now)
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("realm %s: %w", realm, err)
+		}
+		kid, err := ring.Rotate(ctx, keyActivation, keyRetention)
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("realm %s: %w", realm, err)
+		}
+		fmt.Printf("realm %s: new signing key %s stored; it signs from %s, and the keys before it verify until %s\n",
+			realm, kid, time.Now().Add(keyActivation).Format(time.RFC3339), time.Now().Add(keyActivation+keyRetention).Format(time.RFC3339))
+	}
+	return caddy.ExitCodeSuccess, nil
+}
+
+// configStorage is the storage a config names (Caddy's default storage when
+// it names none), built as Caddy builds it when it loads the config.
+func configStorage(ctx caddy.Context, cfgJSON []byte) (certmagic.Storage, error) {
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.StorageRaw == nil {
+		return caddy.DefaultStorage, nil
+	}
+	val, err := ctx.LoadModule(&cfg, "StorageRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading the storage module: %w", err)
+	}
+	st, err := val.(caddy.StorageConverter).CertMagicStorage()
+	if err != nil {
+		return nil, fmt.Errorf("creating the storage: %w", err)
+	}
+	return st, nil
 }

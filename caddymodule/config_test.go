@@ -218,6 +218,9 @@ func TestDefaults(t *testing.T) {
 	if time.Duration(m.SessionTTL) != 12*time.Hour || m.Prefix != "/.mailgate" || m.Store.MaxMemory != 64<<20 {
 		t.Errorf("defaults: session_ttl %s, prefix %q, max_memory %d", time.Duration(m.SessionTTL), m.Prefix, m.Store.MaxMemory)
 	}
+	if time.Duration(m.KeyRotation) != 30*24*time.Hour {
+		t.Errorf("key_rotation defaults to %s, want 720h", time.Duration(m.KeyRotation))
+	}
 	// Without a limits block, the documented limits hold.
 	l := m.Limits.linkLimits()
 	if l.PerAddress != (limit.Rule{Max: 5, Window: 15 * time.Minute}) || l.PerIP != (limit.Rule{Max: 20, Window: 15 * time.Minute}) ||
@@ -275,6 +278,8 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"prefix", "prefix login", `prefix "login"`},
 		{"realm", "realm ../etc", `realm "../etc"`},
 		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},
+		{"session_ttl over 30 days", "session_ttl 800h", "session_ttl 800h0m0s: must be between 1m and 720h"},
+		{"key_rotation too short", "key_rotation 30m", "key_rotation 30m0s: must be at least 1h"},
 		{"link_ttl out of range", "link_ttl 48h", "link_ttl 48h0m0s"},
 		{"smtp tls mode", "smtp smtp.example.com:587 {\ntls maybe\nfrom login@example.com\n}", `smtp tls "maybe"`},
 		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},

@@ -60,8 +60,16 @@ type Mailgate struct {
 	// like any other.
 	AllowDomains []string `json:"allow_domains,omitempty"`
 
-	// SessionTTL is how long a session lasts. Default: 12h.
+	// SessionTTL is how long a session lasts, 1m to 30 days. Default: 12h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// KeyRotation is how long a signing key signs before a new one takes
+	// over, at least 1h. A new key is published 5 minutes before it
+	// signs, and an old one keeps verifying until every token it signed
+	// has expired, so a rotation logs nobody out. The realm's instances
+	// rotate once between them; `caddy mailgate rotate-keys` rotates now.
+	// Default: 30 days.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 
 	// LinkTTL is how long a mailed link can be used. Default: 10m, NIST SP
 	// 800-63B's limit for out-of-band secrets.
@@ -133,9 +141,6 @@ const (
 	defaultDial       = 10 * time.Second
 	defaultTimeout    = 30 * time.Second
 	defaultAccessTTL  = 5 * time.Minute
-	// keyRefresh is how old a reading of the key ring may get before the
-	// JWKS reads it from storage again.
-	keyRefresh = time.Minute
 	// dpopWindow is how far a DPoP proof's iat may be from now.
 	dpopWindow = time.Minute
 )

@@ -59,7 +59,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 
 	m.realmKey = "mailgate/" + m.Realm
-	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.logger)
+	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.KeyRotation, m.logger)
 	if err != nil {
 		m.realmKey = ""
 		return err
@@ -74,20 +74,21 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		return err
 	}
 	m.pages = &web.Handler{
-		Pages:     pages,
-		Forms:     web.Forms{Key: r.ring.DeriveKey("form token"), Origin: m.origin, Secure: m.secure},
-		Links:     links,
-		Sessions:  m.sessions,
-		ClientIP:  clientIP,
-		Failures:  m.Limits.failures(store),
-		Passwords: &flow.PasswordStep{Store: store, Users: users},
-		Finish:    &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
-		JWKS:      m.jwks(r.ring),
-		LinkTTL:   time.Duration(m.LinkTTL),
-		SiteName:  m.SiteName,
-		Prefix:    m.Prefix,
-		Secure:    m.secure,
-		Logger:    m.logger,
+		Pages:      pages,
+		Forms:      web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
+		Links:      links,
+		Sessions:   m.sessions,
+		ClientIP:   clientIP,
+		Failures:   m.Limits.failures(store),
+		Passwords:  &flow.PasswordStep{Store: store, Users: users},
+		Finish:     &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
+		JWKS:       m.jwks(r.ring),
+		JWKSMaxAge: jwksMaxAge,
+		LinkTTL:    time.Duration(m.LinkTTL),
+		SiteName:   m.SiteName,
+		Prefix:     m.Prefix,
+		Secure:     m.secure,
+		Logger:     m.logger,
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -113,7 +114,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 // another instance are published without a reload.
 func (m *Mailgate) jwks(ring *session.KeyRing) func(context.Context) []byte {
 	return func(ctx context.Context) []byte {
-		if err := ring.Refresh(ctx, now(), keyRefresh); err != nil {
+		if err := ring.Refresh(ctx, keyRefresh); err != nil {
 			m.logger.Warn("publishing the keys in hand", zap.Error(err))
 		}
 		return ring.JWKS()
@@ -188,6 +189,12 @@ func (m *Mailgate) applyDefaults() error {
 	if err := checkLinkTTL(m.LinkTTL); err != nil {
 		return err
 	}
+	if m.KeyRotation == 0 {
+		m.KeyRotation = caddy.Duration(defaultKeyRotation)
+	}
+	if err := checkKeyRotation(m.KeyRotation); err != nil {
+		return err
+	}
 	// JSON configs reach here without the Caddyfile's checks.
 	if err := m.Limits.check(); err != nil {
 		return err
@@ -220,8 +227,8 @@ func checkPrefix(prefix string) error {
 }
 
 func checkSessionTTL(d caddy.Duration) error {
-	if d < caddy.Duration(time.Minute) {
-		return fmt.Errorf("mailgate: session_ttl %s: must be at least 1m", time.Duration(d))
+	if d < caddy.Duration(time.Minute) || d > caddy.Duration(maxSessionTTL) {
+		return fmt.Errorf("mailgate: session_ttl %s: must be between 1m and 720h (30 days)", time.Duration(d))
 	}
 	return nil
 }

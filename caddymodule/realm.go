@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -25,20 +26,27 @@ type realm struct {
 	// settings is what the store was built from, so that a reload that
 	// asks for another store is noticed instead of silently ignored.
 	settings StoreConfig
+	// rotation is key_rotation of the config that provisioned last, read
+	// by the key maintenance that runs as long as the realm does.
+	rotation atomic.Int64
+	stopKeys context.CancelFunc
 }
 
 // Destruct implements caddy.Destructor: the last config using the realm is
 // gone.
-func (r *realm) Destruct() error { return r.store.Close() }
+func (r *realm) Destruct() error {
+	r.stopKeys()
+	return r.store.Close()
+}
 
 // loadRealm returns the realm under key, creating it if no running config
 // holds it. A realm that is already running keeps its store: it holds
 // pending links and revocations that a reload must not lose, and a memory
 // store cannot hand them to a new one. So a reload that asks for other store
 // settings is refused with a clear error, and the running config carries on.
-func loadRealm(ctx caddy.Context, key string, want StoreConfig, logger *zap.Logger) (*realm, error) {
+func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.Duration, logger *zap.Logger) (*realm, error) {
 	v, loaded, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
-		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json")
+		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json", now)
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +54,13 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, logger *zap.Logg
 		if err != nil {
 			return nil, err
 		}
-		return &realm{store: store, ring: ring, settings: want}, nil
+		r := &realm{store: store, ring: ring, settings: want}
+		r.rotation.Store(int64(rotation))
+		// Not ctx: the realm outlives the config that created it.
+		keysCtx, stop := context.WithCancel(context.Background())
+		r.stopKeys = stop
+		go maintainKeys(keysCtx, ring, func() time.Duration { return time.Duration(r.rotation.Load()) }, logger.Named("keys"))
+		return r, nil
 	})
 	if err != nil {
 		return nil, err
@@ -58,6 +72,7 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, logger *zap.Logg
 			"A reload cannot swap the store without losing pending links and revocations: restart Caddy to apply it",
 			strings.TrimPrefix(key, "mailgate/"), r.settings, want)
 	}
+	r.rotation.Store(int64(rotation))
 	return r, nil
 }
 

@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)}
 	now := func() time.Time { return f.now }
-	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k")
+	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

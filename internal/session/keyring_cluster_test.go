@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 )
@@ -20,7 +21,7 @@ func TestInstancesStartingTogetherShareOneKeyRing(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range instances {
 		wg.Go(func() {
-			ring, err := LoadKeyRing(context.Background(), &certmagic.FileStorage{Path: dir}, "mailgate/default/keys.json")
+			ring, err := LoadKeyRing(context.Background(), &certmagic.FileStorage{Path: dir}, "mailgate/default/keys.json", time.Now)
 			if err != nil {
 				t.Errorf("instance %d: %v", i, err)
 				return

@@ -37,7 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	var err error
-	f.ring, err = LoadKeyRing(context.Background(), memstorage.New(), "keys")
+	f.ring, err = LoadKeyRing(context.Background(), memstorage.New(), "keys", f.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +93,11 @@ func TestIssueVerify(t *testing.T) {
 
 func TestKeyRingPersists(t *testing.T) {
 	st := memstorage.New()
-	a, err := LoadKeyRing(context.Background(), st, "k")
+	a, err := LoadKeyRing(context.Background(), st, "k", time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadKeyRing(context.Background(), st, "k")
+	b, err := LoadKeyRing(context.Background(), st, "k", time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestVerifyRejects(t *testing.T) {
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 
 	// The fixture's own key, to forge tokens that differ in one respect only.
-	signing := f.ring.keys.Load().signing
+	signing := f.ring.keys.Load().signing(f.clock.Now())
 	if tok := forge(t, good(), jwa.EdDSA, signing, hdr); !verifies(f, tok) {
 		t.Fatal("control token does not verify; the cases below prove nothing")
 	}
@@ -398,68 +398,119 @@ func BenchmarkVerifyFirstSight(b *testing.B) {
 
 func TestDeriveKeyIsSharedAndSeparated(t *testing.T) {
 	st := memstorage.New()
-	a, _ := LoadKeyRing(context.Background(), st, "k")
-	b, _ := LoadKeyRing(context.Background(), st, "k")
-	other, _ := LoadKeyRing(context.Background(), memstorage.New(), "k")
-	if k := a.DeriveKey("form token"); len(k) != 32 || string(k) != string(b.DeriveKey("form token")) {
+	a, _ := LoadKeyRing(context.Background(), st, "k", time.Now)
+	b, _ := LoadKeyRing(context.Background(), st, "k", time.Now)
+	other, _ := LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
+	first := func(r *KeyRing, purpose string) string { return string(r.DeriveKeys(purpose)[0]) }
+	if k := a.DeriveKeys("form token")[0]; len(k) != 32 || string(k) != first(b, "form token") {
 		t.Fatal("two loads of one ring derive different keys")
 	}
-	if string(a.DeriveKey("form token")) == string(a.DeriveKey("other")) {
+	if first(a, "form token") == first(a, "other") {
 		t.Fatal("two purposes share a key")
 	}
-	if string(a.DeriveKey("form token")) == string(other.DeriveKey("form token")) {
+	if first(a, "form token") == first(other, "form token") {
 		t.Fatal("two rings derive the same key")
 	}
 }
 
-// TestRefreshPicksUpStoredKeys: keys another instance stored are published
-// and verify once the reading is older than maxAge, not before.
-func TestRefreshPicksUpStoredKeys(t *testing.T) {
+// TestRotationLogsNobodyOut walks a rotation as two instances sharing a
+// storage see it: the new key is published at once and signs only from its
+// activation; tokens of the old key verify until the old key retires, and
+// the old key is dropped at the first rotation after that.
+func TestRotationLogsNobodyOut(t *testing.T) {
 	ctx := context.Background()
 	st := memstorage.New()
-	mine, _ := LoadKeyRing(ctx, st, "k")
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	if err := mine.Refresh(ctx, now, time.Minute); err != nil {
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a, _ := LoadKeyRing(ctx, st, "k", c.Now)
+	b, _ := LoadKeyRing(ctx, st, "k", c.Now)
+	signer := func(r *KeyRing) Signer { return Signer{Ring: r, Issuer: "i", Audience: "a", Now: c.Now} }
+	sign := func(r *KeyRing) string {
+		tok := jwt.New()
+		_ = tok.Set(jwt.ExpirationKey, c.Now().Add(time.Hour))
+		s, err := signer(r).Sign(TypSession, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oldKid := a.KeyID()
+	oldToken := sign(a)
+
+	const activation, retention = 5 * time.Minute, 2 * time.Hour
+	if kid, err := b.RotateIfDue(ctx, 30*24*time.Hour, activation, retention); err != nil || kid != "" {
+		t.Fatalf("a rotation before it was due: %q, %v", kid, err)
+	}
+	newKid, err := b.Rotate(ctx, activation, retention)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Another instance's ring, with a key of its own in front (the shape
-	// a rotation leaves).
-	newer, _ := newKeySet()
-	theirs, _ := parseKeySet(newer)
-	oldSet, _ := st.Load(ctx, "k")
-	merged := mergeForTest(t, newer, oldSet)
-	if err := st.Store(ctx, "k", merged); err != nil {
+	// a reads storage at its next refresh: it publishes the new key before
+	// it signs with it.
+	c.t = c.t.Add(time.Minute)
+	if err := a.Refresh(ctx, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := mine.Refresh(ctx, now.Add(59*time.Second), time.Minute); err != nil || strings.Contains(string(mine.JWKS()), theirs.signing.KeyID()) {
-		t.Fatalf("refreshed before maxAge (err %v)", err)
+	for _, r := range []*KeyRing{a, b} {
+		if !strings.Contains(string(r.JWKS()), newKid) || r.KeyID() != oldKid {
+			t.Fatalf("before activation: JWKS %s, signing %s", r.JWKS(), r.KeyID())
+		}
 	}
-	if err := mine.Refresh(ctx, now.Add(time.Minute), time.Minute); err != nil {
+	if strings.Contains(string(a.JWKS()), activatesParam) || strings.Contains(string(a.JWKS()), `"d"`) {
+		t.Fatalf("the JWKS shows the schedule or a private key: %s", a.JWKS())
+	}
+	c.t = c.t.Add(activation)
+	newToken := sign(a)
+	if !strings.Contains(tokenHeaderForTest(t, newToken), newKid) {
+		t.Fatalf("after activation a still signs with the old key")
+	}
+	for name, tok := range map[string]string{"old": oldToken, "new": newToken} {
+		for _, r := range []*KeyRing{a, b} {
+			if _, err := signer(r).Verify(TypSession, tok, time.Hour); err != nil {
+				t.Fatalf("the %s token after the rotation: %v", name, err)
+			}
+		}
+	}
+	// Form keys: the new one mints, the old one still verifies.
+	if ks := a.DeriveKeys("form token"); len(ks) != 2 {
+		t.Fatalf("%d form keys during the overlap, want 2", len(ks))
+	}
+
+	// Past the retention, the next rotation drops the old key.
+	c.t = c.t.Add(retention)
+	if _, err := b.Rotate(ctx, activation, retention); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(mine.JWKS()), theirs.signing.KeyID()) || mine.KeyID() != theirs.signing.KeyID() {
-		t.Fatalf("the stored key is not used after a refresh: kid %s, JWKS %s", mine.KeyID(), mine.JWKS())
+	if strings.Contains(string(b.JWKS()), oldKid) || !strings.Contains(string(b.JWKS()), newKid) {
+		t.Fatalf("after retention: %s", b.JWKS())
 	}
 }
 
-// mergeForTest puts the keys of a in front of those of b.
-func mergeForTest(t *testing.T, a, b []byte) []byte {
+// TestRotateIfDueRotatesOnce: two instances that find the ring due at the
+// same time add one key between them.
+func TestRotateIfDueRotatesOnce(t *testing.T) {
+	ctx := context.Background()
+	st := memstorage.New()
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a, _ := LoadKeyRing(ctx, st, "k", c.Now)
+	b, _ := LoadKeyRing(ctx, st, "k", c.Now)
+	c.t = c.t.Add(30 * 24 * time.Hour)
+	ka, err1 := a.RotateIfDue(ctx, 30*24*time.Hour, time.Minute, time.Hour)
+	kb, err2 := b.RotateIfDue(ctx, 30*24*time.Hour, time.Minute, time.Hour)
+	if err1 != nil || err2 != nil || ka == "" || kb != "" {
+		t.Fatalf("rotations: %q %v, %q %v; want exactly the first", ka, err1, kb, err2)
+	}
+	if !strings.Contains(string(b.JWKS()), ka) {
+		t.Fatal("the second instance did not take the first one's ring")
+	}
+}
+
+// tokenHeaderForTest returns a JWT's decoded header.
+func tokenHeaderForTest(t *testing.T, token string) string {
 	t.Helper()
-	sa, err := jwk.Parse(a)
+	h, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := jwk.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < sb.Len(); i++ {
-		k, _ := sb.Key(i)
-		_ = sa.AddKey(k)
-	}
-	raw, err := json.Marshal(sa)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return string(raw)
 }

@@ -36,11 +36,11 @@ func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
 	_ = t.Set(jwt.IssuerKey, s.Issuer)
 	_ = t.Set(jwt.AudienceKey, s.Audience)
 	_ = t.Set(jwt.IssuedAtKey, s.Now().Truncate(time.Second))
-	keys := s.Ring.keys.Load()
+	signing := s.Ring.keys.Load().signing(s.Now())
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, typ)
-	_ = hdr.Set(jws.KeyIDKey, keys.signing.KeyID())
-	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, keys.signing, jws.WithProtectedHeaders(hdr)))
+	_ = hdr.Set(jws.KeyIDKey, signing.KeyID())
+	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, signing, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("session: signing: %w", err)
 	}

@@ -3,12 +3,13 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // serveJWKS publishes the realm's public keys, asked for on every request
 // so that they follow the ring when it changes underneath.
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
-	return writeAsset(w, "application/jwk-set+json", "public, max-age=300", h.JWKS(r.Context()))
+	return writeAsset(w, "application/jwk-set+json", "public, max-age="+strconv.Itoa(int(h.JWKSMaxAge/time.Second)), h.JWKS(r.Context()))
 }
 
 // serveCSS serves the only stylesheet; the CSP allows no inline style.

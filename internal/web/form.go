@@ -52,9 +52,11 @@ const (
 // for themselves still verifies: against planting that, the __Host- prefix
 // and the origin check are the defence, not the tag.
 type Forms struct {
-	// Key is the HMAC key, at least 32 bytes. Every instance serving a realm
-	// must share it, or a token minted by one is refused by another.
-	Key []byte
+	// Keys returns the HMAC keys, each at least 32 bytes: tokens are
+	// minted with the first and verify under any, so that a key rotation
+	// refuses no form in flight. Every instance serving a realm must share
+	// them, or a token minted by one is refused by another.
+	Keys func() [][]byte
 	// Origin is scheme://host[:port], the only origin posts may come from.
 	Origin string
 	// Secure selects the __Host- cookie name and the Secure flag; true
@@ -87,13 +89,14 @@ type renewedKey struct{}
 
 // mint sets a new token as the cookie and returns it.
 func (f Forms) mint(w http.ResponseWriter) string {
-	if len(f.Key) < minFormKeyBytes {
+	key := f.Keys()[0]
+	if len(key) < minFormKeyBytes {
 		// A misconfiguration, not a visitor's doing: every form would be
 		// refused, or every token forgeable, so stop loudly.
-		panic("web: Forms.Key is shorter than 32 bytes")
+		panic("web: the form key is shorter than 32 bytes")
 	}
 	nonce := ticket.NewSecret()
-	tok := nonce + "." + f.tag(nonce)
+	tok := nonce + "." + tag(key, nonce)
 	http.SetCookie(w, &http.Cookie{
 		Name: formCookieName(f.Secure), Value: tok, Path: "/",
 		Secure: f.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode,
@@ -128,18 +131,23 @@ func (f Forms) Check(r *http.Request) error {
 // tag is the encoded, truncated HMAC of an encoded nonce. MACing the encoded
 // form, and comparing encoded tags, leaves exactly one valid spelling of each
 // token: base64 decoding would accept other trailing bits.
-func (f Forms) tag(nonce string) string {
-	m := hmac.New(sha256.New, f.Key)
+func tag(key []byte, nonce string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(formTokenContext + nonce))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:formTagBytes])
 }
 
-// verify reports whether tok is a token minted under f.Key. With a key too
-// short to trust, nothing verifies.
+// verify reports whether tok is a token minted under one of f's keys. A key
+// too short to trust verifies nothing.
 func (f Forms) verify(tok string) bool {
-	nonce, tag, ok := strings.Cut(tok, ".")
-	if !ok || nonce == "" || len(f.Key) < minFormKeyBytes {
+	nonce, got, ok := strings.Cut(tok, ".")
+	if !ok || nonce == "" {
 		return false
 	}
-	return hmac.Equal([]byte(tag), []byte(f.tag(nonce)))
+	for _, key := range f.Keys() {
+		if len(key) >= minFormKeyBytes && hmac.Equal([]byte(got), []byte(tag(key, nonce))) {
+			return true
+		}
+	}
+	return false
 }

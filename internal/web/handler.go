@@ -52,8 +52,10 @@ type Handler struct {
 	Passwords Passwords
 	Finish    ClientFinisher
 	// JWKS returns the published keys; it is called per request, so the
-	// answer follows the key ring.
-	JWKS func(ctx context.Context) []byte
+	// answer follows the key ring. JWKSMaxAge is how long apps may cache
+	// it: shorter than a new key is published before it signs.
+	JWKS       func(ctx context.Context) []byte
+	JWKSMaxAge time.Duration
 	// LinkTTL is how long a mailed link lives, for the "check your inbox"
 	// page.
 	LinkTTL  time.Duration

@@ -85,7 +85,7 @@ func TestCataloguesHaveTheSameKeys(t *testing.T) {
 // testForms is a site's Forms with a fixed key, as every instance of one
 // realm would share.
 func testForms(secure bool) Forms {
-	return Forms{Key: []byte("0123456789abcdef0123456789abcdef"), Origin: "https://app.example.com", Secure: secure}
+	return Forms{Keys: keys([]byte("0123456789abcdef0123456789abcdef")), Origin: "https://app.example.com", Secure: secure}
 }
 
 func TestFormsTokenAndOrigin(t *testing.T) {
@@ -150,7 +150,7 @@ func TestFormsReplacePlantedTokens(t *testing.T) {
 	for _, secure := range []bool{true, false} {
 		f := testForms(secure)
 		other := f
-		other.Key = []byte("another realm's key, 32 bytes ok")
+		other.Keys = keys([]byte("another realm's key, 32 bytes ok"))
 		minted := f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		nonce, tag, _ := strings.Cut(minted, ".")
 		planted := map[string]string{
@@ -188,7 +188,7 @@ func TestFormsReuseMintedTokens(t *testing.T) {
 	f := testForms(true)
 	tok := f.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	// Another instance of the realm shares the key and so the token.
-	for _, g := range []Forms{f, {Key: append([]byte(nil), f.Key...), Origin: f.Origin, Secure: true}} {
+	for _, g := range []Forms{f, {Keys: keys(append([]byte(nil), f.Keys()[0]...)), Origin: f.Origin, Secure: true}} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.AddCookie(&http.Cookie{Name: formCookieName(true), Value: tok})
 		rec := httptest.NewRecorder()
@@ -207,9 +207,9 @@ func TestFormsReuseMintedTokens(t *testing.T) {
 func TestFormsRefuseShortKeys(t *testing.T) {
 	good := testForms(true)
 	tok := good.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-	for _, key := range [][]byte{nil, good.Key[:31]} {
+	for _, key := range [][]byte{nil, good.Keys()[0][:31]} {
 		f := good
-		f.Key = key
+		f.Keys = keys(key)
 		if err := f.Check(formPost(f, tok)); err == nil {
 			t.Errorf("%d-byte key: Check accepted a post", len(key))
 		}
@@ -285,4 +285,27 @@ func otherFirstChar(tok string) string {
 		return "B" + tok[1:]
 	}
 	return "A" + tok[1:]
+}
+
+// keys is a fixed list of form keys, the first minting.
+func keys(k ...[]byte) func() [][]byte { return func() [][]byte { return k } }
+
+// TestFormsSurviveARotation: a token minted before a key rotation still
+// verifies after it (the old key is second), and new tokens use the new key.
+func TestFormsSurviveARotation(t *testing.T) {
+	oldKey, newKey := []byte("the key before the rotation, 32b"), []byte("the key after the rotation, 32 b")
+	before := Forms{Keys: keys(oldKey), Origin: "https://app.example.com", Secure: true}
+	tok := before.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	after := before
+	after.Keys = keys(newKey, oldKey)
+	if err := after.Check(formPost(after, tok)); err != nil {
+		t.Fatalf("a form from before the rotation: %v", err)
+	}
+	fresh := after.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if err := (Forms{Keys: keys(newKey), Origin: before.Origin, Secure: true}).Check(formPost(after, fresh)); err != nil {
+		t.Fatalf("a new token is not minted with the new key: %v", err)
+	}
+	if err := before.Check(formPost(before, fresh)); err == nil {
+		t.Fatal("a token of the new key verified under the old key alone")
+	}
 }

@@ -1,0 +1,78 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/session"
+)
+
+const (
+	// defaultKeyRotation is how long a signing key signs before the next
+	// one takes over.
+	defaultKeyRotation = 30 * 24 * time.Hour
+	// keyRefresh is how often every instance reads the key ring from
+	// storage again, picking up keys another instance or `caddy mailgate
+	// rotate-keys` stored, and checks whether a rotation is due.
+	keyRefresh = time.Minute
+	// keyActivation is how long a new key is published before it signs:
+	// longer than keyRefresh plus jwksMaxAge, so that every instance and
+	// every app that caches the JWKS knows the key before a token it signed
+	// reaches them.
+	keyActivation = 5 * time.Minute
+	// jwksMaxAge is how long apps may cache the JWKS: well inside
+	// keyActivation, and far shorter than an old key's retention.
+	jwksMaxAge = 2 * time.Minute
+	// maxSessionTTL bounds session_ttl: the longest token the ring signs,
+	// and so how long a retired key keeps verifying (keyRetention).
+	maxSessionTTL = 30 * 24 * time.Hour
+	// keyRetention is how long a key verifies after its successor
+	// activates: the longest lifetime of any token it may have signed.
+	keyRetention = maxSessionTTL + session.Skew
+)
+
+// checkKeyRotation keeps key_rotation long enough for a new key to be
+// published and picked up everywhere before the next one comes.
+func checkKeyRotation(d caddy.Duration) error {
+	if time.Duration(d) < time.Hour {
+		return fmt.Errorf("mailgate: key_rotation %s: must be at least 1h", time.Duration(d))
+	}
+	return nil
+}
+
+// maintainKeys runs for as long as the realm does: every keyRefresh it
+// reads the key ring from storage and rotates it when its newest key is
+// older than rotation() (the value of the config that provisioned last).
+// Instances that share the storage rotate once between them.
+func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() time.Duration, logger *zap.Logger) {
+	t := time.NewTicker(keyRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rotateKeysIfDue(ctx, ring, rotation(), logger)
+	}
+}
+
+// rotateKeysIfDue is one round of maintainKeys.
+func rotateKeysIfDue(ctx context.Context, ring *session.KeyRing, rotation time.Duration, logger *zap.Logger) {
+	if err := ring.Refresh(ctx, 0); err != nil {
+		logger.Warn("reading the key ring; signing with the keys in hand", zap.Error(err))
+		return
+	}
+	kid, err := ring.RotateIfDue(ctx, rotation, keyActivation, keyRetention)
+	if err != nil {
+		logger.Error("rotating the signing key; the current key goes on signing", zap.Error(err))
+		return
+	}
+	if kid != "" {
+		logger.Info("rotated the signing key", zap.String("kid", kid), zap.Duration("signs_in", keyActivation))
+	}
+}
