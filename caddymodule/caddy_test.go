@@ -6,6 +6,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -40,9 +41,13 @@ type env struct {
 	httpPort  int
 	httpsPort int
 	base      string
-	upstream  *recorder
-	smtp      *testsmtp.Server
-	roots     *x509.CertPool
+	// origin is base_url, when the instance is reached at another base
+	// (the second instance of a cluster): what a browser's form posts send
+	// as Origin behind the cluster's one address.
+	origin   string
+	upstream *recorder
+	smtp     *testsmtp.Server
+	roots    *x509.CertPool
 }
 
 // recorder is the upstream app: it records the headers of every request,
@@ -359,7 +364,7 @@ func (b *browser) post(path string, form map[string]string) response {
 	}
 	req, _ := http.NewRequest(http.MethodPost, b.e.base+path, strings.NewReader(strings.Join(vals, "&")))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", b.e.base)
+	req.Header.Set("Origin", cmp.Or(b.e.origin, b.e.base))
 	// Forged proxy headers: mailed links must still be built from base_url.
 	req.Header.Set("X-Forwarded-Host", "evil.example")
 	req.Header.Set("X-Forwarded-Proto", "http")
