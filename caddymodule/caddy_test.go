@@ -379,8 +379,3 @@ func (b *browser) cookie(name string) string {
 	}
 	return ""
 }
-
-// rejectingSMTP is an SMTP server that refuses every recipient.
-func rejectingSMTP(t *testing.T) string {
-	return testsmtp.Start(t, testsmtp.Options{TLS: "none", Username: "mailer", Password: "smtp-secret", RejectRcpt: true}).Addr
-}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
@@ -57,10 +57,21 @@ func (m *Mailgate) checkMailTarget() error {
 	return nil
 }
 
-func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (flow.Mailer, error) {
+// retryBackoff, when not zero, replaces the queue's wait before a failed
+// mail's second attempt (it doubles after). Only tests set it, to see a
+// retry through Caddy without waiting for it.
+var retryBackoff atomic.Int64
+
+// mailer builds the mail delivery and starts its queue (see mail.Queue),
+// which runs until ctx ends: when Caddy unloads this config, after a reload
+// or at shutdown, the queue delivers what it still holds for a few seconds
+// and gives up the rest, dropping their links. The queue is the flow's
+// Mailer: the browser form queues, the API sends at once.
+func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (*mail.Queue, error) {
 	if err := m.checkMailTarget(); err != nil {
 		return nil, err
 	}
+	var sender mail.Sender
 	switch {
 	case m.Outbox != "":
 		from, err := mail.ParseFrom(fmt.Sprintf("%q <mailgate@%s>", m.SiteName, base.Hostname()))
@@ -69,16 +80,25 @@ func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (flow.Mailer, erro
 		}
 		m.logger.Warn("mails go to the development outbox, not to people", zap.String("outbox", m.Outbox))
 		mailer := &mail.Mailer{From: from, Transport: &mail.Outbox{Dir: m.Outbox, Now: now}, Now: now}
-		return outboxMailer{Mailer: mailer, dir: m.Outbox, logger: m.logger}, nil
+		sender = outboxMailer{Mailer: mailer, dir: m.Outbox, logger: m.logger}
+	default:
+		mm, err := m.SMTP.mailer()
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := mm.Transport.(*mail.SMTP); ok {
+			go m.probeSMTP(ctx, s)
+		}
+		sender = mm
 	}
-	mm, err := m.SMTP.mailer()
-	if err != nil {
-		return nil, err
+	q := &mail.Queue{
+		Sender:  sender,
+		Logger:  m.logger.Named("mail"),
+		Backoff: time.Duration(retryBackoff.Load()),
+		Now:     now,
 	}
-	if s, ok := mm.Transport.(*mail.SMTP); ok {
-		go m.probeSMTP(ctx, s)
-	}
-	return mm, nil
+	q.Start(ctx)
+	return q, nil
 }
 
 // probeSMTP tries the mail server once, in the background, when the config

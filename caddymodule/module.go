@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
+	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
@@ -103,11 +104,13 @@ type Mailgate struct {
 	// LimitsConfig).
 	Limits *LimitsConfig `json:"limits,omitempty"`
 
-	logger   *zap.Logger
-	access   *zap.Logger
-	realmKey string
-	origin   string
-	secure   bool
+	logger *zap.Logger
+	access *zap.Logger
+	// deliveries is the mail queue of the login form; Cleanup stops it.
+	deliveries *mail.Queue
+	realmKey   string
+	origin     string
+	secure     bool
 	// baseHost is base_url's host name; hostWarned is set once a page was
 	// asked for on another (see warnForeignHost).
 	baseHost   string

@@ -53,6 +53,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	m.deliveries = mailer
 	pages, err := web.New()
 	if err != nil {
 		return err
@@ -131,7 +132,6 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		LinkURL:   m.linkURL,
 		TTL:       time.Duration(m.LinkTTL),
 		SiteName:  m.SiteName,
-		Sleep:     flow.SleepContext,
 		Now:       now,
 		Refused: func(domain string) {
 			m.logger.Info("a login request matched no allow rule; no mail was sent", zap.String("domain", domain))
@@ -156,6 +156,13 @@ func (m *Mailgate) linkURL(secret, locale string) string {
 // Cleanup releases this instance's hold on the realm's shared state; the
 // state itself lives on while a newer config uses the same realm.
 func (m *Mailgate) Cleanup() error {
+	// Mails still queued are delivered or given up (their links dropped)
+	// before the realm's store may close. Caddy also cleans up a module
+	// whose Provision failed, without ending its context: Stop ends the
+	// queue itself rather than wait for that.
+	if m.deliveries != nil {
+		m.deliveries.Stop()
+	}
 	if m.realmKey == "" {
 		return nil
 	}

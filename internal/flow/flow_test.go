@@ -9,26 +9,86 @@ import (
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
-// outbox records letters; fail makes the next send fail.
+// outbox is a Mailer whose queue delivers at once, before Enqueue returns,
+// so that a test sees the letter (or its giving up) straight away. It
+// records every letter tried, and those delivered.
 type outbox struct {
 	letters []mail.Letter
-	fail    error
-	took    time.Duration
-	clock   *time.Time
+	tried   []mail.Letter
+	// fail makes every delivery fail: Send returns it, and a queued letter
+	// is given up, as the queue does after its last attempt.
+	fail error
+	// refuse makes the queue refuse letters: Room and Enqueue return it.
+	refuse error
+	// checks counts the calls to Room and Enqueue.
+	checks int
 }
 
 func (o *outbox) Send(_ context.Context, l mail.Letter) error {
-	*o.clock = o.clock.Add(o.took)
+	o.tried = append(o.tried, l)
 	if o.fail != nil {
 		return o.fail
 	}
 	o.letters = append(o.letters, l)
 	return nil
+}
+
+func (o *outbox) Enqueue(l mail.Letter, undelivered func(context.Context) error) error {
+	o.checks++
+	if o.refuse != nil {
+		return o.refuse
+	}
+	if o.Send(context.Background(), l) != nil {
+		return undelivered(context.Background())
+	}
+	return nil
+}
+
+func (o *outbox) Room() error {
+	o.checks++
+	return o.refuse
+}
+
+// countingStore records which Store calls a request makes, in order.
+type countingStore struct {
+	ticket.Store
+	calls []string
+}
+
+func (c *countingStore) PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error {
+	c.calls = append(c.calls, "PutOwned")
+	return c.Store.PutOwned(ctx, owner, key, value, ttl)
+}
+
+func (c *countingStore) Delete(ctx context.Context, key string) error {
+	c.calls = append(c.calls, "Delete")
+	return c.Store.Delete(ctx, key)
+}
+
+func (c *countingStore) Incr(ctx context.Context, key string, window time.Duration) (ticket.Count, error) {
+	c.calls = append(c.calls, "Incr")
+	return c.Store.Incr(ctx, key, window)
+}
+
+func (c *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	c.calls = append(c.calls, "Get")
+	return c.Store.Get(ctx, key)
+}
+
+func (c *countingStore) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	c.calls = append(c.calls, "Put")
+	return c.Store.Put(ctx, key, value, ttl)
+}
+
+func (c *countingStore) Take(ctx context.Context, key string) ([]byte, error) {
+	c.calls = append(c.calls, "Take")
+	return c.Store.Take(ctx, key)
 }
 
 // browserAt is who asks in tests of the browser form.
@@ -37,12 +97,11 @@ var browserAt = Requester{IP: "192.0.2.1", Agent: "Firefox"}
 type fixture struct {
 	flow   *MagicLink
 	out    *outbox
-	slept  []time.Duration
 	now    time.Time
 	secret func(l mail.Letter) string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{now: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)}
 	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return f.now })
@@ -50,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f.out = &outbox{clock: &f.now, took: 40 * time.Millisecond}
+	f.out = &outbox{}
 	f.flow = &MagicLink{
 		Store:     store,
 		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
@@ -59,7 +118,6 @@ func newFixture(t *testing.T) *fixture {
 		LinkURL:   func(s, _ string) string { return "https://app.example.com/.mailgate/link?t=" + url.QueryEscape(s) },
 		TTL:       15 * time.Minute,
 		SiteName:  "Example",
-		Sleep:     func(_ context.Context, d time.Duration) { f.slept = append(f.slept, d) },
 		Now:       func() time.Time { return f.now },
 	}
 	f.secret = func(l mail.Letter) string {
@@ -110,18 +168,35 @@ func TestRequestAndRedeem(t *testing.T) {
 	}
 }
 
-func TestDisallowedGetsNoMailButSameDelay(t *testing.T) {
+// TestDisallowedGetsNoMailButTheSameWork: the form's answer waits for no
+// mail server, so what could still tell an allowed address from another
+// is the work on the request path. Both make the same number of store
+// calls (a write where the allowed one stores its link) and ask the queue
+// the same; an address over its limit too.
+func TestDisallowedGetsNoMailButTheSameWork(t *testing.T) {
 	f := newFixture(t)
+	store := &countingStore{Store: f.flow.Store}
+	f.flow.Store = store
+	f.flow.Limits.PerIP = limit.Rule{Max: 100, Window: time.Minute}
+	f.flow.Limits.PerAddress = limit.Rule{Max: 1, Window: time.Minute}
 	ctx := context.Background()
-	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
-	if err := f.flow.Request(ctx, browserAt, "mallory@example.com", "/", ""); err != nil {
-		t.Fatalf("disallowed address got an error (enumeration): %v", err)
+	work := func(email string) ([]string, int) {
+		store.calls, f.out.checks = nil, 0
+		if err := f.flow.Request(ctx, browserAt, email, "/", ""); err != nil {
+			t.Fatalf("%s: %v (an error here tells who has access)", email, err)
+		}
+		return store.calls, f.out.checks
+	}
+	allowed, allowedChecks := work("alice@example.com")
+	for _, email := range []string{"mallory@example.com", "alice@example.com" /* now over its limit */} {
+		calls, checks := work(email)
+		if len(calls) != len(allowed) || calls[len(calls)-1] == "Incr" || checks == 0 {
+			t.Errorf("%s: store calls %v and %d queue checks; a mailed address made %v and %d",
+				email, calls, checks, allowed, allowedChecks)
+		}
 	}
 	if len(f.out.letters) != 1 {
-		t.Fatalf("disallowed address was mailed: %d letters", len(f.out.letters))
-	}
-	if len(f.slept) != 1 || f.slept[0] != f.out.took {
-		t.Fatalf("padding = %v, want one wait of %v", f.slept, f.out.took)
+		t.Fatalf("%d letters, want 1: the refused and the limited request were mailed", len(f.out.letters))
 	}
 }
 
@@ -132,19 +207,72 @@ func TestInvalidAddress(t *testing.T) {
 	}
 }
 
-func TestDeliveryFailureDropsLink(t *testing.T) {
+// TestUndeliveredLinkIsDropped: the form does not wait for the mail, so a
+// delivery the queue gives up on cannot fail the request; the link it
+// carried stops working then, and the earlier link it superseded stays
+// dead.
+func TestUndeliveredLinkIsDropped(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	sent := f.out.letters[0]
 	f.out.fail = errors.New("550 mailbox unavailable")
-	err := f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
+	if err := f.flow.Request(ctx, browserAt, "alice@example.com", "/", ""); err != nil {
+		t.Fatalf("err = %v; the form's answer must not depend on the delivery", err)
+	}
+	lost := f.out.tried[len(f.out.tried)-1]
+	for name, l := range map[string]mail.Letter{"the undelivered link": lost, "the earlier link": sent} {
+		if _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
+			t.Errorf("%s still works after the delivery was given up: %v", name, err)
+		}
+	}
+}
+
+// TestFullQueueRefusesEveryAddress: a queue that takes no letter makes the
+// form fail with ErrDelivery for every address, mailed or not, so that the
+// refusal tells nobody who has access; no link is left behind.
+func TestFullQueueRefusesEveryAddress(t *testing.T) {
+	f := newFixture(t)
+	store := &countingStore{Store: f.flow.Store}
+	f.flow.Store = store
+	f.out.refuse = mail.ErrQueueFull
+	ctx := context.Background()
+	for _, email := range []string{"alice@example.com", "mallory@example.com"} {
+		store.calls = nil
+		err := f.flow.Request(ctx, browserAt, email, "/", "")
+		if !errors.Is(err, ErrDelivery) || !errors.Is(err, mail.ErrQueueFull) {
+			t.Errorf("%s: err = %v, want ErrDelivery wrapping mail.ErrQueueFull", email, err)
+		}
+		if len(store.calls) != 0 {
+			t.Errorf("%s: store calls %v for a request the queue could not take", email, store.calls)
+		}
+	}
+	if len(f.out.tried) != 0 {
+		t.Fatalf("%d letters tried through a full queue", len(f.out.tried))
+	}
+}
+
+// TestAppWaitsForTheHandover: the API promises the mail was handed over,
+// so RequestForClient sends at once and reports a refusal, with the link
+// dropped.
+func TestAppWaitsForTheHandover(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u, err := f.flow.Users.EnsureByEmail(ctx, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.out.fail = errors.New("550 mailbox unavailable")
+	f.out.refuse = mail.ErrQueueFull // not asked: the API does not queue
+	err = f.flow.RequestForClient(ctx, u, "", ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb"})
 	if !errors.Is(err, ErrDelivery) || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("err = %v, want ErrDelivery carrying the SMTP error", err)
 	}
-	// The failed request superseded the earlier link and left nothing live.
-	if _, err := f.flow.Redeem(ctx, f.secret(sent)); !errors.Is(err, ErrLinkInvalid) {
-		t.Fatalf("earlier link still works after a failed resend: %v", err)
+	if len(f.out.tried) != 1 || f.out.checks != 0 {
+		t.Fatalf("%d letters tried, %d queue calls; want 1 sent at once, none queued", len(f.out.tried), f.out.checks)
+	}
+	if _, err := f.flow.Redeem(ctx, f.secret(f.out.tried[0])); !errors.Is(err, ErrLinkInvalid) {
+		t.Fatalf("the link of a mail the server refused still works: %v", err)
 	}
 }
 
@@ -384,5 +512,32 @@ func TestRefusedRequestsAreReportedByDomain(t *testing.T) {
 	}
 	if len(refused) != 1 || refused[0] != "example.org" {
 		t.Fatalf("refused domains %q, want [example.org]", refused)
+	}
+}
+
+// discard is a Mailer whose queue takes every letter and sends none, for
+// timing the request path alone.
+type discard struct{}
+
+func (discard) Send(context.Context, mail.Letter) error                { return nil }
+func (discard) Enqueue(mail.Letter, func(context.Context) error) error { return nil }
+func (discard) Room() error                                            { return nil }
+
+// BenchmarkRequestPath times the form's request path in the flow, with the
+// memory store, for an address that gets a mail and one that does not
+// (docs/performance.md).
+func BenchmarkRequestPath(b *testing.B) {
+	for _, c := range []struct{ name, email string }{{"allowed", "alice@example.com"}, {"not_allowed", "mallory@example.com"}} {
+		email := c.email
+		b.Run(c.name, func(b *testing.B) {
+			f := newFixture(b)
+			f.flow.Mailer = discard{}
+			ctx := context.Background()
+			for b.Loop() {
+				if err := f.flow.Request(ctx, browserAt, email, "/", ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

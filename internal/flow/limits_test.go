@@ -28,9 +28,6 @@ func TestAddressLimitIsSilent(t *testing.T) {
 	if len(f.out.letters) != 2 || len(limited) != 1 || limited[0] != "mails_per_address" {
 		t.Fatalf("%d mails, limited %v; want 2 and one silent refusal", len(f.out.letters), limited)
 	}
-	if len(f.slept) != 1 {
-		t.Fatalf("the refused request was not padded: %v", f.slept)
-	}
 	f.now = f.now.Add(15 * time.Minute)
 	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	if len(f.out.letters) != 3 {

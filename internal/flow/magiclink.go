@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
@@ -16,8 +15,10 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
-// ErrDelivery means the login mail could not be handed to the mail server;
-// the link was dropped and the person should try again later.
+// ErrDelivery means the login mail could not be handed to the mail server
+// (an API request) or to the delivery queue (the browser form, when the
+// queue is full or stopping). No link is left that could be used: it was
+// dropped, or never issued. The person should try again later.
 var ErrDelivery = errors.New("flow: the email could not be sent")
 
 // ErrLinkInvalid covers a link that is unknown, used, expired, superseded, or
@@ -79,9 +80,19 @@ type LinkLimits struct {
 	PerClient limit.Rule
 }
 
-// Mailer sends a letter.
+// Mailer hands letters to the mail server: at once for an app, whose
+// answer promises the handover, or through a queue for the browser form,
+// whose answer must not wait for the mail server (see MagicLink.Request).
+// mail.Queue is the production one.
 type Mailer interface {
+	// Send returns once the mail server took l, or with why not.
 	Send(ctx context.Context, l mail.Letter) error
+	// Enqueue takes l for delivery in the background and returns at once;
+	// if l is finally given up, undelivered runs. A queue that cannot take
+	// l returns an error, and then undelivered never runs.
+	Enqueue(l mail.Letter, undelivered func(context.Context) error) error
+	// Room returns the error Enqueue would return now, taking nothing.
+	Room() error
 }
 
 // Users finds or creates the account behind an address.
@@ -102,10 +113,7 @@ type MagicLink struct {
 	LinkURL  func(secret, locale string) string
 	TTL      time.Duration
 	SiteName string
-	// Sleep waits for d or until ctx ends; it pads answers for addresses
-	// that get no mail (see pad).
-	Sleep func(ctx context.Context, d time.Duration)
-	Now   func() time.Time
+	Now      func() time.Time
 	// Refused, if set, is told the domain of an address that matched no
 	// allow rule, so that an operator whose rule is wrong can see why
 	// nobody gets a mail; the person is answered as if it was sent.
@@ -113,9 +121,6 @@ type MagicLink struct {
 	Limits  LinkLimits
 	// Limited, if set, is told the rule that silently stopped a mail.
 	Limited func(rule string)
-
-	mu      sync.Mutex
-	sendAvg time.Duration
 }
 
 // Login is a redeemed link: who logs in, and where they go next.
@@ -144,13 +149,15 @@ type linkPayload struct {
 }
 
 // Request mails a login link to email if it is allowed and within its
-// limits, and otherwise does nothing, taking about as long either way so
-// that the answer does not tell who has access. The link leads back to
-// returnPath, which must already be safe (see redirect.SafeReturn). It fails
-// with a *limit.ExceededError when who asked too often, with
+// limits, and otherwise mails nothing. Either way the answer must not tell
+// who has access, so it does not wait for the mail server: the letter is
+// queued (see Mailer.Enqueue), and an address that gets none does the same
+// store round trip and queue check instead (see mailNothing). The link leads
+// back to returnPath, which must already be safe (see redirect.SafeReturn).
+// It fails with a *limit.ExceededError when who asked too often, with
 // directory.ErrInvalidEmail for an address that does not parse, a
 // TooLongError for a return path over MaxReturn, and ErrDelivery when the
-// mail server refused.
+// queue cannot take a letter, whether or not one was due.
 func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPath, locale string) error {
 	// Every request counts against its IP, well-formed or not.
 	if err := f.Limits.PerIP.Hit(ctx, f.Store, "requests_per_ip", limit.IPSubject(who.IP)); err != nil {
@@ -172,8 +179,7 @@ func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPat
 		if f.Limited != nil {
 			f.Limited(exceeded.Rule)
 		}
-		f.pad(ctx)
-		return nil
+		return f.mailNothing(ctx)
 	case err != nil:
 		return err
 	}
@@ -181,10 +187,50 @@ func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPat
 		if f.Refused != nil {
 			f.Refused(email[strings.LastIndexByte(email, '@')+1:])
 		}
-		f.pad(ctx)
+		return f.mailNothing(ctx)
+	}
+	return f.queue(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale, Requester: &who})
+}
+
+// queue issues the link and queues its letter. A full queue is found out
+// before the link is issued, as mailNothing does; a letter the queue will
+// not take all the same (it filled up meanwhile) has its link dropped at
+// once, and one the queue gives up on, when it does.
+func (f *MagicLink) queue(ctx context.Context, p linkPayload) error {
+	if err := f.Mailer.Room(); err != nil {
+		return fmt.Errorf("%w: %w", ErrDelivery, err)
+	}
+	secret, letter, err := f.issue(ctx, p)
+	if err != nil {
+		return err
+	}
+	drop := func(ctx context.Context) error {
+		if err := f.links().Drop(ctx, secret); err != nil {
+			return fmt.Errorf("flow: dropping an undelivered link: %w", err)
+		}
 		return nil
 	}
-	return f.send(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale, Requester: &who})
+	if err := f.Mailer.Enqueue(letter, drop); err != nil {
+		_ = drop(context.WithoutCancel(ctx))
+		return fmt.Errorf("%w: %w", ErrDelivery, err)
+	}
+	return nil
+}
+
+// mailNothing is a request that gets no mail, answered like one that does:
+// the same check of the queue first, since a full queue must not refuse
+// only the addresses that have an account; then one store write where
+// queue issues the link (a delete of a key nobody has, so nothing is
+// stored), since against Redis that write is a network round trip that a
+// timing would otherwise tell apart.
+func (f *MagicLink) mailNothing(ctx context.Context) error {
+	if err := f.Mailer.Room(); err != nil {
+		return fmt.Errorf("%w: %w", ErrDelivery, err)
+	}
+	if err := f.links().Drop(ctx, ticket.NewSecret()); err != nil {
+		return fmt.Errorf("flow: storing link: %w", err)
+	}
+	return nil
 }
 
 // RequestForClient mails a login link to an existing user on behalf of an
@@ -212,12 +258,28 @@ func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, loca
 	return f.send(ctx, linkPayload{Email: u.Email, Locale: locale, Client: &c})
 }
 
+// send issues the link and mails it, returning once the mail server took
+// it.
 func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
+	secret, letter, err := f.issue(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err := f.Mailer.Send(ctx, letter); err != nil {
+		// A link nobody received must not stay redeemable.
+		_ = f.links().Drop(context.WithoutCancel(ctx), secret)
+		return fmt.Errorf("%w: %w", ErrDelivery, err)
+	}
+	return nil
+}
+
+// issue stores a new link for p, superseding the address's previous one,
+// and writes the letter that carries it.
+func (f *MagicLink) issue(ctx context.Context, p linkPayload) (string, mail.Letter, error) {
 	secret, err := f.links().Issue(ctx, p.Email, p, f.TTL)
 	if err != nil {
-		return fmt.Errorf("flow: storing link: %w", err)
+		return "", mail.Letter{}, fmt.Errorf("flow: storing link: %w", err)
 	}
-	start := f.Now()
 	letter := mail.Letter{
 		To: p.Email, Locale: p.Locale, Template: "login", SiteName: f.SiteName,
 		Link: f.LinkURL(secret, p.Locale), Expires: f.TTL,
@@ -227,14 +289,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 	} else if r := p.Requester; r != nil {
 		letter.RequestedAt, letter.RequestIP, letter.RequestAgent = f.Now(), r.IP, r.Agent
 	}
-	err = f.Mailer.Send(ctx, letter)
-	if err != nil {
-		// A link nobody received must not stay redeemable.
-		_ = f.links().Drop(context.WithoutCancel(ctx), secret)
-		return fmt.Errorf("%w: %w", ErrDelivery, err)
-	}
-	f.record(f.Now().Sub(start))
-	return nil
+	return secret, letter, nil
 }
 
 // Account returns the address the link behind secret would sign in, without
@@ -273,43 +328,4 @@ func (f *MagicLink) Redeem(ctx context.Context, secret string) (Login, error) {
 		return Login{}, ErrLinkInvalid
 	}
 	return Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client}, nil
-}
-
-// record keeps a moving average of how long a successful send takes.
-func (f *MagicLink) record(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.sendAvg == 0 {
-		f.sendAvg = d
-		return
-	}
-	f.sendAvg = (f.sendAvg*7 + d) / 8
-}
-
-// maxPad bounds the padding, so a slow mail server cannot make every
-// refused request slow.
-const maxPad = 3 * time.Second
-
-// pad waits about as long as a send takes, so an address that gets no mail is
-// not told apart by a faster answer.
-func (f *MagicLink) pad(ctx context.Context) {
-	f.mu.Lock()
-	d := f.sendAvg
-	f.mu.Unlock()
-	if d > maxPad {
-		d = maxPad
-	}
-	if d > 0 {
-		f.Sleep(ctx, d)
-	}
-}
-
-// SleepContext waits for d or until ctx is done: the production Sleep.
-func SleepContext(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

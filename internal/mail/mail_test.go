@@ -172,6 +172,40 @@ func TestStalledServerTimesOut(t *testing.T) {
 	}
 }
 
+// TestCancelCutsOffAStalledExchange: a delivery's context ending closes
+// the connection, however long its timeout, so that a queue that stops is
+// not held by a hung server.
+func TestCancelCutsOffAStalledExchange(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			close(accepted)
+			defer c.Close()
+			io.Copy(io.Discard, c) //nolint:errcheck
+		}
+	}()
+	tr := &SMTP{Addr: ln.Addr().String(), TLS: TLSNone, DialTimeout: time.Minute, Timeout: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	sent := make(chan error, 1)
+	go func() { sent <- mailer(t, tr).Send(ctx, letter()) }()
+	<-accepted
+	cancel()
+	select {
+	case err := <-sent:
+		if err == nil {
+			t.Fatal("a cut-off send succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the send went on after its context ended")
+	}
+}
+
 func TestOutboxWritesCompleteEML(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
 	if err := mailer(t, &Outbox{Dir: dir, Now: fixedNow}).Send(context.Background(), letter()); err != nil {

@@ -106,7 +106,11 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(limit) {
 		limit = d
 	}
-	conn = &deadlineConn{Conn: conn, limit: limit}
+	dc := &deadlineConn{Conn: conn, limit: limit}
+	// Deadlines do not end with ctx: closing the connection does, so that
+	// a queue that stops can cut off an exchange with a hung server.
+	dc.release = context.AfterFunc(ctx, func() { _ = dc.Conn.Close() })
+	conn = dc
 	_ = conn.SetDeadline(limit)
 
 	switch s.TLS {
@@ -122,10 +126,20 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 	}
 }
 
-// deadlineConn never lets a deadline run past limit.
+// deadlineConn never lets a deadline run past limit, and is closed when
+// the context it was dialled with ends.
 type deadlineConn struct {
 	net.Conn
 	limit time.Time
+	// release stops watching the context.
+	release func() bool
+}
+
+// Close implements net.Conn; it also stops watching the context, which
+// would otherwise keep the connection referenced as long as it lives.
+func (c *deadlineConn) Close() error {
+	c.release()
+	return c.Conn.Close()
 }
 
 func (c *deadlineConn) clamp(t time.Time) time.Time {

@@ -36,7 +36,20 @@ type Options struct {
 	Username, Password string
 	// RejectRcpt makes every RCPT fail with a permanent error.
 	RejectRcpt bool
+	// FailFirst makes the first FailFirst RCPTs fail with a temporary
+	// error (451), as a server that is briefly unwell: a sender that
+	// retries gets its mail through afterwards.
+	FailFirst int
+	// Hold, if not nil, stalls every session at MAIL until it is closed,
+	// as a hung server; Server.Held tells a test when a session stalls.
+	Hold <-chan struct{}
 }
+
+// Settle, if set, runs at the start of every Messages call. A test whose
+// server sends mail in the background sets it to wait until what was
+// queued has been handed over, so that Messages holds the mail the test
+// just asked for.
+var Settle func()
 
 // Server is a running test server.
 type Server struct {
@@ -46,14 +59,17 @@ type Server struct {
 
 	opts Options
 	srv  *smtp.Server
+	held chan struct{}
 	mu   sync.Mutex
 	msgs []Message
+	// failed counts the RCPTs failed for FailFirst.
+	failed int
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, held: make(chan struct{}, 64)}
 	cert := testcert.New(t)
 	s.RootCAs = cert.Roots
 	s.srv = smtp.NewServer(s)
@@ -81,11 +97,20 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// Messages returns the messages accepted so far.
+// Messages returns the messages accepted so far, after Settle.
 func (s *Server) Messages() []Message {
+	if Settle != nil {
+		Settle()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
+}
+
+// Held receives once for each session that Options.Hold stalls, as it
+// stalls.
+func (s *Server) Held() <-chan struct{} {
+	return s.held
 }
 
 // NewSession implements smtp.Backend.
@@ -124,6 +149,13 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if _, isTLS := s.conn.TLSConnectionState(); !isTLS && s.srv.opts.TLS != "none" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "TLS required"}
 	}
+	if hold := s.srv.opts.Hold; hold != nil {
+		select {
+		case s.srv.held <- struct{}{}:
+		default: // nobody is counting that many
+		}
+		<-hold
+	}
 	s.msg = Message{From: from, Auth: s.auth}
 	return nil
 }
@@ -131,6 +163,15 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.srv.opts.RejectRcpt {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
+	}
+	s.srv.mu.Lock()
+	fail := s.srv.failed < s.srv.opts.FailFirst
+	if fail {
+		s.srv.failed++
+	}
+	s.srv.mu.Unlock()
+	if fail {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	s.msg.To = append(s.msg.To, to)
 	return nil

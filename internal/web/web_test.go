@@ -309,3 +309,22 @@ func TestFormsSurviveARotation(t *testing.T) {
 		t.Fatal("a token of the new key verified under the old key alone")
 	}
 }
+
+// TestSendFailedKeepsWhatWasTyped: the "we could not send" page (a full
+// mail queue) offers the form again with the address and the return path,
+// so that trying again is one press.
+func TestSendFailedKeepsWhatWasTyped(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	d := Data{SiteName: "Example", Prefix: "/.mailgate", FormToken: "tok", Email: "alice@example.com", Return: "/after", Locale: "en-GB"}
+	if err := p.Render(rec, http.StatusServiceUnavailable, PageSendFailed, d); err != nil {
+		t.Fatal(err)
+	}
+	body := rec.Body.String()
+	if !strings.Contains(body, `value="alice@example.com"`) || !strings.Contains(body, `name="return" value="/after"`) {
+		t.Fatalf("the try-again form dropped the address or the return path:\n%s", body)
+	}
+}
