@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/pflag"
+
 	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
@@ -26,7 +29,8 @@ var caddyBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "caddy")
-	out, err := exec.Command("go", "build", "-o", bin, "../caddy").CombinedOutput()
+	// The tag lets a test set the instance's clock (testclock.go).
+	out, err := exec.Command("go", "build", "-tags", "mailgatetest", "-o", bin, "../caddy").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ../caddy: %v\n%s", err, out)
 	}
@@ -35,8 +39,9 @@ var caddyBinary = sync.OnceValues(func() (string, error) {
 
 // startSecondInstance runs the built Caddy as another instance of e's site:
 // the same Caddyfile, base_url, storage folder and Redis, on ports of its
-// own, as a second machine behind a load balancer would. It returns a copy
-// of e whose base is the new instance, for browsers to talk to it.
+// own, as a second machine behind a load balancer would, with its clock
+// where this process's clockOffset puts it. It returns a copy of e whose
+// base is the new instance, for browsers to talk to it.
 func startSecondInstance(t *testing.T, e *env, site siteConfig) *env {
 	t.Helper()
 	bin, err := caddyBinary()
@@ -57,7 +62,8 @@ func startSecondInstance(t *testing.T, e *env, site siteConfig) *env {
 	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(),
 		"XDG_CONFIG_HOME="+filepath.Join(e.dir, "config-b"), "XDG_DATA_HOME="+filepath.Join(e.dir, "data-b"),
-		"MAILGATE_TEST_SMTP_PASSWORD=smtp-secret", "MAILGATE_TEST_SHOP_SECRET="+shopSecret)
+		"MAILGATE_TEST_SMTP_PASSWORD=smtp-secret", "MAILGATE_TEST_SHOP_SECRET="+shopSecret,
+		"MAILGATE_TEST_CLOCK_OFFSET="+time.Duration(clockOffset.Load()).String())
 	logFile, err := os.Create(filepath.Join(e.dir, "caddy-b.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -197,5 +203,71 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	var sa, sb any
 	if json.Unmarshal([]byte(ja), &sa) != nil || json.Unmarshal([]byte(jb), &sb) != nil || ja != jb {
 		t.Fatalf("the instances publish different key rings:\n%s\n%s", ja, jb)
+	}
+}
+
+// TestRotationAcrossInstances: after `caddy mailgate rotate-keys`, a session
+// from before the rotation is valid on both instances, and once the new key
+// is active, new sessions on either carry it and are valid on the other.
+func TestRotationAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	site := siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	a := startCaddyWith(t, func(*env) siteConfig { return site })
+	before := a.browser(t)
+	before.login("alice@example.com", "/")
+	oldKid := jwkKid(t, a.browser(t).get("/.mailgate/jwks.json").body)
+
+	path := filepath.Join(a.dir, "Caddyfile")
+	if err := os.WriteFile(path, a.caddyfile(t, site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("rotate-keys", pflag.ContinueOnError)
+	fs.String("config", "", "")
+	fs.String("adapter", "", "")
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmdRotateKeys(caddycmd.Flags{FlagSet: fs}); err != nil {
+		t.Fatalf("rotate-keys: %v", err)
+	}
+	// A reads the ring at its next refresh; the new key becomes active;
+	// B starts then, its clock where A's is.
+	clockOffset.Add(int64(keyRefresh))
+	a.browser(t).get("/.mailgate/jwks.json")
+	clockOffset.Add(int64(keyActivation))
+	// The jump of A's clock makes its revocation feed look stale (503)
+	// until its next read of the stream, within a second.
+	deadline := time.Now().Add(3 * time.Second)
+	for before.get("/").StatusCode == http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("A's revocation feed did not catch up with the clock within 3s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b := startSecondInstance(t, a, site)
+	after := a.browser(t)
+	if token := after.login("bob@corp.example", "/"); strings.Contains(tokenHeader(t, token), oldKid) {
+		t.Fatalf("A still signs with the old key after the activation: %s", tokenHeader(t, token))
+	}
+	onB := a.browser(t).on(b)
+	onB.requestLink("carol@corp.example", "/")
+	// B's queue is in B's process: wait for its mail to arrive.
+	deadline = time.Now().Add(10 * time.Second)
+	for a.mailsTo("carol@corp.example") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("B's mail did not arrive within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := onB.confirm(a.mailedLink(t, "carol@corp.example")); r.StatusCode != http.StatusSeeOther ||
+		strings.Contains(tokenHeader(t, onB.cookie("__Host-mailgate")), oldKid) {
+		t.Fatalf("B's new session: %s, not signed with the new key", r.Status)
+	}
+	for name, br := range map[string]*browser{"before": before, "after": after, "from B": onB} {
+		for inst, e := range map[string]*env{"A": a, "B": b} {
+			if r := br.on(e).get("/"); r.StatusCode != http.StatusOK {
+				t.Fatalf("the session from %s the rotation on %s: %s", name, inst, r.Status)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
@@ -120,5 +121,38 @@ func TestFailureLimitInCaddy(t *testing.T) {
 	b.requestLink("alice@example.com", "/")
 	if r := b.get(mustURL(e.mailedLink(t, "alice@example.com")).RequestURI()); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Continue signing in") {
 		t.Fatalf("after the window: link %s", r.Status)
+	}
+}
+
+// TestLimitsWithRedisStore: with the Redis store a limit is counted in
+// Redis, answers the same 429, and lifts when Redis ends its window.
+func TestLimitsWithRedisStore(t *testing.T) {
+	srv := redistest.Start(t)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{
+			Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}",
+			Limits:   "limits {\n\t\t\trequests_per_ip 2 2s\n\t\t}",
+		}
+	})
+	b := e.browser(t)
+	for i := range 2 {
+		if r := b.requestLink("alice@example.com", "/"); r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %s", i+1, r.Status)
+		}
+	}
+	r := b.requestLink("alice@example.com", "/")
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("over the limit: %s", r.Status)
+	}
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); ra < 1 || ra > 2 {
+		t.Fatalf("Retry-After %q, want 1 or 2", r.Header.Get("Retry-After"))
+	}
+	// Redis keeps the window's time: wait for it to end, at most 5s.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.requestLink("alice@example.com", "/").StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the limit did not lift after its 2s window")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
