@@ -125,7 +125,7 @@ func (r *Redis) follow(ctx context.Context, lastID string) {
 			continue
 		}
 		if !failing {
-			r.log.Error("the revocation feed is failing; sessions are refused once it is stale_after behind", zap.Error(err))
+			r.log.Error("the revocation feed is failing; sessions are refused (503) once it is "+time.Duration(r.staleAfter).String()+" behind", zap.Error(err))
 		}
 		failing = true
 		select {
