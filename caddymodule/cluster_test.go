@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
-	"github.com/spf13/pflag"
-
 	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
@@ -217,19 +214,7 @@ func TestRotationAcrossInstances(t *testing.T) {
 	before.login("alice@example.com", "/")
 	oldKid := jwkKid(t, a.browser(t).get("/.mailgate/jwks.json").body)
 
-	path := filepath.Join(a.dir, "Caddyfile")
-	if err := os.WriteFile(path, a.caddyfile(t, site), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fs := pflag.NewFlagSet("rotate-keys", pflag.ContinueOnError)
-	fs.String("config", "", "")
-	fs.String("adapter", "", "")
-	if err := fs.Parse([]string{"--config", path}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmdRotateKeys(caddycmd.Flags{FlagSet: fs}); err != nil {
-		t.Fatalf("rotate-keys: %v", err)
-	}
+	a.rotateKeys(t, site)
 	// A reads the ring at its next refresh; the new key becomes active;
 	// B starts then, its clock where A's is.
 	clockOffset.Add(int64(keyRefresh))

@@ -33,19 +33,7 @@ func TestRotateKeysCommandLogsNobodyOut(t *testing.T) {
 	openForm := e.browser(t)
 	openForm.get("/.mailgate/login") // a form token minted before the rotation
 
-	path := filepath.Join(e.dir, "Caddyfile")
-	if err := os.WriteFile(path, e.caddyfile(t, siteConfig{}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fs := pflag.NewFlagSet("rotate-keys", pflag.ContinueOnError)
-	fs.String("config", "", "")
-	fs.String("adapter", "", "")
-	if err := fs.Parse([]string{"--config", path}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmdRotateKeys(caddycmd.Flags{FlagSet: fs}); err != nil {
-		t.Fatalf("rotate-keys: %v", err)
-	}
+	e.rotateKeys(t, siteConfig{})
 
 	// At its next reading Caddy publishes the new key, and still signs
 	// with the old one.
@@ -97,5 +85,24 @@ func TestKeysRotateWhenDue(t *testing.T) {
 	}
 	if r := b.get("/"); r.StatusCode != http.StatusOK {
 		t.Fatalf("a session from before the rotation: %s", r.Status)
+	}
+}
+
+// rotateKeys runs `caddy mailgate rotate-keys --config <file>` on the
+// Caddyfile of e with site, as an operator would beside the running Caddy.
+func (e *env) rotateKeys(t *testing.T, site siteConfig) {
+	t.Helper()
+	path := filepath.Join(e.dir, "Caddyfile")
+	if err := os.WriteFile(path, e.caddyfile(t, site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("rotate-keys", pflag.ContinueOnError)
+	fs.String("config", "", "")
+	fs.String("adapter", "", "")
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmdRotateKeys(caddycmd.Flags{FlagSet: fs}); err != nil {
+		t.Fatalf("rotate-keys: %v", err)
 	}
 }

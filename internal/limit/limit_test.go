@@ -11,11 +11,7 @@ import (
 
 func TestRuleAllowsMaxThenRefusesUntilTheWindowEnds(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := memoryStore(t, &now)
 	ctx := context.Background()
 	r := Rule{Max: 3, Window: 15 * time.Minute}
 	for i := range 3 {
@@ -57,11 +53,7 @@ func TestIPSubjectGroupsAnIPv6Host(t *testing.T) {
 
 func TestFailuresRefuseBeforeTheAttempt(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := memoryStore(t, &now)
 	ctx := context.Background()
 	f := Failures{Rule: Rule{Max: 2, Window: time.Minute}, Store: store, Name: "failures_per_ip"}
 	for i := range 2 {
@@ -84,4 +76,15 @@ func TestFailuresRefuseBeforeTheAttempt(t *testing.T) {
 	if RetryAfterSeconds(1500*time.Millisecond) != 2 {
 		t.Fatal("Retry-After must round up")
 	}
+}
+
+// memoryStore is a memory ticket store on the clock *now.
+func memoryStore(t *testing.T, now *time.Time) *ticket.Memory {
+	t.Helper()
+	store, err := ticket.NewMemory(ticket.MinMemory, func() time.Time { return *now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
