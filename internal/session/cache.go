@@ -1,21 +1,23 @@
 package session
 
 import (
-	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // DefaultCacheSize is the number of verified tokens kept when none is set.
 const DefaultCacheSize = 65536
 
 // verifiedCache remembers tokens whose signature and claims were checked,
-// keyed by the token's SHA-256, until the token expires. It is bounded: when
-// full, expired entries go first, then arbitrary ones, which only costs those
-// tokens one more signature check.
+// keyed by the token's SHA-256, until the token expires. It is otter's
+// S3-FIFO cache rather than a map of our own: eviction is O(1) and reads
+// take no global lock, so a full cache costs a new session what an empty one
+// does (a map evicting by scan made every new session pay for the whole
+// cache once it was full). Evicting a live entry only costs that token one
+// more signature check.
 type verifiedCache struct {
-	mu  sync.RWMutex
-	m   map[[32]byte]cached
-	max int
+	c *otter.Cache[[32]byte, cached]
 }
 
 type cached struct {
@@ -27,40 +29,28 @@ func newVerifiedCache(max int) *verifiedCache {
 	if max <= 0 {
 		max = DefaultCacheSize
 	}
-	return &verifiedCache{m: make(map[[32]byte]cached), max: max}
+	return &verifiedCache{c: otter.Must(&otter.Options[[32]byte, cached]{
+		MaximumSize: max,
+		// Reclaims the memory of expired tokens; whether one may still be
+		// used is decided in get, by the manager's clock.
+		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[[32]byte, cached]) time.Duration {
+			return time.Until(e.Value.until)
+		}),
+	})}
 }
 
+// get returns the session cached under key while now is before its end.
 func (c *verifiedCache) get(key [32]byte, now time.Time) (*Session, bool) {
-	c.mu.RLock()
-	e, ok := c.m[key]
-	c.mu.RUnlock()
+	e, ok := c.c.GetIfPresent(key)
 	if !ok || !now.Before(e.until) {
 		return nil, false
 	}
 	return e.s, true
 }
 
+// put caches s under key until until.
 func (c *verifiedCache) put(key [32]byte, s *Session, until, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		c.evict(now)
-	}
-	c.m[key] = cached{s: s, until: until}
-}
-
-// evict makes room for at least one entry; the caller holds mu.
-func (c *verifiedCache) evict(now time.Time) {
-	for k, e := range c.m {
-		if !now.Before(e.until) {
-			delete(c.m, k)
-		}
-	}
-	// Map iteration order is random, so this drops arbitrary live entries.
-	for k := range c.m {
-		if len(c.m) < c.max {
-			return
-		}
-		delete(c.m, k)
+	if now.Before(until) {
+		c.c.Set(key, cached{s: s, until: until})
 	}
 }

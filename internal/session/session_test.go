@@ -352,17 +352,26 @@ func TestPrepareRunsOncePerToken(t *testing.T) {
 	}
 }
 
-func TestCacheIsBounded(t *testing.T) {
-	c := newVerifiedCache(4)
+// TestCacheIsBoundedAndKeepsWhatIsUsed: the cache never holds more than its
+// bound, and a session in use stays cached while a crowd of sessions seen
+// once passes through (the morning rush must not evict the regulars).
+func TestCacheIsBoundedAndKeepsWhatIsUsed(t *testing.T) {
+	c := newVerifiedCache(1024)
 	now := time.Now()
-	for i := 0; i < 10; i++ {
-		c.put([32]byte{byte(i)}, &Session{}, now.Add(time.Hour), now)
+	hot := [32]byte{0xff}
+	c.put(hot, &Session{}, now.Add(time.Hour), now)
+	for i := range 10_000 {
+		if _, ok := c.get(hot, now); !ok && i > 0 {
+			t.Fatalf("the session in use was evicted after %d sessions seen once", i)
+		}
+		c.put([32]byte{byte(i), byte(i >> 8), 1}, &Session{}, now.Add(time.Hour), now)
 	}
-	if len(c.m) > 4 {
-		t.Fatalf("cache holds %d entries, bound is 4", len(c.m))
+	c.c.CleanUp()
+	if n := c.c.EstimatedSize(); n > 1024 {
+		t.Fatalf("cache holds %d entries, bound is 1024", n)
 	}
-	if _, ok := c.get([32]byte{9}, now); !ok {
-		t.Fatal("latest entry missing")
+	if _, ok := c.get(hot, now.Add(2*time.Hour)); ok {
+		t.Fatal("an entry was served past its end")
 	}
 }
 
