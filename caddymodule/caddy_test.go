@@ -371,6 +371,14 @@ func (b *browser) post(path string, form map[string]string) response {
 	return b.do(req)
 }
 
+// withCookie is a request for path that carries the session token, as a
+// copy of the cookie would.
+func (e *env) withCookie(path, token string) *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: token})
+	return req
+}
+
 func (b *browser) cookie(name string) string {
 	for _, c := range b.client.Jar.Cookies(mustURL(b.e.base + "/")) {
 		if c.Name == name {

@@ -45,10 +45,7 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 	}
 	stillRefused := func(when string) {
 		t.Helper()
-		thief := e.browser(t)
-		req, _ := http.NewRequest(http.MethodGet, e.base+"/", nil)
-		req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: loggedOut})
-		if r := thief.do(req); r.StatusCode != http.StatusUnauthorized {
+		if r := e.browser(t).do(e.withCookie("/", loggedOut)); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("%s: the logged-out cookie got %s, want 401", when, r.Status)
 		}
 		if r, body := e.requestToken(t, shopSecret, used); r.StatusCode != http.StatusBadRequest || body.Error != "invalid_dpop_proof" {
@@ -134,10 +131,7 @@ func TestFullStoreNeverForgetsLogoutsOrReplays(t *testing.T) {
 	if r := dave.post("/.mailgate/logout", map[string]string{"form_token": dave.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout after the markers expired: %s", r.Status)
 	}
-	thief := e.browser(t)
-	req, _ := http.NewRequest(http.MethodGet, e.base+"/", nil)
-	req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: loggedOut})
-	if r := thief.do(req); r.StatusCode != http.StatusUnauthorized {
+	if r := e.browser(t).do(e.withCookie("/", loggedOut)); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the first logged-out cookie after the clock moved: %s, want 401", r.Status)
 	}
 }

@@ -532,10 +532,7 @@ func TestMailgateInCaddy(t *testing.T) {
 			t.Fatalf("the logout form sent twice: %s, want 403", again.Status)
 		}
 		// A copy of the old cookie, replayed, is refused.
-		thief := e.browser(t)
-		req, _ := http.NewRequest(http.MethodGet, e.base+"/", nil)
-		req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: token})
-		if r := thief.do(req); r.StatusCode != http.StatusUnauthorized {
+		if r := e.browser(t).do(e.withCookie("/", token)); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("revoked session: %s, want 401", r.Status)
 		}
 	})

@@ -13,14 +13,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
-// withCookie is a request for path that carries the session token, as a
-// copy of the cookie would.
-func (e *env) withCookie(path, token string) *http.Request {
-	req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
-	req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: token})
-	return req
-}
-
 // TestRedisStoreInCaddy: with `store redis`, the whole journey keeps its
 // state in Redis (under the realm's prefix, no secret in a key); a Redis
 // that goes away fails closed, and mailgate recovers by itself when it is
