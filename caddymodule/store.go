@@ -24,13 +24,15 @@ type StoreConfig struct {
 	// Caddy instance that names the same Redis: the store for a cluster).
 	Type string `json:"type,omitempty"`
 
-	// MaxMemory bounds the memory store, in bytes; at least 2MiB. A
-	// quarter holds markers and revocations (revoked sessions, used DPoP
-	// proofs), an eighth the rate-limit counters; neither is ever dropped
-	// to make room: when full, logouts, API calls and logins answer 503
-	// until older entries expire. The rest holds pending links and codes;
-	// when it is full the oldest are dropped, and their owners must ask
-	// again. Default: 64MiB. Memory store only.
+	// MaxMemory bounds the memory store, in bytes; at least 2MiB. Three
+	// sixteenths hold markers and revocations (revoked sessions, used
+	// DPoP proofs), a sixteenth the rate-limit counters; neither is ever
+	// dropped to make room: when full, logouts, API calls and logins
+	// answer 503 until older entries expire. The rest holds pending links
+	// and codes, about 190 bytes a link, with an index of 40 to 75 bytes
+	// a link on top: 256MiB holds a million links. When it is full the
+	// oldest are dropped, and their owners must ask again. Default:
+	// 64MiB, which holds about 250,000. Memory store only.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 
 	// Address is the Redis server, `host:port`. Required for the redis

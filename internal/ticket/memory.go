@@ -2,7 +2,6 @@ package ticket
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,6 +21,7 @@ const maxLifetime = 31 * 24 * time.Hour
 // a shared store (Redis).
 type Memory struct {
 	cache    *bigcache.BigCache
+	keys     compactKeys // bigcache sees compact keys only
 	marks    *marks
 	counters *marks
 	now      func() time.Time
@@ -35,15 +35,21 @@ type Memory struct {
 // whole MiB, and markers need room beside it.
 const MinMemory = 2 << 20
 
-// NewMemory returns a store that uses at most about maxBytes: a quarter for
-// markers and revocations, an eighth for counters, the rest, in whole MiB,
-// for tickets (bigcache adds a small per-entry index on top). now is the
-// clock that decides expiry; pass time.Now outside tests.
+// NewMemory returns a store that uses at most about maxBytes: three
+// sixteenths for markers and revocations, a sixteenth for counters, the
+// rest, in whole MiB, for tickets, with bigcache's index on top (20 to 40
+// bytes per entry, as its Go maps happen to be filled). A pending link is
+// two entries, about 190 bytes with the link flow's payload plus 40 to 75
+// for the index: 256MiB holds a million (BenchmarkMillionPendingLinks).
+// Markers and counters take memory only as they are used, but their shares
+// are bounds that hold: a full set answers ErrFull and never drops an
+// entry. now is the clock that decides expiry; pass time.Now outside
+// tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
 	}
-	markBudget, countBudget := maxBytes/4, maxBytes/8
+	markBudget, countBudget := maxBytes*3/16, maxBytes/16
 	const shards = 16
 	cfg := bigcache.Config{
 		Shards:      shards,
@@ -54,6 +60,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 		MaxEntriesInWindow: 1024,
 		MaxEntrySize:       512,
 		HardMaxCacheSize:   int((maxBytes - markBudget - countBudget) >> 20),
+		Hasher:             prefixHasher{},
 	}
 	// bigcache's cleaner prints to stdout when its context ends, so it gets
 	// one that never does: Close alone stops it.
@@ -61,53 +68,61 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	return &Memory{cache: cache, marks: newMarks(markBudget), counters: newMarks(countBudget), now: now}, nil
+	return &Memory{cache: cache, keys: newCompactKeys(), marks: newMarks(markBudget), counters: newMarks(countBudget), now: now}, nil
 }
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	return m.put(m.keys.of(key), value, ttl)
+}
+
+// put stores value under the compact key ck.
+func (m *Memory) put(ck string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
-	entry := make([]byte, 8+len(value))
-	binary.BigEndian.PutUint64(entry, uint64(m.now().Add(ttl).UnixNano()))
-	copy(entry[8:], value)
-	return m.cache.Set(key, entry)
+	entry := make([]byte, expiryBytes+len(value))
+	putExpiry(entry, m.now().Add(ttl))
+	copy(entry[expiryBytes:], value)
+	return m.cache.Set(ck, entry)
 }
 
-// PutOwned implements Store.
-func (m *Memory) PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error {
+// PutOwned implements Store. The owner's pointer holds the bigcache hash of
+// its ticket (see pointerTo), 8 bytes instead of the 69-byte key.
+func (m *Memory) PutOwned(_ context.Context, owner, key string, value []byte, ttl time.Duration) error {
+	co, ck := m.keys.of(owner), m.keys.of(key)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev, err := m.get(owner)
+	prev, err := m.get(co, owner)
 	switch {
 	case err == nil:
-		if err := m.Delete(ctx, string(prev)); err != nil {
+		if err := m.delete(string(prev)); err != nil {
 			return err
 		}
 	case !errors.Is(err, ErrNotFound):
 		return err
 	}
-	if err := m.Put(ctx, key, value, ttl); err != nil {
+	if err := m.put(ck, value, ttl); err != nil {
 		return err
 	}
-	return m.Put(ctx, owner, []byte(key), ttl)
+	return m.put(co, pointerTo(ck), ttl)
 }
 
 // Get implements Store.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
-	return m.get(key)
+	return m.get(m.keys.of(key), key)
 }
 
 // Take implements Store.
 func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
+	ck := m.keys.of(key)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	entry, err := m.get(key)
+	entry, err := m.get(ck, key)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.cache.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
+	if err := m.delete(ck); err != nil {
 		return nil, err
 	}
 	return entry, nil
@@ -171,7 +186,12 @@ func (m *Memory) Reset(_ context.Context, key string) error {
 
 // Delete implements Store.
 func (m *Memory) Delete(_ context.Context, key string) error {
-	if err := m.cache.Delete(key); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
+	return m.delete(m.keys.of(key))
+}
+
+// delete removes the entry under the compact key ck, if any.
+func (m *Memory) delete(ck string) error {
+	if err := m.cache.Delete(ck); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
 		return err
 	}
 	return nil
@@ -180,23 +200,24 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 // Close implements Store.
 func (m *Memory) Close() error { return m.cache.Close() }
 
-// get returns the live value under key. bigcache hands back expired entries
-// until its cleaner runs, so expiry is checked here against the store's clock.
-func (m *Memory) get(key string) ([]byte, error) {
-	entry, err := m.cache.Get(key)
+// get returns the live value under the compact key ck of key, which only
+// names the entry in errors. bigcache hands back expired entries until its
+// cleaner runs, so expiry is checked here against the store's clock.
+func (m *Memory) get(ck, key string) ([]byte, error) {
+	entry, err := m.cache.Get(ck)
 	if errors.Is(err, bigcache.ErrEntryNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	if len(entry) < 8 {
+	if len(entry) < expiryBytes {
 		return nil, fmt.Errorf("ticket: corrupt entry for %q", key)
 	}
-	if m.now().UnixNano() >= int64(binary.BigEndian.Uint64(entry)) {
+	if !liveAt(entry, m.now()) {
 		return nil, ErrNotFound
 	}
-	return entry[8:], nil
+	return entry[expiryBytes:], nil
 }
 
 var _ Store = (*Memory)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,5 +89,90 @@ func TestMemoryCountersRefuseWhenFull(t *testing.T) {
 	clock.Advance(time.Minute)
 	if c, err := m.Incr(ctx, fmt.Sprintf("limit:ip:%043d", n), time.Minute); err != nil || c.N != 1 {
 		t.Fatalf("after the window: %+v, %v; want room again", c, err)
+	}
+}
+
+// TestMemoryGivesBigcacheCompactKeysOnly: every key bigcache holds is a
+// compact key, no entry holds a key it was given, an owner's pointer is the
+// 8 bytes that delete its ticket, and a pointer to a ticket already gone
+// does not stop the owner's next one.
+func TestMemoryGivesBigcacheCompactKeysOnly(t *testing.T) {
+	ctx := context.Background()
+	m := newStore(t, time.Now)
+	owner, key := pendingLink(1)
+	if err := m.Put(ctx, "code:"+key[len("link:"):], []byte("code"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PutOwned(ctx, owner, key, []byte("link"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	entries := 0
+	for it := m.cache.Iterator(); it.SetNext(); entries++ {
+		e, err := it.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.Key()) != compactKeyBytes {
+			t.Errorf("bigcache holds a %d-byte key", len(e.Key()))
+		}
+		if v := string(e.Value()); strings.Contains(v, key) || strings.Contains(v, owner) {
+			t.Errorf("an entry holds a key it was given: %q", v)
+		}
+	}
+	if entries != 3 {
+		t.Fatalf("bigcache holds %d entries, want a code, a link and its owner's pointer", entries)
+	}
+	if ptr, err := m.get(m.keys.of(owner), owner); err != nil || string(ptr) != m.keys.of(key)[:8] {
+		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, err)
+	}
+	if other := newStore(t, time.Now); other.keys.of(key) == m.keys.of(key) {
+		t.Fatal("two stores share compact keys: the salt is not random")
+	}
+
+	if _, err := m.Take(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	_, next := pendingLink(2)
+	if err := m.PutOwned(ctx, owner, next, []byte("next"), time.Minute); err != nil {
+		t.Fatalf("PutOwned after the owner's link was taken: %v", err)
+	}
+	if got, err := m.Get(ctx, next); err != nil || string(got) != "next" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if got, err := m.Get(ctx, "code:"+key[len("link:"):]); err != nil || string(got) != "code" {
+		t.Fatalf("a ticket of another kind under the same hash: %q, %v", got, err)
+	}
+}
+
+// TestMemoryExpiryAcrossTheWrap: expiries are 10 ms ticks modulo 2^32,
+// compared as a difference, so they hold across the wrap, for the longest
+// ttl from any instant, and for an expired ticket that bigcache still
+// holds a month on.
+func TestMemoryExpiryAcrossTheWrap(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	// 50 ms before a wrap, and off the tick.
+	ticks := clock.Now().UnixNano()/int64(expiryTick)>>32 + 1
+	clock.t.Store(ticks<<32*int64(expiryTick) - int64(50*time.Millisecond) + 3)
+	m := newStore(t, clock.Now)
+	for _, ttl := range []time.Duration{time.Second, maxLifetime} {
+		key := fmt.Sprintf("link:%s", ttl)
+		if err := m.Put(ctx, key, []byte("v"), ttl); err != nil {
+			t.Fatal(err)
+		}
+		start := clock.Now()
+		for _, at := range []time.Duration{0, 100 * time.Millisecond, ttl - expiryTick} {
+			clock.t.Store(start.Add(at).UnixNano())
+			if _, err := m.Get(ctx, key); err != nil {
+				t.Fatalf("ttl %s, %s after Put: %v; want live", ttl, at, err)
+			}
+		}
+		for _, at := range []time.Duration{ttl, ttl + maxLifetime + time.Hour} {
+			clock.t.Store(start.Add(at).UnixNano())
+			if _, err := m.Get(ctx, key); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("ttl %s, %s after Put: %v; want ErrNotFound", ttl, at, err)
+			}
+		}
+		clock.t.Store(start.UnixNano())
 	}
 }
