@@ -35,13 +35,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    session_ttl <duration>
 //	    link_ttl    <duration>
 //	    smtp <host:port> {
-//	        tls          starttls|tls|none
-//	        username     <username>
-//	        password     <password>
-//	        from         <"Name <address>">
+//	        tls             starttls|tls|none
+//	        username        <username>
+//	        password        <password>
+//	        from            <"Name <address>">
 //	        insecure
-//	        dial_timeout <duration>
-//	        timeout      <duration>
+//	        dial_timeout    <duration>
+//	        timeout         <duration>
+//	        max_connections <n>
+//	        idle_timeout    <duration>
 //	    }
 //	    outbox <dir>
 //	    store memory {
@@ -187,6 +189,27 @@ func (m *Mailgate) parseSMTP(d *caddyfile.Dispenser) error {
 			return durationArg(d, &c.DialTimeout)
 		case "timeout":
 			return durationArg(d, &c.Timeout)
+		case "max_connections":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			// 0 would mean the default in JSON; written out, it is a
+			// mistake.
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("smtp max_connections %q: must be from 1 to %d", v, maxSMTPConnections)
+			}
+			c.MaxConnections = n
+			return nil
+		case "idle_timeout":
+			if err := durationArg(d, &c.IdleTimeout); err != nil {
+				return err
+			}
+			if c.IdleTimeout <= 0 {
+				return d.Errf("smtp idle_timeout %s: must be more than 0", d.Val())
+			}
+			return nil
 		}
 		return d.Errf("smtp: unknown subdirective %q", name)
 	})

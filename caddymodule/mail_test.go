@@ -15,6 +15,9 @@ import (
 
 	gomail "github.com/emersion/go-message/mail"
 
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
@@ -32,11 +35,96 @@ func TestSMTPProbeWarnsAtStart(t *testing.T) {
 	if n := logs.Len(); n != 0 {
 		t.Fatalf("%d warnings about a working mail server: %v", n, logs.All())
 	}
-	bad := *good
-	bad.Password = "wrong"
-	m.probeSMTP(context.Background(), &bad)
+	bad := &mail.SMTP{Addr: srv.Addr, TLS: mail.TLSNone, Username: "mailer", Password: "wrong", DialTimeout: 5 * time.Second, Timeout: 10 * time.Second}
+	m.probeSMTP(context.Background(), bad)
 	if entries := logs.All(); len(entries) != 1 || entries[0].ContextMap()["address"] != srv.Addr {
 		t.Fatalf("warnings about a wrong password: %v", entries)
+	}
+}
+
+// TestSMTPConnectionSettings: max_connections and idle_timeout reach the
+// transport, their absence means mail's defaults, and values that make no
+// sense are refused with the setting's name, from a Caddyfile or JSON.
+func TestSMTPConnectionSettings(t *testing.T) {
+	parse := func(inner string) (*SMTPConfig, error) {
+		m := &Mailgate{}
+		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(
+			"mailgate {\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n" + inner + "\n}\n}"))
+		return m.SMTP, err
+	}
+	transport := func(c *SMTPConfig) *mail.SMTP {
+		t.Helper()
+		mm, err := c.mailer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mm.Transport.(*mail.SMTP)
+	}
+
+	c, err := parse("max_connections 8\nidle_timeout 1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := transport(c); s.MaxConns != 8 || s.IdleTimeout != time.Minute {
+		t.Errorf("max_connections 8, idle_timeout 1m gave %d and %s", s.MaxConns, s.IdleTimeout)
+	}
+	if c, err = parse(""); err != nil {
+		t.Fatal(err)
+	}
+	if s := transport(c); s.MaxConns != 0 || s.IdleTimeout != 0 {
+		t.Errorf("without the settings: %d and %s, want mail's defaults", s.MaxConns, s.IdleTimeout)
+	}
+
+	for inner, want := range map[string]string{
+		"max_connections 0":    `smtp max_connections "0": must be from 1 to 64`,
+		"max_connections many": `smtp max_connections "many": must be from 1 to 64`,
+		"max_connections 65":   "smtp max_connections 65: must be from 1 to 64",
+		"idle_timeout 0s":      "smtp idle_timeout 0s: must be more than 0",
+		"idle_timeout -5s":     "smtp idle_timeout -5s: must be more than 0",
+		"idle_timeout soon":    `idle_timeout "soon"`,
+	} {
+		if _, err := parse(inner); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", inner, err, want)
+		}
+	}
+	for _, c := range []SMTPConfig{
+		{MaxConnections: -1},
+		{MaxConnections: 65},
+		{IdleTimeout: caddy.Duration(-time.Second)},
+	} {
+		c.Address, c.TLS, c.From = "127.0.0.1:25", mail.TLSNone, "login@example.com"
+		if err := c.check(); err == nil {
+			t.Errorf("JSON %+v accepted", c)
+		}
+	}
+}
+
+// TestCleanupClosesSMTPConnections: once a config is unloaded, the
+// connection its mails went over is closed, not left for the mail server
+// to time out.
+func TestCleanupClosesSMTPConnections(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none", Username: "mailer", Password: "smtp-secret"})
+	c := &SMTPConfig{Address: srv.Addr, TLS: mail.TLSNone, Username: "mailer", Password: "smtp-secret", From: "login@example.com"}
+	mm, err := c.mailer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &mail.Queue{Sender: mm}
+	q.Start(context.Background())
+	if err := q.Send(context.Background(), mail.Letter{To: "alice@example.com", Template: "login", SiteName: "Example",
+		Link: "https://app.example.com/.mailgate/link?t=abc", Expires: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mailgate{deliveries: q}
+	if err := m.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	// Within less than the 10s after which the test server itself would
+	// hang up on the idle connection.
+	select {
+	case <-srv.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the SMTP connection outlived the config")
 	}
 }
 

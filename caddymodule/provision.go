@@ -162,6 +162,7 @@ func (m *Mailgate) Cleanup() error {
 	// queue itself rather than wait for that.
 	if m.deliveries != nil {
 		m.deliveries.Stop()
+		closeSMTP(m.deliveries)
 	}
 	if m.realmKey == "" {
 		return nil

@@ -19,62 +19,97 @@ const (
 	TLSNone     = "none"     // no encryption: loopback relays only
 )
 
-// SMTP delivers messages to one SMTP server, one connection per message.
+// SMTP delivers messages to one SMTP server. It keeps the connections it
+// opens and reuses them (see pool.go): a message on a reused connection
+// costs neither a TCP nor a TLS handshake nor an AUTH, only an RSET (and
+// the EHLO go-smtp sends after one). Fields must not change after the
+// first Deliver; Close ends the reuse.
 type SMTP struct {
 	Addr     string
 	TLS      string
 	Username string
 	Password string
-	// DialTimeout bounds connecting (and the TLS handshake); Timeout bounds
-	// the whole exchange after that.
+	// DialTimeout bounds connecting (and the TLS handshake), or making
+	// sure that a reused connection still answers; Timeout bounds the rest
+	// of the exchange of each message.
 	DialTimeout time.Duration
 	Timeout     time.Duration
+	// MaxConns bounds the connections open at once, and so the messages
+	// delivered at once; 0 means DefaultMaxConns.
+	MaxConns int
+	// IdleTimeout is how long a connection may wait for its next message:
+	// one that waited longer is closed rather than reused. 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Now is the clock that idle time is measured with; nil means
+	// time.Now. Tests set it, to age connections without waiting.
+	Now func() time.Time
 	// TLSConfig, if set, replaces the default verification (tests use it
 	// to trust their own CA).
 	TLSConfig *tls.Config
+
+	pool pool
 }
 
-// Deliver implements Transport.
+// Deliver implements Transport. The server's refusal comes back wrapped,
+// as the *smtp.SMTPError it is, so that the queue can tell one for good
+// (see permanent).
 func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
-	c, err := s.dial(ctx)
+	c, err := s.get(ctx)
 	if err != nil {
-		return fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+		return err
 	}
-	defer c.Close()
-	if s.Username != "" {
-		if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
-			return fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
-		}
-	}
-	if err := c.SendMail(from, []string{to}, bytes.NewReader(msg)); err != nil {
+	if err := c.client.SendMail(from, []string{to}, bytes.NewReader(msg)); err != nil {
+		// Whatever the exchange left the connection in, it is no state to
+		// start the next message from.
+		s.discard(c)
 		return fmt.Errorf("mail: sending through %s: %w", s.Addr, err)
 	}
-	// The message is accepted once DATA is; a failed QUIT loses nothing.
-	_ = c.Quit()
+	s.put(c)
 	return nil
 }
 
 // Check connects as a delivery would (TLS as configured, EHLO, AUTH) and
 // says goodbye without sending anything, so that a wrong address, port, TLS
-// mode or password shows before anyone tries to log in.
+// mode or password shows before anyone tries to log in. It uses a
+// connection of its own, never one of the pool's: what it checks is that a
+// new one can be made.
 func (s *SMTP) Check(ctx context.Context) error {
 	c, err := s.dial(ctx)
 	if err != nil {
 		return fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
 	}
-	defer c.Close()
-	if err := c.Hello("localhost"); err != nil {
+	defer c.close()
+	if err := c.client.Hello("localhost"); err != nil {
 		return fmt.Errorf("mail: greeting %s: %w", s.Addr, err)
 	}
 	if s.Username != "" {
-		if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
+		if err := c.client.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
 			return fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
 		}
 	}
-	return c.Quit()
+	return c.client.Quit()
 }
 
-func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
+// connect opens a connection for a delivery: dialled, greeted through TLS
+// as configured, and authenticated.
+func (s *SMTP) connect(ctx context.Context) (*conn, error) {
+	c, err := s.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+	}
+	if s.Username != "" {
+		if err := c.client.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
+			c.close()
+			return nil, fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
+		}
+	}
+	return c, nil
+}
+
+// dial connects, with TLS as configured, for one exchange within ctx (see
+// deadlineConn.watch).
+func (s *SMTP) dial(ctx context.Context) (*conn, error) {
 	host, _, err := net.SplitHostPort(s.Addr)
 	if err != nil {
 		return nil, err
@@ -91,49 +126,77 @@ func (s *SMTP) dial(ctx context.Context) (*smtp.Client, error) {
 
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	defer cancel()
-	var conn net.Conn
+	var nc net.Conn
 	if s.TLS == TLSImplicit {
-		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(dctx, "tcp", s.Addr)
+		nc, err = (&tls.Dialer{Config: tlsConfig}).DialContext(dctx, "tcp", s.Addr)
 	} else {
-		conn, err = (&net.Dialer{}).DialContext(dctx, "tcp", s.Addr)
+		nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", s.Addr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	// go-smtp sets a deadline per command; clamping them bounds the whole
-	// exchange, so a server that stalls mid-way cannot hold a login open.
-	limit := time.Now().Add(s.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(limit) {
-		limit = d
-	}
-	dc := &deadlineConn{Conn: conn, limit: limit}
-	// Deadlines do not end with ctx: closing the connection does, so that
-	// a queue that stops can cut off an exchange with a hung server.
-	dc.release = context.AfterFunc(ctx, func() { _ = dc.Conn.Close() })
-	conn = dc
-	_ = conn.SetDeadline(limit)
+	dc := &deadlineConn{Conn: nc, release: stopNothing}
+	dc.watch(ctx)
+	dc.within(ctx, s.Timeout)
 
+	var c *smtp.Client
 	switch s.TLS {
 	case TLSStartTLS:
 		// NewClientStartTLS fails when the server does not offer STARTTLS:
 		// we never fall back to sending in the clear.
-		return smtp.NewClientStartTLS(conn, tlsConfig)
+		if c, err = smtp.NewClientStartTLS(dc, tlsConfig); err != nil {
+			return nil, err
+		}
 	case TLSImplicit, TLSNone:
-		return smtp.NewClient(conn), nil
+		c = smtp.NewClient(dc)
 	default:
-		conn.Close()
+		dc.Close()
 		return nil, fmt.Errorf("unknown tls mode %q", s.TLS)
 	}
+	return &conn{client: c, raw: dc}, nil
 }
 
 // deadlineConn never lets a deadline run past limit, and is closed when
-// the context it was dialled with ends.
+// the context of the exchange under way ends. A pooled connection lives
+// through many exchanges: each sets its own limit and context.
 type deadlineConn struct {
 	net.Conn
 	limit time.Time
-	// release stops watching the context.
+	// release stops watching the context of the exchange under way.
 	release func() bool
 }
+
+// watch closes the connection if ctx ends before unwatch: deadlines do
+// not end with ctx, and closing is what cuts off an exchange with a hung
+// server when a queue stops.
+func (c *deadlineConn) watch(ctx context.Context) {
+	c.release = context.AfterFunc(ctx, func() { _ = c.Conn.Close() })
+}
+
+// unwatch stops watching the context of the exchange that ended, so that a
+// context that is over neither closes the connection while it waits in
+// the pool nor keeps it referenced. It reports false if the context ended
+// first and closed the connection.
+func (c *deadlineConn) unwatch() bool {
+	ok := c.release()
+	c.release = stopNothing
+	return ok
+}
+
+// within limits what follows to d from now, or to ctx's deadline if that
+// comes first. go-smtp sets a deadline per command; clamping them bounds
+// the whole exchange, so that a server that stalls mid-way cannot hold a
+// login open.
+func (c *deadlineConn) within(ctx context.Context, d time.Duration) {
+	c.limit = time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(c.limit) {
+		c.limit = dl
+	}
+	_ = c.Conn.SetDeadline(c.limit)
+}
+
+// stopNothing is the release of a connection no context watches.
+func stopNothing() bool { return false }
 
 // Close implements net.Conn; it also stops watching the context, which
 // would otherwise keep the connection referenced as long as it lives.

@@ -1,6 +1,8 @@
 // Package testsmtp runs a real SMTP server (go-smtp) on loopback for tests:
 // it speaks STARTTLS or implicit TLS with a certificate of its own, checks
-// AUTH PLAIN, and keeps every message it accepts.
+// AUTH PLAIN, and keeps every message it accepts. It counts the connections
+// and TLS handshakes clients make, and can hang up on them, so that tests
+// can see how a client reuses its connections.
 package testsmtp
 
 import (
@@ -41,7 +43,8 @@ type Options struct {
 	// retries gets its mail through afterwards.
 	FailFirst int
 	// Hold, if not nil, stalls every session at MAIL until it is closed,
-	// as a hung server; Server.Held tells a test when a session stalls.
+	// as a hung server, or lets one MAIL through for each value sent on
+	// it; Server.Held tells a test when a session stalls.
 	Hold <-chan struct{}
 }
 
@@ -57,19 +60,24 @@ type Server struct {
 	// RootCAs trusts the server's certificate.
 	RootCAs *x509.CertPool
 
-	opts Options
-	srv  *smtp.Server
-	held chan struct{}
-	mu   sync.Mutex
-	msgs []Message
+	opts   Options
+	srv    *smtp.Server
+	held   chan struct{}
+	closed chan struct{}
+	mu     sync.Mutex
+	msgs   []Message
 	// failed counts the RCPTs failed for FailFirst.
 	failed int
+	// accepted and handshakes count connections and TLS handshakes; open
+	// holds the connections not closed yet, for HangUp.
+	accepted, handshakes int
+	open                 map[*conn]struct{}
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{opts: opts, held: make(chan struct{}, 64)}
+	s := &Server{opts: opts, held: make(chan struct{}, 64), closed: make(chan struct{}, 64), open: map[*conn]struct{}{}}
 	cert := testcert.New(t)
 	s.RootCAs = cert.Roots
 	s.srv = smtp.NewServer(s)
@@ -77,19 +85,28 @@ func Start(t testing.TB, opts Options) *Server {
 	s.srv.ReadTimeout = 10 * time.Second
 	s.srv.WriteTimeout = 10 * time.Second
 	s.srv.AllowInsecureAuth = opts.TLS == "none"
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
-	var ln net.Listener
-	var err error
-	if opts.TLS == "tls" {
-		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsConfig)
-	} else {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if opts.TLS == "starttls" {
-			s.srv.TLSConfig = tlsConfig
-		}
+	tlsConfig := &tls.Config{
+		Certificates: []tls.Certificate{cert.TLS},
+		// Called once per handshake; nil keeps this config.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.handshakes++
+			return nil, nil
+		},
 	}
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Counted below TLS, so that HangUp can close a connection whatever
+	// its state.
+	var ln net.Listener = &listener{Listener: tcp, srv: s}
+	switch opts.TLS {
+	case "tls":
+		ln = tls.NewListener(ln, tlsConfig)
+	case "starttls":
+		s.srv.TLSConfig = tlsConfig
 	}
 	s.Addr = ln.Addr().String()
 	go s.srv.Serve(ln) //nolint:errcheck // ends with Close
@@ -111,6 +128,82 @@ func (s *Server) Messages() []Message {
 // stalls.
 func (s *Server) Held() <-chan struct{} {
 	return s.held
+}
+
+// Connections returns how many connections the server has accepted.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// Handshakes returns how many TLS handshakes clients have started, with
+// STARTTLS or implicit TLS.
+func (s *Server) Handshakes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handshakes
+}
+
+// Closed receives once for each connection that closes, by either side,
+// as it closes.
+func (s *Server) Closed() <-chan struct{} {
+	return s.closed
+}
+
+// HangUp closes every open connection, without a word, as a server that
+// restarts or drops the connections idle past its limit: a client learns
+// of it at its next command.
+func (s *Server) HangUp() {
+	s.mu.Lock()
+	open := make([]*conn, 0, len(s.open))
+	for c := range s.open {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+}
+
+// listener counts and tracks the connections it accepts.
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: nc, srv: l.srv}
+	l.srv.mu.Lock()
+	defer l.srv.mu.Unlock()
+	l.srv.accepted++
+	l.srv.open[c] = struct{}{}
+	return c, nil
+}
+
+// conn is an accepted connection that leaves Server.open when it closes.
+type conn struct {
+	net.Conn
+	srv  *Server
+	once sync.Once
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		delete(c.srv.open, c)
+		c.srv.mu.Unlock()
+		select {
+		case c.srv.closed <- struct{}{}:
+		default: // nobody is counting that many
+		}
+	})
+	return err
 }
 
 // NewSession implements smtp.Backend.

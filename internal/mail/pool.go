@@ -1,0 +1,244 @@
+package mail
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Defaults for an SMTP's zero fields.
+//
+// Four connections are as many as the queue has workers (DefaultWorkers),
+// so that its deliveries never wait for one. More would seldom help: a
+// mail on a reused connection costs a few round trips, so one carries
+// hundreds of mails a second to a nearby server (BenchmarkSMTP), and a few
+// stay far below the connections per client a mail server allows.
+//
+// Thirty seconds idle is well below what servers wait for a client's next
+// command (RFC 5321 asks for 5 minutes; Postfix waits 300s, 10s when under
+// stress), so a connection is mostly closed by us, with a QUIT, and seldom
+// found dead. When it is, the RSET before reuse finds out, and a new
+// connection takes its place.
+const (
+	DefaultMaxConns    = 4
+	DefaultIdleTimeout = 30 * time.Second
+)
+
+// quitTimeout bounds the goodbye to a connection closed while idle: a hung
+// server must not hold Close.
+const quitTimeout = 2 * time.Second
+
+// Interface guards.
+var (
+	_ Transport = (*SMTP)(nil)
+	_ io.Closer = (*SMTP)(nil)
+)
+
+// pool holds an SMTP's connections. A delivery holds one of MaxConns slots
+// while it has a connection, and dials a new one only when none is idle,
+// so that no more than MaxConns are ever open: each is either in a
+// delivery or idle.
+//
+// The idle ones are reused last in, first out: at a steady trickle of mail
+// the same connection serves it all, and the others age out and close,
+// instead of all being kept barely alive in turn.
+type pool struct {
+	mu sync.Mutex
+	// slots holds a token for each delivery under way; made at first use,
+	// MaxConns long.
+	slots chan struct{}
+	// idle is the connections waiting for a message, the most recently
+	// used last.
+	idle   []*conn
+	closed bool
+}
+
+// conn is one connection to the server, greeted and authenticated.
+type conn struct {
+	client *smtp.Client
+	raw    *deadlineConn
+	// idleSince is when it went back to the pool.
+	idleSince time.Time
+}
+
+// get returns a connection for one message, ready for MAIL and watched by
+// ctx with a fresh Timeout: an idle one that still answers, else a new one.
+// The caller hands it back with put or discard.
+func (s *SMTP) get(ctx context.Context) (*conn, error) {
+	if err := s.pool.acquire(ctx, orDefault(s.MaxConns, DefaultMaxConns)); err != nil {
+		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+	}
+	if c := s.takeIdle(); c != nil {
+		if err := s.reuse(ctx, c); err == nil {
+			return c, nil
+		}
+		// The server hung up while c waited: at its idle limit, or in a
+		// restart. That is no failed delivery: a new connection takes its
+		// place, once.
+		c.close()
+	}
+	c, err := s.connect(ctx)
+	if err != nil {
+		s.pool.release()
+		return nil, err
+	}
+	return c, nil
+}
+
+// reuse readies an idle connection for a message within ctx. The RSET
+// stands in for connecting and gets DialTimeout, not Timeout: a connection
+// that a firewall forgot answers nothing at all, and should not cost a
+// whole exchange's time before a new one is dialled.
+func (s *SMTP) reuse(ctx context.Context, c *conn) error {
+	c.raw.watch(ctx)
+	c.raw.within(ctx, s.DialTimeout)
+	if err := c.client.Reset(); err != nil {
+		return err
+	}
+	c.raw.within(ctx, s.Timeout)
+	return nil
+}
+
+// put hands back the connection of a delivery that went through: to the
+// idle ones, or closed if the pool was closed meanwhile, or if the
+// delivery's context ended and closed it.
+func (s *SMTP) put(c *conn) {
+	defer s.pool.release()
+	if !c.raw.unwatch() {
+		c.close()
+		return
+	}
+	if !s.pool.push(c, s.now) {
+		c.quit()
+	}
+}
+
+// discard closes the connection of a delivery that failed.
+func (s *SMTP) discard(c *conn) {
+	c.close()
+	s.pool.release()
+}
+
+// takeIdle returns the most recently used idle connection, unless it has
+// waited longer than IdleTimeout; those that have are closed.
+func (s *SMTP) takeIdle() *conn {
+	expired, c := s.pool.take(s.now(), orDefault(s.IdleTimeout, DefaultIdleTimeout))
+	for _, old := range expired {
+		// In the background: the delivery need not wait for goodbyes.
+		go old.quit()
+	}
+	return c
+}
+
+// Close ends the reuse of connections: it says goodbye on the idle ones,
+// and each connection in a delivery closes when its message is through,
+// without Close waiting for it. Safe while deliveries run. Deliver still
+// works afterwards, each time on a connection of its own, so that a mail
+// sent while Caddy unloads a config is not lost to the pool's end.
+func (s *SMTP) Close() error {
+	var wg sync.WaitGroup
+	for _, c := range s.pool.close() {
+		wg.Go(c.quit)
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *SMTP) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// acquire takes a slot for a delivery, waiting for one while n are taken,
+// or until ctx ends.
+func (p *pool) acquire(ctx context.Context, n int) error {
+	// A delivery that is over must not take an idle connection, only for
+	// its context to close it.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.slots == nil {
+		p.slots = make(chan struct{}, n)
+	}
+	slots := p.slots
+	p.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release gives back a delivery's slot, after its connection went back or
+// was closed.
+func (p *pool) release() {
+	<-p.slots
+}
+
+// push adds c to the idle connections, as of now, unless the pool is
+// closed.
+func (p *pool) push(c *conn, now func() time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	// Under the lock, so that idle is in the order of idleSince.
+	c.idleSince = now()
+	p.idle = append(p.idle, c)
+	return true
+}
+
+// take removes and returns the idle connections that have waited longer
+// than limit at now, and the most recent of the others, if any.
+func (p *pool) take(now time.Time, limit time.Duration) (expired []*conn, c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// idle is in the order of idleSince: the expired ones lead.
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) > limit {
+		n++
+	}
+	expired = append(expired, p.idle[:n]...)
+	kept := copy(p.idle, p.idle[n:])
+	if kept > 0 {
+		kept--
+		c = p.idle[kept]
+	}
+	// The slots past kept must not hold on to connections that left.
+	clear(p.idle[kept:])
+	p.idle = p.idle[:kept]
+	return expired, c
+}
+
+// close marks the pool closed and returns the idle connections, for the
+// caller to close.
+func (p *pool) close() []*conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	return idle
+}
+
+// quit says goodbye and closes, within quitTimeout.
+func (c *conn) quit() {
+	c.raw.within(context.Background(), quitTimeout)
+	if c.client.Quit() != nil {
+		c.close()
+	}
+}
+
+// close closes without a word: after an error, or when the server is gone.
+func (c *conn) close() {
+	_ = c.client.Close()
+}
