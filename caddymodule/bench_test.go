@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -101,4 +102,61 @@ func BenchmarkGuardParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGuardFirstSight is a session the guard has not seen before on
+// every request: its MAC and claims, the user's record, the cache insert
+// (into a full cache, once b.N passes its size).
+func BenchmarkGuardFirstSight(b *testing.B) {
+	m, r := guardFixture(b)
+	user := firstUserID(b, m, r)
+	tokens := make([]string, b.N)
+	for i := range tokens {
+		tokens[i], _, _ = m.sessions.Issue(user)
+	}
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, tok := range tokens {
+		r.Header.Set("Cookie", "__Host-mailgate="+tok)
+		if err := m.ServeHTTP(w, r, nextOK); err != nil || r.Header.Get("Remote-Email") == "" {
+			b.Fatalf("guard did not pass the request: %v", err)
+		}
+	}
+}
+
+// BenchmarkCachedSessionMemory reports what one verified session costs the
+// guard's cache, as the heap grows with 65,536 of them.
+func BenchmarkCachedSessionMemory(b *testing.B) {
+	for range b.N {
+		m, r := guardFixture(b)
+		user := firstUserID(b, m, r)
+		const n = session.DefaultCacheSize
+		tokens := make([]string, n)
+		for i := range tokens {
+			tokens[i], _, _ = m.sessions.Issue(user)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, tok := range tokens {
+			if _, err := m.sessions.Verify(context.Background(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/session")
+		runtime.KeepAlive(tokens)
+	}
+}
+
+// firstUserID is the id of the user whose session the fixture's request
+// carries.
+func firstUserID(b testing.TB, m *Mailgate, r *http.Request) string {
+	s, err := m.sessions.Verify(context.Background(), session.FindCookie(r.Header, "__Host-mailgate"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s.UserID
 }

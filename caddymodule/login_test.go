@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -281,7 +283,7 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 	})
 
-	t.Run("the session token verifies against the published JWKS", func(t *testing.T) {
+	t.Run("the session token is MACed, and the published keys cannot forge one", func(t *testing.T) {
 		b := e.browser(t)
 		token := b.login("alice@example.com", "/")
 		r := b.get("/.mailgate/jwks.json")
@@ -294,32 +296,44 @@ func TestMailgateInCaddy(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.body), &set); err != nil || len(set.Keys) == 0 {
 			t.Fatalf("jwks %q: %v", r.body, err)
 		}
-		// Verified with the standard library alone, as an app without jwx would.
 		parts := strings.Split(token, ".")
 		var hdr struct{ Alg, Kid, Typ string }
 		raw, _ := base64.RawURLEncoding.DecodeString(parts[0])
-		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Alg != "EdDSA" || hdr.Typ != "mailgate-session+jwt" {
+		if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Alg != "HS256" || hdr.Typ != "mailgate-session+jwt" {
 			t.Fatalf("token header %s (%v)", raw, err)
 		}
 		// The cookie holds ids, not the person's address or name.
 		if claims, _ := base64.RawURLEncoding.DecodeString(parts[1]); strings.Contains(string(claims), "alice") || strings.Contains(string(claims), "email") {
 			t.Fatalf("the session cookie carries personal data: %s", claims)
 		}
-		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		// The MAC key derives from a ring key whose public half is
+		// published; neither that half nor its JWK may serve as the MAC
+		// key (the HS256/public-key confusion).
+		var ringKey map[string]string
 		for _, k := range set.Keys {
 			if _, private := k["d"]; private {
 				t.Fatal("the JWKS publishes a private key")
 			}
-			if k["kid"] != hdr.Kid || k["kty"] != "OKP" || k["crv"] != "Ed25519" {
-				continue
+			if k["kid"] == hdr.Kid {
+				ringKey = k
 			}
-			pub, _ := base64.RawURLEncoding.DecodeString(k["x"])
-			if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
-				t.Fatal("the session token does not verify against its JWKS key")
-			}
-			return
 		}
-		t.Fatalf("no Ed25519 key with kid %q in %s", hdr.Kid, r.body)
+		if ringKey == nil {
+			t.Fatalf("the session's kid %q is not a published key: %s", hdr.Kid, r.body)
+		}
+		x, _ := base64.RawURLEncoding.DecodeString(ringKey["x"])
+		jwkJSON, _ := json.Marshal(ringKey)
+		for name, secret := range map[string][]byte{"raw public key": x, "public JWK": jwkJSON, "JWKS": []byte(r.body)} {
+			mac := hmac.New(sha256.New, secret)
+			mac.Write([]byte(parts[0] + "." + parts[1]))
+			forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+			if got := e.browser(t).do(e.withCookie("/", forged)); got.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("a session MACed with the %s: %s, want 401", name, got.Status)
+			}
+		}
+		if got := e.browser(t).do(e.withCookie("/", token)); got.StatusCode != http.StatusOK {
+			t.Fatalf("the real session was refused: %s", got.Status)
+		}
 	})
 
 	t.Run("address not allowed gets the same page and no mail", func(t *testing.T) {

@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
-# Measures what mailgate adds to a proxied request: wrk against a plain
-# reverse_proxy, against mailgate + reverse_proxy with the memory store, and
-# against mailgate + reverse_proxy with the Redis store, all with a valid
-# session, all in front of the same upstream, in one Caddy on loopback.
+# Measures what mailgate adds to a proxied request, case by case, against a
+# plain reverse_proxy in the same rounds. One Caddy runs pinned to one core
+# (taskset -c 0), wrk to another (-t1 -c32), as in issue 10's table:
 #
-#   scripts/bench-wrk.sh [duration] [connections]
+#   known       one session, seen before (a cache hit)
+#   redis       the same on a site with the Redis store
+#   first       every request a session never seen, into a cache with room
+#   past-cache  the same after 65,536+ distinct sessions filled the cache
+#   forged      every request a session with a forged MAC (answered 401)
 #
-# Needs wrk and redis-server (apt-get install wrk redis-server) and curl.
-# Prints wrk's reports; the figures in docs/performance.md come from this
-# script.
+# Every row sends the same request through the same wrk script, so that the
+# difference is mailgate's work. The ratio is mailgate's requests/s over the
+# plain proxy's in the same round; "µs/req" is Caddy's CPU time (user+sys
+# from /proc) per request, and "+µs" its difference to plain.
+#
+#   scripts/bench-wrk.sh [duration] [rounds]
+#
+# Needs wrk, redis-server, curl and taskset. The figures in
+# docs/performance.md come from this script.
 set -euo pipefail
-duration=${1:-15s}
-conns=${2:-64}
+duration=${1:-8s}
+rounds=${2:-2}
+conns=32
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 pid= rpid=
-trap 'kill $pid $rpid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid $rpid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 redis-server --port 6391 --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
 rpid=$!
 go build -o "$work/caddy" "$root/caddy"
+go build -o "$work/mint" "$root/scripts/mint-sessions"
 cat >"$work/Caddyfile" <<CADDY
 {
 	admin localhost:9019
@@ -31,6 +42,7 @@ http://localhost:9001 {
 http://localhost:9002 {
 	reverse_proxy localhost:9001
 }
+# The default cache (65,536 sessions): the known, past-cache and forged rows.
 http://localhost:9003 {
 	mailgate {
 		base_url http://localhost:9003
@@ -51,9 +63,19 @@ http://localhost:9004 {
 	}
 	reverse_proxy localhost:9001
 }
+# A cache with room for every session of the run: the first-sight row.
+http://localhost:9005 {
+	mailgate {
+		base_url http://localhost:9005
+		allow email bench@example.com
+		outbox $work/outbox
+		session_cache 4000000
+	}
+	reverse_proxy localhost:9001
+}
 CADDY
 cd "$work"
-XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config ./caddy run --config Caddyfile >caddy.log 2>&1 &
+XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config taskset -c 0 ./caddy run --config Caddyfile >caddy.log 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs -o /dev/null http://localhost:9002/ && break; sleep 0.1; done
 
@@ -68,30 +90,99 @@ login() {
 		--data-urlencode email=bench@example.com --data-urlencode "form_token=$form" \
 		"http://localhost:$port/.mailgate/login/email"
 	form=$(awk '$6=="mailgate-form"{print $7}' "$jar")
-	link=$(grep -o '"link":"http://localhost:'"$port"'[^"]*"' caddy.log | tail -1 | cut -d'"' -f4)
+	# The form queues the mail: wait for the outbox to log the link.
+	for _ in $(seq 50); do
+		link=$(grep -o '"link":"http://localhost:'"$port"'[^"]*"' caddy.log | tail -1 | cut -d'"' -f4 || true)
+		[ -n "$link" ] && break
+		sleep 0.1
+	done
 	curl -fs -c "$jar" -b "$jar" -o /dev/null -H "Origin: http://localhost:$port" \
 		--data-urlencode "t=${link#*t=}" --data-urlencode "form_token=$form" \
 		"http://localhost:$port/.mailgate/link"
 	awk '$6=="mailgate"{print $7}' "$jar"
 }
-memory=$(login 9003)
+known=$(login 9003)
 redis=$(login 9004)
-for s in "$memory" "$redis"; do
+for s in "$known" "$redis"; do
 	[ -n "$s" ] || { echo "login failed" >&2; cat caddy.log >&2; exit 1; }
 done
-curl -fs -H "Cookie: mailgate=$memory" http://localhost:9003/ | grep -q "hello from upstream"
+curl -fs -H "Cookie: mailgate=$known" http://localhost:9003/ | grep -q "hello from upstream"
 curl -fs -H "Cookie: mailgate=$redis" http://localhost:9004/ | grep -q "hello from upstream"
 
-# Every run sends a cookie of the same size, so the proxied requests are
-# the same and the difference is mailgate's work. Alternated, to see the
-# noise.
-for round in 1 2; do
-	echo "== plain reverse_proxy (round $round)"
-	wrk -t2 -c"$conns" -d"$duration" --latency -H "Cookie: mailgate=$memory" http://localhost:9002/
-	echo "== mailgate (memory store) + reverse_proxy, valid session (round $round)"
-	wrk -t2 -c"$conns" -d"$duration" --latency -H "Cookie: mailgate=$memory" http://localhost:9003/
-	echo "== mailgate (redis store) + reverse_proxy, valid session (round $round)"
-	wrk -t2 -c"$conns" -d"$duration" --latency -H "Cookie: mailgate=$redis" http://localhost:9004/
+# Distinct valid sessions, minted with the realm's stored ring for the user
+# the login created: more than any run sends, so none repeats.
+mint() { # mint FILE ISSUER N
+	./mint -storage "$work/storage" -realm default -issuer "$2" -email bench@example.com -n "$3" >"$1"
+}
+echo "minting sessions..." >&2
+per_run=250000
+mint prime.txt http://localhost:9003 70000
+for r in $(seq "$rounds"); do
+	mint "first.$r.txt" http://localhost:9005 "$per_run"
+	mint "past.$r.txt" http://localhost:9003 "$per_run"
 done
-echo "== mailgate, no session (401)"
-wrk -t2 -c"$conns" -d"$duration" --latency http://localhost:9003/
+echo "$known" >known.txt
+echo "$redis" >redis.txt
+# A forged MAC: the last characters of a real session replaced.
+sed 's/....$/AAAA/' known.txt >forged.txt
+curl -fs -H "Cookie: mailgate=$(head -1 first.1.txt)" http://localhost:9005/ | grep -q "hello from upstream"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: mailgate=$(cat forged.txt)" http://localhost:9003/)" = 401 ]
+
+cat >tokens.lua <<'LUA'
+-- Each request carries the next session of the file named by TOKENS, so
+-- that every row pays wrk the same for making its requests.
+local tokens = {}
+for line in io.lines(os.getenv("TOKENS")) do tokens[#tokens + 1] = "mailgate=" .. line end
+local i = 0
+request = function()
+	i = i + 1
+	if i > #tokens then i = 1 end
+	return wrk.format("GET", "/", { ["Cookie"] = tokens[i] })
+end
+LUA
+
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # user+sys, in clock ticks
+hz=$(getconf CLK_TCK)
+# run NAME PORT TOKENS: prints "NAME req/s µs-per-request"
+run() {
+	local before after out rps reqs
+	before=$(cpu)
+	out=$(TOKENS=$3 taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s tokens.lua "http://localhost:$2/")
+	after=$(cpu)
+	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
+	reqs=$(awk '/requests in/{print $1}' <<<"$out")
+	if [ "$reqs" -gt "$(wc -l <"$3")" ] && [ "$3" != known.txt ] && [ "$3" != redis.txt ] && [ "$3" != forged.txt ]; then
+		echo "warning: $1 sent $reqs requests but had $(wc -l <"$3") sessions; some repeated" >&2
+	fi
+	awk -v n="$1" -v r="$rps" -v q="$reqs" -v c=$((after - before)) -v hz="$hz" \
+		'BEGIN{printf "%s %s %.1f\n", n, r, c * 1e6 / hz / q}'
+}
+
+# Fill the default site's cache past its size before the rows that need it.
+TOKENS=prime.txt taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s tokens.lua http://localhost:9003/ >/dev/null
+
+results=$work/results
+for r in $(seq "$rounds"); do
+	{
+		run "plain" 9002 "first.$r.txt"
+		run "known" 9003 known.txt
+		run "redis" 9004 redis.txt
+		run "first" 9005 "first.$r.txt"
+		run "past-cache" 9003 "past.$r.txt"
+		run "forged" 9003 forged.txt
+		run "plain" 9002 "past.$r.txt"
+	} | sed "s/^/$r /" >>"$results"
+done
+
+echo "Caddy pinned to one core, wrk -t1 -c$conns -d$duration, $(nproc) cores, $(date -u +%Y-%m-%d)"
+printf '%-6s %-11s %10s %7s %8s %8s\n' round case "req/s" ratio "µs/req" "+µs"
+awk '
+	$2 == "plain" { if (!($1 in prps)) { prps[$1] = $3; pcpu[$1] = $4 } else { prps[$1] = ($3 + prps[$1]) / 2; pcpu[$1] = ($4 + pcpu[$1]) / 2 } next }
+	{ row[NR] = $0 }
+	END {
+		for (i = 1; i <= NR; i++) if (i in row) {
+			split(row[i], f, " ")
+			printf "%-6s %-11s %10.0f %6.2fx %8.1f %+8.1f\n", f[1], f[2], f[3], f[3] / prps[f[1]], f[4], f[4] - pcpu[f[1]]
+		}
+		for (r in prps) printf "%-6s %-11s %10.0f %6.2fx %8.1f %+8.1f\n", r, "plain (avg)", prps[r], 1, pcpu[r], 0
+	}' "$results"

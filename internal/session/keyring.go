@@ -59,6 +59,9 @@ type keySet struct {
 	keys   []ringKey // as stored: newest first
 	public map[string]ed25519.PublicKey
 	jwks   []byte
+	// sessionMACs holds each key's session MAC key, by the exact encoded
+	// header a session token MACed with it carries (see sessionmac.go).
+	sessionMACs map[string]*macKey
 }
 
 // ringKey is a private key with its schedule; zero times mean "always"
@@ -272,7 +275,7 @@ func parseKeySet(raw []byte) (*keySet, error) {
 	if set.Len() == 0 {
 		return nil, errors.New("session: key ring is empty")
 	}
-	ring := &keySet{public: make(map[string]ed25519.PublicKey)}
+	ring := &keySet{public: make(map[string]ed25519.PublicKey), sessionMACs: make(map[string]*macKey)}
 	pubSet := jwk.NewSet()
 	for i := 0; i < set.Len(); i++ {
 		k, _ := set.Key(i)
@@ -295,6 +298,8 @@ func parseKeySet(raw []byte) (*keySet, error) {
 		}
 		ring.keys = append(ring.keys, rk)
 		ring.public[k.KeyID()] = priv.Public().(ed25519.PublicKey)
+		mk := newMACKey(k)
+		ring.sessionMACs[mk.header] = mk
 		pub, err := k.PublicKey()
 		if err != nil {
 			return nil, err

@@ -33,9 +33,7 @@ type Signer struct {
 // Sign signs t as a JWT of the given typ with the ring's signing key, setting
 // iss, aud and iat.
 func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
-	_ = t.Set(jwt.IssuerKey, s.Issuer)
-	_ = t.Set(jwt.AudienceKey, s.Audience)
-	_ = t.Set(jwt.IssuedAtKey, s.Now().Truncate(time.Second))
+	s.stamp(t)
 	signing := s.Ring.keys.Load().signing(s.Now())
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, typ)
@@ -45,6 +43,13 @@ func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
 		return "", fmt.Errorf("session: signing: %w", err)
 	}
 	return string(b), nil
+}
+
+// stamp sets the claims every token of this signer carries.
+func (s Signer) stamp(t jwt.Token) {
+	_ = t.Set(jwt.IssuerKey, s.Issuer)
+	_ = t.Set(jwt.AudienceKey, s.Audience)
+	_ = t.Set(jwt.IssuedAtKey, s.Now().Truncate(time.Second))
 }
 
 // Verify checks token as a JWT of the given typ: one signature, alg EdDSA, a
@@ -72,8 +77,20 @@ func (s Signer) Verify(typ, token string, maxTTL time.Duration) (jwt.Token, erro
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kid %q", ErrInvalid, hdr.KeyID())
 	}
-	t, err := jwt.ParseString(token,
-		jwt.WithKey(jwa.EdDSA, pub),
+	t, err := jwt.ParseString(token, append(s.claimOptions(), jwt.WithKey(jwa.EdDSA, pub))...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := checkClaims(msg.Payload(), t, maxTTL); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// claimOptions are jwx's checks of the claims: iss, aud, exp and iat
+// required and within Skew of the signer's clock.
+func (s Signer) claimOptions() []jwt.ParseOption {
+	return []jwt.ParseOption{
 		jwt.WithValidate(true),
 		jwt.WithClock(jwt.ClockFunc(s.Now)),
 		jwt.WithAcceptableSkew(Skew),
@@ -81,17 +98,21 @@ func (s Signer) Verify(typ, token string, maxTTL time.Duration) (jwt.Token, erro
 		jwt.WithAudience(s.Audience),
 		jwt.WithRequiredClaim(jwt.ExpirationKey),
 		jwt.WithRequiredClaim(jwt.IssuedAtKey),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if err := numericDates(msg.Payload()); err != nil {
-		return nil, err
+}
+
+// checkClaims adds what jwx does not check: dates that are JSON numbers,
+// and a lifetime (exp − iat) that is positive and at most maxTTL plus Skew.
+// Positive, because jwx skips its exp check for an exp of 0 and its iat
+// check for an iat of 0.
+func checkClaims(payload []byte, t jwt.Token, maxTTL time.Duration) error {
+	if err := numericDates(payload); err != nil {
+		return err
 	}
-	if life := t.Expiration().Sub(t.IssuedAt()); life > maxTTL+Skew {
-		return nil, fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalid, life, maxTTL)
+	if life := t.Expiration().Sub(t.IssuedAt()); life <= 0 || life > maxTTL+Skew {
+		return fmt.Errorf("%w: lifetime %s outside (0, %s]", ErrInvalid, life, maxTTL+Skew)
 	}
-	return t, nil
+	return nil
 }
 
 // numericDates refuses exp, iat and nbf that are not JSON numbers (RFC 7519
