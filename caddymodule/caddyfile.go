@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allow email <address...>
 //	    allow domain <domain...>
 //	    session_ttl <duration>
+//	    session_cache <entries>
 //	    link_ttl    <duration>
 //	    smtp <host:port> {
 //	        tls             starttls|tls|none
@@ -105,6 +106,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseAllow(d)
 		case "session_ttl":
 			return checked(d, durationArg(d, &m.SessionTTL), func() error { return checkSessionTTL(m.SessionTTL) })
+		case "session_cache":
+			return checked(d, intArg(d, &m.SessionCache), func() error { return checkSessionCache(m.SessionCache) })
 		case "key_rotation":
 			return checked(d, durationArg(d, &m.KeyRotation), func() error { return checkKeyRotation(m.KeyRotation) })
 		case "link_ttl":
@@ -394,6 +397,21 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 		return d.Errf("%s %q: %v", name, v, err)
 	}
 	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// intArg reads one whole number.
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return d.Errf("%s %q: not a whole number", name, v)
+	}
+	*dst = n
 	return nil
 }
 

@@ -109,6 +109,7 @@ site_name "Example"
 allow email alice@example.com bob@example.com
 allow domain example.com *.corp.example
 session_ttl 8h
+session_cache 200000
 link_ttl 10m
 smtp smtp.example.com:465 {
 	tls tls
@@ -218,6 +219,9 @@ func TestDefaults(t *testing.T) {
 	if time.Duration(m.SessionTTL) != 12*time.Hour || m.Prefix != "/.mailgate" || m.Store.MaxMemory != 64<<20 {
 		t.Errorf("defaults: session_ttl %s, prefix %q, max_memory %d", time.Duration(m.SessionTTL), m.Prefix, m.Store.MaxMemory)
 	}
+	if m.SessionCache != 65536 {
+		t.Errorf("session_cache defaults to %d, want 65536", m.SessionCache)
+	}
 	if time.Duration(m.KeyRotation) != 30*24*time.Hour {
 		t.Errorf("key_rotation defaults to %s, want 720h", time.Duration(m.KeyRotation))
 	}
@@ -280,6 +284,8 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},
 		{"session_ttl over 30 days", "session_ttl 800h", "session_ttl 800h0m0s: must be between 1m and 720h"},
 		{"key_rotation too short", "key_rotation 30m", "key_rotation 30m0s: must be at least 1h"},
+		{"session_cache too small", "session_cache 10", "session_cache 10: must be between 1024 and 16777216"},
+		{"session_cache not a number", "session_cache lots", `session_cache "lots": not a whole number`},
 		{"link_ttl out of range", "link_ttl 48h", "link_ttl 48h0m0s"},
 		{"smtp tls mode", "smtp smtp.example.com:587 {\ntls maybe\nfrom login@example.com\n}", `smtp tls "maybe"`},
 		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},

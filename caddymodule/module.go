@@ -64,6 +64,13 @@ type Mailgate struct {
 	// SessionTTL is how long a session lasts, 1m to 30 days. Default: 12h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
+	// SessionCache is how many verified sessions this handler remembers,
+	// so that a returning session costs a lookup instead of a MAC check
+	// and a read of the user. When it is full, the sessions seen once are
+	// dropped before the ones in use (S3-FIFO). Each takes about 600
+	// bytes (docs/performance.md). 1,024 to 16,777,216. Default: 65,536.
+	SessionCache int `json:"session_cache,omitempty"`
+
 	// KeyRotation is how long a signing key signs before a new one takes
 	// over, at least 1h. A new key is published 5 minutes before it
 	// signs, and an old one keeps verifying until every token it signed

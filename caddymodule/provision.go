@@ -107,6 +107,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Revocations: revocations,
 		Identities:  identities{users},
 		Prepare:     m.headers.prepare,
+		CacheSize:   m.SessionCache,
 	})
 }
 
@@ -194,6 +195,12 @@ func (m *Mailgate) applyDefaults() error {
 	if err := checkSessionTTL(m.SessionTTL); err != nil {
 		return err
 	}
+	if m.SessionCache == 0 {
+		m.SessionCache = session.DefaultCacheSize
+	}
+	if err := checkSessionCache(m.SessionCache); err != nil {
+		return err
+	}
 	if err := checkLinkTTL(m.LinkTTL); err != nil {
 		return err
 	}
@@ -230,6 +237,18 @@ func checkPrefix(prefix string) error {
 	p := strings.TrimSuffix(prefix, "/")
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
 		return fmt.Errorf("mailgate: prefix %q: must be a path such as /.mailgate", prefix)
+	}
+	return nil
+}
+
+// Bounds of session_cache: below about a thousand entries otter's
+// admission no longer keeps the sessions in use; above, a handler could hold
+// gigabytes.
+const minSessionCache, maxSessionCache = 1 << 10, 1 << 24
+
+func checkSessionCache(n int) error {
+	if n < minSessionCache || n > maxSessionCache {
+		return fmt.Errorf("mailgate: session_cache %d: must be between %d and %d entries", n, minSessionCache, maxSessionCache)
 	}
 	return nil
 }
