@@ -50,7 +50,7 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
 		Revocations: rev,
-		Identities:  identities{users},
+		Identities:  newIdentities(users, time.Now),
 		Prepare:     m.headers.prepare,
 	})
 	token, _, err := m.sessions.Issue(alice.ID)

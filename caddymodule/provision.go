@@ -105,7 +105,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Signer:      session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:         time.Duration(m.SessionTTL),
 		Revocations: revocations,
-		Identities:  identities{users},
+		Identities:  newIdentities(users, now),
 		Prepare:     m.headers.prepare,
 		CacheSize:   m.SessionCache,
 	})
