@@ -92,7 +92,12 @@ func cmdTestMail(fl caddycmd.Flags) (int, error) {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("%s: %w", site, err)
 		}
 		letter := mail.Letter{To: to, Template: "test", SiteName: site}
-		if err := mailer.Send(context.Background(), letter); err != nil {
+		err = mailer.Send(context.Background(), letter)
+		// Says goodbye (QUIT) on the connection the pool kept open.
+		if s, ok := mailer.Transport.(*mail.SMTP); ok {
+			_ = s.Close()
+		}
+		if err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("%s: %w", site, err)
 		}
 		fmt.Printf("%s: test mail to %s handed to %s\n", site, to, m.SMTP.Address)
