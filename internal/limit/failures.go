@@ -8,10 +8,11 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
-// FailureCounter is the store's counting, read and written.
+// FailureCounter is the store's counting, read, written and reset.
 type FailureCounter interface {
 	Counter
 	Count(ctx context.Context, key string) (ticket.Count, error)
+	Reset(ctx context.Context, key string) error
 }
 
 // Failures limits failed attempts at a secret (a link, a client secret, an
@@ -49,6 +50,18 @@ func (f Failures) Fail(ctx context.Context, subject string) error {
 	}
 	if _, err := f.Store.Incr(ctx, f.key(subject), f.Rule.Window); err != nil {
 		return fmt.Errorf("limit: counting %s: %w", f.Name, err)
+	}
+	return nil
+}
+
+// Forgive ends subject's count of failures, after a success: a person who
+// mistyped twice and then got it right starts afresh.
+func (f Failures) Forgive(ctx context.Context, subject string) error {
+	if f.Rule.Max <= 0 {
+		return nil
+	}
+	if err := f.Store.Reset(ctx, f.key(subject)); err != nil {
+		return fmt.Errorf("limit: resetting %s: %w", f.Name, err)
 	}
 	return nil
 }

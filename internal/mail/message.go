@@ -23,10 +23,12 @@ import (
 type Letter struct {
 	To       string
 	Locale   string
-	Template string // "login", "test"
+	Template string // "login", "code", "test"
 	SiteName string
 	Link     string
-	Expires  time.Duration
+	// Code is the one-time code a "code" letter carries.
+	Code    string
+	Expires time.Duration
 	// RequestedAt, RequestIP and RequestAgent say when, from where and with
 	// which browser a person asked for the mail, so that someone who did
 	// not ask can tell; empty for mails an app asked for.
