@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +264,48 @@ func TestDutchLettersUseTheirOwnUsage(t *testing.T) {
 	}
 }
 
+// TestCodeLettersShowTheCode: in every locale, the code stands on its own
+// in both parts (large in the HTML, on a line of its own in the text), the
+// letter says it expires in 3 minutes and names the requesting IP and time,
+// and the link is there only when one was asked for.
+func TestCodeLettersShowTheCode(t *testing.T) {
+	for _, loc := range locale.All() {
+		for _, link := range []string{"", "https://app.example.com/.mailgate/code-link?t=abc"} {
+			l := Letter{
+				To: "alice@example.com", Locale: loc, Template: "code", SiteName: "Example", App: "The Game",
+				Code: "042917", Link: link, Expires: 3 * time.Minute,
+				RequestedAt: fixedNow(), RequestIP: "192.0.2.7", RequestAgent: "Firefox",
+			}
+			raw, err := mailer(t, nil).Compose(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			subject, _ := p.header.Subject()
+			text, html := p.parts["text/plain"], p.parts["text/html"]
+			if !strings.HasPrefix(subject, "042917 ") {
+				t.Errorf("%s: subject %q does not lead with the code", loc, subject)
+			}
+			if !regexp.MustCompile(`(?m)^    042917\r?$`).MatchString(text) {
+				t.Errorf("%s: the text part does not show the code on a line of its own:\n%s", loc, text)
+			}
+			if !strings.Contains(html, "font-size: 32px") || !strings.Contains(html, "user-select: all") || !strings.Contains(html, ">042917</p>") {
+				t.Errorf("%s: the HTML part does not show the code large and selectable:\n%s", loc, html)
+			}
+			for _, part := range []string{text, html} {
+				for _, want := range []string{" 3 ", "192.0.2.7", "1 Apr 2026 09:30 UTC", "The Game"} {
+					if !strings.Contains(part, want) {
+						t.Errorf("%s: a part lacks %q:\n%s", loc, want, part)
+					}
+				}
+				if strings.Contains(part, "code-link") != (link != "") {
+					t.Errorf("%s: link %q, part:\n%s", loc, link, part)
+				}
+			}
+		}
+	}
+}
+
 // TestEverySupportedLocaleHasItsTemplates: the one list of locales and the
 // template folders agree.
 func TestEverySupportedLocaleHasItsTemplates(t *testing.T) {
@@ -274,7 +317,7 @@ func TestEverySupportedLocaleHasItsTemplates(t *testing.T) {
 		t.Errorf("%d template folders for %d locales", len(dirs), len(locale.All()))
 	}
 	for _, l := range locale.All() {
-		for _, f := range []string{"login.txt", "login.html"} {
+		for _, f := range []string{"login.txt", "login.html", "code.txt", "code.html"} {
 			if _, err := templateFS.ReadFile("templates/" + l + "/" + f); err != nil {
 				t.Errorf("%s: %v", l, err)
 			}
