@@ -20,6 +20,12 @@ func (downStore) Revoke(context.Context, string, time.Duration) error {
 func (downStore) Revoked(string) (bool, error) {
 	return false, errors.New("store down")
 }
+func (downStore) RevokeBefore(context.Context, string, time.Time, time.Duration) error {
+	return errors.New("store down")
+}
+func (downStore) RevokedBefore(string) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("store down")
+}
 
 func TestGuardFailsClosedWhenStoreUnreadable(t *testing.T) {
 	m, r := guardFixtureWith(t, downStore{})

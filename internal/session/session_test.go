@@ -327,6 +327,12 @@ func (brokenRevocations) Revoke(context.Context, string, time.Duration) error {
 func (brokenRevocations) Revoked(string) (bool, error) {
 	return false, errors.New("down")
 }
+func (brokenRevocations) RevokeBefore(context.Context, string, time.Time, time.Duration) error {
+	return errors.New("down")
+}
+func (brokenRevocations) RevokedBefore(string) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("down")
+}
 
 func TestVerifyFailsClosedWhenRevocationsUnreadable(t *testing.T) {
 	f := newFixture(t)
@@ -575,4 +581,95 @@ func tokenHeaderForTest(t *testing.T, token string) string {
 		t.Fatal(err)
 	}
 	return string(raw)
+}
+
+var bob = Identity{UserID: "u-2", Email: "bob@example.com", Name: "Bob"}
+
+// TestRevokeUserRefusesEarlierSessionsOnly is logout-all: every session of
+// the user issued before the new one is refused, the new one and later ones
+// are not, even in the cut-off's own second, and another user's are not;
+// logging out one session still works beside it.
+func TestRevokeUserRefusesEarlierSessionsOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: userMap{alice.UserID: alice, bob.UserID: bob}})
+	verify := func(tok string) error { _, err := m.Verify(ctx, tok); return err }
+	f.clock.t = f.clock.t.Add(10*time.Second + 500*time.Millisecond)
+	bobs, _, _ := m.Issue(bob.UserID)
+	old, _, _ := m.Issue(alice.UserID)
+	if err := verify(old); err != nil { // now cached
+		t.Fatal(err)
+	}
+
+	// The new login, half a second into the second after the old one.
+	f.clock.t = f.clock.t.Add(time.Second)
+	before := f.clock.Now()
+	current, _, _ := m.Issue(alice.UserID)
+	if err := m.RevokeUser(ctx, alice.UserID, before); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(old); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("a session issued before the cut-off: %v, want ErrRevoked", err)
+	}
+	if err := verify(current); err != nil {
+		t.Fatalf("the session issued in the cut-off's second: %v, want it valid", err)
+	}
+	if err := verify(bobs); err != nil {
+		t.Fatalf("another user's session: %v, want it valid", err)
+	}
+	f.clock.t = f.clock.t.Add(time.Second)
+	later, _, _ := m.Issue(alice.UserID)
+	if err := verify(later); err != nil {
+		t.Fatalf("a session issued after the cut-off: %v", err)
+	}
+
+	s, err := m.Verify(ctx, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Revoke(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(current); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("a logged-out session beside a cut-off: %v, want ErrRevoked", err)
+	}
+	if err := verify(later); err != nil {
+		t.Fatalf("logging out one session refused another: %v", err)
+	}
+
+	// The old session, issued a second before the cut-off, would be
+	// accepted until Skew past its exp: the cut-off must last as long.
+	f.clock.t = f.clock.t.Add(-2*time.Second + time.Hour + Skew - time.Second)
+	if err := verify(old); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("an earlier session at the end of its skew: %v, want ErrRevoked", err)
+	}
+}
+
+// TestRevokeUserLongPastStoresNothing: a cut-off every session before which
+// has expired has nothing left to refuse.
+func TestRevokeUserLongPastStoresNothing(t *testing.T) {
+	f := newFixture(t)
+	if err := f.m.RevokeUser(context.Background(), alice.UserID, f.clock.Now().Add(-time.Hour-2*Skew)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := f.store.RevokedBefore(userRevokedPrefix + alice.UserID); ok {
+		t.Fatal("a cut-off was stored with nothing left to refuse")
+	}
+}
+
+// staleCutoffs is a revocation list whose cut-offs cannot be vouched for.
+type staleCutoffs struct{ *ticket.Memory }
+
+func (staleCutoffs) RevokedBefore(string) (time.Time, bool, error) {
+	return time.Time{}, false, ticket.ErrStale
+}
+
+func TestVerifyFailsClosedWhenCutOffsUnreadable(t *testing.T) {
+	f := newFixture(t)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: staleCutoffs{f.store}, Identities: users})
+	tok, _, _ := m.Issue(alice.UserID)
+	_, err := m.Verify(context.Background(), tok)
+	if !errors.Is(err, ticket.ErrStale) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrRevoked) {
+		t.Fatalf("err = %v, want the store's error, distinct from invalid/revoked", err)
+	}
 }

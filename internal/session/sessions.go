@@ -12,7 +12,8 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
-// ErrRevoked is returned for a well-signed session that was logged out.
+// ErrRevoked is returned for a well-signed session that was logged out, on
+// its own or with every session of its user issued before it (RevokeUser).
 var ErrRevoked = errors.New("session: revoked")
 
 // Identity is whom a session speaks for.
@@ -31,18 +32,31 @@ type Session struct {
 	// once per token, so the guard can keep per-request work to lookups.
 	Data any
 
-	revokedKey string
+	// issuedAt is the token's iat in Unix seconds, held against the user's
+	// cut-off (RevokeUser).
+	issuedAt int64
+	// The keys of the session's and of its user's revocations, made once
+	// per token so the per-request checks do not allocate.
+	revokedKey     string
+	userRevokedKey string
 }
 
-// Revocations records logged-out session ids until their tokens expire,
-// never dropped to make room. Revoked is read on every request from this
-// process's memory; an error means the set may be stale and the session is
-// refused. The ticket store satisfies it, so a cluster sharing a store
-// shares logouts.
+// Revocations records logged-out session ids, and per user the time before
+// which every session was logged out, until the tokens they concern expire,
+// never dropped to make room. Revoked and RevokedBefore are read on every
+// request from this process's memory; an error means the set may be stale
+// and the session is refused. A user's cut-off only ever moves later. The
+// ticket store satisfies it (see ticket.Revocations), so a cluster sharing a
+// store shares logouts.
 type Revocations interface {
 	Revoke(ctx context.Context, key string, ttl time.Duration) error
 	Revoked(key string) (bool, error)
+	RevokeBefore(ctx context.Context, key string, before time.Time, ttl time.Duration) error
+	RevokedBefore(key string) (time.Time, bool, error)
 }
+
+// Every ticket store serves as the manager's revocation list.
+var _ Revocations = (ticket.Revocations)(nil)
 
 // Identities finds whom a session speaks for. The token carries opaque ids
 // only, no address or name (a cookie should hold no personal data, NIST SP
@@ -123,6 +137,15 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 	if revoked {
 		return nil, ErrRevoked
 	}
+	cutoff, ok, err := m.revocations.RevokedBefore(s.userRevokedKey)
+	if err != nil {
+		return nil, fmt.Errorf("session: reading revocations: %w", err)
+	}
+	// Unix() floors a cut-off within a second to that second: see
+	// RevokeUser for why a session of the cut-off's second stays valid.
+	if ok && s.issuedAt < cutoff.Unix() {
+		return nil, ErrRevoked
+	}
 	return s, nil
 }
 
@@ -142,7 +165,7 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{ID: c.SessionID, Expiry: time.Unix(c.Expiry, 0).UTC()}
+	s := &Session{ID: c.SessionID, Expiry: time.Unix(c.Expiry, 0).UTC(), issuedAt: c.IssuedAt}
 	if s.Identity, err = m.identities.Identity(ctx, c.Subject); err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return nil, err
@@ -150,6 +173,7 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 		return nil, fmt.Errorf("session: reading the user: %w", err)
 	}
 	s.revokedKey = "revoked-session:" + s.ID
+	s.userRevokedKey = userRevokedPrefix + s.UserID
 	if m.prepare != nil {
 		s.Data = m.prepare(s)
 	}
@@ -164,6 +188,36 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 		return nil
 	}
 	return m.revocations.Revoke(ctx, s.revokedKey, ttl)
+}
+
+// userRevokedPrefix starts the key of a user's cut-off (RevokeUser).
+const userRevokedPrefix = "revoked-user:"
+
+// RevokeUser ends, everywhere its revocation list is shared, every session
+// of userID issued before before, for logout-all: a login that asks for it
+// passes its new session's issue time, or any time read from the manager's
+// clock before issuing it (a later one would refuse the new session too).
+//
+// Session tokens carry their iat in whole seconds, so the cut-off is before
+// floored to the second, and a session counts as issued before it only if
+// its iat is an earlier second: the new session, whose iat is that second
+// or later, stays valid. The price is that a session issued earlier within
+// the same second also stays valid; refusing that second instead would
+// refuse the new session, which is the one the user just logged in with.
+//
+// The cut-off is kept until the last session it concerns would be refused
+// anyway: a session issued before it lives at most ttl + Skew (the lifetime
+// verify accepts) and is accepted up to Skew past its exp. Other tokens
+// checked against the same key (user JWTs for apps) are covered only if
+// they live no longer; a longer-lived kind must extend the cut-off's ttl
+// itself, which a store keeps at the later expiry.
+func (m *Manager) RevokeUser(ctx context.Context, userID string, before time.Time) error {
+	cutoff := before.Truncate(time.Second)
+	ttl := cutoff.Add(m.ttl + 2*Skew).Sub(m.signer.Now())
+	if ttl <= 0 {
+		return nil
+	}
+	return m.revocations.RevokeBefore(ctx, userRevokedPrefix+userID, cutoff, ttl)
 }
 
 func stringClaim(t jwt.Token, name string) (string, bool) {

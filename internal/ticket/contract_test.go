@@ -215,6 +215,62 @@ func testStoreContract(t *testing.T, open backend) {
 			t.Fatal("a live revocation expired with a shorter one")
 		}
 	})
+
+	t.Run("revocation cut-offs only move later, keep the latest expiry and cost no allocation", func(t *testing.T) {
+		s, wait := open(t)
+		early := time.Date(2026, 1, 2, 3, 0, 0, 123, time.UTC)
+		late := early.Add(time.Minute)
+		if at, ok, err := s.RevokedBefore("revoked-user:a"); ok || err != nil || !at.IsZero() {
+			t.Fatalf("RevokedBefore before RevokeBefore = %v, %v, %v", at, ok, err)
+		}
+		revoke := func(key string, before time.Time, ttl time.Duration) {
+			t.Helper()
+			if err := s.RevokeBefore(ctx, key, before, ttl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := func(key string, before time.Time) {
+			t.Helper()
+			if at, ok, err := s.RevokedBefore(key); !ok || err != nil || !at.Equal(before) {
+				t.Fatalf("RevokedBefore(%q) = %v, %v, %v; want %v", key, at, ok, err, before)
+			}
+		}
+		// An earlier cut-off does not lower a later one, but its longer ttl
+		// is kept.
+		revoke("revoked-user:a", late, short)
+		revoke("revoked-user:a", early, time.Hour)
+		// A later cut-off moves an earlier one, but its shorter ttl does
+		// not cut the entry short.
+		revoke("revoked-user:b", early, time.Hour)
+		revoke("revoked-user:b", late, short)
+		revoke("revoked-user:c", late, short)
+		for _, key := range []string{"revoked-user:a", "revoked-user:b", "revoked-user:c"} {
+			want(key, late)
+		}
+		wait(short, func() bool { _, ok, _ := s.RevokedBefore("revoked-user:c"); return !ok })
+		want("revoked-user:a", late)
+		want("revoked-user:b", late)
+
+		// The guard calls RevokedBefore on every request.
+		allocs := testing.AllocsPerRun(1000, func() {
+			_, _, _ = s.RevokedBefore("revoked-user:a")
+			_, _, _ = s.RevokedBefore("revoked-user:none")
+		})
+		if allocs != 0 {
+			t.Fatalf("RevokedBefore allocates %.1f times per call pair, want 0", allocs)
+		}
+
+		for name, err := range map[string]error{
+			"a zero cut-off":       s.RevokeBefore(ctx, "revoked-user:d", time.Time{}, time.Hour),
+			"a zero ttl":           s.RevokeBefore(ctx, "revoked-user:d", late, 0),
+			"a ttl beyond 31 days": s.RevokeBefore(ctx, "revoked-user:d", late, maxLifetime+time.Second),
+			"a cut-off past 2262":  s.RevokeBefore(ctx, "revoked-user:d", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), time.Hour),
+		} {
+			if err == nil {
+				t.Errorf("RevokeBefore accepted %s", name)
+			}
+		}
+	})
 }
 
 func TestMemoryStoreContract(t *testing.T) {

@@ -11,8 +11,9 @@ import (
 const markOverhead = 120
 
 // marks is a bounded set of expiring entries, each with a number: the
-// memory store keeps its markers (revoked sessions, used DPoP proofs) in one
-// and its counters (rate limits, failed attempts) in another. Unlike
+// memory store keeps its markers (revoked sessions, used DPoP proofs) and
+// revocation cut-offs (the number, in Unix nanoseconds) in one and its
+// counters (rate limits, failed attempts) in another. Unlike
 // tickets, entries are never dropped to make room, because forgetting one
 // would admit someone (a logged-out cookie, a replayed proof) or lift a
 // limit. The set is bounded by a byte budget and refuses new entries with
@@ -27,7 +28,7 @@ type marks struct {
 
 type markValue struct {
 	exp int64 // Unix nanoseconds
-	n   int64
+	n   int64 // 1 for a marker, a cut-off in Unix nanoseconds, a count
 }
 
 func newMarks(budget int64) *marks {
@@ -59,9 +60,44 @@ func (s *marks) incr(key string, exp, now int64) (markValue, error) {
 	return v, s.insert(key, v, now)
 }
 
+// raise stores n until exp under key or, when a live entry is there, keeps
+// the later of each: the larger n and the later expiry; see
+// Revocations.RevokeBefore. A later expiry is paid for like a new entry,
+// because the heap entry pushed with the earlier one gives the entry's cost
+// back when it comes up while the entry lives on: the later expiry needs a
+// heap entry, and a cost, of its own. So it can answer ErrFull, leaving the
+// entry as it was; raising n alone needs no room.
+func (s *marks) raise(key string, n, exp, now int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[key]
+	if !ok || now >= e.exp {
+		return s.insert(key, markValue{exp: exp, n: n}, now)
+	}
+	if exp > e.exp {
+		if err := s.charge(key, exp, now); err != nil {
+			return err
+		}
+		e.exp = exp
+	}
+	e.n = max(e.n, n)
+	s.entries[key] = e
+	return nil
+}
+
 // insert stores a new entry; the caller holds mu for writing and has
 // checked that no live entry is under key.
 func (s *marks) insert(key string, v markValue, now int64) error {
+	if err := s.charge(key, v.exp, now); err != nil {
+		return err
+	}
+	s.entries[key] = v
+	return nil
+}
+
+// charge pays for a heap entry that expires key at exp and pushes it; the
+// caller holds mu for writing and stores the entry itself.
+func (s *marks) charge(key string, exp, now int64) error {
 	// After reclaim, an expired entry under key is gone too.
 	s.reclaim(now)
 	cost := int64(len(key)) + markOverhead
@@ -69,8 +105,7 @@ func (s *marks) insert(key string, v markValue, now int64) error {
 		return ErrFull
 	}
 	s.used += cost
-	s.entries[key] = v
-	heap.Push(&s.queue, markEntry{key: key, exp: v.exp})
+	heap.Push(&s.queue, markEntry{key: key, exp: exp})
 	return nil
 }
 
@@ -99,9 +134,10 @@ func (s *marks) remove(key string) {
 }
 
 // reclaim drops entries that have expired; the caller holds mu for writing.
-// Every insert pushed one heap entry and paid for it, so each popped heap
+// Every charge pushed one heap entry and paid for it, so each popped heap
 // entry gives its cost back. The map entry goes only when it is not live:
-// after a remove, the key may hold a newer entry with a heap entry of its own.
+// after a remove, the key may hold a newer entry with a heap entry of its
+// own, and after a raise, a later expiry with one.
 func (s *marks) reclaim(now int64) {
 	for len(s.queue) > 0 && s.queue[0].exp <= now {
 		e := heap.Pop(&s.queue).(markEntry)

@@ -155,6 +155,26 @@ func (m *Memory) Revoked(key string) (bool, error) {
 	return ok, nil
 }
 
+// RevokeBefore implements Revocations: the cut-off is the entry's number,
+// merged by max, in the same set as the markers.
+func (m *Memory) RevokeBefore(_ context.Context, key string, before time.Time, ttl time.Duration) error {
+	if err := checkRevokeBefore(before, ttl); err != nil {
+		return err
+	}
+	now := m.now()
+	return m.marks.raise(key, before.UnixNano(), now.Add(ttl).UnixNano(), now.UnixNano())
+}
+
+// RevokedBefore implements Revocations. It sits on the guard's path and
+// costs no allocation.
+func (m *Memory) RevokedBefore(key string) (time.Time, bool, error) {
+	e, ok := m.marks.get(key, m.now().UnixNano())
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, e.n), true, nil
+}
+
 // Incr implements Store.
 func (m *Memory) Incr(_ context.Context, key string, window time.Duration) (Count, error) {
 	if window <= 0 {

@@ -92,6 +92,70 @@ func TestMemoryCountersRefuseWhenFull(t *testing.T) {
 	}
 }
 
+// TestMemoryCutOffsRefuseWhenFull: revocation cut-offs are never dropped to
+// make room (a dropped one would let a logged-out-everywhere session back
+// in); a full set refuses a new one, and a later expiry for a live one, and
+// leaves what it holds as it was, while a later cut-off alone needs no room.
+func TestMemoryCutOffsRefuseWhenFull(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m := newStore(t, clock.Now)
+	before, later := clock.Now(), clock.Now().Add(time.Minute)
+	key := func(i int) string { return fmt.Sprintf("revoked-user:%043d", i) }
+	for n := 0; ; n++ {
+		err := m.RevokeBefore(ctx, key(n), before, time.Hour)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil || n > MinMemory {
+			t.Fatalf("after %d cut-offs: %v", n, err)
+		}
+	}
+	if err := m.RevokeBefore(ctx, key(0), later, 2*time.Hour); !errors.Is(err, ErrFull) {
+		t.Fatalf("a later expiry in a full set: %v, want ErrFull", err)
+	}
+	if at, ok, _ := m.RevokedBefore(key(0)); !ok || !at.Equal(before) {
+		t.Fatalf("after a refused RevokeBefore: %v, %v; want the entry as it was", at, ok)
+	}
+	if err := m.RevokeBefore(ctx, key(0), later, time.Minute); err != nil {
+		t.Fatalf("a later cut-off with an earlier expiry in a full set: %v", err)
+	}
+	if at, _, _ := m.RevokedBefore(key(0)); !at.Equal(later) {
+		t.Fatalf("cut-off %v, want %v", at, later)
+	}
+	clock.Advance(time.Hour)
+	if err := m.RevokeBefore(ctx, key(0), later, time.Hour); err != nil {
+		t.Fatalf("after every entry expired: %v; want room again", err)
+	}
+}
+
+// TestMarksRaiseKeepsAnEntryUntilItsLatestExpiry: a raised expiry pays for a
+// heap entry of its own, so when the earlier one comes up the entry stays
+// and one cost is still counted, and when the later one does, the entry and
+// its cost are gone.
+func TestMarksRaiseKeepsAnEntryUntilItsLatestExpiry(t *testing.T) {
+	s := newMarks(1 << 20)
+	const key = "revoked-user:a"
+	cost := int64(len(key)) + markOverhead
+	if err := s.raise(key, 5, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.raise(key, 3, 200, 10); err != nil {
+		t.Fatal(err)
+	}
+	if s.used != 2*cost {
+		t.Fatalf("used %d after a raised expiry, want %d", s.used, 2*cost)
+	}
+	s.reclaim(100)
+	if e, ok := s.get(key, 100); !ok || e.n != 5 || e.exp != 200 || s.used != cost {
+		t.Fatalf("past the first expiry: %+v, %v, used %d; want n 5 until 200, used %d", e, ok, s.used, cost)
+	}
+	s.reclaim(200)
+	if _, ok := s.entries[key]; ok || s.used != 0 {
+		t.Fatalf("past the latest expiry: entry kept %v, used %d; want gone, 0", ok, s.used)
+	}
+}
+
 // TestMemoryGivesBigcacheCompactKeysOnly: every key bigcache holds is a
 // compact key, no entry holds a key it was given, an owner's pointer is the
 // 8 bytes that delete its ticket, and a pointer to a ticket already gone

@@ -43,15 +43,16 @@ type RedisConfig struct {
 	// default (10 per CPU). The revocation feed holds one of them, so a set
 	// value must be at least 2.
 	PoolSize int
-	// StaleAfter is how long Revoked keeps answering from its local set
-	// after the last successful read of the revocation stream; beyond it,
-	// Revoked answers ErrStale. It is the longest a revocation made on
+	// StaleAfter is how long Revoked and RevokedBefore keep answering from
+	// the local set after the last successful read of the revocation
+	// stream; beyond it, they answer ErrStale. It is the longest a revocation made on
 	// another instance can go unseen here. Default 5s; it must exceed the
 	// feed's blocking read (1s) plus ReadTimeout, or a healthy feed would
 	// look stale.
 	StaleAfter time.Duration
 	// RevocationMemory is the byte budget of the local revocation set;
-	// when it is spent, Revoke answers ErrFull. Default 64 MiB.
+	// when it is spent, Revoke and RevokeBefore answer ErrFull. Default
+	// 64 MiB.
 	RevocationMemory int64
 	// Now is the clock for the staleness check and for the expiry of local
 	// revocations; default time.Now. Redis expires everything else itself.

@@ -50,20 +50,43 @@ func (r *Redis) Revoke(ctx context.Context, key string, ttl time.Duration) error
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: revocation ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
+	return r.revoke(ctx, key, 0, ttl)
+}
+
+// RevokeBefore implements Revocations as Revoke does, with the cut-off in
+// the entry: {key, exp, before}. Every instance, this one at once and the
+// others from the stream, merges it into its set by max, so entries that
+// reach the stream in another order than their cut-offs (two instances
+// revoking at once) end at the latest cut-off and the latest expiry.
+func (r *Redis) RevokeBefore(ctx context.Context, key string, before time.Time, ttl time.Duration) error {
+	if err := checkRevokeBefore(before, ttl); err != nil {
+		return err
+	}
+	return r.revoke(ctx, key, before.UnixNano(), ttl)
+}
+
+// revoke appends a revocation of key to the stream and keeps it in this
+// instance's set: a marker when before is 0, else a cut-off in Unix
+// nanoseconds.
+func (r *Redis) revoke(ctx context.Context, key string, before int64, ttl time.Duration) error {
 	now := r.now()
 	// Rounded up: a revocation may outlive its ttl by a millisecond, never
 	// end before it.
 	expMs := (now.Add(ttl).UnixNano() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	values := []string{"key", key, "exp", strconv.FormatInt(expMs, 10)}
+	if before != 0 {
+		values = append(values, "before", strconv.FormatInt(before, 10))
+	}
 	err := r.client.XAdd(ctx, &redis.XAddArgs{
 		Stream: r.stream,
 		MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
 		Approx: true,
-		Values: []string{"key", key, "exp", strconv.FormatInt(expMs, 10)},
+		Values: values,
 	}).Err()
 	if err != nil {
 		return redisError("XADD", err)
 	}
-	if _, err := r.revoked.add(key, 1, expMs*int64(time.Millisecond), now.UnixNano()); err != nil {
+	if err := r.keep(revocation{key: key, exp: expMs * int64(time.Millisecond), before: before}, now.UnixNano()); err != nil {
 		return fmt.Errorf("ticket: local revocation set: %w", err)
 	}
 	return nil
@@ -74,12 +97,36 @@ func (r *Redis) Revoke(ctx context.Context, key string, ttl time.Duration) error
 // ErrStale when the feed's last complete read is older than StaleAfter,
 // because a set that may miss revocations cannot vouch for anyone.
 func (r *Redis) Revoked(key string) (bool, error) {
-	now := r.now().UnixNano()
-	if now-r.syncedAt.Load() > r.staleAfter {
-		return false, ErrStale
+	now, err := r.current()
+	if err != nil {
+		return false, err
 	}
 	_, ok := r.revoked.get(key, now)
 	return ok, nil
+}
+
+// RevokedBefore implements Revocations from the local set alone, as Revoked
+// does, with the same ErrStale.
+func (r *Redis) RevokedBefore(key string) (time.Time, bool, error) {
+	now, err := r.current()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	e, ok := r.revoked.get(key, now)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, e.n), true, nil
+}
+
+// current returns the time in Unix nanoseconds, or ErrStale when the feed's
+// last complete read is older than StaleAfter.
+func (r *Redis) current() (int64, error) {
+	now := r.now().UnixNano()
+	if now-r.syncedAt.Load() > r.staleAfter {
+		return 0, ErrStale
+	}
+	return now, nil
 }
 
 // load reads the whole stream with XRANGE, page by page, into the local
@@ -183,13 +230,14 @@ func (r *Redis) synced(began time.Time) {
 func (r *Redis) apply(msgs []redis.XMessage, lastID *string) error {
 	now := r.now().UnixNano()
 	for _, m := range msgs {
-		key, exp, err := parseRevocation(m)
+		rev, err := parseRevocation(m)
 		switch {
 		case err != nil:
-			// Not written by Revoke; there is nothing in it to enforce.
+			// Not written by Revoke or RevokeBefore; there is nothing in it
+			// to enforce.
 			r.log.Error("skipping a malformed revocation entry", zap.String("id", m.ID), zap.Error(err))
-		case exp > now:
-			if _, err := r.revoked.add(key, 1, exp, now); err != nil {
+		case rev.exp > now:
+			if err := r.keep(rev, now); err != nil {
 				return fmt.Errorf("ticket: local revocation set: %w", err)
 			}
 		}
@@ -198,17 +246,42 @@ func (r *Redis) apply(msgs []redis.XMessage, lastID *string) error {
 	return nil
 }
 
-// parseRevocation returns an entry's key and its expiry in Unix
-// nanoseconds.
-func parseRevocation(m redis.XMessage) (string, int64, error) {
+// revocation is one entry of the stream, times in Unix nanoseconds.
+type revocation struct {
+	key    string
+	exp    int64
+	before int64 // the cut-off of a RevokeBefore; 0 for a Revoke
+}
+
+// keep adds rev to the local set: a marker stays as the first one put it,
+// a cut-off is merged by max (see marks.raise), so applying an entry twice
+// (the feed reading back this instance's own, or retrying after ErrFull)
+// changes nothing.
+func (r *Redis) keep(rev revocation, now int64) error {
+	if rev.before == 0 {
+		_, err := r.revoked.add(rev.key, 1, rev.exp, now)
+		return err
+	}
+	return r.revoked.raise(rev.key, rev.before, rev.exp, now)
+}
+
+// parseRevocation reads an entry written by revoke.
+func parseRevocation(m redis.XMessage) (revocation, error) {
 	key, ok := m.Values["key"].(string)
 	if !ok || key == "" {
-		return "", 0, errors.New("ticket: revocation entry without a key")
+		return revocation{}, errors.New("ticket: revocation entry without a key")
 	}
 	raw, _ := m.Values["exp"].(string)
 	expMs, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
-		return "", 0, fmt.Errorf("ticket: revocation entry with a bad exp: %w", err)
+		return revocation{}, fmt.Errorf("ticket: revocation entry with a bad exp: %w", err)
 	}
-	return key, expMs * int64(time.Millisecond), nil
+	rev := revocation{key: key, exp: expMs * int64(time.Millisecond)}
+	if raw, ok := m.Values["before"]; ok {
+		s, _ := raw.(string)
+		if rev.before, err = strconv.ParseInt(s, 10, 64); err != nil || rev.before <= 0 {
+			return revocation{}, fmt.Errorf("ticket: revocation entry with a bad cut-off %q", s)
+		}
+	}
+	return rev, nil
 }

@@ -130,6 +130,41 @@ func TestRedisInstancesShareState(t *testing.T) {
 	}
 }
 
+// TestRedisCutOffsMergeAcrossInstances: a logout-all made on one instance
+// holds on every other, and of two made at once the later cut-off wins on
+// each instance whatever order their entries reach it in: through the feed
+// of a running instance and through the load of a new one.
+func TestRedisCutOffsMergeAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	cfg := RedisConfig{Address: srv.Addr(), KeyPrefix: testPrefix()}
+	a, b, watcher := openRedis(t, cfg), openRedis(t, cfg), openRedis(t, cfg)
+	early := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	late := early.Add(time.Second)
+
+	// The later cut-off reaches the stream first.
+	if err := a.RevokeBefore(ctx, "revoked-user:u", late, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RevokeBefore(ctx, "revoked-user:u", early, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// A marker written after both: once an instance has it, its feed has
+	// applied both cut-offs too.
+	if err := a.Revoke(ctx, "revoked-session:after", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Redis{"A": a, "B": b, "the watcher": watcher, "a new instance": openRedis(t, cfg)} {
+		eventually(t, 5*time.Second, name+" reads the stream past both cut-offs", func() bool {
+			ok, _ := s.Revoked("revoked-session:after")
+			return ok
+		})
+		if at, ok, err := s.RevokedBefore("revoked-user:u"); !ok || err != nil || !at.Equal(late) {
+			t.Errorf("%s: RevokedBefore = %v, %v, %v; want the later cut-off %v", name, at, ok, err, late)
+		}
+	}
+}
+
 // TestRedisOutageFailsClosedAndRecovers stops Redis under two instances:
 // every operation must fail (none may pass for "not found"), Revoked must
 // refuse once the feed is behind by StaleAfter, and all must recover when

@@ -12,6 +12,8 @@ package ticket
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"time"
 )
 
@@ -20,10 +22,10 @@ import (
 // the user: an expired and a used link look the same.
 var ErrNotFound = errors.New("ticket: not found")
 
-// ErrFull is returned by Mark, Incr and Revoke when the store has no room for
-// a new marker, counter or revocation. These are never dropped to make room,
-// so the request that needed one must be refused (503) rather than carry on
-// without it.
+// ErrFull is returned by Mark, Incr, Revoke and RevokeBefore when the store
+// has no room for a new marker, counter or revocation. These are never
+// dropped to make room, so the request that needed one must be refused (503)
+// rather than carry on without it.
 var ErrFull = errors.New("ticket: store full, no room for a new marker")
 
 // Count is the state of a windowed counter.
@@ -85,11 +87,14 @@ type Store interface {
 	Close() error
 }
 
-// Revocations is the set of revoked keys (logged-out sessions; later users
-// and their sessions before a time) that the guard checks on every request.
-// Revoked is answered from the memory of this process, without a network
-// round trip; a clustered store feeds that memory from every instance's
-// Revoke within a bounded delay.
+// Revocations is the set of revoked keys that the guard checks on every
+// request, of two kinds: a key revoked outright (a logged-out session), and
+// a key revoked before a cut-off (everything of a user issued before a
+// logout-all). Revoked and RevokedBefore are answered from the memory of
+// this process, without a network round trip; a clustered store feeds that
+// memory from every instance's Revoke and RevokeBefore within a bounded
+// delay. A key is used with one kind only: callers keep the kinds apart by
+// their keys' prefixes (revoked-session:, revoked-user:).
 type Revocations interface {
 	// Revoke adds key to the set until ttl has passed, on every instance
 	// that shares the store. It returns once the revocation is stored where
@@ -100,4 +105,29 @@ type Revocations interface {
 	// clustered store that lost its feed for longer than its bound): the
 	// caller must refuse, not admit.
 	Revoked(key string) (bool, error)
+	// RevokeBefore records that what key stands for is revoked if it was
+	// issued before the cut-off before, until ttl has passed, on every
+	// instance that shares the store, and returns as Revoke does. A key
+	// keeps the latest cut-off and the latest expiry it was given, whatever
+	// order the calls (or, in a cluster, their entries) arrive in: a
+	// logout-all is never undone by an older one, nor cut short by a
+	// shorter ttl. before must lie after the Unix epoch and before 2262
+	// (Unix nanoseconds); ttl is at most 31 days.
+	RevokeBefore(ctx context.Context, key string, before time.Time, ttl time.Duration) error
+	// RevokedBefore returns the cut-off under key, and false when there is
+	// none. It costs no allocation; its error means what Revoked's does.
+	RevokedBefore(key string) (time.Time, bool, error)
+}
+
+// checkRevokeBefore keeps RevokeBefore's arguments where both backends can
+// hold them: a cut-off in positive Unix nanoseconds (the Redis store takes 0
+// for a Revoke, which has none), and the ttl the stream's trimming covers.
+func checkRevokeBefore(before time.Time, ttl time.Duration) error {
+	if !before.After(time.Unix(0, 0)) || before.After(time.Unix(0, math.MaxInt64)) {
+		return fmt.Errorf("ticket: revocation cut-off %s out of range", before)
+	}
+	if ttl <= 0 || ttl > maxLifetime {
+		return fmt.Errorf("ticket: revocation ttl %s out of range (0, %s]", ttl, maxLifetime)
+	}
+	return nil
 }

@@ -18,6 +18,10 @@ type alwaysValid struct{}
 
 func (alwaysValid) Revoke(context.Context, string, time.Duration) error { return nil }
 func (alwaysValid) Revoked(string) (bool, error)                        { return false, nil }
+func (alwaysValid) RevokeBefore(context.Context, string, time.Time, time.Duration) error {
+	return nil
+}
+func (alwaysValid) RevokedBefore(string) (time.Time, bool, error) { return time.Time{}, false, nil }
 
 type oneUser struct{ u directory.User }
 
