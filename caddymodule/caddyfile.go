@@ -47,6 +47,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        idle_timeout    <duration>
 //	    }
 //	    outbox <dir>
+//	    project <uuid> {
+//	        name               <name>
+//	        callback_url       <url...>
+//	        error_callback_url <url>
+//	        cors_origin        <origin...>
+//	        custom_payload
+//	        token_ttl          <duration>
+//	    }
 //	    store memory {
 //	        max_memory <size>
 //	    }
@@ -126,6 +134,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return durationArg(d, &m.AccessTokenTTL)
 		case "client":
 			return m.parseClient(d)
+		case "project":
+			return m.parseProject(d)
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})
@@ -338,6 +348,44 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 	return checked(d, err, c.check)
 }
 
+func (m *Mailgate) parseProject(d *caddyfile.Dispenser) error {
+	p := ProjectConfig{}
+	if err := oneArgOpenBlock(d, &p.ID); err != nil {
+		return err
+	}
+	err := eachSubdirective(d, "project "+p.ID, func(name string) error {
+		switch name {
+		case "name":
+			return oneArg(d, &p.Name)
+		case "callback_url":
+			p.CallbackURLs = d.RemainingArgs()
+			if len(p.CallbackURLs) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		case "error_callback_url":
+			return oneArg(d, &p.ErrorCallbackURL)
+		case "cors_origin":
+			p.CORSOrigins = d.RemainingArgs()
+			if len(p.CORSOrigins) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		case "custom_payload":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.CustomPayload = true
+			return nil
+		case "token_ttl":
+			return durationArg(d, &p.TokenTTL)
+		}
+		return d.Errf("project %s: unknown subdirective %q", p.ID, name)
+	})
+	m.Projects = append(m.Projects, p)
+	return checked(d, err, p.check)
+}
+
 // eachSubdirective calls parse for each line of the block the dispenser is
 // at, refusing a subdirective that appears twice (allow excepted, at the top
 // level). section prefixes errors inside a nested block.
@@ -349,7 +397,7 @@ func eachSubdirective(d *caddyfile.Dispenser, section string, parse func(name st
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
-		if seen[name] && !(section == "" && (name == "allow" || name == "client")) {
+		if seen[name] && !(section == "" && (name == "allow" || name == "client" || name == "project")) {
 			return d.Errf("%sduplicate subdirective %q", prefix, name)
 		}
 		seen[name] = true

@@ -134,6 +134,14 @@ limits {
 	requests_per_client 1000 1h
 	failures_per_ip 10 5m
 }
+project 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77 {
+	name "The Game"
+	callback_url https://game.example.com/cb https://game.example.com/other
+	error_callback_url https://game.example.com/error
+	cors_origin https://game.example.com http://localhost:3000
+	custom_payload
+	token_ttl 2h
+}
 client shop {
 	secret {env.SHOP_SECRET}
 	redirect_uri https://shop.example.com/callback https://shop.example.com/other
@@ -284,6 +292,11 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},
 		{"session_ttl over 30 days", "session_ttl 800h", "session_ttl 800h0m0s: must be between 1m and 720h"},
 		{"key_rotation too short", "key_rotation 30m", "key_rotation 30m0s: must be at least 1h"},
+		{"project id not a UUID", "project game {\ncallback_url https://game.example.com/cb\n}", `project "game": must be a UUID`},
+		{"project without a callback", "project 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77 {\ncors_origin https://game.example.com\n}", "needs at least one callback_url"},
+		{"project callback over http", "project 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77 {\ncallback_url http://game.example.com/cb\n}", "must use https"},
+		{"project cors origin with a path", "project 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77 {\ncallback_url https://game.example.com/cb\ncors_origin https://game.example.com/app\n}", "must be an origin"},
+		{"project token_ttl too long", "project 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77 {\ncallback_url https://game.example.com/cb\ntoken_ttl 800h\n}", "token_ttl 800h0m0s"},
 		{"session_cache too small", "session_cache 10", "session_cache 10: must be between 1024 and 16777216"},
 		{"session_cache not a number", "session_cache lots", `session_cache "lots": not a whole number`},
 		{"link_ttl out of range", "link_ttl 48h", "link_ttl 48h0m0s"},
@@ -331,5 +344,23 @@ func TestExampleSignedInPageLooksLikeMailgate(t *testing.T) {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("the demo's signed-in page lacks %s", want)
 		}
+	}
+}
+
+// TestProjectIDsAreCanonical: a JSON config's project ids are read as
+// UUIDs, so two spellings of one id are one project, configured twice.
+func TestProjectIDsAreCanonical(t *testing.T) {
+	m := &Mailgate{Projects: []ProjectConfig{
+		{ID: "5B7C3A1E-6C1D-4D1F-9A51-3C1F0E9A2B77", CallbackURLs: []string{"https://game.example.com/cb"}},
+	}}
+	if err := m.applyDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Projects[0]; p.ID != "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77" || time.Duration(p.TokenTTL) != time.Hour {
+		t.Fatalf("project %+v", p)
+	}
+	m.Projects = append(m.Projects, ProjectConfig{ID: "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77", CallbackURLs: []string{"https://game.example.com/cb"}})
+	if err := m.applyDefaults(); err == nil || !strings.Contains(err.Error(), "configured twice") {
+		t.Fatalf("a project configured twice: %v", err)
 	}
 }

@@ -119,6 +119,21 @@ func (c *LimitsConfig) linkLimits() flow.LinkLimits {
 	}
 }
 
+// maxWrongCodes is how many wrong mailed codes an address may send per
+// failures_per_ip window, across new codes: the contract's three.
+const maxWrongCodes = 3
+
+// codeLimits are the limits of the mailed-code flow: the link flow's, per
+// IP and per address, and three wrong codes per address.
+func (c *LimitsConfig) codeLimits() flow.CodeLimits {
+	links := c.linkLimits()
+	return flow.CodeLimits{
+		PerIP:      links.PerIP,
+		PerAddress: links.PerAddress,
+		Wrong:      limit.Rule{Max: maxWrongCodes, Window: c.failures(nil).Rule.Window},
+	}
+}
+
 // failures is the limit on failed secrets per IP, counted in store.
 func (c *LimitsConfig) failures(store limit.FailureCounter) limit.Failures {
 	if c == nil {

@@ -98,6 +98,10 @@ type Mailgate struct {
 	// (`{prefix}/oauth/token`, `{prefix}/api/v1/…`).
 	Clients []ClientConfig `json:"clients,omitempty"`
 
+	// Projects are the apps that log people in with mailed codes, calling
+	// the client-side API from the browser (`{prefix}/login/email/…`).
+	Projects []ProjectConfig `json:"projects,omitempty"`
+
 	// AccessTokenTTL is how long an API access token lasts. Default: 5m.
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 

@@ -74,6 +74,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	m.provisionCodes(store, mailer, allow, users, tokens)
 	m.pages = &web.Handler{
 		Pages:      pages,
 		Forms:      web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
@@ -212,6 +213,9 @@ func (m *Mailgate) applyDefaults() error {
 	}
 	// JSON configs reach here without the Caddyfile's checks.
 	if err := m.Limits.check(); err != nil {
+		return err
+	}
+	if err := m.checkProjects(); err != nil {
 		return err
 	}
 	if m.Store == nil {

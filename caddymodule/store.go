@@ -162,6 +162,12 @@ func (s fullLogger) Revoke(ctx context.Context, key string, ttl time.Duration) e
 	return err
 }
 
+func (s fullLogger) RevokeBefore(ctx context.Context, key string, before time.Time, ttl time.Duration) error {
+	err := s.Store.RevokeBefore(ctx, key, before, ttl)
+	s.check(err, "revocation", key)
+	return err
+}
+
 func (s fullLogger) Incr(ctx context.Context, key string, window time.Duration) (ticket.Count, error) {
 	c, err := s.Store.Incr(ctx, key, window)
 	s.check(err, "counter", key)

@@ -127,12 +127,12 @@ type codeOperation struct {
 // codeLink is what a mailed link's secret stands for: the operation it
 // confirms, by the digest of its id (the store never holds a secret).
 type codeLink struct {
-	Project  string `json:"project"`
-	Email    string `json:"email"`
-	Digest   string `json:"op"`
-	LinkURL  string `json:"link_url"`
-	Expires  int64  `json:"expires"`
-	Locale   string `json:"locale,omitempty"`
+	Project string `json:"project"`
+	Email   string `json:"email"`
+	Digest  string `json:"op"`
+	LinkURL string `json:"link_url"`
+	Expires int64  `json:"expires"`
+	Locale  string `json:"locale,omitempty"`
 }
 
 func (f *EmailCode) operations() ticket.Kind[codeOperation] {

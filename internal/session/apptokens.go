@@ -85,6 +85,29 @@ func (ts *AppTokens) UserToken(clientID string, u directory.User, scope string) 
 	return s.Sign(TypAccessToken, t)
 }
 
+// TypUserToken is the JOSE typ of the user JWTs projects receive from a
+// code login: neither a session nor an access token, so neither check
+// accepts one.
+const TypUserToken = "mailgate-user+jwt"
+
+// ProjectToken signs the user JWT a project receives when a code login
+// completes: audience the project, the user's id and address, a jti, and
+// the app's payload when payload is not nil. Apps verify it against
+// {prefix}/jwks.json.
+func (ts *AppTokens) ProjectToken(project string, u directory.User, payload *string, ttl time.Duration) (string, error) {
+	s := ts.Signer
+	s.Audience = project
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, u.ID)
+	_ = t.Set(jwt.JwtIDKey, ticket.NewSecret())
+	_ = t.Set(jwt.ExpirationKey, s.Now().Add(ttl).Truncate(time.Second))
+	_ = t.Set("email", u.Email)
+	if payload != nil {
+		_ = t.Set("payload", *payload)
+	}
+	return s.Sign(TypUserToken, t)
+}
+
 // Verify checks token as an access token of this API.
 func (ts *AppTokens) Verify(token string) (AccessToken, error) {
 	t, err := ts.Signer.Verify(TypAccessToken, token, ts.TTL)

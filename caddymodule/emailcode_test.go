@@ -1,0 +1,356 @@
+package caddymodule
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+)
+
+const (
+	gameProject  = "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77"
+	twoCallbacks = "0f6f1a43-2b1a-4b6f-8d0e-5a4b1c2d3e4f"
+	gameOrigin   = "https://game.example.com"
+	gameCallback = "https://game.example.com/auth/callback"
+)
+
+// projectsConfig configures a project with one callback URL, CORS and
+// custom payloads, and one with two callback URLs and neither.
+const projectsConfig = `project ` + gameProject + ` {
+			name "The Game"
+			callback_url ` + gameCallback + `
+			error_callback_url https://game.example.com/auth/error
+			cors_origin ` + gameOrigin + `
+			custom_payload
+		}
+		project ` + twoCallbacks + ` {
+			callback_url https://a.example.com/cb https://b.example.com/cb
+		}`
+
+// codeCall is a call to the code API: method, path under the prefix with
+// its query, and a JSON body.
+func (e *env) codeCall(t *testing.T, method, pathQuery, body string, hdr ...string) (response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.base+"/.mailgate"+pathQuery, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	r := e.browser(t).do(req)
+	var out map[string]any
+	if r.Header.Get("Content-Type") == "application/json" {
+		if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+			t.Fatalf("%s %s: body %q: %v", method, pathQuery, r.body, err)
+		}
+	}
+	return r, out
+}
+
+// codeError is the error code of an answer in the API's shape.
+func codeError(t *testing.T, r response, out map[string]any) string {
+	t.Helper()
+	e, ok := out["error"].(map[string]any)
+	if !ok || e["description"] == "" {
+		t.Fatalf("%s: not the API's error shape: %s", r.Status, r.body)
+	}
+	code, _ := e["code"].(string)
+	return code
+}
+
+// startCode starts a code login for email and returns the operation id.
+func (e *env) startCode(t *testing.T, query, body string) string {
+	t.Helper()
+	r, out := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject+query, body)
+	id, _ := out["operation_id"].(string)
+	if r.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("start: %s %s", r.Status, r.body)
+	}
+	return id
+}
+
+var subjectCode = regexp.MustCompile(`(?m)^Subject: ([0-9]{6}) `)
+
+// mailedCode is the code of the last mail to to.
+func (e *env) mailedCode(t *testing.T, to string) string {
+	t.Helper()
+	msgs := e.smtp.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].To[0] == to {
+			if m := subjectCode.FindSubmatch(msgs[i].Data); m != nil {
+				return string(m[1])
+			}
+		}
+	}
+	t.Fatalf("no code mailed to %s", to)
+	return ""
+}
+
+func (e *env) confirmCode(t *testing.T, email, id, code string) (response, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": email, "operation_id": id, "code": code})
+	return e.codeCall(t, http.MethodPost, "/login/email/confirm?projectId="+gameProject, string(body))
+}
+
+// TestEmailCodeAPI walks seed 003's contract against the real Caddy, with
+// mail at a real SMTP server.
+func TestEmailCodeAPI(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig { return siteConfig{Mailgate: projectsConfig} })
+	alice := `{"email":"alice@example.com"}`
+
+	t.Run("start, read the code from the mail, complete, verify the user JWT with go-jose", func(t *testing.T) {
+		payload := `{"level":3,"name":"Zoë"}`
+		id := e.startCode(t, "&payload="+url.QueryEscape(payload), alice)
+		code := e.mailedCode(t, "alice@example.com")
+		if strings.Contains(id, code) || len(id) < 22 {
+			t.Fatalf("operation id %q", id)
+		}
+		r, out := e.confirmCode(t, "alice@example.com", id, code[:3]+" "+code[3:])
+		loginURL, _ := out["login_url"].(string)
+		if r.StatusCode != http.StatusOK || !strings.HasPrefix(loginURL, gameCallback+"?token=") {
+			t.Fatalf("confirm: %s %s", r.Status, r.body)
+		}
+		u, _ := url.Parse(loginURL)
+		claims := verifyUserJWT(t, e, u.Query().Get("token"))
+		if aud, _ := claims["aud"].([]any); len(aud) != 1 || aud[0] != gameProject || claims["email"] != "alice@example.com" || claims["payload"] != payload ||
+			claims["iss"] != e.base+"/.mailgate" || claims["jti"] == "" || claims["sub"] == "" {
+			t.Fatalf("claims %v", claims)
+		}
+		if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
+			t.Fatalf("lifetime %v s, want the default 1h", exp-iat)
+		}
+		// Used.
+		if r, out := e.confirmCode(t, "alice@example.com", id, code); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "code_expired" {
+			t.Fatalf("a used code: %s %s", r.Status, r.body)
+		}
+		// The user JWT is neither a session nor an API access token.
+		token := u.Query().Get("token")
+		if got := e.browser(t).do(e.withCookie("/", token)); got.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the user JWT as a session cookie: %s", got.Status)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/api/v1/magic-link", strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if got := e.browser(t).do(req); got.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the user JWT as an access token: %s %s", got.Status, got.body)
+		}
+	})
+
+	t.Run("no payload claim without a payload", func(t *testing.T) {
+		id := e.startCode(t, "", alice)
+		_, out := e.confirmCode(t, "alice@example.com", id, e.mailedCode(t, "alice@example.com"))
+		u, _ := url.Parse(out["login_url"].(string))
+		if _, ok := verifyUserJWT(t, e, u.Query().Get("token"))["payload"]; ok {
+			t.Fatal("a payload claim without a payload")
+		}
+	})
+
+	t.Run("the code works until 2:59 and not at 3:00", func(t *testing.T) {
+		defer clockOffset.Store(0)
+		id := e.startCode(t, "", alice)
+		code := e.mailedCode(t, "alice@example.com")
+		clockOffset.Store(int64(3 * time.Minute))
+		if r, out := e.confirmCode(t, "alice@example.com", id, code); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "code_expired" {
+			t.Fatalf("at 3:00: %s %s", r.Status, r.body)
+		}
+		clockOffset.Store(0)
+		id = e.startCode(t, "", alice)
+		code = e.mailedCode(t, "alice@example.com")
+		clockOffset.Store(int64(3*time.Minute - time.Second))
+		if r, _ := e.confirmCode(t, "alice@example.com", id, code); r.StatusCode != http.StatusOK {
+			t.Fatalf("at 2:59: %s %s", r.Status, r.body)
+		}
+	})
+
+	t.Run("a new code supersedes the old", func(t *testing.T) {
+		old := e.startCode(t, "", alice)
+		oldCode := e.mailedCode(t, "alice@example.com")
+		id := e.startCode(t, "", alice)
+		if r, out := e.confirmCode(t, "alice@example.com", old, oldCode); codeError(t, r, out) != "code_expired" {
+			t.Fatalf("the superseded code: %s %s", r.Status, r.body)
+		}
+		if r, _ := e.confirmCode(t, "alice@example.com", id, e.mailedCode(t, "alice@example.com")); r.StatusCode != http.StatusOK {
+			t.Fatalf("the new code: %s %s", r.Status, r.body)
+		}
+	})
+
+	t.Run("three wrong codes, then 429 until the window ends", func(t *testing.T) {
+		defer clockOffset.Store(0)
+		id := e.startCode(t, "", `{"email":"bob@corp.example"}`)
+		code := e.mailedCode(t, "bob@corp.example")
+		wrong := "000000"
+		if code == wrong {
+			wrong = "111111"
+		}
+		for i := range 3 {
+			if r, out := e.confirmCode(t, "bob@corp.example", id, wrong); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "wrong_code" {
+				t.Fatalf("wrong code %d: %s %s", i+1, r.Status, r.body)
+			}
+		}
+		r, out := e.confirmCode(t, "bob@corp.example", id, code)
+		if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || ra < 1 {
+			t.Fatalf("the right code after three wrong ones: %s %s (Retry-After %q)", r.Status, r.body, r.Header.Get("Retry-After"))
+		}
+		// The limits of this test are a minute long.
+		clockOffset.Store(int64(time.Minute))
+		if r, out := e.confirmCode(t, "bob@corp.example", id, code); codeError(t, r, out) != "code_expired" {
+			t.Fatalf("after the window, the guessed-at operation: %s %s", r.Status, r.body)
+		}
+	})
+
+	t.Run("with_logout=0 keeps older sessions, with_logout=1 ends them", func(t *testing.T) {
+		defer clockOffset.Store(0)
+		older := e.browser(t).login("alice@example.com", "/")
+		// Tokens carry whole seconds: one issued in the logout-all's own
+		// second is not before it.
+		clockOffset.Store(int64(time.Second))
+		for _, withLogout := range []string{"0", "1"} {
+			id := e.startCode(t, "&with_logout="+withLogout, alice)
+			if r, _ := e.confirmCode(t, "alice@example.com", id, e.mailedCode(t, "alice@example.com")); r.StatusCode != http.StatusOK {
+				t.Fatalf("with_logout=%s: %s %s", withLogout, r.Status, r.body)
+			}
+			got := e.browser(t).do(e.withCookie("/", older))
+			if want := map[string]int{"0": http.StatusOK, "1": http.StatusUnauthorized}[withLogout]; got.StatusCode != want {
+				t.Fatalf("the older session after with_logout=%s: %s, want %d", withLogout, got.Status, want)
+			}
+		}
+		// A session begun after the logout-all is valid.
+		if got := e.browser(t).do(e.withCookie("/", e.browser(t).login("alice@example.com", "/"))); got.StatusCode != http.StatusOK {
+			t.Fatalf("a session after with_logout=1: %s", got.Status)
+		}
+	})
+
+	t.Run("the contract's 400, 404 and 422", func(t *testing.T) {
+		for _, c := range []struct {
+			name, query, body string
+			status            int
+			code              string
+		}{
+			{"no projectId", "", alice, 400, "invalid_project_id"},
+			{"projectId not a UUID", "?projectId=game", alice, 400, "invalid_project_id"},
+			{"unknown project", "?projectId=00000000-0000-4000-8000-000000000000", alice, 404, "project_not_found"},
+			{"not JSON", "?projectId=" + gameProject, `{"email":`, 400, "bad_request"},
+			{"an unknown field", "?projectId=" + gameProject, `{"email":"alice@example.com","mail":"x"}`, 422, "unknown_field"},
+			{"email of the wrong type", "?projectId=" + gameProject, `{"email":42}`, 422, "invalid_field"},
+			{"no email", "?projectId=" + gameProject, `{}`, 422, "invalid_email"},
+			{"email over 255 characters", "?projectId=" + gameProject, `{"email":"` + strings.Repeat("a", 250) + `@example.com"}`, 422, "invalid_email"},
+			{"email not an address", "?projectId=" + gameProject, `{"email":"alice"}`, 422, "invalid_email"},
+			{"login_url not a callback", "?projectId=" + gameProject + "&login_url=https://evil.example/cb", alice, 422, "invalid_login_url"},
+			{"login_url a prefix of a callback", "?projectId=" + gameProject + "&login_url=https://game.example.com/auth", alice, 422, "invalid_login_url"},
+			{"no login_url with two callbacks", "?projectId=" + twoCallbacks, alice, 422, "invalid_login_url"},
+			{"send_link without link_url", "?projectId=" + gameProject, `{"email":"alice@example.com","send_link":true}`, 422, "invalid_link_url"},
+			{"link_url not a callback", "?projectId=" + gameProject, `{"email":"alice@example.com","send_link":true,"link_url":"https://evil.example/"}`, 422, "invalid_link_url"},
+			{"payload without custom_payload", "?projectId=" + twoCallbacks + "&login_url=https://a.example.com/cb&payload=x", alice, 422, "payload_not_allowed"},
+			{"payload over the bound", "?projectId=" + gameProject + "&payload=" + strings.Repeat("x", 2049), alice, 422, "payload_too_long"},
+			{"with_logout neither 0 nor 1", "?projectId=" + gameProject + "&with_logout=yes", alice, 422, "invalid_with_logout"},
+		} {
+			r, out := e.codeCall(t, http.MethodPost, "/login/email/request"+c.query, c.body)
+			if r.StatusCode != c.status || codeError(t, r, out) != c.code {
+				t.Errorf("%s: %s %s, want %d %s", c.name, r.Status, r.body, c.status, c.code)
+			}
+		}
+		// Two callbacks and one named: accepted.
+		if r, _ := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+twoCallbacks+"&login_url=https://b.example.com/cb", alice); r.StatusCode != http.StatusOK {
+			t.Errorf("login_url one of two callbacks: %s %s", r.Status, r.body)
+		}
+		if r, out := e.codeCall(t, http.MethodGet, "/login/email/request?projectId="+gameProject, ""); r.StatusCode != http.StatusMethodNotAllowed || codeError(t, r, out) != "method_not_allowed" {
+			t.Errorf("GET: %s %s", r.Status, r.body)
+		}
+	})
+
+	t.Run("an address outside the allow rules: the same answer, no mail", func(t *testing.T) {
+		before := len(e.smtp.Messages())
+		id := e.startCode(t, "", `{"email":"mallory@example.com"}`)
+		if len(id) != len(e.startCode(t, "", alice)) {
+			t.Fatalf("operation id %q is shaped unlike a real one", id)
+		}
+		if n := len(e.smtp.Messages()) - before; n != 1 {
+			t.Fatalf("%d mails, want alice's only", n)
+		}
+		if r, out := e.confirmCode(t, "mallory@example.com", id, "123456"); codeError(t, r, out) != "code_expired" {
+			t.Fatalf("completing it: %s %s", r.Status, r.body)
+		}
+	})
+
+	t.Run("CORS for the project's origins only", func(t *testing.T) {
+		pre := func(origin string) response {
+			req, _ := http.NewRequest(http.MethodOptions, e.base+"/.mailgate/login/email/request?projectId="+gameProject, nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "content-type")
+			return e.browser(t).do(req)
+		}
+		if r := pre(gameOrigin); r.StatusCode != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != gameOrigin ||
+			!strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") || !strings.Contains(strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "content-type") {
+			t.Fatalf("preflight from the project's origin: %s %v", r.Status, r.Header)
+		}
+		if r := pre("https://evil.example"); r.StatusCode == http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("preflight from another origin: %s %v", r.Status, r.Header)
+		}
+		r, _ := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject, alice, "Origin", gameOrigin)
+		if r.Header.Get("Access-Control-Allow-Origin") != gameOrigin || !strings.Contains(r.Header.Get("Vary"), "Origin") {
+			t.Fatalf("an answer to the project's origin: %v", r.Header)
+		}
+		r, _ = e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject, alice, "Origin", "https://evil.example")
+		if r.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("an answer to another origin carries CORS: %v", r.Header)
+		}
+	})
+}
+
+// TestEmailCodeStartLimits: over requests_per_ip the start answers 429 with
+// Retry-After in the API's shape.
+func TestEmailCodeStartLimits(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Mailgate: projectsConfig, Limits: `limits {
+			requests_per_ip 2 1m
+		}`}
+	})
+	for range 2 {
+		e.startCode(t, "", `{"email":"alice@example.com"}`)
+	}
+	r, out := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject, `{"email":"alice@example.com"}`)
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || ra < 1 || ra > 60 {
+		t.Fatalf("over requests_per_ip: %s %s (Retry-After %q)", r.Status, r.body, r.Header.Get("Retry-After"))
+	}
+}
+
+// verifyUserJWT checks token against the realm's JWKS with go-jose, as an
+// app without jwx would, and returns its claims.
+func verifyUserJWT(t *testing.T, e *env, token string) map[string]any {
+	t.Helper()
+	var hdr struct{ Typ string }
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Typ != "mailgate-user+jwt" {
+		t.Fatalf("user JWT header %s", raw)
+	}
+	var jwks jose.JSONWebKeySet
+	if err := json.Unmarshal([]byte(e.browser(t).get("/.mailgate/jwks.json").body), &jwks); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := jwks.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in the JWKS", tok.Headers[0].KeyID)
+	}
+	var claims map[string]any
+	var std josejwt.Claims
+	if err := tok.Claims(keys[0].Key, &claims, &std); err != nil {
+		t.Fatalf("the user JWT does not verify against the JWKS: %v", err)
+	}
+	if err := std.ValidateWithLeeway(josejwt.Expected{AnyAudience: josejwt.Audience{gameProject}, Time: time.Now()}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
