@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	gomail "github.com/emersion/go-message/mail"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 )
@@ -92,6 +94,23 @@ func (e *env) mailedCode(t *testing.T, to string) string {
 		}
 	}
 	t.Fatalf("no code mailed to %s", to)
+	return ""
+}
+
+// mailedCodeLink is the link in the text part of the last mail to to.
+func (e *env) mailedCodeLink(t *testing.T, to string) string {
+	t.Helper()
+	msgs := e.smtp.Messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].To[0] == to {
+			r, err := gomail.CreateReader(bytes.NewReader(msgs[i].Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return textLink(t, r)
+		}
+	}
+	t.Fatalf("no mail to %s", to)
 	return ""
 }
 
@@ -225,6 +244,44 @@ func TestEmailCodeAPI(t *testing.T) {
 		// A session begun after the logout-all is valid.
 		if got := e.browser(t).do(e.withCookie("/", e.browser(t).login("alice@example.com", "/"))); got.StatusCode != http.StatusOK {
 			t.Fatalf("a session after with_logout=1: %s", got.Status)
+		}
+	})
+
+	t.Run("the link variant: poll, confirm on another device, get the code, complete", func(t *testing.T) {
+		id := e.startCode(t, "", `{"email":"alice@example.com","send_link":true,"link_url":"`+gameCallback+`"}`)
+		code := e.mailedCode(t, "alice@example.com")
+		getCode := func() (response, map[string]any) {
+			return e.codeCall(t, http.MethodGet, "/login/email/request/code?projectId="+gameProject+"&login=alice@example.com&operation_id="+url.QueryEscape(id), "")
+		}
+		if r, out := getCode(); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "not_confirmed" {
+			t.Fatalf("before confirmation: %s %s", r.Status, r.body)
+		}
+		link := e.mailedCodeLink(t, "alice@example.com")
+		other := e.browser(t) // another device
+		page := other.get(mustURL(link).RequestURI())
+		if page.StatusCode != http.StatusOK || !strings.Contains(page.body, "a•••e@example.com") || !strings.Contains(page.body, `action="/.mailgate/login/email/link"`) {
+			t.Fatalf("the link's page: %s\n%s", page.Status, page.body)
+		}
+		if r, out := getCode(); codeError(t, r, out) != "not_confirmed" {
+			t.Fatalf("opening the page confirmed it: %s %s", r.Status, r.body)
+		}
+		done := other.post("/.mailgate/login/email/link", map[string]string{"t": mustURL(link).Query().Get("t"), "form_token": other.cookie("__Host-mailgate-form")})
+		if done.StatusCode != http.StatusOK || !strings.Contains(done.body, "go back to the app") || !strings.Contains(done.body, `href="`+gameCallback+`"`) {
+			t.Fatalf("confirming: %s\n%s", done.Status, done.body)
+		}
+		if other.cookie("__Host-mailgate") != "" {
+			t.Fatal("confirming a code's link started a session on that device")
+		}
+		r, out := getCode()
+		if r.StatusCode != http.StatusOK || out["code"] != code {
+			t.Fatalf("after confirmation: %s %s, want code %s", r.Status, r.body, code)
+		}
+		if r, _ := e.confirmCode(t, "alice@example.com", id, code); r.StatusCode != http.StatusOK {
+			t.Fatalf("completing: %s %s", r.Status, r.body)
+		}
+		again := other.post("/.mailgate/login/email/link", map[string]string{"t": mustURL(link).Query().Get("t"), "form_token": other.cookie("__Host-mailgate-form")})
+		if again.StatusCode != http.StatusGone {
+			t.Fatalf("the link a second time: %s", again.Status)
 		}
 	})
 

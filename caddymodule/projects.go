@@ -134,8 +134,9 @@ func (m *Mailgate) checkProjects() error {
 }
 
 // provisionCodes builds the mailed-code flow and mounts the client-side
-// API that drives it, one endpoint per path under the prefix.
-func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory, tokens *session.AppTokens) {
+// API that drives it, one endpoint per path under the prefix; the pages
+// confirm its links.
+func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory, tokens *session.AppTokens) *flow.EmailCode {
 	codes := &flow.EmailCode{
 		Store:     store,
 		Users:     users,
@@ -188,4 +189,5 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 	m.api["/login/email/request"] = h.Start()
 	m.api["/login/email/confirm"] = h.Confirm()
 	m.api["/login/email/request/code"] = h.Code()
+	return codes
 }

@@ -74,11 +74,12 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	m.provisionCodes(store, mailer, allow, users, tokens)
+	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens)
 	m.pages = &web.Handler{
 		Pages:      pages,
 		Forms:      web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
 		Links:      links,
+		CodeLinks:  emailCodes,
 		Sessions:   m.sessions,
 		ClientIP:   clientIP,
 		Failures:   m.Limits.failures(store),

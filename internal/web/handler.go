@@ -23,6 +23,13 @@ type Links interface {
 	Redeem(ctx context.Context, secret string) (flow.Login, error)
 }
 
+// CodeLinks confirms the links that come with mailed codes (seed 003's
+// send_link).
+type CodeLinks interface {
+	LinkAccount(ctx context.Context, secret string) (string, error)
+	ConfirmLink(ctx context.Context, secret string) (string, error)
+}
+
 // Sessions starts, checks and ends sessions.
 type Sessions interface {
 	Issue(userID string) (token string, expiry time.Time, err error)
@@ -48,6 +55,7 @@ type Handler struct {
 	Pages     *Pages
 	Forms     Forms
 	Links     Links
+	CodeLinks CodeLinks
 	Sessions  Sessions
 	Passwords Passwords
 	Finish    ClientFinisher
@@ -92,6 +100,8 @@ func (h *Handler) Mount() {
 	h.handle("GET "+p+"/login/sent", h.sentPage)
 	h.handle("GET "+p+"/link", h.confirmPage)
 	h.handle("POST "+p+"/link", h.form(h.redeemLink))
+	h.handle("GET "+p+"/login/email/link", h.codeLinkPage)
+	h.handle("POST "+p+"/login/email/link", h.form(h.confirmCodeLink))
 	h.handle("GET "+p+"/logout", h.logoutPage)
 	h.handle("POST "+p+"/logout", h.form(h.logout))
 	h.handle("GET "+p+"/logout/done", h.signedOutPage)

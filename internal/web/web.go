@@ -49,6 +49,7 @@ const (
 	PageLogout      = "logout"
 	PageSignedOut   = "signed_out"
 	PageSetPassword = "set_password"
+	PageCodeLinked  = "code_linked"
 )
 
 // Data is what a page shows.
@@ -75,6 +76,11 @@ type Data struct {
 	SignedInAs string
 	// Nonce lets the page's script tag past the CSP, filled by Render.
 	Nonce string
+	// Action is where the confirmation page's form posts, under the
+	// prefix: "/link" when empty.
+	Action string
+	// Next is where a page's link leads on, such as the app's status page.
+	Next string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+)
+
+// codeLinkPage is the page a code mail's link opens: like a login link's,
+// it shows a button and consumes nothing, since mail scanners follow links.
+func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
+	if h.refuseGuesser(w, r) {
+		return nil
+	}
+	q := r.URL.Query()
+	email, err := h.CodeLinks.LinkAccount(r.Context(), q.Get("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		h.failed(r)
+		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l")})
+	}
+	if err != nil {
+		// Logged here: Caddy would log the URI, which holds the secret.
+		h.Logger.Error("reading a code's link", zap.Error(err))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	}
+	return h.render(w, http.StatusOK, PageConfirm, Data{
+		FormToken: h.Forms.Token(w, r),
+		Secret:    q.Get("t"),
+		Locale:    q.Get("l"),
+		Account:   MaskEmail(email),
+		Action:    "/login/email/link",
+	})
+}
+
+// confirmCodeLink confirms the link: the app that asked for the code may
+// now fetch it and sign the person in there. No session starts here; the
+// person is told to go back to the app, with a link to its status page.
+func (h *Handler) confirmCodeLink(w http.ResponseWriter, r *http.Request) error {
+	if h.refuseGuesser(w, r) {
+		return nil
+	}
+	next, err := h.CodeLinks.ConfirmLink(r.Context(), r.PostFormValue("t"))
+	if errors.Is(err, flow.ErrLinkInvalid) {
+		h.failed(r)
+		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: r.PostFormValue("l")})
+	}
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	return h.render(w, http.StatusOK, PageCodeLinked, Data{Locale: r.PostFormValue("l"), Next: next})
+}
