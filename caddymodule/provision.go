@@ -79,7 +79,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Pages:      pages,
 		Forms:      web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
 		Links:      links,
-		CodeLinks:  emailCodes,
+		Codes:      emailCodes,
 		Sessions:   m.sessions,
 		ClientIP:   clientIP,
 		Failures:   m.Limits.failures(store),

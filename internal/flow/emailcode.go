@@ -293,6 +293,20 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 	return CodeLogin{User: u, Project: op.Project, LoginURL: op.LoginURL, Payload: op.Payload, WithLogout: op.WithLogout}, nil
 }
 
+// CompleteOperation is Complete for a caller that holds the operation id
+// but not the address: the browser form, whose code page keeps only a
+// masked address. The address is the operation's own.
+func (f *EmailCode) CompleteOperation(ctx context.Context, project, id, code string) (CodeLogin, error) {
+	op, err := f.operations().Peek(ctx, id)
+	if errors.Is(err, ticket.ErrNotFound) {
+		return CodeLogin{}, ErrCodeExpired
+	}
+	if err != nil {
+		return CodeLogin{}, fmt.Errorf("flow: reading a code: %w", err)
+	}
+	return f.Complete(ctx, project, op.Email, id, code)
+}
+
 // Code returns the operation's code for the app that started it, once a
 // person has confirmed the mailed link (ConfirmLink); before that,
 // ErrNotConfirmed.

@@ -16,7 +16,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	q := r.URL.Query()
-	email, err := h.CodeLinks.LinkAccount(r.Context(), q.Get("t"))
+	email, err := h.Codes.LinkAccount(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		h.failed(r)
 		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l")})
@@ -43,7 +43,7 @@ func (h *Handler) confirmCodeLink(w http.ResponseWriter, r *http.Request) error 
 	if h.refuseGuesser(w, r) {
 		return nil
 	}
-	next, err := h.CodeLinks.ConfirmLink(r.Context(), r.PostFormValue("t"))
+	next, err := h.Codes.ConfirmLink(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		h.failed(r)
 		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: r.PostFormValue("l")})

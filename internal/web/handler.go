@@ -23,9 +23,12 @@ type Links interface {
 	Redeem(ctx context.Context, secret string) (flow.Login, error)
 }
 
-// CodeLinks confirms the links that come with mailed codes (seed 003's
+// Codes is the login by mailed code: the form's "email me a code", and
+// the confirmation of the links that come with an app's codes (seed 003's
 // send_link).
-type CodeLinks interface {
+type Codes interface {
+	Start(ctx context.Context, r flow.CodeRequest) (string, error)
+	CompleteOperation(ctx context.Context, project, id, code string) (flow.CodeLogin, error)
 	LinkAccount(ctx context.Context, secret string) (string, error)
 	ConfirmLink(ctx context.Context, secret string) (string, error)
 }
@@ -52,10 +55,11 @@ type ClientFinisher interface {
 // confirmation, set password, logout, and the JWKS and stylesheet. It
 // declares only what it needs; caddymodule builds it and mounts it.
 type Handler struct {
-	Pages     *Pages
-	Forms     Forms
-	Links     Links
-	CodeLinks CodeLinks
+	Pages *Pages
+	Forms Forms
+	Links Links
+	// Codes, if set, offers login by mailed code and confirms code links.
+	Codes     Codes
 	Sessions  Sessions
 	Passwords Passwords
 	Finish    ClientFinisher
@@ -102,6 +106,8 @@ func (h *Handler) Mount() {
 	h.handle("POST "+p+"/link", h.form(h.redeemLink))
 	h.handle("GET "+p+"/login/email/link", h.codeLinkPage)
 	h.handle("POST "+p+"/login/email/link", h.form(h.confirmCodeLink))
+	h.handle("GET "+p+"/login/code", h.codePage)
+	h.handle("POST "+p+"/login/code", h.form(h.redeemCode))
 	h.handle("GET "+p+"/logout", h.logoutPage)
 	h.handle("POST "+p+"/logout", h.form(h.logout))
 	h.handle("GET "+p+"/logout/done", h.signedOutPage)

@@ -22,18 +22,23 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
 		FormToken:  h.Forms.Token(w, r),
 		Return:     redirect.SafeReturn(r.URL.Query().Get("return")),
 		SignedInAs: h.signedInAs(r),
+		CodeLogin:  h.Codes != nil,
 	})
 }
 
 // requestLink answers the same "check your inbox" page whether or not the
 // address may log in.
 func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
+	if r.PostFormValue("method") == "code" && h.Codes != nil {
+		return h.requestCode(w, r)
+	}
 	email := r.PostFormValue("email")
 	d := Data{
 		FormToken: h.Forms.Token(w, r),
 		Return:    redirect.SafeReturn(r.PostFormValue("return")),
 		Email:     email,
 		Minutes:   int(h.LinkTTL.Minutes()),
+		CodeLogin: h.Codes != nil,
 	}
 	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
 	err := h.Links.Request(r.Context(), who, email, d.Return, locale.Default)

@@ -50,6 +50,7 @@ const (
 	PageSignedOut   = "signed_out"
 	PageSetPassword = "set_password"
 	PageCodeLinked  = "code_linked"
+	PageCode        = "code"
 )
 
 // Data is what a page shows.
@@ -81,6 +82,9 @@ type Data struct {
 	Action string
 	// Next is where a page's link leads on, such as the app's status page.
 	Next string
+	// CodeLogin offers "email me a code" beside the link on the login
+	// form.
+	CodeLogin bool
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and

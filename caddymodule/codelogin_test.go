@@ -1,0 +1,81 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// requestCode presses "email me a code" on the login form and follows to
+// the code page.
+func (b *browser) requestCode(email, ret string) response {
+	b.t.Helper()
+	page := b.get("/.mailgate/login?return=" + url.QueryEscape(ret))
+	if page.StatusCode != http.StatusOK || !strings.Contains(page.body, `name="method" value="code"`) {
+		b.t.Fatalf("the login page offers no code: %s\n%s", page.Status, page.body)
+	}
+	r := b.post("/.mailgate/login/email", map[string]string{
+		"email": email, "return": ret, "method": "code", "form_token": b.cookie("__Host-mailgate-form"),
+	})
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/.mailgate/login/code?") {
+		b.t.Fatalf("asking for a code: %s %q\n%s", r.Status, loc, r.body)
+	}
+	return b.get(loc)
+}
+
+// enterCode posts a code from the code page, as the page's form does.
+func (b *browser) enterCode(code, ret string) response {
+	b.t.Helper()
+	return b.post("/.mailgate/login/code", map[string]string{
+		"code": code, "return": ret, "to": "a•••e@example.com", "form_token": b.cookie("__Host-mailgate-form"),
+	})
+}
+
+// TestCodeLoginInTheForm: the login form's "email me a code", the code page
+// that keeps return and takes a pasted code with spaces, and the session it
+// starts; a wrong code is said so on the page.
+func TestCodeLoginInTheForm(t *testing.T) {
+	e := startCaddy(t)
+	b := e.browser(t)
+	page := b.requestCode("alice@example.com", "/reports?q=1")
+	for _, want := range []string{`autocomplete="one-time-code"`, `inputmode="numeric"`, "a•••e@example.com", "3 minutes", `name="return" value="/reports?q=1"`} {
+		if !strings.Contains(page.body, want) {
+			t.Fatalf("the code page lacks %q:\n%s", want, page.body)
+		}
+	}
+	if strings.Contains(page.body, "alice@example.com") {
+		t.Fatal("the code page shows the whole address")
+	}
+	code := e.mailedCode(t, "alice@example.com")
+
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if r := b.enterCode(wrong, "/reports?q=1"); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not the code we sent") {
+		t.Fatalf("a wrong code: %s\n%s", r.Status, r.body)
+	}
+	r := b.enterCode(" "+code[:3]+" "+code[3:]+" ", "/reports?q=1")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/reports?q=1" {
+		t.Fatalf("the right code: %s %q\n%s", r.Status, r.Header.Get("Location"), r.body)
+	}
+	if got := b.get("/"); got.StatusCode != http.StatusOK {
+		t.Fatalf("after the code, the site: %s", got.Status)
+	}
+	if r := b.enterCode(code, "/"); r.StatusCode != http.StatusGone || !strings.Contains(r.body, "expired or was already used") {
+		t.Fatalf("the code a second time: %s\n%s", r.Status, r.body)
+	}
+
+	// An address outside the allow rules: the same pages, no mail.
+	before := len(e.smtp.Messages())
+	other := e.browser(t)
+	other.requestCode("mallory@example.com", "/")
+	if len(e.smtp.Messages()) != before {
+		t.Fatal("a code was mailed to an address outside the allow rules")
+	}
+	if r := other.enterCode("123456", "/"); r.StatusCode != http.StatusGone {
+		t.Fatalf("a code for an address outside the rules: %s", r.Status)
+	}
+}

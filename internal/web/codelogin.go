@@ -1,0 +1,124 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
+	"github.com/mailgate/caddy-mailgate/internal/redirect"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
+)
+
+// The login form's "email me a code": the code is typed on the page that
+// asked for it, which works where links do not (a mail scanner that follows
+// links, mail read on a phone while signing in on a laptop). The site's own
+// form is the code flow's project with the empty id.
+
+// codeCookieName holds the pending operation's id between the request and
+// the code page. Like the form cookie, it has the __Host- prefix over HTTPS.
+func codeCookieName(secure bool) string {
+	if secure {
+		return "__Host-mailgate-code"
+	}
+	return "mailgate-code"
+}
+
+// requestCode mails a code and sends the browser to the code page, whether
+// or not the address may log in; an address over its mail limit is treated
+// the same way, silently, as the link form does.
+func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
+	email := r.PostFormValue("email")
+	ret := redirect.SafeReturn(r.PostFormValue("return"))
+	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
+	id, err := h.Codes.Start(r.Context(), flow.CodeRequest{
+		Email: email, LoginURL: ret, Locale: locale.Default, Requester: who,
+	})
+	var exceeded *limit.ExceededError
+	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
+		id, err = ticket.NewSecret(), nil
+	}
+	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}
+	switch {
+	case err == nil:
+	case errors.As(err, &exceeded):
+		return h.tooMany(w, exceeded)
+	case errors.Is(err, directory.ErrInvalidEmail):
+		d.Error = "invalid_email"
+		return h.render(w, http.StatusBadRequest, PageLogin, d)
+	case errors.Is(err, flow.ErrDelivery):
+		h.Logger.Error("code mail not queued", zap.Error(err))
+		return h.render(w, http.StatusServiceUnavailable, PageSendFailed, d)
+	default:
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: codeCookieName(h.Secure), Value: id, Path: "/", MaxAge: int(flow.EmailCodeTTL.Seconds()),
+		Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+	q := url.Values{"to": {MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {ret}}
+	http.Redirect(w, r, h.Prefix+"/login/code?"+q.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// codePage asks for the code. Like the "check your inbox" page, it shows
+// only a masked address.
+func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	to := q.Get("to")
+	if !strings.Contains(to, "•••") || len(to) > 300 {
+		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
+		return nil
+	}
+	return h.render(w, http.StatusOK, PageCode, Data{
+		FormToken: h.Forms.Token(w, r),
+		Return:    redirect.SafeReturn(q.Get("return")),
+		Email:     to,
+		Minutes:   int(flow.EmailCodeTTL.Minutes()),
+	})
+}
+
+// redeemCode checks the typed code against the pending operation and, when
+// it is right, starts the session and returns the person to their page.
+func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
+	if h.refuseGuesser(w, r) {
+		return nil
+	}
+	var id string
+	if c, err := r.Cookie(codeCookieName(h.Secure)); err == nil {
+		id = c.Value
+	}
+	login, err := h.Codes.CompleteOperation(r.Context(), "", id, r.PostFormValue("code"))
+	d := Data{
+		FormToken: h.Forms.Token(w, r),
+		Return:    redirect.SafeReturn(r.PostFormValue("return")),
+		Email:     r.PostFormValue("to"),
+		Minutes:   int(flow.EmailCodeTTL.Minutes()),
+	}
+	if !strings.Contains(d.Email, "•••") || len(d.Email) > 300 {
+		d.Email = "•••"
+	}
+	var exceeded *limit.ExceededError
+	switch {
+	case errors.Is(err, flow.ErrCodeWrong):
+		h.failed(r)
+		d.Error = "code_wrong"
+		return h.render(w, http.StatusUnprocessableEntity, PageCode, d)
+	case errors.Is(err, flow.ErrCodeExpired):
+		h.failed(r)
+		d.Error = "code_expired"
+		return h.render(w, http.StatusGone, PageCode, d)
+	case errors.As(err, &exceeded):
+		return h.tooMany(w, exceeded)
+	case err != nil:
+		return fail(http.StatusServiceUnavailable, err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: codeCookieName(h.Secure), Path: "/", MaxAge: -1, Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: locale.Default})
+}
