@@ -175,7 +175,7 @@ func TestDocumentedCaddyfiles(t *testing.T) {
 	for _, v := range []string{"SMTP_PASSWORD", "SHOP_SECRET", "CRM_SECRET"} {
 		t.Setenv(v, "documented-secret-"+v)
 	}
-	for _, doc := range []string{"../README.md", "../docs/api.md"} {
+	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/email-codes.md"} {
 		raw, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
