@@ -225,21 +225,43 @@ func TestEmailCodeAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("with_logout=0 keeps older sessions, with_logout=1 ends them", func(t *testing.T) {
+	t.Run("with_logout=0 keeps older sessions and user JWTs, with_logout=1 ends them", func(t *testing.T) {
 		defer clockOffset.Store(0)
 		older := e.browser(t).login("alice@example.com", "/")
+		tokens := map[string]string{}
 		// Tokens carry whole seconds: one issued in the logout-all's own
 		// second is not before it.
-		clockOffset.Store(int64(time.Second))
-		for _, withLogout := range []string{"0", "1"} {
+		for i, withLogout := range []string{"0", "1"} {
+			clockOffset.Store(int64(time.Duration(i+1) * time.Second))
 			id := e.startCode(t, "&with_logout="+withLogout, alice)
-			if r, _ := e.confirmCode(t, "alice@example.com", id, e.mailedCode(t, "alice@example.com")); r.StatusCode != http.StatusOK {
+			r, out := e.confirmCode(t, "alice@example.com", id, e.mailedCode(t, "alice@example.com"))
+			if r.StatusCode != http.StatusOK {
 				t.Fatalf("with_logout=%s: %s %s", withLogout, r.Status, r.body)
 			}
+			u, _ := url.Parse(out["login_url"].(string))
+			tokens[withLogout] = u.Query().Get("token")
 			got := e.browser(t).do(e.withCookie("/", older))
 			if want := map[string]int{"0": http.StatusOK, "1": http.StatusUnauthorized}[withLogout]; got.StatusCode != want {
 				t.Fatalf("the older session after with_logout=%s: %s, want %d", withLogout, got.Status, want)
 			}
+		}
+		me := func(token, project string) (response, map[string]any) {
+			return e.codeCall(t, http.MethodGet, "/users/me?projectId="+project, "", "Authorization", "Bearer "+token)
+		}
+		if r, out := me(tokens["1"], gameProject); r.StatusCode != http.StatusOK || out["email"] != "alice@example.com" || out["id"] == "" {
+			t.Fatalf("the newest user JWT at /users/me: %s %s", r.Status, r.body)
+		}
+		if r, out := me(tokens["0"], gameProject); r.StatusCode != http.StatusUnauthorized || codeError(t, r, out) != "invalid_token" || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") {
+			t.Fatalf("a user JWT from before with_logout=1 at /users/me: %s %s", r.Status, r.body)
+		}
+		if r, _ := me(tokens["1"], twoCallbacks); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a user JWT at another project's /users/me: %s %s", r.Status, r.body)
+		}
+		if r, _ := me("not.a.token", gameProject); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("garbage at /users/me: %s %s", r.Status, r.body)
+		}
+		if r, _ := e.codeCall(t, http.MethodGet, "/users/me?projectId="+gameProject, ""); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("no token at /users/me: %s %s", r.Status, r.body)
 		}
 		// A session begun after the logout-all is valid.
 		if got := e.browser(t).do(e.withCookie("/", e.browser(t).login("alice@example.com", "/"))); got.StatusCode != http.StatusOK {

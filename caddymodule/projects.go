@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -157,17 +158,16 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		},
 	}
 	projects := make(map[string]*api.Project, len(m.Projects))
-	ttls := make(map[string]time.Duration, len(m.Projects))
 	for _, p := range m.Projects {
 		projects[p.ID] = &api.Project{
 			ID: p.ID, Name: cmp.Or(p.Name, p.ID), CallbackURLs: p.CallbackURLs,
-			CORSOrigins: p.CORSOrigins, CustomPayload: p.CustomPayload,
+			CORSOrigins: p.CORSOrigins, CustomPayload: p.CustomPayload, TokenTTL: time.Duration(p.TokenTTL),
 		}
-		ttls[p.ID] = time.Duration(p.TokenTTL)
 	}
 	h := &api.EmailCode{
 		Projects: projects,
 		Flow:     codes,
+		Users:    userTokens{tokens: tokens, sessions: m.sessions, users: users},
 		Failures: m.Limits.failures(store),
 		Token: func(ctx context.Context, p *api.Project, login flow.CodeLogin, withLogout bool) (string, error) {
 			if withLogout {
@@ -181,7 +181,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 			if p.CustomPayload && login.Payload != "" {
 				payload = &login.Payload
 			}
-			return tokens.ProjectToken(p.ID, login.User, payload, ttls[p.ID])
+			return tokens.ProjectToken(p.ID, login.User, payload, p.TokenTTL)
 		},
 		ClientIP: clientIP,
 		OnError:  func(err error) { m.logger.Error("login by email code", zap.Error(err)) },
@@ -189,5 +189,41 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 	m.api["/login/email/request"] = h.Start()
 	m.api["/login/email/confirm"] = h.Confirm()
 	m.api["/login/email/request/code"] = h.Code()
+	m.api["/users/me"] = h.Me()
 	return codes
+}
+
+// userTokens checks the user JWTs projects hold, for GET {prefix}/users/me.
+type userTokens struct {
+	tokens   *session.AppTokens
+	sessions *session.Manager
+	users    *directory.Directory
+}
+
+func (c userTokens) Check(ctx context.Context, token string, p *api.Project) (directory.User, error) {
+	claims, err := c.tokens.VerifyProjectToken(token, p.ID, p.TokenTTL)
+	if err != nil {
+		return directory.User{}, err
+	}
+	revoked, err := c.sessions.UserTokenRevoked(claims.UserID, claims.IssuedAt)
+	if err != nil {
+		return directory.User{}, err
+	}
+	if revoked {
+		return directory.User{}, session.ErrRevoked
+	}
+	u, err := c.users.ByID(ctx, claims.UserID)
+	if errors.Is(err, directory.ErrNotFound) || (err == nil && u.Status == directory.StatusDisabled) {
+		return directory.User{}, fmt.Errorf("%w: the user may no longer log in", session.ErrInvalid)
+	}
+	return u, err
+}
+
+// longestProjectTokenTTL is the longest lifetime of any project's user JWTs.
+func (m *Mailgate) longestProjectTokenTTL() time.Duration {
+	var longest time.Duration
+	for _, p := range m.Projects {
+		longest = max(longest, time.Duration(p.TokenTTL))
+	}
+	return longest
 }

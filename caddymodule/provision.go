@@ -110,6 +110,8 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Identities:  newIdentities(users, now),
 		Prepare:     m.headers.prepare,
 		CacheSize:   m.SessionCache,
+		// with_logout must outlast the longest-lived user JWT.
+		UserTokenTTL: m.longestProjectTokenTTL(),
 	})
 }
 

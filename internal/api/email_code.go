@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -35,6 +36,8 @@ type Project struct {
 	CallbackURLs  []string
 	CORSOrigins   []string
 	CustomPayload bool
+	// TokenTTL is how long its user JWTs live.
+	TokenTTL time.Duration
 }
 
 // CodeFlow is the code login, as the API drives it.
@@ -53,6 +56,8 @@ type EmailCode struct {
 	// that every earlier session and user JWT of the user must be refused
 	// from now on, which Token arranges before it signs.
 	Token func(ctx context.Context, p *Project, login flow.CodeLogin, withLogout bool) (string, error)
+	// Users checks user JWTs for GET {prefix}/users/me.
+	Users UserTokenChecker
 	// Failures counts wrong codes per client IP, beside the flow's count
 	// per address: an IP over it is refused before its code is checked.
 	Failures limit.Failures
@@ -60,6 +65,13 @@ type EmailCode struct {
 	ClientIP func(*http.Request) string
 	// OnError is told of failures the app only sees as 503.
 	OnError func(error)
+}
+
+// UserTokenChecker checks a project's user JWTs: the signature and claims,
+// whether with_logout has ended them since, and whether the user may still
+// log in.
+type UserTokenChecker interface {
+	Check(ctx context.Context, token string, p *Project) (directory.User, error)
 }
 
 // CodeError is this API's error: a status, a machine-readable code and a

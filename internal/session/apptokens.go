@@ -108,6 +108,28 @@ func (ts *AppTokens) ProjectToken(project string, u directory.User, payload *str
 	return s.Sign(TypUserToken, t)
 }
 
+// UserTokenClaims are what a verified user JWT says.
+type UserTokenClaims struct {
+	Project  string
+	UserID   string
+	IssuedAt time.Time
+}
+
+// VerifyProjectToken checks token as a user JWT of project, issued for at
+// most ttl, as ProjectToken signs them.
+func (ts *AppTokens) VerifyProjectToken(token, project string, ttl time.Duration) (UserTokenClaims, error) {
+	s := ts.Signer
+	s.Audience = project
+	t, err := s.Verify(TypUserToken, token, ttl)
+	if err != nil {
+		return UserTokenClaims{}, err
+	}
+	if t.Subject() == "" {
+		return UserTokenClaims{}, fmt.Errorf("%w: no sub", ErrInvalid)
+	}
+	return UserTokenClaims{Project: project, UserID: t.Subject(), IssuedAt: t.IssuedAt()}, nil
+}
+
 // Verify checks token as an access token of this API.
 func (ts *AppTokens) Verify(token string) (AccessToken, error) {
 	t, err := ts.Signer.Verify(TypAccessToken, token, ts.TTL)

@@ -673,3 +673,27 @@ func TestVerifyFailsClosedWhenCutOffsUnreadable(t *testing.T) {
 		t.Fatalf("err = %v, want the store's error, distinct from invalid/revoked", err)
 	}
 }
+
+// TestRevokeUserOutlastsUserTokens: a logout-all lasts as long as the
+// longest-lived user JWT it must end, not only as long as sessions.
+func TestRevokeUserOutlastsUserTokens(t *testing.T) {
+	f := newFixture(t)
+	m := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: users, UserTokenTTL: 10 * time.Hour})
+	issued := f.clock.t
+	f.clock.t = f.clock.t.Add(time.Minute)
+	if err := m.RevokeUser(context.Background(), alice.UserID, f.clock.t); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{0, 5 * time.Hour, 10 * time.Hour} {
+		f.clock.t = issued.Add(time.Minute + after)
+		if revoked, err := m.UserTokenRevoked(alice.UserID, issued); err != nil || !revoked {
+			t.Fatalf("%s after the logout-all, a user JWT from before: revoked %v, %v", after, revoked, err)
+		}
+	}
+	if revoked, err := m.UserTokenRevoked(alice.UserID, issued.Add(time.Minute)); err != nil || revoked {
+		t.Fatalf("a user JWT of the logout-all's second: revoked %v, %v", revoked, err)
+	}
+	if revoked, _ := m.UserTokenRevoked("u-other", issued); revoked {
+		t.Fatal("another user's token was revoked")
+	}
+}

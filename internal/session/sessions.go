@@ -75,6 +75,9 @@ type Manager struct {
 	identities  Identities
 	prepare     func(*Session) any
 	cache       *verifiedCache
+	// revokeFor is how long a RevokeUser cut-off must last: the longest
+	// lifetime of anything checked against it.
+	revokeFor time.Duration
 }
 
 // Config configures a Manager.
@@ -88,6 +91,10 @@ type Config struct {
 	Prepare func(*Session) any
 	// CacheSize bounds the number of verified tokens remembered.
 	CacheSize int
+	// UserTokenTTL is the longest lifetime of the user JWTs that
+	// UserTokenRevoked checks, when it is longer than TTL: RevokeUser's
+	// cut-off then lasts until the last of them expires.
+	UserTokenTTL time.Duration
 }
 
 // NewManager returns a Manager for cfg.
@@ -98,6 +105,7 @@ func NewManager(cfg Config) *Manager {
 		revocations: cfg.Revocations,
 		identities:  cfg.Identities,
 		prepare:     cfg.Prepare,
+		revokeFor:   max(cfg.TTL, cfg.UserTokenTTL),
 		cache:       newVerifiedCache(cfg.CacheSize),
 	}
 }
@@ -207,17 +215,26 @@ const userRevokedPrefix = "revoked-user:"
 //
 // The cut-off is kept until the last session it concerns would be refused
 // anyway: a session issued before it lives at most ttl + Skew (the lifetime
-// verify accepts) and is accepted up to Skew past its exp. Other tokens
-// checked against the same key (user JWTs for apps) are covered only if
-// they live no longer; a longer-lived kind must extend the cut-off's ttl
-// itself, which a store keeps at the later expiry.
+// verify accepts) and is accepted up to Skew past its exp; user JWTs
+// (UserTokenRevoked) as long as Config.UserTokenTTL says.
 func (m *Manager) RevokeUser(ctx context.Context, userID string, before time.Time) error {
 	cutoff := before.Truncate(time.Second)
-	ttl := cutoff.Add(m.ttl + 2*Skew).Sub(m.signer.Now())
+	ttl := cutoff.Add(m.revokeFor + 2*Skew).Sub(m.signer.Now())
 	if ttl <= 0 {
 		return nil
 	}
 	return m.revocations.RevokeBefore(ctx, userRevokedPrefix+userID, cutoff, ttl)
+}
+
+// UserTokenRevoked reports whether a user JWT of userID issued at iat was
+// ended by RevokeUser, by the rule sessions follow. It reads the local
+// revocation set, as the guard does; an error means the set may be stale.
+func (m *Manager) UserTokenRevoked(userID string, iat time.Time) (bool, error) {
+	cutoff, ok, err := m.revocations.RevokedBefore(userRevokedPrefix + userID)
+	if err != nil {
+		return false, fmt.Errorf("session: reading revocations: %w", err)
+	}
+	return ok && iat.Unix() < cutoff.Unix(), nil
 }
 
 func stringClaim(t jwt.Token, name string) (string, bool) {
