@@ -301,9 +301,15 @@ func TestEmailCodeAPI(t *testing.T) {
 		if r, _ := e.confirmCode(t, "alice@example.com", id, code); r.StatusCode != http.StatusOK {
 			t.Fatalf("completing: %s %s", r.Status, r.body)
 		}
-		again := other.post("/.mailgate/login/email/link", map[string]string{"t": mustURL(link).Query().Get("t"), "form_token": other.cookie("__Host-mailgate-form")})
-		if again.StatusCode != http.StatusGone {
-			t.Fatalf("the link a second time: %s", again.Status)
+		if p := mustURL(link).Query().Get("p"); p != gameProject || !strings.Contains(page.body, `name="p" value="`+gameProject+`"`) {
+			t.Fatalf("the link and its page do not name the project: %q", p)
+		}
+		again := other.post("/.mailgate/login/email/link", map[string]string{"t": mustURL(link).Query().Get("t"), "p": gameProject, "form_token": other.cookie("__Host-mailgate-form")})
+		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `href="https://game.example.com/auth/error"`) {
+			t.Fatalf("the link a second time: %s\n%s", again.Status, again.body)
+		}
+		if gone := other.get(mustURL(link).RequestURI()); gone.StatusCode != http.StatusGone || !strings.Contains(gone.body, "Back to the app") {
+			t.Fatalf("the used link's page: %s\n%s", gone.Status, gone.body)
 		}
 	})
 

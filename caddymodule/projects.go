@@ -143,8 +143,8 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,
-		LinkURL: func(secret, locale string) string {
-			u := m.origin + m.Prefix + "/login/email/link?t=" + secret
+		LinkURL: func(secret, locale, project string) string {
+			u := m.origin + m.Prefix + "/login/email/link?t=" + secret + "&p=" + url.QueryEscape(project)
 			if locale != "" && locale != loc.Default {
 				u += "&l=" + url.QueryEscape(locale)
 			}
@@ -226,4 +226,15 @@ func (m *Mailgate) longestProjectTokenTTL() time.Duration {
 		longest = max(longest, time.Duration(p.TokenTTL))
 	}
 	return longest
+}
+
+// errorCallbacks are the projects' error pages, by project id.
+func (m *Mailgate) errorCallbacks() map[string]string {
+	urls := make(map[string]string, len(m.Projects))
+	for _, p := range m.Projects {
+		if p.ErrorCallbackURL != "" {
+			urls[p.ID] = p.ErrorCallbackURL
+		}
+	}
+	return urls
 }

@@ -72,8 +72,9 @@ type EmailCode struct {
 	Mailer    Mailer
 	Allowlist Allowlist
 	// LinkURL turns a link secret into the confirmation page's URL, for a
-	// page in locale, built from the configured base URL.
-	LinkURL  func(secret, locale string) string
+	// page in locale that knows which project's link it is, built from the
+	// configured base URL.
+	LinkURL  func(secret, locale, project string) string
 	SiteName string
 	Now      func() time.Time
 	Limits   CodeLimits
@@ -205,7 +206,7 @@ func (f *EmailCode) start(ctx context.Context, r CodeRequest) (string, error) {
 			_ = f.operations().Drop(context.WithoutCancel(ctx), id)
 			return "", fmt.Errorf("flow: storing a code's link: %w", err)
 		}
-		letter.Link = f.LinkURL(secret, r.Locale)
+		letter.Link = f.LinkURL(secret, r.Locale, r.Project)
 	}
 	drop := func(ctx context.Context) error {
 		if err := f.operations().Drop(ctx, id); err != nil {

@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +169,40 @@ func FuzzSessionVerdicts(f *testing.F) {
 	} {
 		f.Add(string(hdr), good, sig, int64(0))
 	}
+	// A MAC wrong in one byte anywhere: the whole MAC is compared.
+	{
+		in := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString([]byte(good))
+		var mac [sha256.Size]byte
+		fx.key.sum(&mac, in)
+		for _, i := range []int{0, 15, 16, 31} {
+			m := mac
+			m[i] ^= 0x01
+			f.Add(string(hdr), good, base64.RawURLEncoding.EncodeToString(m[:]), int64(0))
+		}
+	}
+	// Bytes after the object, bytes outside printable ASCII, a number
+	// past int64, claims past the stack buffer.
+	for _, claims := range []string{
+		good + "x",
+		good + "}",
+		strings.Replace(good, `"u-1"`, "\"u-\xff\"", 1),
+		strings.Replace(good, `"u-1"`, "\"u-\t1\"", 1),
+		strings.Replace(good, fmt.Sprint(base+3600),
+			new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(base+3600)).String(), 1),
+		canonicalClaims("default", base+3600, base, "https://app.example.com", "s-1", strings.Repeat("u", 1100)),
+		canonicalClaims("default", base+3600, base, "https://app.example.com", "s-1", strings.Repeat("u", 2000)),
+	} {
+		f.Add(string(hdr), claims, "", int64(0))
+	}
+	// A leading zero and a missing number, with clocks at which only the
+	// pinned parser's refusal keeps them from being accepted.
+	{
+		const t0 = 999_990_000 // 2001-09-08, nine digits
+		zero := fmt.Sprintf(`{"aud":["default"],"exp":0%d,"iat":%d,"iss":"https://app.example.com","sid":"s","sub":"u"}`, t0+3600, t0)
+		f.Add(string(hdr), zero, "", (t0-base)*1000)
+		empty := `{"aud":["default"],"exp":3600,"iat":,"iss":"https://app.example.com","sid":"s","sub":"u"}`
+		f.Add(string(hdr), empty, "", -base*1000)
+	}
 	f.Fuzz(func(t *testing.T, header, claims, sig string, offsetMillis int64) {
 		fx.agree(t, fx.token(header, claims, sig), time.Unix(base, 0).Add(time.Duration(offsetMillis)*time.Millisecond))
 	})
@@ -212,6 +248,111 @@ func TestMACIsHMAC(t *testing.T) {
 		h.Write([]byte(in))
 		if !hmac.Equal(got[:], h.Sum(nil)) {
 			t.Fatalf("MAC of %d bytes differs from crypto/hmac's", n)
+		}
+	}
+}
+
+// TestForgeriesStayOnTheFastPath: a token with a wrong MAC, wrong in any
+// one byte, is refused by the fast path itself, and verifySession refuses it
+// without an allocation: a stranger's guesses never reach jwx.
+func TestForgeriesStayOnTheFastPath(t *testing.T) {
+	fx := newVerdictFixture(t)
+	base := fx.clock.t.Unix()
+	hdr, _ := base64.RawURLEncoding.DecodeString(fx.key.header)
+	good := fx.token(string(hdr), canonicalClaims("default", base+3600, base, "https://app.example.com", "s-1", "u-1"), "")
+	in := good[:strings.LastIndexByte(good, '.')]
+	var mac [sha256.Size]byte
+	fx.key.sum(&mac, in)
+	for _, i := range []int{0, 15, 16, 31} {
+		m := mac
+		m[i] ^= 0x01
+		forged := in + "." + base64.RawURLEncoding.EncodeToString(m[:])
+		if _, v := fx.s.verifySessionFast(forged, fx.ttl); v != rejected {
+			t.Fatalf("MAC wrong in byte %d: the fast path says %v, want rejected", i, v)
+		}
+		if _, err := fx.s.verifySession(forged, fx.ttl); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("MAC wrong in byte %d: err = %v, want ErrInvalid", i, err)
+		}
+		if n := testing.AllocsPerRun(50, func() { _, _ = fx.s.verifySession(forged, fx.ttl) }); n != 0 {
+			t.Fatalf("refusing a forgery allocated %v times, want 0: did it go to jwx?", n)
+		}
+	}
+}
+
+// macAsWritten MACs a signing input exactly as written, however spelt.
+func (f *verdictFixture) macAsWritten(in string) string {
+	var mac [sha256.Size]byte
+	f.key.sum(&mac, in)
+	return in + "." + base64.RawURLEncoding.EncodeToString(mac[:])
+}
+
+// TestOnlyOneSpellingOfASessionVerifies: base64url segments whose unused
+// low bits are set decode to the same bytes; such a token is refused, MAC
+// segment or payload, even when MACed as written.
+func TestOnlyOneSpellingOfASessionVerifies(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	fx := newVerdictFixture(t)
+	base := fx.clock.t.Unix()
+	hdr, _ := base64.RawURLEncoding.DecodeString(fx.key.header)
+	good := fx.token(string(hdr), canonicalClaims("default", base+3600, base, "https://app.example.com", "s-1", "u-1"), "")
+	if _, err := fx.s.verifySession(good, fx.ttl); err != nil {
+		t.Fatalf("control token refused: %v", err)
+	}
+	// stray sets the lowest unused bit of s's last character.
+	stray := func(s string) string {
+		v := strings.IndexByte(alphabet, s[len(s)-1])
+		return s[:len(s)-1] + string(alphabet[v|1])
+	}
+	h, rest, _ := strings.Cut(good, ".")
+	p, sig, _ := strings.Cut(rest, ".")
+	if len(p)%4 == 0 {
+		t.Fatal("the payload has no unused bits; pick claims of another length")
+	}
+	for name, tok := range map[string]string{
+		"MAC segment with a stray bit":        h + "." + p + "." + stray(sig),
+		"payload with a stray bit, MACed so":  fx.macAsWritten(h + "." + stray(p)),
+		"payload padded, MACed so":            fx.macAsWritten(h + "." + p + strings.Repeat("=", (4-len(p)%4)%4)),
+		"payload with a line break, MACed so": fx.macAsWritten(h + "." + p[:8] + "\n" + p[8:]),
+	} {
+		if _, err := fx.s.verifySession(tok, fx.ttl); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+// TestSessionsOfTheOldKeyVerifyAfterRotation: after a rotation, a session
+// MACed with the previous key is accepted by both paths, and the new key
+// signs new sessions.
+func TestSessionsOfTheOldKeyVerifyAfterRotation(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	ring, err := LoadKeyRing(ctx, memstorage.New(), "k", c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: c.Now}
+	m := NewManager(Config{Signer: s, TTL: time.Hour, Identities: users})
+	oldKid := ring.KeyID()
+	old, _, err := m.Issue(alice.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ring.Rotate(ctx, time.Minute, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Minute)
+	if ring.KeyID() == oldKid {
+		t.Fatal("the new key is not signing after its activation")
+	}
+	current, _, err := m.Issue(alice.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"old": old, "new": current} {
+		got, v := s.verifySessionFast(tok, time.Hour)
+		ref, err := s.verifySessionJWX(tok, time.Hour)
+		if v != accepted || err != nil || ref != got {
+			t.Fatalf("%s key's session: fast path %v %+v, jwx %+v %v", name, v, got, ref, err)
 		}
 	}
 }

@@ -19,7 +19,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 	email, err := h.Codes.LinkAccount(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		h.failed(r)
-		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l")})
+		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: q.Get("l"), Next: h.ErrorCallbacks[q.Get("p")]})
 	}
 	if err != nil {
 		// Logged here: Caddy would log the URI, which holds the secret.
@@ -33,6 +33,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 		Locale:    q.Get("l"),
 		Account:   MaskEmail(email),
 		Action:    "/login/email/link",
+		Project:   q.Get("p"),
 	})
 }
 
@@ -46,7 +47,7 @@ func (h *Handler) confirmCodeLink(w http.ResponseWriter, r *http.Request) error 
 	next, err := h.Codes.ConfirmLink(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		h.failed(r)
-		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: r.PostFormValue("l")})
+		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: r.PostFormValue("l"), Next: h.ErrorCallbacks[r.PostFormValue("p")]})
 	}
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)

@@ -59,10 +59,13 @@ type Handler struct {
 	Forms Forms
 	Links Links
 	// Codes, if set, offers login by mailed code and confirms code links.
-	Codes     Codes
-	Sessions  Sessions
-	Passwords Passwords
-	Finish    ClientFinisher
+	Codes Codes
+	// ErrorCallbacks are the apps' error pages by project id: a code link
+	// that no longer works sends the person back there.
+	ErrorCallbacks map[string]string
+	Sessions       Sessions
+	Passwords      Passwords
+	Finish         ClientFinisher
 	// JWKS returns the published keys; it is called per request, so the
 	// answer follows the key ring. JWKSMaxAge is how long apps may cache
 	// it: shorter than a new key is published before it signs.

@@ -51,6 +51,8 @@ const (
 	PageSetPassword = "set_password"
 	PageCodeLinked  = "code_linked"
 	PageCode        = "code"
+	// PageCodeLinkInvalid is a code link that no longer works.
+	PageCodeLinkInvalid = "code_link_invalid"
 )
 
 // Data is what a page shows.
@@ -85,6 +87,8 @@ type Data struct {
 	// CodeLogin offers "email me a code" beside the link on the login
 	// form.
 	CodeLogin bool
+	// Project is the project whose code link a page confirms.
+	Project string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
