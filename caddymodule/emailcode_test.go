@@ -392,13 +392,36 @@ func TestEmailCodeAPI(t *testing.T) {
 }
 
 // TestEmailCodeStartLimits: over requests_per_ip the start answers 429 with
-// Retry-After in the API's shape.
+// Retry-After in the API's shape; over failures_per_ip, so do the endpoints
+// that check a secret (the code, the operation id, the user JWT), before
+// they check it.
 func TestEmailCodeStartLimits(t *testing.T) {
 	e := startCaddyWith(t, func(*env) siteConfig {
 		return siteConfig{Mailgate: projectsConfig, Limits: `limits {
 			requests_per_ip 2 1m
+			failures_per_ip 2 1m
 		}`}
 	})
+	for i := range 2 {
+		if r, out := e.confirmCode(t, "alice@example.com", "no-such-operation", "123456"); codeError(t, r, out) != "code_expired" {
+			t.Fatalf("unknown operation %d: %s %s", i+1, r.Status, r.body)
+		}
+	}
+	for name, call := range map[string]func() (response, map[string]any){
+		"confirm": func() (response, map[string]any) {
+			return e.confirmCode(t, "alice@example.com", "no-such-operation", "123456")
+		},
+		"code": func() (response, map[string]any) {
+			return e.codeCall(t, http.MethodGet, "/login/email/request/code?projectId="+gameProject+"&login=alice@example.com&operation_id=x", "")
+		},
+		"users/me": func() (response, map[string]any) {
+			return e.codeCall(t, http.MethodGet, "/users/me?projectId="+gameProject, "", "Authorization", "Bearer not.a.token")
+		},
+	} {
+		if r, out := call(); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || r.Header.Get("Retry-After") == "" {
+			t.Errorf("%s over failures_per_ip: %s %s", name, r.Status, r.body)
+		}
+	}
 	for range 2 {
 		e.startCode(t, "", `{"email":"alice@example.com"}`)
 	}

@@ -203,7 +203,16 @@ func (h *EmailCode) Code() http.Handler {
 		if email == "" || id == "" {
 			return codeErr(http.StatusUnprocessableEntity, "missing_field", "login and operation_id are required")
 		}
+		ip := limit.IPSubject(h.ClientIP(r))
+		if err := h.Failures.Check(r.Context(), ip); err != nil {
+			return h.failure(w, err)
+		}
 		code, err := h.Flow.Code(r.Context(), p.ID, email, id)
+		if errors.Is(err, flow.ErrCodeExpired) {
+			if err := h.Failures.Fail(r.Context(), ip); err != nil {
+				return h.failure(w, err)
+			}
+		}
 		switch {
 		case errors.Is(err, flow.ErrNotConfirmed):
 			return codeErr(http.StatusUnprocessableEntity, "not_confirmed", "nobody has confirmed the mailed link yet; ask again shortly")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -20,7 +21,16 @@ func (h *EmailCode) Me() http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 			return codeErr(http.StatusUnauthorized, "invalid_token", "send the user JWT as Authorization: Bearer <token>")
 		}
+		ip := limit.IPSubject(h.ClientIP(r))
+		if err := h.Failures.Check(r.Context(), ip); err != nil {
+			return h.failure(w, err)
+		}
 		u, err := h.Users.Check(r.Context(), token, p)
+		if errors.Is(err, session.ErrInvalid) || errors.Is(err, session.ErrRevoked) {
+			if err := h.Failures.Fail(r.Context(), ip); err != nil {
+				return h.failure(w, err)
+			}
+		}
 		switch {
 		case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrRevoked):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate", error="invalid_token"`)

@@ -39,9 +39,11 @@ func newCodeFixture(t testing.TB) *codeFixture {
 		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
 		Mailer:    f.out,
 		Allowlist: NewAllowlist([]string{"alice@example.com"}, []string{"corp.example"}),
-		LinkURL:   func(s, _, _ string) string { return "https://app.example.com/.mailgate/code-link?t=" + url.QueryEscape(s) },
-		SiteName:  "Example",
-		Now:       func() time.Time { return f.now },
+		LinkURL: func(s, _, _ string) string {
+			return "https://app.example.com/.mailgate/code-link?t=" + url.QueryEscape(s)
+		},
+		SiteName: "Example",
+		Now:      func() time.Time { return f.now },
 		Limits: CodeLimits{
 			PerIP:      limit.Rule{Max: 100, Window: 15 * time.Minute},
 			PerAddress: limit.Rule{Max: 100, Window: 15 * time.Minute},
