@@ -384,9 +384,30 @@ func TestEmailCodeAPI(t *testing.T) {
 		if r.Header.Get("Access-Control-Allow-Origin") != gameOrigin || !strings.Contains(r.Header.Get("Vary"), "Origin") {
 			t.Fatalf("an answer to the project's origin: %v", r.Header)
 		}
+		if exposed := r.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(exposed, "Retry-After") || !strings.Contains(exposed, "WWW-Authenticate") {
+			t.Fatalf("an answer to the project's origin hides Retry-After or WWW-Authenticate: %v", r.Header)
+		}
 		r, _ = e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject, alice, "Origin", "https://evil.example")
 		if r.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Fatalf("an answer to another origin carries CORS: %v", r.Header)
+		}
+		// /users/me takes the token in Authorization, which a preflight
+		// must allow.
+		req, _ := http.NewRequest(http.MethodOptions, e.base+"/.mailgate/users/me?projectId="+gameProject, nil)
+		req.Header.Set("Origin", gameOrigin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		if r := e.browser(t).do(req); r.StatusCode != http.StatusNoContent || !strings.Contains(strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+			t.Fatalf("preflight for /users/me with Authorization: %s %v", r.Status, r.Header)
+		}
+		// A "simple" request needs no preflight: the API takes JSON only,
+		// so another site's page cannot start logins without one.
+		plain, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/login/email/request?projectId="+gameProject, strings.NewReader(alice))
+		plain.Header.Set("Content-Type", "text/plain")
+		plain.Header.Set("Origin", "https://evil.example")
+		before := len(e.smtp.Messages())
+		if r := e.browser(t).do(plain); r.StatusCode != http.StatusBadRequest || len(e.smtp.Messages()) != before {
+			t.Fatalf("a text/plain start: %s %s, %d mails", r.Status, r.body, len(e.smtp.Messages())-before)
 		}
 	})
 }

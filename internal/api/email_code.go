@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -241,6 +242,9 @@ func (h *EmailCode) endpoint(method string, serve func(http.ResponseWriter, *htt
 		allowed := origin != "" && slices.Contains(p.CORSOrigins, origin)
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
+			// A page can read only the headers it is shown: the wait of a
+			// 429 and the reason of a 401.
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
 		}
 		if r.Method == http.MethodOptions {
 			// A preflight: answered for the project's origins only.
@@ -250,7 +254,7 @@ func (h *EmailCode) endpoint(method string, serve func(http.ResponseWriter, *htt
 			}
 			h := w.Header()
 			h.Set("Access-Control-Allow-Methods", method)
-			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -322,8 +326,14 @@ func (h *EmailCode) failure(w http.ResponseWriter, err error) *CodeError {
 }
 
 // decodeStrict reads a JSON body of at most maxBody bytes: unknown fields
-// and wrong types are 422, anything that is not one JSON object 400.
+// and wrong types are 422, anything that is not one JSON object 400. The
+// body must be sent as application/json: a browser then asks a preflight
+// first, so a page of another origin cannot start logins from its
+// visitors' browsers with a "simple" text/plain request.
 func decodeStrict(w http.ResponseWriter, r *http.Request, dst any) *CodeError {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return codeErr(http.StatusBadRequest, "bad_request", "send the body as Content-Type: application/json")
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
