@@ -165,14 +165,14 @@ func (h *EmailCode) Confirm() http.Handler {
 		if req.Email == "" || req.OperationID == "" || req.Code == "" {
 			return codeErr(http.StatusUnprocessableEntity, "missing_field", "email, operation_id and code are required")
 		}
-		ip := limit.IPSubject(h.ClientIP(r))
-		if err := h.Failures.Check(r.Context(), ip); err != nil {
-			return h.failure(w, err)
+		ip, e := h.refuseGuesser(w, r)
+		if e != nil {
+			return e
 		}
 		login, err := h.Flow.Complete(r.Context(), p.ID, req.Email, req.OperationID, req.Code)
 		if errors.Is(err, flow.ErrCodeWrong) || errors.Is(err, flow.ErrCodeExpired) {
-			if err := h.Failures.Fail(r.Context(), ip); err != nil {
-				return h.failure(w, err)
+			if e := h.failed(w, r, ip); e != nil {
+				return e
 			}
 		}
 		switch {
@@ -204,14 +204,14 @@ func (h *EmailCode) Code() http.Handler {
 		if email == "" || id == "" {
 			return codeErr(http.StatusUnprocessableEntity, "missing_field", "login and operation_id are required")
 		}
-		ip := limit.IPSubject(h.ClientIP(r))
-		if err := h.Failures.Check(r.Context(), ip); err != nil {
-			return h.failure(w, err)
+		ip, e := h.refuseGuesser(w, r)
+		if e != nil {
+			return e
 		}
 		code, err := h.Flow.Code(r.Context(), p.ID, email, id)
 		if errors.Is(err, flow.ErrCodeExpired) {
-			if err := h.Failures.Fail(r.Context(), ip); err != nil {
-				return h.failure(w, err)
+			if e := h.failed(w, r, ip); e != nil {
+				return e
 			}
 		}
 		switch {
@@ -309,6 +309,25 @@ func withLogoutParam(q url.Values) (bool, *CodeError) {
 		return true, nil
 	}
 	return false, codeErr(http.StatusUnprocessableEntity, "invalid_with_logout", `with_logout must be "0" or "1"`)
+}
+
+// refuseGuesser returns the client's IP as failures_per_ip counts it, or
+// an error for an IP over the limit: checked before a secret is tried, so
+// guessing stays as slow as the limit says.
+func (h *EmailCode) refuseGuesser(w http.ResponseWriter, r *http.Request) (string, *CodeError) {
+	ip := limit.IPSubject(h.ClientIP(r))
+	if err := h.Failures.Check(r.Context(), ip); err != nil {
+		return ip, h.failure(w, err)
+	}
+	return ip, nil
+}
+
+// failed counts a refused secret against ip.
+func (h *EmailCode) failed(w http.ResponseWriter, r *http.Request, ip string) *CodeError {
+	if err := h.Failures.Fail(r.Context(), ip); err != nil {
+		return h.failure(w, err)
+	}
+	return nil
 }
 
 // failure answers what the flow could not do: a limit is 429 with

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -21,14 +20,14 @@ func (h *EmailCode) Me() http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 			return codeErr(http.StatusUnauthorized, "invalid_token", "send the user JWT as Authorization: Bearer <token>")
 		}
-		ip := limit.IPSubject(h.ClientIP(r))
-		if err := h.Failures.Check(r.Context(), ip); err != nil {
-			return h.failure(w, err)
+		ip, e := h.refuseGuesser(w, r)
+		if e != nil {
+			return e
 		}
 		u, err := h.Users.Check(r.Context(), token, p)
 		if errors.Is(err, session.ErrInvalid) || errors.Is(err, session.ErrRevoked) {
-			if err := h.Failures.Fail(r.Context(), ip); err != nil {
-				return h.failure(w, err)
+			if e := h.failed(w, r, ip); e != nil {
+				return e
 			}
 		}
 		switch {

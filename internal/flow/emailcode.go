@@ -298,12 +298,9 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 // but not the address: the browser form, whose code page keeps only a
 // masked address. The address is the operation's own.
 func (f *EmailCode) CompleteOperation(ctx context.Context, project, id, code string) (CodeLogin, error) {
-	op, err := f.operations().Peek(ctx, id)
-	if errors.Is(err, ticket.ErrNotFound) {
-		return CodeLogin{}, ErrCodeExpired
-	}
+	op, err := f.peek(ctx, id)
 	if err != nil {
-		return CodeLogin{}, fmt.Errorf("flow: reading a code: %w", err)
+		return CodeLogin{}, err
 	}
 	return f.Complete(ctx, project, op.Email, id, code)
 }
@@ -368,15 +365,25 @@ func (f *EmailCode) ConfirmLink(ctx context.Context, secret string) (string, err
 
 // operation reads the live operation behind id for project and email.
 func (f *EmailCode) operation(ctx context.Context, project, email, id string) (codeOperation, error) {
+	op, err := f.peek(ctx, id)
+	if err != nil {
+		return codeOperation{}, err
+	}
+	if op.Project != project || op.Email != email || !f.Now().Before(time.Unix(0, op.Expires)) {
+		return codeOperation{}, ErrCodeExpired
+	}
+	return op, nil
+}
+
+// peek reads the operation behind id without consuming it; an unknown one
+// is ErrCodeExpired.
+func (f *EmailCode) peek(ctx context.Context, id string) (codeOperation, error) {
 	op, err := f.operations().Peek(ctx, id)
 	if errors.Is(err, ticket.ErrNotFound) {
 		return codeOperation{}, ErrCodeExpired
 	}
 	if err != nil {
 		return codeOperation{}, fmt.Errorf("flow: reading a code: %w", err)
-	}
-	if op.Project != project || op.Email != email || !f.Now().Before(time.Unix(0, op.Expires)) {
-		return codeOperation{}, ErrCodeExpired
 	}
 	return op, nil
 }

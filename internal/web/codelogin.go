@@ -72,7 +72,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	to := q.Get("to")
-	if !strings.Contains(to, "•••") || len(to) > 300 {
+	if !isMasked(to) {
 		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
 		return nil
 	}
@@ -101,7 +101,7 @@ func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
 		Email:     r.PostFormValue("to"),
 		Minutes:   int(flow.EmailCodeTTL.Minutes()),
 	}
-	if !strings.Contains(d.Email, "•••") || len(d.Email) > 300 {
+	if !isMasked(d.Email) {
 		d.Email = "•••"
 	}
 	var exceeded *limit.ExceededError

@@ -74,7 +74,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	to := q.Get("to")
-	if !strings.Contains(to, "•••") || len(to) > 300 {
+	if !isMasked(to) {
 		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
 		return nil
 	}
@@ -84,6 +84,10 @@ func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 		Minutes: int(h.LinkTTL.Minutes()),
 	})
 }
+
+// isMasked reports whether s is an address as MaskEmail shows it, and not
+// a whole one that a crafted URL put in its place.
+func isMasked(s string) bool { return strings.Contains(s, "•••") && len(s) <= 300 }
 
 // tooMany tells a visitor over a per-IP limit how long to wait.
 func (h *Handler) tooMany(w http.ResponseWriter, e *limit.ExceededError) error {
