@@ -67,16 +67,9 @@ func cmdTestMail(fl caddycmd.Flags) (int, error) {
 	if to == "" {
 		return caddy.ExitCodeFailedStartup, errors.New("--to is required: the address to send the test mail to")
 	}
-	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	_, handlers, err := loadMailgates(fl)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
-	}
-	handlers, err := findMailgates(cfg)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, err
-	}
-	if len(handlers) == 0 {
-		return caddy.ExitCodeFailedStartup, errors.New("the config has no mailgate handler")
 	}
 	for _, m := range handlers {
 		site := m.SiteName
@@ -103,6 +96,24 @@ func cmdTestMail(fl caddycmd.Flags) (int, error) {
 		fmt.Printf("%s: test mail to %s handed to %s\n", site, to, m.SMTP.Address)
 	}
 	return caddy.ExitCodeSuccess, nil
+}
+
+// loadMailgates loads the config that --config and --adapter name (the
+// Caddyfile in the current folder by default) and returns it as JSON with
+// its mailgate handlers, of which there must be one at least.
+func loadMailgates(fl caddycmd.Flags) ([]byte, []*Mailgate, error) {
+	cfg, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	if err != nil {
+		return nil, nil, err
+	}
+	handlers, err := findMailgates(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(handlers) == 0 {
+		return nil, nil, errors.New("the config has no mailgate handler")
+	}
+	return cfg, handlers, nil
 }
 
 // findMailgates returns every mailgate handler in a JSON config, wherever
@@ -146,16 +157,9 @@ func findMailgates(cfg []byte) ([]*Mailgate, error) {
 // cmdRotateKeys rotates the key ring of each realm the config's mailgate
 // handlers name, in the storage the config names.
 func cmdRotateKeys(fl caddycmd.Flags) (int, error) {
-	cfgJSON, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
+	cfgJSON, handlers, err := loadMailgates(fl)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
-	}
-	handlers, err := findMailgates(cfgJSON)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, err
-	}
-	if len(handlers) == 0 {
-		return caddy.ExitCodeFailedStartup, errors.New("the config has no mailgate handler")
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()

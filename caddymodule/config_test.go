@@ -246,9 +246,9 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// TestExampleListensOnThisMachineOnly: the demo config, run on a laptop,
-// must not open a login page to the network.
-func TestExampleListensOnThisMachineOnly(t *testing.T) {
+// adaptExample is Caddyfile.example as Caddy's JSON config.
+func adaptExample(t *testing.T) []byte {
+	t.Helper()
 	raw, err := os.ReadFile("../Caddyfile.example")
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +257,13 @@ func TestExampleListensOnThisMachineOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// TestExampleListensOnThisMachineOnly: the demo config, run on a laptop,
+// must not open a login page to the network.
+func TestExampleListensOnThisMachineOnly(t *testing.T) {
+	cfg := adaptExample(t)
 	var parsed struct {
 		Apps struct {
 			HTTP struct {
@@ -329,14 +336,7 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 // TestExampleSignedInPageLooksLikeMailgate: the demo's protected page uses
 // mailgate's stylesheet, fits a phone, names the person and offers a way out.
 func TestExampleSignedInPageLooksLikeMailgate(t *testing.T) {
-	raw, err := os.ReadFile("../Caddyfile.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := adaptExample(t)
 	for _, want := range []string{
 		`name=\"viewport\"`, `href=\"/.mailgate/assets/style.css\"`, `{http.auth.user.email}`,
 		`action=\"/.mailgate/logout\"`, `class=\"card\"`,

@@ -210,24 +210,14 @@ func TestRefusedMailIsGivenUp(t *testing.T) {
 // nothing about time: set MAILGATE_MEASURE=200 (the number of requests
 // of each kind) to run it.
 func TestMeasureFormLatency(t *testing.T) {
-	n := 0
-	if v := os.Getenv("MAILGATE_MEASURE"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			t.Fatalf("MAILGATE_MEASURE=%q: want a number of requests", v)
-		}
-	}
-	if n == 0 {
-		t.Skip("a measurement, not a test: set MAILGATE_MEASURE=200 to run it")
-	}
+	n := measureCount(t)
 	measure := func(t *testing.T, site siteConfig) {
 		e := startCaddyWith(t, func(*env) siteConfig { return site })
 		b := e.browser(t)
 		if r := b.get("/.mailgate/login"); r.StatusCode != http.StatusOK {
 			t.Fatalf("login page: %s", r.Status)
 		}
-		quiet := true
-		post := func(email string) time.Duration {
+		timeAllowedAgainstRefused(t, n, func(email string) time.Duration {
 			form := map[string]string{"email": email, "return": "/", "form_token": b.cookie("__Host-mailgate-form")}
 			start := time.Now()
 			r := b.post("/.mailgate/login/email", form)
@@ -235,42 +225,70 @@ func TestMeasureFormLatency(t *testing.T) {
 			if r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("%s: %s\n%s", email, r.Status, r.body)
 			}
-			if quiet {
-				settleDeliveries()
-			}
 			return took
-		}
-		for range 20 { // warm up: the connection, the store, the SMTP session path
-			post("alice@example.com")
-			post("mallory@example.com")
-		}
-		for _, quiet = range []bool{true, false} {
-			var allowed, refused []time.Duration
-			for i := range n {
-				// Interleaved, alternating which goes first, so that
-				// drift falls on both alike.
-				if i%2 == 0 {
-					allowed = append(allowed, post("alice@example.com"))
-					refused = append(refused, post("mallory@example.com"))
-				} else {
-					refused = append(refused, post("mallory@example.com"))
-					allowed = append(allowed, post("alice@example.com"))
-				}
-			}
-			settleDeliveries()
-			mode := "back to back"
-			if quiet {
-				mode = "quiet"
-			}
-			t.Logf("| %s | %s | %d | %s | %s | %s | %s |", t.Name(), mode, n,
-				quantile(allowed, 0.5), quantile(refused, 0.5), quantile(allowed, 0.9), quantile(refused, 0.9))
-		}
+		})
 	}
 	t.Run("memory", func(t *testing.T) { measure(t, siteConfig{}) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
 		measure(t, siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"})
 	})
+}
+
+// measureCount is MAILGATE_MEASURE, the number of requests of each kind a
+// measurement makes; without it the measurement is skipped.
+func measureCount(t *testing.T) int {
+	v := os.Getenv("MAILGATE_MEASURE")
+	if v == "" {
+		t.Skip("a measurement, not a test: set MAILGATE_MEASURE=200 to run it")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("MAILGATE_MEASURE=%q: want a number of requests", v)
+	}
+	return n
+}
+
+// timeAllowedAgainstRefused times call, a request that answers before its
+// mail is delivered, n times for alice@example.com (allowed: a mail) and n
+// times for mallory@example.com (no rule: none), after 20 pairs to warm
+// up. Interleaved, alternating which goes first, so that drift falls on
+// both alike; "quiet" waits for each mail's delivery before the next
+// request, which times the request path alone, "back to back" lets the
+// deliveries run into the requests that follow, as under load. It logs a
+// table row of medians and 90th percentiles for each.
+func timeAllowedAgainstRefused(t *testing.T, n int, call func(email string) time.Duration) {
+	quiet := true
+	timed := func(email string) time.Duration {
+		took := call(email)
+		if quiet {
+			settleDeliveries()
+		}
+		return took
+	}
+	for range 20 {
+		timed("alice@example.com")
+		timed("mallory@example.com")
+	}
+	for _, quiet = range []bool{true, false} {
+		var allowed, refused []time.Duration
+		for i := range n {
+			if i%2 == 0 {
+				allowed = append(allowed, timed("alice@example.com"))
+				refused = append(refused, timed("mallory@example.com"))
+			} else {
+				refused = append(refused, timed("mallory@example.com"))
+				allowed = append(allowed, timed("alice@example.com"))
+			}
+		}
+		settleDeliveries()
+		mode := "back to back"
+		if quiet {
+			mode = "quiet"
+		}
+		t.Logf("| %s | %s | %d | %s | %s | %s | %s |", t.Name(), mode, n,
+			quantile(allowed, 0.5), quantile(refused, 0.5), quantile(allowed, 0.9), quantile(refused, 0.9))
+	}
 }
 
 // quantile is the q-quantile of ds (nearest rank), rounded to the

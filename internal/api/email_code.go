@@ -89,6 +89,12 @@ func codeErr(status int, code, desc string) *CodeError {
 	return &CodeError{Status: status, Code: code, Description: desc}
 }
 
+// errCodeExpired is the answer for an operation that is over, which does
+// not say whether it expired, was used or was replaced.
+func errCodeExpired() *CodeError {
+	return codeErr(http.StatusUnprocessableEntity, "code_expired", "the code has expired or was used; start again")
+}
+
 // maxEmail is the contract's bound on email (1 to 255 characters).
 const maxEmail = 255
 
@@ -179,7 +185,7 @@ func (h *EmailCode) Confirm() http.Handler {
 		case errors.Is(err, flow.ErrCodeWrong):
 			return codeErr(http.StatusUnprocessableEntity, "wrong_code", "the code is not the one mailed; after 3 wrong codes the address must wait")
 		case errors.Is(err, flow.ErrCodeExpired):
-			return codeErr(http.StatusUnprocessableEntity, "code_expired", "the code has expired or was used; start again")
+			return errCodeExpired()
 		case err != nil:
 			return h.failure(w, err)
 		}
@@ -218,7 +224,7 @@ func (h *EmailCode) Code() http.Handler {
 		case errors.Is(err, flow.ErrNotConfirmed):
 			return codeErr(http.StatusUnprocessableEntity, "not_confirmed", "nobody has confirmed the mailed link yet; ask again shortly")
 		case errors.Is(err, flow.ErrCodeExpired):
-			return codeErr(http.StatusUnprocessableEntity, "code_expired", "the code has expired or was used; start again")
+			return errCodeExpired()
 		case err != nil:
 			return h.failure(w, err)
 		}

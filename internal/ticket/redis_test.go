@@ -24,6 +24,20 @@ func testPrefix() string {
 	return fmt.Sprintf("mailgate-test-%d:", prefixes.Add(1))
 }
 
+// openPairWithClock starts a Redis with two stores on it, a and b, where b
+// has the rest of bCfg and a clock of its own that the test moves: how two
+// instances look when one of them falls behind.
+func openPairWithClock(t *testing.T, bCfg RedisConfig) (*redistest.Server, *Redis, *Redis, *fakeClock) {
+	t.Helper()
+	srv := redistest.Start(t)
+	prefix := testPrefix()
+	a := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
+	clock := &fakeClock{}
+	clock.t.Store(time.Now().UnixNano())
+	bCfg.Address, bCfg.KeyPrefix, bCfg.Now = srv.Addr(), prefix, clock.Now
+	return srv, a, openRedis(t, bCfg), clock
+}
+
 // openRedis opens a store that the test closes at its end, before its
 // server stops (cleanups run last first).
 func openRedis(t *testing.T, cfg RedisConfig) *Redis {
@@ -171,12 +185,7 @@ func TestRedisCutOffsMergeAcrossInstances(t *testing.T) {
 // Redis is back on the same address, without new stores.
 func TestRedisOutageFailsClosedAndRecovers(t *testing.T) {
 	ctx := context.Background()
-	srv := redistest.Start(t)
-	prefix := testPrefix()
-	a := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
-	clock := &fakeClock{}
-	clock.t.Store(time.Now().UnixNano())
-	b := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix, Now: clock.Now})
+	srv, a, b, clock := openPairWithClock(t, RedisConfig{})
 	if err := b.Put(ctx, "link:before", []byte("v"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +315,7 @@ func TestRedisFeedResumesWhereItLeftOff(t *testing.T) {
 // cannot keep it, stops vouching for its set until it can.
 func TestRedisFullRevocationSetFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	srv := redistest.Start(t)
-	prefix := testPrefix()
-	a := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
-	clock := &fakeClock{}
-	clock.t.Store(time.Now().UnixNano())
-	b := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix, Now: clock.Now, RevocationMemory: 4 * markOverhead})
+	_, a, b, clock := openPairWithClock(t, RedisConfig{RevocationMemory: 4 * markOverhead})
 	var refused string
 	for i := 0; refused == ""; i++ {
 		key := fmt.Sprintf("revoked-session:%d", i)

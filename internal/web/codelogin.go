@@ -70,15 +70,13 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 // codePage asks for the code. Like the "check your inbox" page, it shows
 // only a masked address.
 func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	to := q.Get("to")
-	if !isMasked(to) {
-		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
+	to, ok := h.maskedTo(w, r)
+	if !ok {
 		return nil
 	}
 	return h.render(w, http.StatusOK, PageCode, Data{
 		FormToken: h.Forms.Token(w, r),
-		Return:    redirect.SafeReturn(q.Get("return")),
+		Return:    redirect.SafeReturn(r.URL.Query().Get("return")),
 		Email:     to,
 		Minutes:   int(flow.EmailCodeTTL.Minutes()),
 	})

@@ -73,9 +73,8 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 // shown at all, and the visitor is sent to the login page instead.
 func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	to := q.Get("to")
-	if !isMasked(to) {
-		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
+	to, ok := h.maskedTo(w, r)
+	if !ok {
 		return nil
 	}
 	return h.render(w, http.StatusOK, PageSent, Data{
@@ -88,6 +87,18 @@ func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 // isMasked reports whether s is an address as MaskEmail shows it, and not
 // a whole one that a crafted URL put in its place.
 func isMasked(s string) bool { return strings.Contains(s, "•••") && len(s) <= 300 }
+
+// maskedTo is the masked address in the query's "to", for the pages that
+// follow a request for a mail; a "to" that is not one sends the visitor to
+// the login page instead, and ok is false.
+func (h *Handler) maskedTo(w http.ResponseWriter, r *http.Request) (to string, ok bool) {
+	to = r.URL.Query().Get("to")
+	if !isMasked(to) {
+		http.Redirect(w, r, h.Prefix+"/login", http.StatusSeeOther)
+		return "", false
+	}
+	return to, true
+}
 
 // tooMany tells a visitor over a per-IP limit how long to wait.
 func (h *Handler) tooMany(w http.ResponseWriter, e *limit.ExceededError) error {
