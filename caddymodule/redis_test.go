@@ -50,7 +50,7 @@ func TestRedisStoreInCaddy(t *testing.T) {
 			t.Errorf("key %q: not under the realm's prefix, or holds a secret or an address", k)
 		}
 	}
-	if !strings.Contains(strings.Join(keys, " "), "test:default:limit:") {
+	if !strings.Contains(strings.Join(keys, " "), "test:default:counters:") {
 		t.Errorf("no rate-limit counter in Redis: %v", keys)
 	}
 

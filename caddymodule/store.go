@@ -141,8 +141,8 @@ func (s StoreConfig) String() string {
 	return fmt.Sprintf("%s store, max_memory %s", s.Type, humanize.IBytes(uint64(s.MaxMemory)))
 }
 
-// fullLogger tells the operator when the store refuses a marker, a
-// revocation or a counter for want of room: the logout, API call or login
+// fullLogger tells the operator when the store refuses a marker or a
+// revocation for want of room: the logout or API call
 // that needed it was answered 503, and only more memory (or waiting for
 // older entries to expire) lets it through.
 type fullLogger struct {
@@ -166,12 +166,6 @@ func (s fullLogger) RevokeBefore(ctx context.Context, key string, before time.Ti
 	err := s.Store.RevokeBefore(ctx, key, before, ttl)
 	s.check(err, "revocation", key)
 	return err
-}
-
-func (s fullLogger) Incr(ctx context.Context, key string, window time.Duration) (ticket.Count, error) {
-	c, err := s.Store.Incr(ctx, key, window)
-	s.check(err, "counter", key)
-	return c, err
 }
 
 // check logs err if it is ErrFull, naming the entry's kind (the key's

@@ -108,6 +108,11 @@ const (
 	expiryTick  = 10 * time.Millisecond
 )
 
+// After the expiry, one byte counts the attempts made at the ticket
+// (Store.Attempt), so that the count is evicted only with the ticket it
+// guards; the caller's value follows.
+const headerBytes = expiryBytes + 1
+
 func tick(t time.Time) uint32 { return uint32(t.UnixNano() / int64(expiryTick)) }
 
 // putExpiry writes deadline as the expiry at the start of entry.

@@ -195,6 +195,103 @@ func testStoreContract(t *testing.T, open backend) {
 		wg.Wait()
 	})
 
+	t.Run("refund takes one hit back without moving the window", func(t *testing.T) {
+		s, wait := open(t)
+		for range 3 {
+			_, _ = s.Incr(ctx, "limit:r", short)
+		}
+		for range 4 {
+			if err := s.Refund(ctx, "limit:r"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c, _ := s.Count(ctx, "limit:r"); c.N != 0 {
+			t.Fatalf("three hits refunded four times: %+v, want 0 (never below zero)", c)
+		}
+		if c, _ := s.Incr(ctx, "limit:r", time.Hour); c.N != 1 || c.ResetIn > short {
+			t.Fatalf("a hit after refunds = %+v; want 1 in the first window, which refunds do not move", c)
+		}
+		wait(short, func() bool { c, _ := s.Count(ctx, "limit:r"); return c.N == 0 })
+		if err := s.Refund(ctx, "limit:missing"); err != nil {
+			t.Fatalf("refunding a missing counter: %v", err)
+		}
+	})
+
+	t.Run("attempts are counted with their ticket, each within the limit once", func(t *testing.T) {
+		s, wait := open(t)
+		if _, err := s.Attempt(ctx, "code:none", 3); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Attempt at no ticket: %v, want ErrNotFound", err)
+		}
+		_ = s.Put(ctx, "code:a", []byte("v"), time.Minute)
+		for want := int64(1); want <= 3; want++ {
+			if n, err := s.Attempt(ctx, "code:a", 3); n != want || err != nil {
+				t.Fatalf("Attempt #%d = %d, %v", want, n, err)
+			}
+			if got, err := s.Get(ctx, "code:a"); err != nil || string(got) != "v" {
+				t.Fatalf("the ticket after %d attempts: %q, %v; want it untouched", want, got, err)
+			}
+		}
+		for range 2 {
+			if n, err := s.Attempt(ctx, "code:a", 3); n != 4 || err != nil {
+				t.Fatalf("an attempt over the limit = %d, %v; want 4", n, err)
+			}
+		}
+		// The ticket stays for a compare still under way to take it.
+		if got, err := s.Take(ctx, "code:a"); err != nil || string(got) != "v" {
+			t.Fatalf("the ticket after attempts over its limit: %q, %v", got, err)
+		}
+
+		// Fifty at once: only the limit's first three get a number within
+		// it, each its own, so no more than three may go on to compare.
+		_ = s.Put(ctx, "code:b", []byte("v"), time.Minute)
+		var within atomic.Int64
+		seen := make([]atomic.Bool, 51)
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				n, err := s.Attempt(ctx, "code:b", 3)
+				if err != nil || n < 1 || n > 4 || (n <= 3 && seen[n].Swap(true)) {
+					t.Errorf("concurrent Attempt = %d, %v: not a fresh number within the limit, nor limit+1", n, err)
+				}
+				if n <= 3 {
+					within.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if within.Load() != 3 {
+			t.Fatalf("%d of 50 concurrent attempts were within a limit of 3", within.Load())
+		}
+
+		// The count expires with its ticket: a new ticket starts afresh.
+		_ = s.Put(ctx, "code:c", []byte("v"), short)
+		_, _ = s.Attempt(ctx, "code:c", 3)
+		wait(short, func() bool { _, err := s.Get(ctx, "code:c"); return errors.Is(err, ErrNotFound) })
+		if _, err := s.Attempt(ctx, "code:c", 3); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Attempt at an expired ticket: %v", err)
+		}
+		for _, limit := range []int64{0, MaxAttempts + 1} {
+			if _, err := s.Attempt(ctx, "code:c", limit); err == nil || errors.Is(err, ErrNotFound) {
+				t.Fatalf("Attempt took a limit of %d: %v", limit, err)
+			}
+		}
+	})
+
+	t.Run("a flood of distinct subjects is forgotten, not refused, and spares counts near their limit", func(t *testing.T) {
+		s, _ := open(t)
+		// A subject at 5 hits, as a person close to a limit is.
+		for range 5 {
+			_, _ = s.Incr(ctx, "limit:watched", time.Hour)
+		}
+		flood(t, s, 5*counterCapacity(s), time.Hour)
+		if c, err := s.Count(ctx, "limit:watched"); err != nil || c.N != 5 {
+			t.Fatalf("after a flood five times the table: %+v, %v; want the count of 5 kept", c, err)
+		}
+		if c, err := s.Incr(ctx, "limit:fresh", time.Hour); err != nil || c.N != 1 {
+			t.Fatalf("a fresh subject after the flood: %+v, %v; want counted from 1", c, err)
+		}
+	})
+
 	t.Run("revocations are seen at once and expire", func(t *testing.T) {
 		s, wait := open(t)
 		if ok, err := s.Revoked("revoked-session:a"); ok || err != nil {

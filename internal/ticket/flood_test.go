@@ -107,3 +107,26 @@ func TestMarksStayWithinTheirBudget(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// flood counts one hit each for n distinct subjects, as a visitor with many
+// addresses does.
+func flood(t testing.TB, s Store, n int, window time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		if _, err := s.Incr(ctx, fmt.Sprintf("limit:flood:%d", i), window); err != nil {
+			t.Fatalf("flood hit %d: %v", i, err)
+		}
+	}
+}
+
+// counterCapacity is how many counters s holds before it forgets some.
+func counterCapacity(s Store) int {
+	switch s := s.(type) {
+	case *Memory:
+		return s.CounterCapacity()
+	case *Redis:
+		return int(s.counterSets) * counterWays
+	}
+	panic(fmt.Sprintf("no counter capacity for %T", s))
+}

@@ -63,6 +63,15 @@ func (k Kind[T]) Peek(ctx context.Context, secret string) (T, error) {
 	return k.read(ctx, secret, k.Store.Get)
 }
 
+// Attempt counts one try at the secret before the caller compares what the
+// secret guards (a code): see Store.Attempt.
+func (k Kind[T]) Attempt(ctx context.Context, secret string, limit int64) (int64, error) {
+	if secret == "" {
+		return 0, ErrNotFound
+	}
+	return k.Store.Attempt(ctx, k.key(secret), limit)
+}
+
 // Drop deletes the secret without redeeming it, for a link whose mail could
 // not be delivered.
 func (k Kind[T]) Drop(ctx context.Context, secret string) error {

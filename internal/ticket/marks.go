@@ -12,12 +12,12 @@ const markOverhead = 120
 
 // marks is a bounded set of expiring entries, each with a number: the
 // memory store keeps its markers (revoked sessions, used DPoP proofs) and
-// revocation cut-offs (the number, in Unix nanoseconds) in one and its
-// counters (rate limits, failed attempts) in another. Unlike
-// tickets, entries are never dropped to make room, because forgetting one
-// would admit someone (a logged-out cookie, a replayed proof) or lift a
-// limit. The set is bounded by a byte budget and refuses new entries with
-// ErrFull when it is spent; expired entries are reclaimed first.
+// revocation cut-offs (the number, in Unix nanoseconds) in one, and the
+// Redis store its local copy of the revocations. Unlike tickets, entries
+// are never dropped to make room, because forgetting one would admit
+// someone (a logged-out cookie, a replayed proof). The set is bounded by a
+// byte budget and refuses new entries with ErrFull when it is spent;
+// expired entries are reclaimed first.
 type marks struct {
 	mu      sync.RWMutex
 	entries map[string]markValue
@@ -28,7 +28,7 @@ type marks struct {
 
 type markValue struct {
 	exp int64 // Unix nanoseconds
-	n   int64 // 1 for a marker, a cut-off in Unix nanoseconds, a count
+	n   int64 // 1 for a marker, a cut-off in Unix nanoseconds
 }
 
 func newMarks(budget int64) *marks {
@@ -44,20 +44,6 @@ func (s *marks) add(key string, n, exp, now int64) (bool, error) {
 		return false, nil
 	}
 	return true, s.insert(key, markValue{exp: exp, n: n}, now)
-}
-
-// incr adds one to the live entry under key, or creates it with 1 until
-// exp, and returns the entry; see Store.Incr.
-func (s *marks) incr(key string, exp, now int64) (markValue, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok && now < e.exp {
-		e.n++
-		s.entries[key] = e
-		return e, nil
-	}
-	v := markValue{exp: exp, n: 1}
-	return v, s.insert(key, v, now)
 }
 
 // raise stores n until exp under key or, when a live entry is there, keeps
@@ -121,23 +107,11 @@ func (s *marks) get(key string, now int64) (markValue, bool) {
 	return e, true
 }
 
-// remove ends the entry under key, for counters that a success resets. The
-// entry stays in the map, dead, until its heap entry comes up in reclaim, so
-// its cost is counted until then.
-func (s *marks) remove(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.entries[key]; ok {
-		e.exp = -1
-		s.entries[key] = e
-	}
-}
-
 // reclaim drops entries that have expired; the caller holds mu for writing.
 // Every charge pushed one heap entry and paid for it, so each popped heap
 // entry gives its cost back. The map entry goes only when it is not live:
-// after a remove, the key may hold a newer entry with a heap entry of its
-// own, and after a raise, a later expiry with one.
+// after an expired entry was set again, the key may hold a newer entry with
+// a heap entry of its own, and after a raise, a later expiry with one.
 func (s *marks) reclaim(now int64) {
 	for len(s.queue) > 0 && s.queue[0].exp <= now {
 		e := heap.Pop(&s.queue).(markEntry)

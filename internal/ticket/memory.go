@@ -16,18 +16,20 @@ import (
 const maxLifetime = 31 * 24 * time.Hour
 
 // Memory is the embedded Store: tickets in bigcache; markers, which include
-// revocations, and counters in bounded sets of their own (see marks). It is
+// revocations, in a bounded set of their own (see marks); counters in a
+// fixed table that forgets rather than refuses (see counterTable). It is
 // shared by all sites of one realm inside one Caddy process; a cluster needs
 // a shared store (Redis).
 type Memory struct {
 	cache    *bigcache.BigCache
 	keys     compactKeys // bigcache sees compact keys only
 	marks    *marks
-	counters *marks
+	counters *counterTable
 	now      func() time.Time
 
-	// mu makes Take and PutOwned atomic: bigcache has no get-and-delete,
-	// so two concurrent callers could both see the same value.
+	// mu makes Take, PutOwned and Attempt atomic: bigcache has no
+	// get-and-delete or get-and-set, so two concurrent callers could both
+	// see the same value.
 	mu sync.Mutex
 }
 
@@ -41,10 +43,11 @@ const MinMemory = 2 << 20
 // bytes per entry, as its Go maps happen to be filled). A pending link is
 // two entries, about 190 bytes with the link flow's payload plus 40 to 75
 // for the index: 256MiB holds a million (BenchmarkMillionPendingLinks).
-// Markers and counters take memory only as they are used, but their shares
-// are bounds that hold: a full set answers ErrFull and never drops an
-// entry. now is the clock that decides expiry; pass time.Now outside
-// tests.
+// Markers take memory only as they are used, but their share is a bound
+// that holds: a full set answers ErrFull and never drops an entry. The
+// counters' share is one table of 24-byte places, allocated at once
+// (CounterCapacity). now is the clock that decides expiry; pass time.Now
+// outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
@@ -68,7 +71,7 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	return &Memory{cache: cache, keys: newCompactKeys(), marks: newMarks(markBudget), counters: newMarks(countBudget), now: now}, nil
+	return &Memory{cache: cache, keys: newCompactKeys(), marks: newMarks(markBudget), counters: newCounterTable(countBudget), now: now}, nil
 }
 
 // Put implements Store.
@@ -81,9 +84,9 @@ func (m *Memory) put(ck string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
-	entry := make([]byte, expiryBytes+len(value))
+	entry := make([]byte, headerBytes+len(value))
 	putExpiry(entry, m.now().Add(ttl))
-	copy(entry[expiryBytes:], value)
+	copy(entry[headerBytes:], value)
 	return m.cache.Set(ck, entry)
 }
 
@@ -175,33 +178,65 @@ func (m *Memory) RevokedBefore(key string) (time.Time, bool, error) {
 	return time.Unix(0, e.n), true, nil
 }
 
-// Incr implements Store.
+// Incr implements Store: the counter table never refuses; under pressure
+// it forgets the lowest counts (see counterTable).
 func (m *Memory) Incr(_ context.Context, key string, window time.Duration) (Count, error) {
 	if window <= 0 {
 		return Count{}, fmt.Errorf("ticket: counter window %s must be positive", window)
 	}
 	now := m.now().UnixNano()
-	v, err := m.counters.incr(key, now+int64(window), now)
-	if err != nil {
-		return Count{}, err
-	}
-	return Count{N: v.n, ResetIn: time.Duration(v.exp - now)}, nil
+	return m.count(m.counters.incr(key, int64(window), now), now), nil
 }
 
 // Count implements Store.
 func (m *Memory) Count(_ context.Context, key string) (Count, error) {
 	now := m.now().UnixNano()
-	v, ok := m.counters.get(key, now)
-	if !ok {
-		return Count{}, nil
+	return m.count(m.counters.get(key, now), now), nil
+}
+
+// count is a counter place as a Count at now.
+func (m *Memory) count(p counterPlace, now int64) Count {
+	if p.n == 0 {
+		return Count{}
 	}
-	return Count{N: v.n, ResetIn: time.Duration(v.exp - now)}, nil
+	return Count{N: p.n, ResetIn: time.Duration(p.exp - now)}
 }
 
 // Reset implements Store.
 func (m *Memory) Reset(_ context.Context, key string) error {
-	m.counters.remove(key)
+	m.counters.reset(key, m.now().UnixNano())
 	return nil
+}
+
+// Refund implements Store.
+func (m *Memory) Refund(_ context.Context, key string) error {
+	m.counters.refund(key, m.now().UnixNano())
+	return nil
+}
+
+// CounterCapacity is how many counters the store holds before it starts
+// forgetting the lowest counts.
+func (m *Memory) CounterCapacity() int { return m.counters.capacity() }
+
+// Attempt implements Store. The count is the byte after the ticket's expiry,
+// so it lives and goes with the ticket, whatever bigcache evicts.
+func (m *Memory) Attempt(_ context.Context, key string, limit int64) (int64, error) {
+	if err := checkAttemptLimit(limit); err != nil {
+		return 0, err
+	}
+	ck := m.keys.of(key)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	entry, err := m.entry(ck, key)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(entry[expiryBytes]) + 1
+	if n > limit {
+		return limit + 1, nil
+	}
+	entry[expiryBytes] = byte(n) // n <= limit <= MaxAttempts fits a byte
+	return n, m.cache.Set(ck, entry)
 }
 
 // Delete implements Store.
@@ -224,6 +259,16 @@ func (m *Memory) Close() error { return m.cache.Close() }
 // names the entry in errors. bigcache hands back expired entries until its
 // cleaner runs, so expiry is checked here against the store's clock.
 func (m *Memory) get(ck, key string) ([]byte, error) {
+	entry, err := m.entry(ck, key)
+	if err != nil {
+		return nil, err
+	}
+	return entry[headerBytes:], nil
+}
+
+// entry is get's whole live entry, its header included: bigcache hands out
+// a copy, which the caller may change and set again.
+func (m *Memory) entry(ck, key string) ([]byte, error) {
 	entry, err := m.cache.Get(ck)
 	if errors.Is(err, bigcache.ErrEntryNotFound) {
 		return nil, ErrNotFound
@@ -231,13 +276,13 @@ func (m *Memory) get(ck, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(entry) < expiryBytes {
+	if len(entry) < headerBytes {
 		return nil, fmt.Errorf("ticket: corrupt entry for %q", key)
 	}
 	if !liveAt(entry, m.now()) {
 		return nil, ErrNotFound
 	}
-	return entry[expiryBytes:], nil
+	return entry, nil
 }
 
 var _ Store = (*Memory)(nil)

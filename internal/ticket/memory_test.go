@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -67,28 +68,26 @@ func TestMemoryResetCounterThenCountAgain(t *testing.T) {
 	}
 }
 
-// TestMemoryCountersRefuseWhenFull: counters are never dropped to make room
-// (a dropped counter is a lifted limit); a full set answers ErrFull.
-func TestMemoryCountersRefuseWhenFull(t *testing.T) {
+// TestMemoryCountersHoldTheirBudget: a flood of a hundred thousand
+// distinct subjects into the smallest store neither refuses a new subject
+// nor grows the counters past their share of max_memory.
+func TestMemoryCountersHoldTheirBudget(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	m := newStore(t, clock.Now)
-	n := 0
-	for ; ; n++ {
-		_, err := m.Incr(ctx, fmt.Sprintf("limit:ip:%043d", n), time.Minute)
-		if errors.Is(err, ErrFull) {
-			break
-		}
-		if err != nil || n > MinMemory {
-			t.Fatalf("after %d counters: %v", n, err)
-		}
+	m := newStore(t, newFakeClock().Now)
+	if got, want := int64(m.CounterCapacity())*counterPlaceBytes, int64(MinMemory/16); got > want || got < want*9/10 {
+		t.Fatalf("the counter table takes %d bytes of a %d-byte share", got, want)
 	}
-	if c, _ := m.Count(ctx, fmt.Sprintf("limit:ip:%043d", 0)); c.N != 1 {
-		t.Fatalf("a full counter set dropped its first counter: %+v", c)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	flood(t, m, 100_000, time.Hour)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<10 {
+		t.Fatalf("a flood of 100,000 subjects grew the heap by %d bytes; the table is allocated once", grown)
 	}
-	clock.Advance(time.Minute)
-	if c, err := m.Incr(ctx, fmt.Sprintf("limit:ip:%043d", n), time.Minute); err != nil || c.N != 1 {
-		t.Fatalf("after the window: %+v, %v; want room again", c, err)
+	if c, err := m.Incr(ctx, "limit:requests_per_ip:fresh", time.Hour); err != nil || c.N != 1 {
+		t.Fatalf("a fresh subject after the flood: %+v, %v", c, err)
 	}
 }
 

@@ -54,6 +54,11 @@ type RedisConfig struct {
 	// when it is spent, Revoke and RevokeBefore answer ErrFull. Default
 	// 64 MiB.
 	RevocationMemory int64
+	// Counters is how many rate-limit counters Redis holds at most, in
+	// sets of four; past that the lowest counts are forgotten (see
+	// counterTable). Each set is one hash of at most 12 short fields, about
+	// 200 bytes in Redis. Default 262144 (about 13 MiB).
+	Counters int
 	// Now is the clock for the staleness check and for the expiry of local
 	// revocations; default time.Now. Redis expires everything else itself.
 	Now func() time.Time
@@ -86,7 +91,10 @@ type Redis struct {
 	log         *zap.Logger
 
 	revoked  *marks
-	syncedAt atomic.Int64 // Unix nanoseconds, by now, of the last complete read of the stream
+	syncedAt atomic.Int64
+
+	counterSalt []byte // shared by every instance, see loadCounterSalt
+	counterSets uint64 // Unix nanoseconds, by now, of the last complete read of the stream
 
 	stopFeed  context.CancelFunc
 	feedDone  chan struct{}
@@ -100,6 +108,7 @@ const (
 	DefaultRedisTimeout         = 2 * time.Second
 	DefaultRedisStaleAfter      = 5 * time.Second
 	DefaultRedisRevocationBytes = 64 << 20
+	DefaultRedisCounters        = 1 << 18
 )
 
 // NewRedis connects to Redis, loads the whole revocation stream into the
@@ -130,6 +139,9 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 	if cfg.RevocationMemory == 0 {
 		cfg.RevocationMemory = DefaultRedisRevocationBytes
 	}
+	if cfg.Counters == 0 {
+		cfg.Counters = DefaultRedisCounters
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -147,6 +159,9 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 	}
 	if cfg.RevocationMemory < 0 {
 		return nil, fmt.Errorf("ticket: redis revocation memory %d must be positive", cfg.RevocationMemory)
+	}
+	if cfg.Counters < counterWays {
+		return nil, fmt.Errorf("ticket: redis counters %d must be at least %d", cfg.Counters, counterWays)
 	}
 
 	client := redis.NewClient(&redis.Options{
@@ -180,7 +195,12 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 		staleAfter:  int64(cfg.StaleAfter),
 		log:         log,
 		revoked:     newMarks(cfg.RevocationMemory),
+		counterSets: uint64(cfg.Counters / counterWays),
 		feedDone:    make(chan struct{}),
+	}
+	if err := r.loadCounterSalt(context.Background()); err != nil {
+		_ = client.Close()
+		return nil, err
 	}
 	lastID, err := r.load(context.Background())
 	if err != nil {
@@ -288,65 +308,6 @@ func (r *Redis) Marked(ctx context.Context, key string) (bool, error) {
 	return n == 1, nil
 }
 
-// incrScript counts a hit and opens the window on the first one. PTTL -1
-// (a counter without expiry, which only a crash between INCR and PEXPIRE
-// could leave without the script) is repaired rather than left to count
-// forever.
-//
-// KEYS[1] counter; ARGV[1] window in ms. Returns {n, ms left}.
-var incrScript = redis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-local left = redis.call('PTTL', KEYS[1])
-if n == 1 or left < 0 then
-	redis.call('PEXPIRE', KEYS[1], ARGV[1])
-	left = tonumber(ARGV[1])
-end
-return {n, left}
-`)
-
-// Incr implements Store with one Lua script (INCR, PTTL, PEXPIRE on the
-// first hit), atomic because Redis runs a script alone: each caller sees
-// its own N and the window's end is set once.
-func (r *Redis) Incr(ctx context.Context, key string, window time.Duration) (Count, error) {
-	if window <= 0 {
-		return Count{}, fmt.Errorf("ticket: counter window %s must be positive", window)
-	}
-	v, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, roundMillis(window).Milliseconds()).Int64Slice()
-	if err != nil {
-		return Count{}, redisError("Incr script", err)
-	}
-	return toCount(v)
-}
-
-// countScript reads a counter and what is left of its window together, so
-// the pair is consistent (a counter cannot expire between the two reads).
-//
-// KEYS[1] counter. Returns {n, ms left}, {0, 0} when there is none.
-var countScript = redis.NewScript(`
-local n = redis.call('GET', KEYS[1])
-if not n then
-	return {0, 0}
-end
-return {tonumber(n), redis.call('PTTL', KEYS[1])}
-`)
-
-// Count implements Store with one Lua script (GET, PTTL).
-func (r *Redis) Count(ctx context.Context, key string) (Count, error) {
-	v, err := countScript.Run(ctx, r.client, []string{r.prefix + key}).Int64Slice()
-	if err != nil {
-		return Count{}, redisError("Count script", err)
-	}
-	return toCount(v)
-}
-
-// Reset implements Store with DEL.
-func (r *Redis) Reset(ctx context.Context, key string) error {
-	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
-		return redisError("DEL", err)
-	}
-	return nil
-}
-
 // Close implements Store: it stops the revocation feed and closes the
 // connections. Closing the client also ends the feed's blocking read at
 // once instead of after its block. Calling it again is harmless.
@@ -360,15 +321,6 @@ func (r *Redis) Close() error {
 		return fmt.Errorf("ticket: closing redis: %w", r.closeErr)
 	}
 	return nil
-}
-
-// toCount converts a script's {n, ms left}. A counter without expiry (PTTL
-// -1) reports no time left rather than a negative one.
-func toCount(v []int64) (Count, error) {
-	if len(v) != 2 {
-		return Count{}, fmt.Errorf("ticket: redis counter script returned %d values, want 2", len(v))
-	}
-	return Count{N: v[0], ResetIn: time.Duration(max(v[1], 0)) * time.Millisecond}, nil
 }
 
 // checkTicketTTL keeps Redis tickets within the same bounds as the memory

@@ -70,7 +70,8 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 func TestRedisStoreContract(t *testing.T) {
 	srv := redistest.Start(t)
 	testStoreContract(t, func(t *testing.T) (Store, func(time.Duration, func() bool)) {
-		s := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: testPrefix()})
+		// A small counter table, so that the flood case floods it quickly.
+		s := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: testPrefix(), Counters: 1024})
 		return s, func(ttl time.Duration, done func() bool) {
 			t.Helper()
 			eventually(t, ttl+5*time.Second, "expiry", done)
@@ -355,6 +356,7 @@ func TestRedisKeysStartWithPrefix(t *testing.T) {
 	_, _ = r.Mark(ctx, "dpop-jti:x", time.Minute)
 	_, _ = r.Incr(ctx, "limit:a", time.Minute)
 	_ = r.Revoke(ctx, "revoked-session:a", time.Minute)
+	_, _ = r.Attempt(ctx, "link:a", 3)
 
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = admin.Close() })
@@ -366,9 +368,10 @@ func TestRedisKeysStartWithPrefix(t *testing.T) {
 	if err := iter.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// link:a, link-of:o, link:b, dpop-jti:x, limit:a, revocations.
-	if len(keys) != 6 {
-		t.Fatalf("keys in Redis = %q, want 6", keys)
+	// link:a, its attempts, link-of:o, link:b, dpop-jti:x, the counter
+	// set of limit:a, the counters' salt, revocations.
+	if len(keys) != 8 {
+		t.Fatalf("keys in Redis = %q, want 8", keys)
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, prefix) {
@@ -442,5 +445,47 @@ func BenchmarkRedisRevoked(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = r.Revoked("revoked-session:a")
+	}
+}
+
+// TestRedisCountersStayBounded floods a small counter table with twenty
+// times as many distinct subjects as it holds: Redis ends up with one key
+// per set and no more, so a noeviction Redis cannot be filled this way.
+func TestRedisCountersStayBounded(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	prefix := testPrefix()
+	r := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix, Counters: 256})
+	flood(t, r, 20*256, time.Hour)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	keys, err := admin.Keys(ctx, prefix+"counters:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 || len(keys) > 256/counterWays {
+		t.Fatalf("%d counter keys after a flood of %d subjects, want 1 to %d", len(keys), 20*256, 256/counterWays)
+	}
+	used, err := admin.MemoryUsage(ctx, keys[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The documented size of a set (RedisConfig.Counters): about 200 bytes.
+	if used > 300 {
+		t.Fatalf("a full counter set takes %d bytes in Redis", used)
+	}
+}
+
+// TestRedisInstancesShareCounters: two instances place a subject in the
+// same set (one salt, kept in Redis), so a limit counts hits from both.
+func TestRedisInstancesShareCounters(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	prefix := testPrefix()
+	a := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
+	b := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
+	_, _ = a.Incr(ctx, "limit:x", time.Minute)
+	if c, err := b.Incr(ctx, "limit:x", time.Minute); err != nil || c.N != 2 {
+		t.Fatalf("the second instance's hit = %+v, %v; want 2", c, err)
 	}
 }

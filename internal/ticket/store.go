@@ -22,10 +22,10 @@ import (
 // the user: an expired and a used link look the same.
 var ErrNotFound = errors.New("ticket: not found")
 
-// ErrFull is returned by Mark, Incr, Revoke and RevokeBefore when the store
-// has no room for a new marker, counter or revocation. These are never
-// dropped to make room, so the request that needed one must be refused (503)
-// rather than carry on without it.
+// ErrFull is returned by Mark, Revoke and RevokeBefore when the store has no
+// room for a new marker or revocation. These are never dropped to make room,
+// so the request that needed one must be refused (503) rather than carry on
+// without it. Counters never answer it: see Incr.
 var ErrFull = errors.New("ticket: store full, no room for a new marker")
 
 // Count is the state of a windowed counter.
@@ -46,6 +46,13 @@ type Count struct {
 // revoked, a DPoP proof was used. Losing one would admit someone, so a store
 // never drops a live marker; when it has no room it refuses new ones with
 // ErrFull.
+//
+// Counters (Incr, Count, Reset, Refund) are rate limits' counts per subject.
+// A store keeps them in a bounded table that forgets the lowest counts under
+// pressure and never refuses a new one, so that one visitor's flood of
+// distinct subjects costs at most some forgotten counts, never everyone's
+// sign-in. The attempts at one secret are not such a count: they are kept
+// with the secret (Attempt).
 type Store interface {
 	// Put stores value under key until ttl has passed, replacing any value
 	// already there.
@@ -73,8 +80,8 @@ type Store interface {
 	// Incr adds one to the counter under key and returns its new state, in
 	// one atomic step: of n concurrent Incrs, each sees a different N. The
 	// first hit opens a fixed window of length window; later hits do not
-	// move its end. Counters are never dropped to make room (that would
-	// lift a limit): a store without room answers ErrFull.
+	// move its end. A store short of room forgets another key's counter,
+	// the lowest count it may choose from, rather than refuse.
 	Incr(ctx context.Context, key string, window time.Duration) (Count, error)
 	// Count returns the counter under key without adding to it: the zero
 	// Count when there is none or its window has ended.
@@ -82,6 +89,22 @@ type Store interface {
 	// Reset ends the counter under key, as a success does for a count of
 	// failures; resetting a missing counter is not an error.
 	Reset(ctx context.Context, key string) error
+	// Refund takes one hit back from the live counter under key, never
+	// below zero and without moving its window, for an attempt counted
+	// before it was known to be a failure that turned out not to be one.
+	// Refunding a missing counter is not an error.
+	Refund(ctx context.Context, key string) error
+	// Attempt counts one attempt at the live ticket under key and returns
+	// the attempt's number, in one atomic step: of concurrent Attempts,
+	// each of the first limit gets its own number, 1 to limit, and every
+	// later one limit+1, which changes nothing. A caller compares what the
+	// ticket guards only for a number within limit, so attempts sent at
+	// once get no more compares than attempts sent one by one; the ticket
+	// itself stays until it is taken or deleted, so that an attempt over
+	// the limit cannot spoil one within it that is still comparing. The
+	// count lives and expires with the ticket. ErrNotFound when there is no
+	// live ticket. limit is 1 to MaxAttempts.
+	Attempt(ctx context.Context, key string, limit int64) (int64, error)
 	Revocations
 	// Close releases the store's resources.
 	Close() error
@@ -117,6 +140,17 @@ type Revocations interface {
 	// RevokedBefore returns the cut-off under key, and false when there is
 	// none. It costs no allocation; its error means what Revoked's does.
 	RevokedBefore(key string) (time.Time, bool, error)
+}
+
+// MaxAttempts bounds Attempt's limit: the memory store counts in a byte.
+const MaxAttempts = 255
+
+// checkAttemptLimit keeps Attempt's limit where both backends count it.
+func checkAttemptLimit(limit int64) error {
+	if limit < 1 || limit > MaxAttempts {
+		return fmt.Errorf("ticket: attempt limit %d out of range [1, %d]", limit, MaxAttempts)
+	}
+	return nil
 }
 
 // checkRevokeBefore keeps RevokeBefore's arguments where both backends can
