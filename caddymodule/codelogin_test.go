@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // requestCode presses "email me a code" on the login form and follows to
@@ -77,5 +78,53 @@ func TestCodeLoginInTheForm(t *testing.T) {
 	}
 	if r := other.enterCode("123456", "/"); r.StatusCode != http.StatusGone {
 		t.Fatalf("a code for an address outside the rules: %s", r.Status)
+	}
+}
+
+// TestCodeLoginInTheFormSaysWhatIsLeft: the page counts down a code's
+// tries and says when one is used up; an address over
+// wrong_codes_per_address gets a page that says until when, mails no code,
+// and offers the sign-in link instead, which works.
+func TestCodeLoginInTheFormSaysWhatIsLeft(t *testing.T) {
+	defer clockOffset.Store(0)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Limits: `limits {
+			wrong_codes_per_address 4 1h
+		}`}
+	})
+	b := e.browser(t)
+	b.requestCode("alice@example.com", "/")
+	code := e.mailedCode(t, "alice@example.com")
+	for i, want := range []string{"not the code we sent. Check", "one more try", "the last try for this code"} {
+		if r := b.enterCode(wrongOf(code), "/"); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, want) {
+			t.Fatalf("wrong code %d: %s, want a page saying %q\n%s", i+1, r.Status, want, r.body)
+		}
+	}
+	if r := b.enterCode(code, "/"); r.StatusCode != http.StatusGone {
+		t.Fatalf("the right code after three wrong ones: %s\n%s", r.Status, r.body)
+	}
+
+	// The fourth wrong code for the address locks its codes for an hour.
+	b.requestCode("alice@example.com", "/")
+	if r := b.enterCode(wrongOf(e.mailedCode(t, "alice@example.com")), "/"); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("the fourth wrong code: %s", r.Status)
+	}
+	mailed := len(e.smtp.Messages())
+	until := now().Add(time.Hour).UTC().Format("15:04")
+	page := b.get("/.mailgate/login")
+	r := b.post("/.mailgate/login/email", map[string]string{
+		"email": "alice@example.com", "return": "/", "method": "code", "form_token": b.cookie("__Host-mailgate-form"),
+	})
+	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, "until "+until) || !strings.Contains(r.body, "sign in with a link") ||
+		strings.Contains(r.body, `value="code"`) || !strings.Contains(r.body, `value="alice@example.com"`) || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("asking a locked address for a code: %s (login page %s), want 429 saying until %s and offering the link\n%s", r.Status, page.Status, until, r.body)
+	}
+	if got := len(e.smtp.Messages()); got != mailed {
+		t.Fatalf("%d mails to an address that may try no code", got-mailed)
+	}
+	// The link the page offers still signs the owner in.
+	b.login("alice@example.com", "/")
+	if got := b.get("/"); got.StatusCode != http.StatusOK {
+		t.Fatalf("after the offered link: %s", got.Status)
 	}
 }

@@ -9,12 +9,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gomail "github.com/emersion/go-message/mail"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
 const (
@@ -201,27 +204,20 @@ func TestEmailCodeAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("three wrong codes, then 429 until the window ends", func(t *testing.T) {
-		defer clockOffset.Store(0)
+	t.Run("three wrong codes end the operation, and the owner's next code works", func(t *testing.T) {
 		id := e.startCode(t, "", `{"email":"bob@corp.example"}`)
 		code := e.mailedCode(t, "bob@corp.example")
-		wrong := "000000"
-		if code == wrong {
-			wrong = "111111"
-		}
-		for i := range 3 {
-			if r, out := e.confirmCode(t, "bob@corp.example", id, wrong); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "wrong_code" {
-				t.Fatalf("wrong code %d: %s %s", i+1, r.Status, r.body)
+		for i, left := range []string{"2 tries left", "1 tries left", "last try"} {
+			if r, out := e.confirmCode(t, "bob@corp.example", id, wrongOf(code)); r.StatusCode != http.StatusUnprocessableEntity || codeError(t, r, out) != "wrong_code" || !strings.Contains(r.body, left) {
+				t.Fatalf("wrong code %d: %s %s, want wrong_code saying %q", i+1, r.Status, r.body, left)
 			}
 		}
-		r, out := e.confirmCode(t, "bob@corp.example", id, code)
-		if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || ra < 1 {
-			t.Fatalf("the right code after three wrong ones: %s %s (Retry-After %q)", r.Status, r.body, r.Header.Get("Retry-After"))
-		}
-		// The limits of this test are a minute long.
-		clockOffset.Store(int64(time.Minute))
 		if r, out := e.confirmCode(t, "bob@corp.example", id, code); codeError(t, r, out) != "code_expired" {
-			t.Fatalf("after the window, the guessed-at operation: %s %s", r.Status, r.body)
+			t.Fatalf("the right code after three wrong ones: %s %s", r.Status, r.body)
+		}
+		id = e.startCode(t, "", `{"email":"bob@corp.example"}`)
+		if r, _ := e.confirmCode(t, "bob@corp.example", id, e.mailedCode(t, "bob@corp.example")); r.StatusCode != http.StatusOK {
+			t.Fatalf("the owner's next code: %s %s", r.Status, r.body)
 		}
 	})
 
@@ -450,6 +446,112 @@ func TestEmailCodeStartLimits(t *testing.T) {
 	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || ra < 1 || ra > 60 {
 		t.Fatalf("over requests_per_ip: %s %s (Retry-After %q)", r.Status, r.body, r.Header.Get("Retry-After"))
 	}
+}
+
+// TestFiftyCodeGuessesAtOnce fires fifty wrong codes at one operation at
+// once through Caddy: each is counted before its compare, so no more than
+// three are compared, and the right code after them is refused. The same
+// for failures_per_ip: of fifty unknown operations sent at once from one
+// IP, only the limit's two are looked up.
+func TestFiftyCodeGuessesAtOnce(t *testing.T) {
+	defer clockOffset.Store(0)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Mailgate: projectsConfig, Limits: `limits {
+			failures_per_ip 200 1m
+		}`}
+	})
+	id := e.startCode(t, "", `{"email":"alice@example.com"}`)
+	code := e.mailedCode(t, "alice@example.com")
+	answers := fireAtOnce(50, func() (response, map[string]any) {
+		return e.confirmCode(t, "alice@example.com", id, wrongOf(code))
+	})
+	if answers["wrong_code"] > flow.CodeAttempts || answers["wrong_code"]+answers["code_expired"] != 50 {
+		t.Fatalf("fifty wrong codes at once: %v; want at most %d compared (wrong_code), the rest code_expired", answers, flow.CodeAttempts)
+	}
+	if r, out := e.confirmCode(t, "alice@example.com", id, code); codeError(t, r, out) != "code_expired" {
+		t.Fatalf("the right code after fifty guesses: %s %s", r.Status, r.body)
+	}
+
+	// A new window, so that the guesses above no longer count.
+	clockOffset.Store(int64(time.Minute))
+	e.reload(t, siteConfig{Mailgate: projectsConfig, Limits: `limits {
+		failures_per_ip 2 1m
+	}`})
+	answers = fireAtOnce(50, func() (response, map[string]any) {
+		return e.confirmCode(t, "alice@example.com", "no-such-operation", "123456")
+	})
+	if answers["code_expired"] != 2 || answers["too_many_requests"] != 48 {
+		t.Fatalf("fifty unknown operations at once over failures_per_ip 2: %v; want 2 looked up, 48 refused", answers)
+	}
+}
+
+// TestWrongCodesPerAddress: past wrong_codes_per_address an address gets
+// no code (429 with Retry-After, and no mail), until the window ends.
+func TestWrongCodesPerAddress(t *testing.T) {
+	defer clockOffset.Store(0)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Mailgate: projectsConfig, Limits: `limits {
+			wrong_codes_per_address 4 1m
+		}`}
+	})
+	for wrong := 0; wrong < 4; {
+		id := e.startCode(t, "", `{"email":"bob@corp.example"}`)
+		code := e.mailedCode(t, "bob@corp.example")
+		for i := 0; i < flow.CodeAttempts && wrong < 4; i++ {
+			if r, out := e.confirmCode(t, "bob@corp.example", id, wrongOf(code)); codeError(t, r, out) != "wrong_code" {
+				t.Fatalf("wrong code %d: %s %s", wrong+1, r.Status, r.body)
+			}
+			wrong++
+		}
+	}
+	mailed := len(e.smtp.Messages())
+	r, out := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject, `{"email":"bob@corp.example"}`)
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.StatusCode != http.StatusTooManyRequests || codeError(t, r, out) != "too_many_requests" || ra < 1 || ra > 60 {
+		t.Fatalf("a code for an address over its wrong codes: %s %s (Retry-After %q)", r.Status, r.body, r.Header.Get("Retry-After"))
+	}
+	if got := len(e.smtp.Messages()); got != mailed {
+		t.Fatalf("%d mails sent to an address that may try no code", got-mailed)
+	}
+	clockOffset.Store(int64(time.Minute))
+	id := e.startCode(t, "", `{"email":"bob@corp.example"}`)
+	if r, _ := e.confirmCode(t, "bob@corp.example", id, e.mailedCode(t, "bob@corp.example")); r.StatusCode != http.StatusOK {
+		t.Fatalf("after the window: %s %s", r.Status, r.body)
+	}
+}
+
+// wrongOf is a code that is not code.
+func wrongOf(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// fireAtOnce sends n calls at once and counts their answers by error code
+// ("" for a success).
+func fireAtOnce(n int, call func() (response, map[string]any)) map[string]int {
+	var mu sync.Mutex
+	answers := map[string]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			r, out := call()
+			code := ""
+			if e, ok := out["error"].(map[string]any); ok {
+				code, _ = e["code"].(string)
+			} else if r.StatusCode != http.StatusOK {
+				code = r.Status
+			}
+			mu.Lock()
+			answers[code]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return answers
 }
 
 // verifyUserJWT checks token against the realm's JWKS with go-jose, as an

@@ -34,13 +34,25 @@ type LimitsConfig struct {
 	// endpoint's error shape. Default: 300 per 15m.
 	RequestsPerClient *RateLimit `json:"requests_per_client,omitempty"`
 
-	// FailuresPerIP bounds failed secrets per client IP: sign-in links and
-	// set-password steps that are wrong or used up, and failed client
-	// authentications and authorization codes at the token endpoint. Over
-	// it, the IP is refused (the page says to wait; the token endpoint
-	// answers 429 too_many_requests) before its next secret is even looked
-	// at. Default: 30 per 15m.
+	// FailuresPerIP bounds failed secrets per client IP: sign-in links,
+	// codes and set-password steps that are wrong or used up, and failed
+	// client authentications and authorization codes at the token
+	// endpoint. Each attempt is counted before its secret is looked at and
+	// given back when it was not a failure, so guesses sent at once get no
+	// more tries than guesses sent one by one. Over it, the IP is refused
+	// (the page says to wait; the APIs answer 429). IPv6 is counted per /64,
+	// and per /48 with 16 times the max. Default: 30 per 15m.
 	FailuresPerIP *RateLimit `json:"failures_per_ip,omitempty"`
+
+	// WrongCodesPerAddress bounds wrong mailed codes per address (and
+	// project), across codes. Each code allows three tries on its own and
+	// then stops working, so a person who mistyped asks for a new one; this
+	// is the softer bound above that, against someone who knows an address
+	// and keeps asking for codes to guess at. While an address is over it,
+	// no code is mailed to it or accepted for it, and the person is offered
+	// a sign-in link instead (the API answers 429). Default: 10 per 24h,
+	// which leaves a guesser a chance of 10 in a million per day.
+	WrongCodesPerAddress *RateLimit `json:"wrong_codes_per_address,omitempty"`
 }
 
 // RateLimit allows Max requests per Window. The window is fixed: it starts
@@ -58,6 +70,7 @@ var (
 	defaultRequestsPerIP     = RateLimit{Max: 20, Window: caddy.Duration(15 * time.Minute)}
 	defaultRequestsPerClient = RateLimit{Max: 300, Window: caddy.Duration(15 * time.Minute)}
 	defaultFailuresPerIP     = RateLimit{Max: 30, Window: caddy.Duration(15 * time.Minute)}
+	defaultWrongCodes        = RateLimit{Max: 10, Window: caddy.Duration(24 * time.Hour)}
 )
 
 // check refuses a limit that would limit nothing or everything.
@@ -92,6 +105,7 @@ func (c *LimitsConfig) each(f func(name string, r *RateLimit) error) error {
 		{"requests_per_ip", c.RequestsPerIP},
 		{"requests_per_client", c.RequestsPerClient},
 		{"failures_per_ip", c.FailuresPerIP},
+		{"wrong_codes_per_address", c.WrongCodesPerAddress},
 	} {
 		if l.r != nil {
 			if err := f(l.name, l.r); err != nil {
@@ -119,18 +133,17 @@ func (c *LimitsConfig) linkLimits() flow.LinkLimits {
 	}
 }
 
-// maxWrongCodes is how many wrong mailed codes an address may send per
-// failures_per_ip window, across new codes: the contract's three.
-const maxWrongCodes = 3
-
 // codeLimits are the limits of the mailed-code flow: the link flow's, per
-// IP and per address, and three wrong codes per address.
+// IP and per address, and wrong codes per address.
 func (c *LimitsConfig) codeLimits() flow.CodeLimits {
 	links := c.linkLimits()
+	if c == nil {
+		c = &LimitsConfig{}
+	}
 	return flow.CodeLimits{
-		PerIP:      links.PerIP,
-		PerAddress: links.PerAddress,
-		Wrong:      limit.Rule{Max: maxWrongCodes, Window: c.failures(nil).Rule.Window},
+		PerIP:           links.PerIP,
+		PerAddress:      links.PerAddress,
+		WrongPerAddress: rule(c.WrongCodesPerAddress, defaultWrongCodes),
 	}
 }
 
@@ -149,6 +162,7 @@ func (c *LimitsConfig) failures(store limit.FailureCounter) limit.Failures {
 //	    requests_per_ip     <max> <window>
 //	    requests_per_client <max> <window>
 //	    failures_per_ip     <max> <window>
+//	    wrong_codes_per_address <max> <window>
 //	}
 func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -167,8 +181,10 @@ func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 			dst = &c.RequestsPerClient
 		case "failures_per_ip":
 			dst = &c.FailuresPerIP
+		case "wrong_codes_per_address":
+			dst = &c.WrongCodesPerAddress
 		default:
-			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client, failures_per_ip)", name)
+			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client, failures_per_ip, wrong_codes_per_address)", name)
 		}
 		args := d.RemainingArgs()
 		if len(args) != 2 {

@@ -93,6 +93,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Prefix:         m.Prefix,
 		Secure:         m.secure,
 		Logger:         m.logger,
+		Now:            now,
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"

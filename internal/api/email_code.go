@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -171,19 +172,21 @@ func (h *EmailCode) Confirm() http.Handler {
 		if req.Email == "" || req.OperationID == "" || req.Code == "" {
 			return codeErr(http.StatusUnprocessableEntity, "missing_field", "email, operation_id and code are required")
 		}
-		ip, e := h.refuseGuesser(w, r)
+		attempt, e := h.guess(w, r)
 		if e != nil {
 			return e
 		}
+		defer h.settle(r, attempt)
 		login, err := h.Flow.Complete(r.Context(), p.ID, req.Email, req.OperationID, req.Code)
 		if errors.Is(err, flow.ErrCodeWrong) || errors.Is(err, flow.ErrCodeExpired) {
-			if e := h.failed(w, r, ip); e != nil {
-				return e
-			}
+			attempt.Failed()
 		}
+		var wrong *flow.WrongCodeError
 		switch {
-		case errors.Is(err, flow.ErrCodeWrong):
-			return codeErr(http.StatusUnprocessableEntity, "wrong_code", "the code is not the one mailed; after 3 wrong codes the address must wait")
+		case errors.As(err, &wrong) && wrong.Left == 0:
+			return codeErr(http.StatusUnprocessableEntity, "wrong_code", "the code is not the one mailed, and that was this operation's last try: start a new one")
+		case errors.As(err, &wrong):
+			return codeErr(http.StatusUnprocessableEntity, "wrong_code", fmt.Sprintf("the code is not the one mailed; %d tries left for this operation", wrong.Left))
 		case errors.Is(err, flow.ErrCodeExpired):
 			return errCodeExpired()
 		case err != nil:
@@ -210,15 +213,14 @@ func (h *EmailCode) Code() http.Handler {
 		if email == "" || id == "" {
 			return codeErr(http.StatusUnprocessableEntity, "missing_field", "login and operation_id are required")
 		}
-		ip, e := h.refuseGuesser(w, r)
+		attempt, e := h.guess(w, r)
 		if e != nil {
 			return e
 		}
+		defer h.settle(r, attempt)
 		code, err := h.Flow.Code(r.Context(), p.ID, email, id)
 		if errors.Is(err, flow.ErrCodeExpired) {
-			if e := h.failed(w, r, ip); e != nil {
-				return e
-			}
+			attempt.Failed()
 		}
 		switch {
 		case errors.Is(err, flow.ErrNotConfirmed):
@@ -317,23 +319,23 @@ func withLogoutParam(q url.Values) (bool, *CodeError) {
 	return false, codeErr(http.StatusUnprocessableEntity, "invalid_with_logout", `with_logout must be "0" or "1"`)
 }
 
-// refuseGuesser returns the client's IP as failures_per_ip counts it, or
-// an error for an IP over the limit: checked before a secret is tried, so
-// guessing stays as slow as the limit says.
-func (h *EmailCode) refuseGuesser(w http.ResponseWriter, r *http.Request) (string, *CodeError) {
-	ip := limit.IPSubject(h.ClientIP(r))
-	if err := h.Failures.Check(r.Context(), ip); err != nil {
-		return ip, h.failure(w, err)
+// guess counts an attempt at a secret against the client's IP
+// (failures_per_ip) before the secret is looked at, so that guesses sent at
+// once cannot all be tried before any is counted; over the limit it is the
+// 429. The caller marks a refused secret with Failed and ends with settle.
+func (h *EmailCode) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt, *CodeError) {
+	a, err := h.Failures.TryIP(r.Context(), h.ClientIP(r))
+	if err != nil {
+		return nil, h.failure(w, err)
 	}
-	return ip, nil
+	return a, nil
 }
 
-// failed counts a refused secret against ip.
-func (h *EmailCode) failed(w http.ResponseWriter, r *http.Request, ip string) *CodeError {
-	if err := h.Failures.Fail(r.Context(), ip); err != nil {
-		return h.failure(w, err)
+// settle gives an attempt back unless its secret was refused.
+func (h *EmailCode) settle(r *http.Request, a *limit.Attempt) {
+	if err := a.Done(context.WithoutCancel(r.Context())); err != nil && h.OnError != nil {
+		h.OnError(err)
 	}
-	return nil
 }
 
 // failure answers what the flow could not do: a limit is 429 with

@@ -62,11 +62,14 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrInvalidRequestMethod.WithHint("use POST"))
 		return
 	}
-	// Over its failures, an IP is refused before its secret is hashed:
-	// guessing stays slow and costs no argon2 time.
-	ip := limit.IPSubject(limit.ClientIP(r, e.ClientIP))
+	// The attempt is counted before the secret is looked at, so an IP over
+	// its failures is refused before its secret is hashed (guessing stays
+	// slow and costs no argon2 time), and requests sent at once cannot all
+	// be tried before any is counted. An attempt that does not end in a
+	// refused secret is given back.
+	attempt, err := e.Failures.TryIP(r.Context(), limit.ClientIP(r, e.ClientIP))
 	var exceeded *limit.ExceededError
-	if err := e.Failures.Check(r.Context(), ip); errors.As(err, &exceeded) {
+	if errors.As(err, &exceeded) {
 		setRetryAfter(w, exceeded.RetryAfter)
 		WriteError(w, ErrTooManyRequests.WithHint("too many failed client authentications or codes from this address"))
 		return
@@ -74,6 +77,7 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrTemporarilyUnavailable.WithHint("the failure count cannot be read"))
 		return
 	}
+	defer e.settle(r, attempt)
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		WriteError(w, ErrInvalidRequest.WithHint("the body is not a form"))
@@ -82,7 +86,7 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client, aerr := e.authenticate(r)
 	if aerr != nil {
 		if errors.Is(aerr, ErrInvalidClient) {
-			e.failed(r, ip)
+			attempt.Failed()
 		}
 		WriteError(w, aerr)
 		return
@@ -100,7 +104,7 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if aerr != nil {
 		if errors.Is(aerr, ErrInvalidGrant) {
-			e.failed(r, ip)
+			attempt.Failed()
 		}
 		WriteError(w, aerr)
 		return
@@ -108,10 +112,10 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, resp)
 }
 
-// failed counts a failed client authentication or code against ip. The
-// answer is a refusal either way; a count that cannot be written is logged.
-func (e *TokenEndpoint) failed(r *http.Request, ip string) {
-	if err := e.Failures.Fail(r.Context(), ip); err != nil && e.OnError != nil {
+// settle gives an attempt back unless the client's secret or code was
+// refused; one that cannot be given back is logged.
+func (e *TokenEndpoint) settle(r *http.Request, a *limit.Attempt) {
+	if err := a.Done(context.WithoutCancel(r.Context())); err != nil && e.OnError != nil {
 		e.OnError(err)
 	}
 }

@@ -20,15 +20,14 @@ func (h *EmailCode) Me() http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mailgate"`)
 			return codeErr(http.StatusUnauthorized, "invalid_token", "send the user JWT as Authorization: Bearer <token>")
 		}
-		ip, e := h.refuseGuesser(w, r)
+		attempt, e := h.guess(w, r)
 		if e != nil {
 			return e
 		}
+		defer h.settle(r, attempt)
 		u, err := h.Users.Check(r.Context(), token, p)
 		if errors.Is(err, session.ErrInvalid) || errors.Is(err, session.ErrRevoked) {
-			if e := h.failed(w, r, ip); e != nil {
-				return e
-			}
+			attempt.Failed()
 		}
 		switch {
 		case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrRevoked):

@@ -29,8 +29,28 @@ const CodeDigits = 6
 // one visitor from filling the store.
 const MaxPayload = 2 << 10
 
-// ErrCodeWrong is a code that is not the one mailed for the operation.
+// ErrCodeWrong is a code that is not the one mailed for the operation. It
+// comes as a *WrongCodeError, which says how many tries are left.
 var ErrCodeWrong = errors.New("flow: wrong code")
+
+// CodeAttempts is how many codes may be tried against one operation: the
+// contract's three. The third wrong one ends the operation.
+const CodeAttempts = 3
+
+// RuleWrongCodes names the per-address bound on wrong codes in an
+// *limit.ExceededError.
+const RuleWrongCodes = "wrong_codes_per_address"
+
+// WrongCodeError is a wrong code, with the tries its operation has left; at
+// 0 the operation is over and the person needs a new code.
+type WrongCodeError struct{ Left int }
+
+func (e *WrongCodeError) Error() string {
+	return fmt.Sprintf("flow: wrong code, %d tries left", e.Left)
+}
+
+// Is makes a WrongCodeError an ErrCodeWrong.
+func (e *WrongCodeError) Is(target error) bool { return target == ErrCodeWrong }
 
 // ErrCodeExpired covers an operation that is unknown, expired, used,
 // superseded by a newer code, or for another project or address, or whose
@@ -44,14 +64,17 @@ var ErrNotConfirmed = errors.New("flow: the link has not been confirmed yet")
 // CodeLimits bound code logins. Each is counted in the store, so a cluster
 // sharing the store shares the counts.
 type CodeLimits struct {
-	// PerIP counts start requests per client IP (IPv6 per /64).
+	// PerIP counts start requests per client IP (IPv6 per /64 and /48).
 	PerIP limit.Rule
 	// PerAddress counts mails per recipient address, for every address
 	// alike, so being over it tells nothing about who has an account.
 	PerAddress limit.Rule
-	// Wrong counts wrong codes per project and address, across new codes:
-	// starting again does not buy more guesses.
-	Wrong limit.Rule
+	// WrongPerAddress counts wrong codes per project and address, across
+	// operations, so that starting again buys only a bounded number of
+	// guesses. Each operation allows CodeAttempts on its own; this bound is
+	// the softer one above them, and while an address is over it no code
+	// is mailed to it (the person is offered a link instead).
+	WrongPerAddress limit.Rule
 }
 
 // EmailCode is the login-by-mailed-code flow behind the client-side "auth by
@@ -152,7 +175,7 @@ func (f *EmailCode) links() ticket.Kind[codeLink] {
 // TooLongError for a payload over MaxPayload, and ErrDelivery when the mail
 // queue cannot take a letter, whether or not one was due.
 func (f *EmailCode) Start(ctx context.Context, r CodeRequest) (string, error) {
-	if err := f.Limits.PerIP.Hit(ctx, f.Store, "requests_per_ip", limit.IPSubject(r.Requester.IP)); err != nil {
+	if err := f.Limits.PerIP.HitIP(ctx, f.Store, "requests_per_ip", r.Requester.IP); err != nil {
 		return "", err
 	}
 	email, err := directory.NormalizeEmail(r.Email)
@@ -160,6 +183,10 @@ func (f *EmailCode) Start(ctx context.Context, r CodeRequest) (string, error) {
 		return "", err
 	}
 	if err := checkLength("payload", r.Payload, MaxPayload); err != nil {
+		return "", err
+	}
+	// A code the address may not try would be a mail that cannot be used.
+	if err := f.wrongCodes().Locked(ctx, r.Project+"\n"+email); err != nil {
 		return "", err
 	}
 	if err := f.Limits.PerAddress.Hit(ctx, f.Store, "mails_per_address", email); err != nil {
@@ -239,37 +266,46 @@ func (f *EmailCode) startNothing(ctx context.Context, sendLink bool) (string, er
 
 // Complete checks code against the operation and, when it is the one
 // mailed, consumes the operation and returns the login; the first login of
-// an allowed address creates its user. A wrong code counts against the
-// project and address; at the limit the operation is dropped and every
-// attempt is refused with a *limit.ExceededError until the window ends,
-// whatever code comes next. An unknown, expired or used operation is
-// ErrCodeExpired, a wrong code ErrCodeWrong.
+// an allowed address creates its user. Each try is counted before the code
+// is compared, against the operation (CodeAttempts: the last wrong one
+// drops the operation, and a try past them is not compared) and against the project and address (Limits.WrongPerAddress, a
+// *limit.ExceededError when over it), so that tries sent at once get no
+// more compares than tries sent one by one. An unknown, expired, used or
+// used-up operation is ErrCodeExpired, a wrong code a *WrongCodeError.
 func (f *EmailCode) Complete(ctx context.Context, project, email, id, code string) (CodeLogin, error) {
 	email, err := directory.NormalizeEmail(email)
 	if err != nil {
 		return CodeLogin{}, ErrCodeExpired
 	}
-	wrong := f.wrongCodes()
-	subject := project + "\n" + email
-	if err := wrong.Check(ctx, subject); err != nil {
-		return CodeLogin{}, err
-	}
 	op, err := f.operation(ctx, project, email, id)
 	if err != nil {
 		return CodeLogin{}, err
 	}
+	n, err := f.operations().Attempt(ctx, id, CodeAttempts)
+	if errors.Is(err, ticket.ErrNotFound) || (err == nil && n > CodeAttempts) {
+		return CodeLogin{}, ErrCodeExpired
+	}
+	if err != nil {
+		return CodeLogin{}, fmt.Errorf("flow: counting a code's try: %w", err)
+	}
+	subject := project + "\n" + email
+	try, err := f.wrongCodes().Try(ctx, subject)
+	if err != nil {
+		return CodeLogin{}, err
+	}
+	// A try that was not a wrong code is given back. Should that fail, the
+	// address is over-counted by one for the window: nothing to refuse for.
+	defer func() { _ = try.Done(context.WithoutCancel(ctx)) }()
 	if subtle.ConstantTimeCompare([]byte(normalizeCode(code)), []byte(op.Code)) != 1 {
-		if err := wrong.Fail(ctx, subject); err != nil {
-			return CodeLogin{}, err
-		}
-		if errors.As(wrong.Check(ctx, subject), new(*limit.ExceededError)) {
-			// The last guess is spent: nothing may be tried against
-			// this code again, even once the window ends.
+		try.Failed()
+		if n == CodeAttempts {
+			// The last try is spent: nothing may be tried against this
+			// code again.
 			if err := f.operations().Drop(ctx, id); err != nil {
 				return CodeLogin{}, fmt.Errorf("flow: dropping a guessed code: %w", err)
 			}
 		}
-		return CodeLogin{}, ErrCodeWrong
+		return CodeLogin{}, &WrongCodeError{Left: int(CodeAttempts - n)}
 	}
 	// Of two completions with the right code, one takes the operation.
 	if _, err := f.operations().Redeem(ctx, id); errors.Is(err, ticket.ErrNotFound) {
@@ -277,7 +313,7 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 	} else if err != nil {
 		return CodeLogin{}, fmt.Errorf("flow: reading a code: %w", err)
 	}
-	if err := wrong.Forgive(ctx, subject); err != nil {
+	if err := f.wrongCodes().Forgive(ctx, subject); err != nil {
 		return CodeLogin{}, err
 	}
 	// The allow rules may have shrunk since the code was mailed.
@@ -389,7 +425,7 @@ func (f *EmailCode) peek(ctx context.Context, id string) (codeOperation, error) 
 }
 
 func (f *EmailCode) wrongCodes() limit.Failures {
-	return limit.Failures{Rule: f.Limits.Wrong, Store: f.Store, Name: "wrong_codes"}
+	return limit.Failures{Rule: f.Limits.WrongPerAddress, Store: f.Store, Name: RuleWrongCodes}
 }
 
 // newCode is CodeDigits uniformly random decimal digits from crypto/rand.

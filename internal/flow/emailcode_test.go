@@ -6,12 +6,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
+	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -32,8 +35,13 @@ func newCodeFixture(t testing.TB) *codeFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mem.Close() })
+	return f.on(mem)
+}
+
+// on sets the fixture's flow up on store.
+func (f *codeFixture) on(store ticket.Store) *codeFixture {
 	f.out = &outbox{}
-	f.store = &countingStore{Store: mem}
+	f.store = &countingStore{Store: store}
 	f.flow = &EmailCode{
 		Store:     f.store,
 		Users:     directory.New(memstorage.New(), "mg", func() time.Time { return f.now }),
@@ -45,9 +53,9 @@ func newCodeFixture(t testing.TB) *codeFixture {
 		SiteName: "Example",
 		Now:      func() time.Time { return f.now },
 		Limits: CodeLimits{
-			PerIP:      limit.Rule{Max: 100, Window: 15 * time.Minute},
-			PerAddress: limit.Rule{Max: 100, Window: 15 * time.Minute},
-			Wrong:      limit.Rule{Max: 3, Window: 15 * time.Minute},
+			PerIP:           limit.Rule{Max: 100, Window: 15 * time.Minute},
+			PerAddress:      limit.Rule{Max: 100, Window: 15 * time.Minute},
+			WrongPerAddress: limit.Rule{Max: 10, Window: 24 * time.Hour},
 		},
 	}
 	return f
@@ -126,42 +134,145 @@ func TestCodeExpiresAtThreeMinutes(t *testing.T) {
 	}
 }
 
-// TestWrongCodesKillTheOperation: the third wrong code (per address,
-// counted across new codes) drops the operation, and every attempt after
-// is refused until the window ends, the right code included.
+// wrongOf is a code that is not code.
+func wrongOf(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// TestWrongCodesKillTheOperation: three wrong codes end the operation (the
+// right code after them is refused), and the owner's next operation works:
+// knowing an address does not lock its owner out.
 func TestWrongCodesKillTheOperation(t *testing.T) {
 	f := newCodeFixture(t)
 	id := f.start(t, "alice@example.com", false)
 	code := f.lastCode(t)
-	wrongOf := func(code string) string {
-		if code == "000000" {
-			return "111111"
-		}
-		return "000000"
-	}
-	for i := range 2 {
-		if _, err := f.complete(id, "alice@example.com", wrongOf(code)); !errors.Is(err, ErrCodeWrong) {
-			t.Fatalf("wrong code %d: %v, want ErrCodeWrong", i+1, err)
+	for i := range CodeAttempts {
+		var wrong *WrongCodeError
+		if _, err := f.complete(id, "alice@example.com", wrongOf(code)); !errors.As(err, &wrong) || !errors.Is(err, ErrCodeWrong) || wrong.Left != CodeAttempts-1-i {
+			t.Fatalf("wrong code %d: %v, want ErrCodeWrong with %d tries left", i+1, err, CodeAttempts-1-i)
 		}
 	}
-	// A new code does not buy more guesses.
-	id = f.start(t, "alice@example.com", false)
-	code = f.lastCode(t)
-	if _, err := f.complete(id, "alice@example.com", wrongOf(code)); !errors.Is(err, ErrCodeWrong) {
-		t.Fatalf("third wrong code: %v, want ErrCodeWrong", err)
-	}
-	var exceeded *limit.ExceededError
-	if _, err := f.complete(id, "alice@example.com", code); !errors.As(err, &exceeded) || exceeded.RetryAfter <= 0 {
-		t.Fatalf("the right code after three wrong ones: %v, want a limit with a retry time", err)
-	}
-	f.now = f.now.Add(15 * time.Minute)
 	if _, err := f.complete(id, "alice@example.com", code); !errors.Is(err, ErrCodeExpired) {
-		t.Fatalf("after the window, the guessed-at operation: %v, want ErrCodeExpired", err)
+		t.Fatalf("the right code after three wrong ones: %v, want ErrCodeExpired", err)
 	}
-	// Another address is not affected.
-	id = f.start(t, "bob@corp.example", false)
+	id = f.start(t, "alice@example.com", false)
+	if _, err := f.complete(id, "alice@example.com", f.lastCode(t)); err != nil {
+		t.Fatalf("the owner's new code after someone's three wrong ones: %v", err)
+	}
+}
+
+// TestAnAddressOverItsWrongCodesGetsNoCode: past the softer bound across
+// operations, the address may try no code and gets none mailed, until the
+// window ends; other addresses are not affected.
+func TestAnAddressOverItsWrongCodesGetsNoCode(t *testing.T) {
+	f := newCodeFixture(t)
+	ctx := context.Background()
+	for wrong := 0; wrong < 10; {
+		id := f.start(t, "alice@example.com", false)
+		for i := 0; i < CodeAttempts && wrong < 10; i++ {
+			if _, err := f.complete(id, "alice@example.com", wrongOf(f.lastCode(t))); !errors.Is(err, ErrCodeWrong) {
+				t.Fatalf("wrong code %d: %v", wrong+1, err)
+			}
+			wrong++
+		}
+	}
+	// The operation of the tenth wrong code has a try left, but the address
+	// has none.
+	id := f.start(t, "bob@corp.example", false)
+	mailed := len(f.out.letters)
+	var exceeded *limit.ExceededError
+	_, err := f.flow.Start(ctx, CodeRequest{Project: project, Email: "alice@example.com", Requester: browserAt})
+	if !errors.As(err, &exceeded) || exceeded.Rule != RuleWrongCodes || exceeded.RetryAfter != 24*time.Hour {
+		t.Fatalf("a code for the locked address: %v, want %s for 24h", err, RuleWrongCodes)
+	}
+	if len(f.out.letters) != mailed {
+		t.Fatal("a code that could not be used was mailed to the locked address")
+	}
 	if _, err := f.complete(id, "bob@corp.example", f.lastCode(t)); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+	f.now = f.now.Add(24 * time.Hour)
+	id = f.start(t, "alice@example.com", false)
+	if _, err := f.complete(id, "alice@example.com", f.lastCode(t)); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+// TestFiftyGuessesAtOnceGetThreeCompares fires fifty wrong codes at one
+// operation at once, on the memory store and on Redis: each try is counted
+// before its compare, so at most three are compared, and the right code
+// sent after them is refused.
+func TestFiftyGuessesAtOnceGetThreeCompares(t *testing.T) {
+	stores := map[string]func(t *testing.T) ticket.Store{
+		"memory": func(t *testing.T) ticket.Store {
+			m, err := ticket.NewMemory(ticket.MinMemory, time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = m.Close() })
+			return m
+		},
+		"redis": func(t *testing.T) ticket.Store {
+			srv := redistest.Start(t)
+			r, err := ticket.NewRedis(ticket.RedisConfig{Address: srv.Addr()}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.Close() })
+			return r
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			f := &codeFixture{now: time.Now()}
+			f.on(open(t))
+			id := f.start(t, "alice@example.com", false)
+			code := f.lastCode(t)
+			var compared, expired atomic.Int64
+			var wg sync.WaitGroup
+			for range 50 {
+				wg.Go(func() {
+					_, err := f.complete(id, "alice@example.com", wrongOf(code))
+					switch {
+					case errors.Is(err, ErrCodeWrong):
+						compared.Add(1)
+					case errors.Is(err, ErrCodeExpired):
+						expired.Add(1)
+					default:
+						t.Errorf("a guess: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if compared.Load() > CodeAttempts || compared.Load()+expired.Load() != 50 {
+				t.Fatalf("of 50 guesses at once, %d were compared and %d refused; want at most %d compared", compared.Load(), expired.Load(), CodeAttempts)
+			}
+			if _, err := f.complete(id, "alice@example.com", code); !errors.Is(err, ErrCodeExpired) {
+				t.Fatalf("the right code after fifty guesses: %v, want ErrCodeExpired", err)
+			}
+
+			// Tries past the limit must not spoil one within it: of ten
+			// right codes at once (an app that retries), one signs in.
+			id = f.start(t, "alice@example.com", false)
+			code = f.lastCode(t)
+			var wins atomic.Int64
+			for range 10 {
+				wg.Go(func() {
+					if _, err := f.complete(id, "alice@example.com", code); err == nil {
+						wins.Add(1)
+					} else if !errors.Is(err, ErrCodeExpired) {
+						t.Errorf("a right code at once with nine others: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("of ten right codes at once, %d signed in; want 1", wins.Load())
+			}
+		})
 	}
 }
 

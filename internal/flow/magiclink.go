@@ -69,7 +69,7 @@ type Requester struct {
 // LinkLimits bound how often links are mailed. Each is counted in the
 // store, so a cluster sharing the store shares the counts.
 type LinkLimits struct {
-	// PerIP counts browser requests per client IP (IPv6 per /64); over it,
+	// PerIP counts browser requests per client IP (IPv6 per /64 and /48); over it,
 	// the person is told to wait.
 	PerIP limit.Rule
 	// PerAddress counts requests per recipient address. Over it, a browser
@@ -160,7 +160,7 @@ type linkPayload struct {
 // queue cannot take a letter, whether or not one was due.
 func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPath, locale string) error {
 	// Every request counts against its IP, well-formed or not.
-	if err := f.Limits.PerIP.Hit(ctx, f.Store, "requests_per_ip", limit.IPSubject(who.IP)); err != nil {
+	if err := f.Limits.PerIP.HitIP(ctx, f.Store, "requests_per_ip", who.IP); err != nil {
 		return err
 	}
 	email, err := directory.NormalizeEmail(email)

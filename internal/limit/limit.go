@@ -66,19 +66,43 @@ func key(name, subject string) string {
 	return "limit:" + name + ":" + hex.EncodeToString(sum[:16])
 }
 
-// IPSubject is what an IP address is counted as: the address itself for
-// IPv4, and its /64 for IPv6, since one host gets a whole /64 and could
-// otherwise pick a fresh address for every request.
-func IPSubject(ip string) string {
+// HitIP counts one hit of the client ip against the rule called name: an
+// IPv4 address as itself, an IPv6 address per /64, since one host gets a
+// whole /64 and could otherwise pick a fresh address for every request,
+// and also per /48 with WideShare times the room, since one site gets a
+// whole /48 and could otherwise pick a fresh /64 for every request.
+func (r Rule) HitIP(ctx context.Context, c Counter, name, ip string) error {
+	narrow, wide := ipSubjects(ip)
+	if err := r.Hit(ctx, c, name, narrow); err != nil || wide == "" {
+		return err
+	}
+	return r.wide().Hit(ctx, c, name+wideSuffix, wide)
+}
+
+// WideShare is how many /64s' worth of hits a /48 may make: enough for a
+// household or an office that spreads over a few /64s, and a bound on a
+// visitor who rotates through the 65,536 /64s of a /48.
+const WideShare = 16
+
+// wideSuffix names the /48 counts of a rule.
+const wideSuffix = "_48"
+
+// wide is the rule for an IPv6 /48.
+func (r Rule) wide() Rule { return Rule{Max: r.Max * WideShare, Window: r.Window} }
+
+// ipSubjects is what ip is counted as: the address for IPv4, with no wide
+// subject; the /64 and the /48 for IPv6. Anything else counts as itself.
+func ipSubjects(ip string) (narrow, wide string) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		return ip, ""
 	}
 	if a = a.Unmap(); a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
+		p64, _ := a.Prefix(64)
+		p48, _ := a.Prefix(48)
+		return p64.String(), p48.String()
 	}
-	return a.String()
+	return a.String(), ""
 }
 
 // ClientIP is resolve(r), or the peer's address when resolve is nil: the

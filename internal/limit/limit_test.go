@@ -3,6 +3,9 @@ package limit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,44 +40,123 @@ func TestRuleAllowsMaxThenRefusesUntilTheWindowEnds(t *testing.T) {
 	}
 }
 
-func TestIPSubjectGroupsAnIPv6Host(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7":                   "192.0.2.7",
-		"::ffff:192.0.2.7":            "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6":        "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff:ffff:ff:1": "2001:db8:1:2::/64",
-		"not an ip":                   "not an ip",
+func TestIPSubjectsGroupAnIPv6HostAndSite(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"192.0.2.7":                   {"192.0.2.7", ""},
+		"::ffff:192.0.2.7":            {"192.0.2.7", ""},
+		"2001:db8:1:2:3:4:5:6":        {"2001:db8:1:2::/64", "2001:db8:1::/48"},
+		"2001:db8:1:2:ffff:ffff:ff:1": {"2001:db8:1:2::/64", "2001:db8:1::/48"},
+		"not an ip":                   {"not an ip", ""},
 	} {
-		if got := IPSubject(in); got != want {
-			t.Errorf("IPSubject(%q) = %q, want %q", in, got, want)
+		if n, w := ipSubjects(in); n != want[0] || w != want[1] {
+			t.Errorf("ipSubjects(%q) = %q, %q; want %q", in, n, w, want)
 		}
 	}
 }
 
-func TestFailuresRefuseBeforeTheAttempt(t *testing.T) {
+// TestHitIPBoundsASiteThatRotatesItsHosts: every /64 of one /48 may make
+// the rule's hits, and the /48 as a whole WideShare times as many.
+func TestHitIPBoundsASiteThatRotatesItsHosts(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	store := memoryStore(t, &now)
+	ctx := context.Background()
+	r := Rule{Max: 2, Window: time.Minute}
+	hits := 0
+	for host := 0; ; host++ {
+		ip := fmt.Sprintf("2001:db8:7:%x::1", host)
+		// Each /64 twice: within its own rule.
+		var err error
+		for range 2 {
+			if err = r.HitIP(ctx, store, "requests_per_ip", ip); err != nil {
+				break
+			}
+			hits++
+		}
+		var ex *ExceededError
+		if errors.As(err, &ex) {
+			if ex.Rule != "requests_per_ip_48" {
+				t.Fatalf("refused by %s, want the /48 rule", ex.Rule)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host > 1000 {
+			t.Fatal("a /48 rotating its /64s was never refused")
+		}
+	}
+	if hits != 2*WideShare {
+		t.Fatalf("a /48 made %d hits, want %d", hits, 2*WideShare)
+	}
+	if err := r.HitIP(ctx, store, "requests_per_ip", "2001:db8:8::1"); err != nil {
+		t.Fatalf("another /48: %v", err)
+	}
+}
+
+func TestAttemptsAreCountedBeforeAndGivenBackAfterASuccess(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	store := memoryStore(t, &now)
 	ctx := context.Background()
 	f := Failures{Rule: Rule{Max: 2, Window: time.Minute}, Store: store, Name: "failures_per_ip"}
-	for i := range 2 {
-		if err := f.Check(ctx, "192.0.2.1"); err != nil {
-			t.Fatalf("check before failure %d: %v", i+1, err)
+	// Successes give their attempt back, however many.
+	for range 5 {
+		a, err := f.TryIP(ctx, "192.0.2.1")
+		if err != nil {
+			t.Fatalf("a try after successes only: %v", err)
 		}
-		_ = f.Fail(ctx, "192.0.2.1")
+		if err := a.Done(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		a, err := f.TryIP(ctx, "192.0.2.1")
+		if err != nil {
+			t.Fatalf("try before failure %d: %v", i+1, err)
+		}
+		a.Failed()
+		_ = a.Done(ctx)
 	}
 	var ex *ExceededError
-	if err := f.Check(ctx, "192.0.2.1"); !errors.As(err, &ex) || ex.RetryAfter != time.Minute {
+	if _, err := f.TryIP(ctx, "192.0.2.1"); !errors.As(err, &ex) || ex.RetryAfter != time.Minute {
 		t.Fatalf("after 2 failures: %v", err)
 	}
-	if err := f.Check(ctx, "192.0.2.2"); err != nil {
+	if _, err := f.TryIP(ctx, "192.0.2.2"); err != nil {
 		t.Fatalf("another IP: %v", err)
 	}
 	now = now.Add(time.Minute)
-	if err := f.Check(ctx, "192.0.2.1"); err != nil {
+	if _, err := f.TryIP(ctx, "192.0.2.1"); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
 	if RetryAfterSeconds(1500*time.Millisecond) != 2 {
 		t.Fatal("Retry-After must round up")
+	}
+}
+
+// TestFiftyConcurrentAttemptsGetNoMoreThanTheRule: the count is taken
+// before the compare, so attempts sent at once cannot all pass a check
+// that none of them has counted yet.
+func TestFiftyConcurrentAttemptsGetNoMoreThanTheRule(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	store := memoryStore(t, &now)
+	ctx := context.Background()
+	f := Failures{Rule: Rule{Max: 3, Window: time.Minute}, Store: store, Name: "failures_per_ip"}
+	var compared atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			a, err := f.TryIP(ctx, "2001:db8::1")
+			if err != nil {
+				return
+			}
+			compared.Add(1)
+			a.Failed()
+			_ = a.Done(ctx)
+		})
+	}
+	wg.Wait()
+	if compared.Load() != 3 {
+		t.Fatalf("%d of 50 concurrent attempts went on to compare, want 3", compared.Load())
 	}
 }
 

@@ -12,13 +12,15 @@ import (
 // codeLinkPage is the page a code mail's link opens: like a login link's,
 // it shows a button and consumes nothing, since mail scanners follow links.
 func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	q := r.URL.Query()
 	email, err := h.Codes.LinkAccount(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
-		h.failed(r)
+		attempt.Failed()
 		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: q.Get("l"), Next: h.ErrorCallbacks[q.Get("p")]})
 	}
 	if err != nil {
@@ -41,12 +43,14 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 // now fetch it and sign the person in there. No session starts here; the
 // person is told to go back to the app, with a link to its status page.
 func (h *Handler) confirmCodeLink(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	next, err := h.Codes.ConfirmLink(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
-		h.failed(r)
+		attempt.Failed()
 		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: r.PostFormValue("l"), Next: h.ErrorCallbacks[r.PostFormValue("p")]})
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
@@ -47,6 +48,8 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}
 	switch {
 	case err == nil:
+	case errors.As(err, &exceeded) && exceeded.Rule == flow.RuleWrongCodes:
+		return h.codesLocked(w, d, exceeded)
 	case errors.As(err, &exceeded):
 		return h.tooMany(w, exceeded)
 	case errors.Is(err, directory.ErrInvalidEmail):
@@ -85,9 +88,11 @@ func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 // redeemCode checks the typed code against the pending operation and, when
 // it is right, starts the session and returns the person to their page.
 func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	var id string
 	if c, err := r.Cookie(codeCookieName(h.Secure)); err == nil {
 		id = c.Value
@@ -103,15 +108,18 @@ func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
 		d.Email = "•••"
 	}
 	var exceeded *limit.ExceededError
+	var wrong *flow.WrongCodeError
 	switch {
-	case errors.Is(err, flow.ErrCodeWrong):
-		h.failed(r)
-		d.Error = "code_wrong"
+	case errors.As(err, &wrong):
+		attempt.Failed()
+		d.Error = wrongCodeMessage(wrong.Left)
 		return h.render(w, http.StatusUnprocessableEntity, PageCode, d)
 	case errors.Is(err, flow.ErrCodeExpired):
-		h.failed(r)
+		attempt.Failed()
 		d.Error = "code_expired"
 		return h.render(w, http.StatusGone, PageCode, d)
+	case errors.As(err, &exceeded) && exceeded.Rule == flow.RuleWrongCodes:
+		return h.codesLocked(w, Data{FormToken: d.FormToken, Return: d.Return}, exceeded)
 	case errors.As(err, &exceeded):
 		return h.tooMany(w, exceeded)
 	case err != nil:
@@ -119,4 +127,25 @@ func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: codeCookieName(h.Secure), Path: "/", MaxAge: -1, Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: locale.Default})
+}
+
+// wrongCodeMessage says what a wrong code leaves: more tries, one, or none
+// (the person needs a new code).
+func wrongCodeMessage(left int) string {
+	switch left {
+	case 0:
+		return "code_used_up"
+	case 1:
+		return "code_wrong_last_try"
+	}
+	return "code_wrong"
+}
+
+// codesLocked tells a person whose address is over its wrong codes until
+// when, and offers the link form instead: no page is a dead end.
+func (h *Handler) codesLocked(w http.ResponseWriter, d Data, e *limit.ExceededError) error {
+	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
+	d.CodeLogin = false
+	d.Until = h.now().Add(e.RetryAfter).UTC().Format("15:04 MST")
+	return h.render(w, http.StatusTooManyRequests, PageCodeLocked, d)
 }

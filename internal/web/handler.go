@@ -87,8 +87,17 @@ type Handler struct {
 	// Failures limits wrong link and password-step secrets per client IP.
 	Failures limit.Failures
 	Logger   *zap.Logger
+	// Now is the clock pages tell times by; nil is time.Now.
+	Now func() time.Time
 
 	mux *http.ServeMux
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now == nil {
+		return time.Now()
+	}
+	return h.Now()
 }
 
 // maxFormBytes bounds the body of every form post: an email address and two
@@ -197,31 +206,33 @@ func (h *Handler) signedInAs(r *http.Request) string {
 	return s.Email
 }
 
-// refuseGuesser answers a client IP that has used up its failed secrets with
-// "too many attempts", before its secret is looked at, and reports whether
-// it did. A store that cannot tell is a 503, written here rather than
-// returned: Caddy would log a handler error with the URI, which may hold a
-// link's secret.
-func (h *Handler) refuseGuesser(w http.ResponseWriter, r *http.Request) bool {
-	err := h.Failures.Check(r.Context(), limit.IPSubject(limit.ClientIP(r, h.ClientIP)))
+// guess counts an attempt at a secret against the request's client IP
+// (failures_per_ip) before the secret is looked at, so that guesses sent at
+// once cannot all be tried before any is counted. Over the limit it answers
+// "too many attempts" itself and reports false. A store that cannot count
+// is a 503, written here rather than returned: Caddy would log a handler
+// error with the URI, which may hold a link's secret. The caller marks a
+// wrong secret with Failed and ends with settle.
+func (h *Handler) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt, bool) {
+	a, err := h.Failures.TryIP(r.Context(), limit.ClientIP(r, h.ClientIP))
 	var exceeded *limit.ExceededError
 	switch {
 	case errors.As(err, &exceeded):
 		if err := h.tooMany(w, exceeded); err != nil {
 			h.Logger.Error("rendering the too-many page", zap.Error(err))
 		}
-		return true
+		return nil, false
 	case err != nil:
-		h.Logger.Error("reading the failure count", zap.Error(err))
+		h.Logger.Error("counting an attempt at a secret", zap.Error(err))
 		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
+		return nil, false
 	}
-	return false
+	return a, true
 }
 
-// failed counts a wrong or used-up secret against the request's client IP.
-func (h *Handler) failed(r *http.Request) {
-	if err := h.Failures.Fail(r.Context(), limit.IPSubject(limit.ClientIP(r, h.ClientIP))); err != nil {
-		h.Logger.Error("counting a failed secret", zap.Error(err))
+// settle gives an attempt back unless its secret was wrong.
+func (h *Handler) settle(r *http.Request, a *limit.Attempt) {
+	if err := a.Done(context.WithoutCancel(r.Context())); err != nil {
+		h.Logger.Error("giving back an attempt at a secret", zap.Error(err))
 	}
 }

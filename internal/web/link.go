@@ -15,13 +15,15 @@ import (
 // link signs in, masked, so that a person who opened someone else's link
 // notices.
 func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	q := r.URL.Query()
 	email, err := h.Links.Account(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
-		h.failed(r)
+		attempt.Failed()
 		return h.render(w, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l"),
 		})
@@ -43,12 +45,14 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	login, err := h.Links.Redeem(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
-		h.failed(r)
+		attempt.Failed()
 		return h.render(w, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r),
 			Return:    "/",

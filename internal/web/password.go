@@ -25,9 +25,11 @@ func (h *Handler) askPassword(w http.ResponseWriter, r *http.Request, login flow
 // that is too short or mistyped shows the page again without using up the
 // pending login.
 func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
-	if h.refuseGuesser(w, r) {
+	attempt, ok := h.guess(w, r)
+	if !ok {
 		return nil
 	}
+	defer h.settle(r, attempt)
 	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
 	login, err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"))
 	retry := func(key string) error {
@@ -41,7 +43,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, flow.ErrPasswordMismatch):
 		return retry("password_mismatch")
 	case errors.Is(err, flow.ErrLinkInvalid):
-		h.failed(r)
+		attempt.Failed()
 		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
 	case err != nil:
 		return fail(http.StatusServiceUnavailable, err)

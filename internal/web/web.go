@@ -53,6 +53,9 @@ const (
 	PageCode        = "code"
 	// PageCodeLinkInvalid is a code link that no longer works.
 	PageCodeLinkInvalid = "code_link_invalid"
+	// PageCodeLocked is an address over its wrong codes: no code until
+	// Until, and the link form instead.
+	PageCodeLocked = "code_locked"
 )
 
 // Data is what a page shows.
@@ -89,6 +92,8 @@ type Data struct {
 	CodeLogin bool
 	// Project is the project whose code link a page confirms.
 	Project string
+	// Until is when a pause ends, as a time of day for the page's reader.
+	Until string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
