@@ -21,9 +21,8 @@ const (
 
 // SMTP delivers messages to one SMTP server. It keeps the connections it
 // opens and reuses them (see pool.go): a message on a reused connection
-// costs neither a TCP nor a TLS handshake nor an AUTH, only an RSET (and
-// the EHLO go-smtp sends after one). Fields must not change after the
-// first Deliver; Close ends the reuse.
+// costs neither a TCP nor a TLS handshake nor an AUTH, only a NOOP. Fields
+// must not change after the first Deliver; Close ends the reuse.
 type SMTP struct {
 	Addr     string
 	TLS      string
