@@ -21,7 +21,7 @@ import (
 // Thirty seconds idle is well below what servers wait for a client's next
 // command (RFC 5321 asks for 5 minutes; Postfix waits 300s, 10s when under
 // stress), so a connection is mostly closed by us, with a QUIT, and seldom
-// found dead. When it is, the RSET before reuse finds out, and a new
+// found dead. When it is, the NOOP before reuse finds out, and a new
 // connection takes its place.
 const (
 	DefaultMaxConns    = 4
@@ -76,8 +76,9 @@ func (s *SMTP) get(ctx context.Context) (*conn, error) {
 		if err := s.reuse(ctx, c); err == nil {
 			return c, nil
 		}
-		// The server hung up while c waited: at its idle limit, or in a
-		// restart. That is no failed delivery: a new connection takes its
+		// The server hung up while c waited (at its idle limit, or in a
+		// restart), or will not go on with it. That is no failed delivery,
+		// and no refusal of this message: a new connection takes its
 		// place, once.
 		c.close()
 	}
@@ -89,14 +90,21 @@ func (s *SMTP) get(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
-// reuse readies an idle connection for a message within ctx. The RSET
-// stands in for connecting and gets DialTimeout, not Timeout: a connection
-// that a firewall forgot answers nothing at all, and should not cost a
-// whole exchange's time before a new one is dialled.
+// reuse makes sure that an idle connection still answers, within ctx,
+// before a message goes on it. A NOOP asks, and nothing more is needed:
+// the end of the last message's DATA ended its transaction, so MAIL may
+// follow at once. Not a RSET: go-smtp's Reset makes the next command greet
+// the server again, and a server may refuse a second EHLO on a connection
+// (RFC 5321, 4.1.4), which would then come back as the refusal of the
+// message, for good.
+//
+// The NOOP stands in for connecting and gets DialTimeout, not Timeout: a
+// connection that a firewall forgot answers nothing at all, and should not
+// cost a whole exchange's time before a new one is dialled.
 func (s *SMTP) reuse(ctx context.Context, c *conn) error {
 	c.raw.watch(ctx)
 	c.raw.within(ctx, s.DialTimeout)
-	if err := c.client.Reset(); err != nil {
+	if err := c.client.Noop(); err != nil {
 		return err
 	}
 	c.raw.within(ctx, s.Timeout)

@@ -106,21 +106,46 @@ func TestPoolStartsTLSOnce(t *testing.T) {
 
 // TestPoolReplacesAConnectionTheServerDropped: a server that hung up on
 // an idle connection (at its idle limit, or restarting) costs the next
-// mail nothing but a new connection, and no error.
+// mail nothing but a new connection, and no error; so does one that also
+// refuses to be greeted twice on a connection.
 func TestPoolReplacesAConnectionTheServerDropped(t *testing.T) {
-	srv := secure(t, testsmtp.Options{})
-	s := pooled(srv, TLSStartTLS, 0)
-	defer s.Close()
-	mustSend(t, s)
-	srv.HangUp()
-	waitClosed(t, srv)
-	mustSend(t, s)
-	mustSend(t, s)
-	if n := len(srv.Messages()); n != 3 {
-		t.Fatalf("%d mails arrived, want 3", n)
+	for name, opts := range map[string]testsmtp.Options{
+		"starttls":     {TLS: TLSStartTLS, Username: "login@example.com", Password: "s3cret"},
+		"greeted once": {TLS: TLSNone, OneHello: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := testsmtp.Start(t, opts)
+			s := pooled(srv, opts.TLS, 0)
+			defer s.Close()
+			mustSend(t, s)
+			srv.HangUp()
+			waitClosed(t, srv)
+			mustSend(t, s)
+			mustSend(t, s)
+			if n := len(srv.Messages()); n != 3 {
+				t.Fatalf("%d mails arrived, want 3", n)
+			}
+			if n := srv.Connections(); n != 2 {
+				t.Fatalf("%d connections, want 2: the first, and its replacement reused", n)
+			}
+		})
 	}
-	if n := srv.Connections(); n != 2 {
-		t.Fatalf("%d connections, want 2: the first, and its replacement reused", n)
+}
+
+// TestPoolGreetsAConnectionOnce: a server that refuses to be greeted twice
+// on one connection takes every mail sent over it, and none comes back
+// refused: a reused connection is not greeted again.
+func TestPoolGreetsAConnectionOnce(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none", OneHello: true})
+	s := pooled(srv, TLSNone, 0)
+	defer s.Close()
+	for i := range 3 {
+		if err := send(t, context.Background(), s); err != nil {
+			t.Fatalf("mail %d: %v (for good: %t)", i+1, err, permanent(err))
+		}
+	}
+	if m, c := len(srv.Messages()), srv.Connections(); m != 3 || c != 1 {
+		t.Fatalf("%d mails arrived over %d connections, want 3 over 1", m, c)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
 )
 
 // hangGuard bounds every wait of these tests on the queue's goroutines, so
@@ -149,7 +151,7 @@ type setup struct {
 	stop  context.CancelFunc
 }
 
-func startQueue(t *testing.T, s *sender, configure func(*Queue)) setup {
+func startQueue(t *testing.T, s Sender, configure func(*Queue)) setup {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	c := newClock()
@@ -305,6 +307,46 @@ func TestQueuePermanentRefusalIsNotRetried(t *testing.T) {
 	qs.flush(t)
 	if s.attempts != 1 || d.count() != 1 || len(qs.clock.backoffs()) != 0 {
 		t.Fatalf("%d attempts, %d drops, backoffs %v; want 1 attempt, 1 drop, no wait", s.attempts, d.count(), qs.clock.backoffs())
+	}
+}
+
+// TestQueueGivesUpAtOnceOnAnAddressTheServerCannotTake: an address that is
+// not ASCII can only be sent with SMTPUTF8, and a server that does not
+// offer it now will not on the next attempt: the letter is given up on its
+// first, without a wait, and the log says why. The mail to the next
+// recipient goes out as usual.
+func TestQueueGivesUpAtOnceOnAnAddressTheServerCannotTake(t *testing.T) {
+	// go-smtp's server offers SMTPUTF8 only when told to.
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none"})
+	tr := pooled(srv, TLSNone, 0)
+	defer tr.Close()
+	qs := startQueue(t, mailer(t, tr), nil)
+	var d drops
+	jorg := letter()
+	jorg.To = "jörg@example.com"
+	for _, l := range []Letter{jorg, letter()} {
+		if err := qs.q.Enqueue(l, d.undelivered); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qs.flush(t)
+	if d.count() != 1 || len(qs.clock.backoffs()) != 0 {
+		t.Fatalf("%d letters given up after backoffs %v; want 1, at once", d.count(), qs.clock.backoffs())
+	}
+	gaveUp := qs.logs.FilterMessage("mail given up").All()
+	if len(gaveUp) != 1 {
+		t.Fatalf("give-ups logged: %v", gaveUp)
+	}
+	if f := gaveUp[0].ContextMap(); f["attempts"] != int64(1) || !strings.Contains(f["error"].(string), "SMTPUTF8") {
+		t.Errorf("give-up logged with %v", f)
+	}
+	for _, e := range qs.logs.All() {
+		if line := fmt.Sprint(e.Message, e.ContextMap()); strings.Contains(line, "jörg") {
+			t.Errorf("a log entry names the recipient: %s", line)
+		}
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0] != "alice@example.com" {
+		t.Fatalf("the server received %+v, want the mail to alice@example.com alone", msgs)
 	}
 }
 

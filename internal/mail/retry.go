@@ -23,12 +23,13 @@ func (q *Queue) backoff(n int) time.Duration {
 	return d - time.Duration(q.Jitter(half))
 }
 
-// permanent reports a refusal that another attempt would only repeat: an
-// SMTP 5xx (no such mailbox, authentication failed, TLS required). A 4xx,
-// a timeout or a connection that failed may pass next time.
+// permanent reports a failure that another attempt would only repeat: an
+// SMTP 5xx (no such mailbox, authentication failed, TLS required), or an
+// address the server cannot take (errNoSMTPUTF8). A 4xx, a timeout or a
+// connection that failed may pass next time.
 func permanent(err error) bool {
 	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code >= 500
+	return errors.As(err, &se) && se.Code >= 500 || errors.Is(err, errNoSMTPUTF8)
 }
 
 // domainOf is what the log may say about a recipient: the domain, which

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -21,9 +23,8 @@ const (
 
 // SMTP delivers messages to one SMTP server. It keeps the connections it
 // opens and reuses them (see pool.go): a message on a reused connection
-// costs neither a TCP nor a TLS handshake nor an AUTH, only an RSET (and
-// the EHLO go-smtp sends after one). Fields must not change after the
-// first Deliver; Close ends the reuse.
+// costs neither a TCP nor a TLS handshake nor an AUTH, only a NOOP. Fields
+// must not change after the first Deliver; Close ends the reuse.
 type SMTP struct {
 	Addr     string
 	TLS      string
@@ -51,13 +52,28 @@ type SMTP struct {
 	pool pool
 }
 
+// errNoSMTPUTF8 is why a message to or from an address that is not ASCII
+// cannot go through a server that does not offer SMTPUTF8 (RFC 6531): the
+// address can only be sent with it, and the server will not offer it on a
+// later attempt either.
+var errNoSMTPUTF8 = errors.New("an address is not ASCII and the mail server does not offer SMTPUTF8")
+
 // Deliver implements Transport. The server's refusal comes back wrapped,
 // as the *smtp.SMTPError it is, so that the queue can tell one for good
-// (see permanent).
+// (see permanent); so does errNoSMTPUTF8.
 func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
 	c, err := s.get(ctx)
 	if err != nil {
 		return err
+	}
+	// go-smtp would refuse too, but with an error that says nothing of
+	// whether it lasts; and since nothing was said on the connection, it
+	// can carry the next message.
+	if !isASCII(from) || !isASCII(to) {
+		if ok, _ := c.client.Extension("SMTPUTF8"); !ok {
+			s.put(c)
+			return fmt.Errorf("mail: sending through %s: %w", s.Addr, errNoSMTPUTF8)
+		}
 	}
 	if err := c.client.SendMail(from, []string{to}, bytes.NewReader(msg)); err != nil {
 		// Whatever the exchange left the connection in, it is no state to
@@ -69,34 +85,43 @@ func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
 	return nil
 }
 
+// isASCII reports whether s is ASCII, as an address must be for a server
+// that does not offer SMTPUTF8.
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // Check connects as a delivery would (TLS as configured, EHLO, AUTH) and
 // says goodbye without sending anything, so that a wrong address, port, TLS
 // mode or password shows before anyone tries to log in. It uses a
 // connection of its own, never one of the pool's: what it checks is that a
 // new one can be made.
 func (s *SMTP) Check(ctx context.Context) error {
-	c, err := s.dial(ctx)
+	c, err := s.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+		return err
 	}
 	defer c.close()
-	if err := c.client.Hello("localhost"); err != nil {
-		return fmt.Errorf("mail: greeting %s: %w", s.Addr, err)
-	}
-	if s.Username != "" {
-		if err := c.client.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
-			return fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
-		}
-	}
 	return c.client.Quit()
 }
 
-// connect opens a connection for a delivery: dialled, greeted through TLS
-// as configured, and authenticated.
+// connect opens a connection for a delivery: dialled, with TLS as
+// configured, greeted and authenticated. The greeting is explicit, not
+// left to go-smtp's first command, so that a failed one is a failed
+// connection, and the server's extensions are known before a message is.
 func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 	c, err := s.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+	}
+	if err := c.client.Hello("localhost"); err != nil {
+		c.close()
+		return nil, fmt.Errorf("mail: greeting %s: %w", s.Addr, err)
 	}
 	if s.Username != "" {
 		if err := c.client.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {

@@ -1,11 +1,13 @@
 // Package testsmtp runs a real SMTP server (go-smtp) on loopback for tests:
 // it speaks STARTTLS or implicit TLS with a certificate of its own, checks
 // AUTH PLAIN, and keeps every message it accepts. It counts the connections
-// and TLS handshakes clients make, and can hang up on them, so that tests
-// can see how a client reuses its connections.
+// and TLS handshakes clients make, can hang up on them, and can refuse to
+// be greeted twice on one, so that tests can see how a client reuses its
+// connections.
 package testsmtp
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -42,6 +44,10 @@ type Options struct {
 	// error (451), as a server that is briefly unwell: a sender that
 	// retries gets its mail through afterwards.
 	FailFirst int
+	// OneHello makes the server refuse, with a 503, an EHLO or HELO on a
+	// connection that was greeted already, as some servers do. It needs
+	// TLS "none" (see oneHello).
+	OneHello bool
 	// Hold, if not nil, stalls every session at MAIL until it is closed,
 	// as a hung server, or lets one MAIL through for each value sent on
 	// it; Server.Held tells a test when a session stalls.
@@ -77,6 +83,9 @@ type Server struct {
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if opts.OneHello && opts.TLS != "none" {
+		t.Fatal("testsmtp: OneHello needs TLS none")
+	}
 	s := &Server{opts: opts, held: make(chan struct{}, 64), closed: make(chan struct{}, 64), open: map[*conn]struct{}{}}
 	cert := testcert.New(t)
 	s.RootCAs = cert.Roots
@@ -182,6 +191,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	defer l.srv.mu.Unlock()
 	l.srv.accepted++
 	l.srv.open[c] = struct{}{}
+	if l.srv.opts.OneHello {
+		return &oneHello{Conn: c, r: bufio.NewReader(c)}, nil
+	}
 	return c, nil
 }
 
