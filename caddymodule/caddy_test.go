@@ -117,6 +117,8 @@ type siteConfig struct {
 	// Allow replaces the mailgate block's allow lines. Empty: alice@example.com
 	// and every address at corp.example.
 	Allow string
+	// Servers are extra lines for the global servers block.
+	Servers string
 }
 
 // roomyLimits keep the limits out of the way of tests about other things:
@@ -139,6 +141,9 @@ const caddyfileTemplate = `{
 	# one must still not let a client pose as someone through it.
 	servers {
 		expected_underscore_headers Remote_Email
+{{- with .Site.Servers}}
+		{{.}}
+{{- end}}
 	}
 {{- with .Site.Global}}
 	{{.}}
