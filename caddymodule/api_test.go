@@ -290,6 +290,18 @@ func TestLoginEmailContractInCaddy(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q", c.name, r.Header.Get("WWW-Authenticate"))
 		}
 	}
+	// A body of another media type, or with data after the object, is
+	// refused in the contract's shape, and mails nothing.
+	valid := `{"selector":"email","email":"alice@example.com",` + cb + `}`
+	for _, c := range []struct{ name, contentType, body string }{
+		{"text/plain", "text/plain", valid},
+		{"data after the object", "application/json", valid + "]"},
+	} {
+		r, body := e.callAPI(t, "/.mailgate/api/v1/login-email", tok.AccessToken, key, c.body, "Content-Type", c.contentType)
+		if r.StatusCode != http.StatusBadRequest || body["error"] != "invalid_input" {
+			t.Errorf("%s: %s %v, want 400 invalid_input", c.name, r.Status, body)
+		}
+	}
 	if n := len(e.smtp.Messages()); n != 3 { // the browser login above, and the two 200s
 		t.Errorf("%d mails sent, want 3", n)
 	}
@@ -349,6 +361,22 @@ func TestMagicLinkContractInCaddy(t *testing.T) {
 		if c.msg != "" && resp["message"] != c.msg {
 			t.Errorf("%s: message %q, want %q", c.name, resp["message"], c.msg)
 		}
+	}
+	// A body of another media type, or with data after the object, is
+	// the seed's 400 BAD REQUEST, and mails nothing.
+	mails := len(e.smtp.Messages())
+	valid := body("alice@example.com", "shop", "query", "code", false)
+	for _, c := range []struct{ name, contentType, body string }{
+		{"text/plain", "text/plain", valid},
+		{"data after the object", "application/json", valid + "]"},
+	} {
+		r, resp := e.callAPI(t, "/.mailgate/api/v1/magic-link", shop.AccessToken, key, c.body, "Content-Type", c.contentType)
+		if r.StatusCode != http.StatusBadRequest || resp["status"] != "BAD REQUEST" || resp["subSystem"] != float64(5) {
+			t.Errorf("%s: %s %v, want 400 BAD REQUEST", c.name, r.Status, resp)
+		}
+	}
+	if n := len(e.smtp.Messages()) - mails; n != 0 {
+		t.Errorf("%d mails sent for refused bodies", n)
 	}
 	// The created user got the mail, and its link ends at crm's callback.
 	r := e.browser(t).confirm(e.mailedLink(t, "new@example.com"))

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -50,7 +51,7 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
 		Revocations: rev,
-		Identities:  newIdentities(users, time.Now),
+		Identities:  newIdentities(users, flow.NewAllowlist([]string{"alice@example.com"}, nil), time.Now),
 		Prepare:     m.headers.prepare,
 	})
 	token, _, err := m.sessions.Issue(alice.ID)

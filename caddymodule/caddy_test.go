@@ -114,6 +114,11 @@ type siteConfig struct {
 	// Limits is the mailgate block's limits block. Empty: limits so high
 	// that tests which are not about limits never meet them.
 	Limits string
+	// Allow replaces the mailgate block's allow lines. Empty: alice@example.com
+	// and every address at corp.example.
+	Allow string
+	// Servers are extra lines for the global servers block.
+	Servers string
 }
 
 // roomyLimits keep the limits out of the way of tests about other things:
@@ -136,6 +141,9 @@ const caddyfileTemplate = `{
 	# one must still not let a client pose as someone through it.
 	servers {
 		expected_underscore_headers Remote_Email
+{{- with .Site.Servers}}
+		{{.}}
+{{- end}}
 	}
 {{- with .Site.Global}}
 	{{.}}
@@ -147,8 +155,12 @@ https://localhost:{{.Env.HTTPSPort}} {
 	mailgate {
 		base_url https://localhost:{{.Env.HTTPSPort}}
 		site_name "{{.Site.SiteName}}"
+{{- if .Site.Allow}}
+		{{.Site.Allow}}
+{{- else}}
 		allow email alice@example.com
 		allow domain corp.example
+{{- end}}
 		link_ttl 15m
 		smtp {{.Site.SMTPAddr}} {
 			tls none

@@ -9,6 +9,7 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -25,10 +26,14 @@ const identityCacheSize = 16384
 // identities finds whom a session speaks for in the directory, when the
 // guard first sees its token. A user who was deleted or disabled is refused,
 // so their sessions end at the next first sight on any instance once
-// identityTTL has passed. Only users found are remembered: a refusal is
+// identityTTL has passed. So is a user whose address the config's allow
+// rules no longer admit: each config builds its own identities and session
+// cache, so after a reload every session is seen afresh and held against
+// the new rules. Only users found and allowed are remembered: a refusal is
 // read again each time, and only a session with a valid MAC gets this far.
 type identities struct {
 	users *directory.Directory
+	allow flow.Allowlist
 	known *otter.Cache[string, knownIdentity]
 	now   func() time.Time
 }
@@ -38,9 +43,10 @@ type knownIdentity struct {
 	until time.Time
 }
 
-func newIdentities(users *directory.Directory, now func() time.Time) identities {
+func newIdentities(users *directory.Directory, allow flow.Allowlist, now func() time.Time) identities {
 	return identities{
 		users: users,
+		allow: allow,
 		known: otter.Must(&otter.Options[string, knownIdentity]{
 			MaximumSize: identityCacheSize,
 			// Reclaims memory; whether an entry may serve is decided by
@@ -65,6 +71,9 @@ func (d identities) Identity(ctx context.Context, userID string) (session.Identi
 	}
 	if u.Status == directory.StatusDisabled {
 		return session.Identity{}, fmt.Errorf("%w: user %s is disabled", session.ErrInvalid, userID)
+	}
+	if !d.allow.Allows(u.Email) {
+		return session.Identity{}, fmt.Errorf("%w: user %s matches no allow rule", session.ErrInvalid, userID)
 	}
 	id := session.Identity{UserID: u.ID, Email: u.Email, Name: u.Name}
 	d.known.Set(userID, knownIdentity{id: id, until: now.Add(identityTTL)})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -36,7 +37,7 @@ func TestIdentitiesAreReadOncePerTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := newIdentities(users, now)
+	ids := newIdentities(users, flow.NewAllowlist([]string{"alice@example.com"}, nil), now)
 
 	st.loads = 0
 	for range 3 {

@@ -67,7 +67,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 	store := fullLogger{Store: r.store, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
-	m.provisionSessions(r.ring, store, users)
+	m.provisionSessions(r.ring, store, users, allow)
 	links := m.newLinks(store, mailer, allow, users)
 	codes := flow.AuthCodes{Store: store}
 	tokens, err := m.provisionAPI(r.ring, store, users, links, codes)
@@ -102,14 +102,15 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 }
 
 // provisionSessions builds the session manager: tokens signed by the
-// realm's ring, revocations kept as markers, identities from the directory.
-func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory) {
+// realm's ring, revocations kept as markers, identities from the directory
+// that this config's allow rules admit.
+func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory, allow flow.Allowlist) {
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:         time.Duration(m.SessionTTL),
 		Revocations: revocations,
-		Identities:  newIdentities(users, now),
+		Identities:  newIdentities(users, allow, now),
 		Prepare:     m.headers.prepare,
 		CacheSize:   m.SessionCache,
 		// with_logout must outlast the longest-lived user JWT.

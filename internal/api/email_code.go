@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -352,24 +351,17 @@ func (h *EmailCode) failure(w http.ResponseWriter, err error) *CodeError {
 	return codeErr(http.StatusServiceUnavailable, "temporarily_unavailable", "the request could not be handled now; try again later")
 }
 
-// decodeStrict reads a JSON body of at most maxBody bytes: unknown fields
-// and wrong types are 422, anything that is not one JSON object 400. The
-// body must be sent as application/json: a browser then asks a preflight
-// first, so a page of another origin cannot start logins from its
-// visitors' browsers with a "simple" text/plain request.
+// decodeStrict reads a JSON body with decodeJSON: unknown fields and wrong
+// types are 422, anything that is not one JSON object sent as
+// application/json 400.
 func decodeStrict(w http.ResponseWriter, r *http.Request, dst any) *CodeError {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return codeErr(http.StatusBadRequest, "bad_request", "send the body as Content-Type: application/json")
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	err := decodeJSON(w, r, dst)
 	var typ *json.UnmarshalTypeError
 	switch {
-	case err == nil && dec.More():
-		return codeErr(http.StatusBadRequest, "bad_request", "the body holds more than one JSON value")
 	case err == nil:
 		return nil
+	case errors.Is(err, errNotJSON), errors.Is(err, errTrailing):
+		return codeErr(http.StatusBadRequest, "bad_request", err.Error())
 	case errors.As(err, &typ):
 		return codeErr(http.StatusUnprocessableEntity, "invalid_field", err.Error())
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -96,18 +95,17 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, struct{}{})
 }
 
-// decodeLoginEmail reads the body strictly: unknown fields and wrong types
-// are invalid_input, so that a typo is not silently ignored.
+// decodeLoginEmail reads the body strictly (see decodeJSON): unknown
+// fields, wrong types, another media type and trailing data are all
+// invalid_input, seed 000's answer to a body that is not the documented
+// JSON, so that a typo is not silently ignored.
 func decodeLoginEmail(w http.ResponseWriter, r *http.Request) (loginEmailRequest, *Error) {
 	var req loginEmailRequest
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	switch err := decodeJSON(w, r, &req); {
+	case errors.Is(err, errNotJSON), errors.Is(err, errTrailing):
+		return req, ErrInvalidInput.WithHint(err.Error())
+	case err != nil:
 		return req, ErrInvalidInput.WithHint("the body must be a JSON object with the documented fields: " + err.Error())
-	}
-	if dec.More() {
-		return req, ErrInvalidInput.WithHint("the body holds more than one JSON value")
 	}
 	return req, nil
 }

@@ -144,6 +144,33 @@ func TestLoginEmailErrors(t *testing.T) {
 	}
 }
 
+// A body that is not JSON by its media type, or that goes on after the
+// JSON object, is seed 000's invalid_input, and no link is sent.
+func TestLoginEmailRefusesOtherMediaTypesAndTrailingData(t *testing.T) {
+	f := newLoginEmailFixture(t)
+	body := `{"selector":"email","email":"alice@example.com","redirect_uri":"` + cb + `"}`
+	for _, c := range []struct{ name, contentType, body, hint string }{
+		{"no Content-Type", "", body, "send the body as Content-Type: application/json"},
+		{"text/plain", "text/plain", body, "send the body as Content-Type: application/json"},
+		{"a stray bracket", "application/json", body + "]", "the body holds data after the JSON object"},
+		{"a stray brace", "application/json", body + " }", "the body holds data after the JSON object"},
+		{"a second object", "application/json", body + `{"selector":"username"}`, "the body holds data after the JSON object"},
+		{"text", "application/json", body + " hello", "the body holds data after the JSON object"},
+	} {
+		w, e := f.post(t, c.body, "Content-Type", c.contentType)
+		if w.Code != http.StatusBadRequest || e.Code != "invalid_input" || e.Description != c.hint {
+			t.Errorf("%s: %d %s, want 400 invalid_input %q", c.name, w.Code, w.Body, c.hint)
+		}
+	}
+	if f.links.n != 0 {
+		t.Fatalf("%d links were sent for refused bodies", f.links.n)
+	}
+	// A charset parameter and trailing white space are still one JSON body.
+	if w, _ := f.post(t, body+"\n", "Content-Type", "application/json; charset=utf-8"); w.Code != http.StatusOK || f.links.n != 1 {
+		t.Fatalf("application/json; charset=utf-8: %d %s", w.Code, w.Body)
+	}
+}
+
 func TestLoginEmailDeliveryFailure(t *testing.T) {
 	f := newLoginEmailFixture(t)
 	f.links.fail = errors.New("smtp down")

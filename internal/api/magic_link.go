@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -88,9 +87,11 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req magicLinkRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	switch err := decodeJSON(w, r, &req); {
+	case errors.Is(err, errNotJSON), errors.Is(err, errTrailing):
+		writeMagicLink(w, http.StatusBadRequest, "Invalid request: "+err.Error())
+		return
+	case err != nil:
 		writeMagicLink(w, http.StatusBadRequest, "Invalid request: the body must be a JSON object with the documented fields: "+err.Error())
 		return
 	}

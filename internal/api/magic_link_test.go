@@ -29,10 +29,20 @@ func newMagicFixture(t *testing.T) *magicFixture {
 	return f
 }
 
+// post calls the endpoint as client, with a JSON body as the seed sends it.
 func (f *magicFixture) post(t *testing.T, client, secret, body string) (int, MagicLinkResponse) {
+	t.Helper()
+	return f.postAs(t, client, secret, "application/json", body)
+}
+
+// postAs is post with the body sent as contentType; empty sends none.
+func (f *magicFixture) postAs(t *testing.T, client, secret, contentType, body string) (int, MagicLinkResponse) {
 	t.Helper()
 	tok := f.dpopToken(t, client, secret, f.key)
 	r := httptest.NewRequest(http.MethodPost, magicURL, strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
 	r.Header.Set("Authorization", "DPoP "+tok)
 	r.Header.Set("DPoP", f.key.Proof(t, "POST", magicURL, tok, f.now))
 	w := httptest.NewRecorder()
@@ -107,6 +117,35 @@ func TestMagicLinkErrors(t *testing.T) {
 	}
 	if f.links.n != 0 {
 		t.Fatalf("%d links sent for refused requests", f.links.n)
+	}
+}
+
+// A body that is not JSON by its media type, or that goes on after the
+// JSON object, is the seed's 400 BAD REQUEST, as every JSON API of mailgate
+// answers it in its own shape; the link is not sent.
+func TestMagicLinkRefusesOtherMediaTypesAndTrailingData(t *testing.T) {
+	f := newMagicFixture(t)
+	body := magicBody(nil)
+	for _, c := range []struct{ name, contentType, body, message string }{
+		{"no Content-Type", "", body, "Invalid request: send the body as Content-Type: application/json"},
+		{"text/plain", "text/plain", body, "Invalid request: send the body as Content-Type: application/json"},
+		{"a form's type", "application/x-www-form-urlencoded", body, "Invalid request: send the body as Content-Type: application/json"},
+		{"a stray bracket", "application/json", body + "]", "Invalid request: the body holds data after the JSON object"},
+		{"a stray brace", "application/json", body + " }", "Invalid request: the body holds data after the JSON object"},
+		{"a second object", "application/json", body + `{"email":"bob@example.com"}`, "Invalid request: the body holds data after the JSON object"},
+		{"text", "application/json", body + "\nhello", "Invalid request: the body holds data after the JSON object"},
+	} {
+		status, resp := f.postAs(t, "shop", shopSecret, c.contentType, c.body)
+		if status != http.StatusBadRequest || resp.Status != "BAD REQUEST" || resp.SubSystem != 5 || resp.Message != c.message {
+			t.Errorf("%s: %d %+v, want 400 BAD REQUEST %q", c.name, status, resp, c.message)
+		}
+	}
+	if f.links.n != 0 {
+		t.Fatalf("%d links sent for refused bodies", f.links.n)
+	}
+	// A charset parameter and trailing white space are still one JSON body.
+	if status, resp := f.postAs(t, "shop", shopSecret, "application/json; charset=utf-8", body+"\r\n"); status != http.StatusOK {
+		t.Fatalf("application/json; charset=utf-8: %d %+v", status, resp)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/mail"
 	"path"
 	"strings"
 	"time"
@@ -26,10 +25,6 @@ const (
 
 // ErrNotFound is returned for an unknown user.
 var ErrNotFound = errors.New("directory: user not found")
-
-// ErrInvalidEmail is returned for an address that is not a plain
-// local@domain address.
-var ErrInvalidEmail = errors.New("directory: invalid email address")
 
 // User is one person who can log in.
 type User struct {
@@ -65,21 +60,6 @@ type Directory struct {
 // New returns a Directory that keeps its records under prefix in st.
 func New(st Storage, prefix string, now func() time.Time) *Directory {
 	return &Directory{storage: st, prefix: prefix, now: now}
-}
-
-// NormalizeEmail returns the canonical form of a bare address: trimmed and
-// lower-cased. Display names and anything but local@domain are refused, so
-// "Alice <alice@example.com>" cannot slip into a lookup or an allowlist check.
-func NormalizeEmail(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 254 {
-		return "", ErrInvalidEmail
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s || !strings.Contains(s, "@") {
-		return "", ErrInvalidEmail
-	}
-	return strings.ToLower(s), nil
 }
 
 // ByEmail returns the user with the given (normalized) address.

@@ -10,23 +10,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
 )
 
-func TestNormalizeEmail(t *testing.T) {
-	good := map[string]string{
-		" Alice@Example.COM ": "alice@example.com",
-		"bob+tag@example.com": "bob+tag@example.com",
-	}
-	for in, want := range good {
-		if got, err := NormalizeEmail(in); err != nil || got != want {
-			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "alice", "Alice <alice@example.com>", "a@b.c, d@e.f", "a@example.com\r\nBcc: x@y.z", strings.Repeat("a", 250) + "@b.cd"} {
-		if got, err := NormalizeEmail(in); !errors.Is(err, ErrInvalidEmail) {
-			t.Errorf("NormalizeEmail(%q) = %q, %v; want ErrInvalidEmail", in, got, err)
-		}
-	}
-}
-
 func TestEnsureByEmailCreatesOnce(t *testing.T) {
 	ctx := context.Background()
 	st := memstorage.New()

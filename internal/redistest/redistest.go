@@ -21,13 +21,15 @@ import (
 // startTimeout bounds how long a server may take to answer PING.
 const startTimeout = 10 * time.Second
 
-// Server is one redis-server process on 127.0.0.1, without persistence, that
-// a test can stop and start again on the same port to stage an outage.
+// Server is one redis-server process on 127.0.0.1, without persistence
+// unless the test asks for it, that a test can stop and start again on the
+// same port to stage an outage.
 type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
 	port int
+	args []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -35,9 +37,11 @@ type Server struct {
 }
 
 // Start runs redis-server on a free port and stops it when the test ends.
-// Without redis-server on PATH the test is skipped, or fails under CI (CI
-// set), where a missing server must not pass silently.
-func Start(t testing.TB) *Server {
+// args go on its command line after the defaults, which they override:
+// "--appendonly", "yes" turns persistence on. Without redis-server on PATH
+// the test is skipped, or fails under CI (CI set), where a missing server
+// must not pass silently.
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -47,7 +51,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	// The port is free when asked for but could be taken before
 	// redis-server binds it, so a failed start tries another.
 	for attempt := 1; ; attempt++ {
@@ -82,8 +86,8 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port, empty (it keeps no
-// data), and returns once it answers PING.
+// Restart starts the server again on the same port, empty unless Start's
+// args turned persistence on, and returns once it answers PING.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
@@ -96,14 +100,15 @@ func (s *Server) Restart() {
 // fails if it exits or stays silent for startTimeout.
 func (s *Server) start() error {
 	logFile := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command(s.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--logfile", logFile,
-	)
+	}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

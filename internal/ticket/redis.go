@@ -210,6 +210,7 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopFeed = cancel
 	go r.follow(ctx, lastID)
+	r.checkPersistence()
 	return r, nil
 }
 
