@@ -29,7 +29,10 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
-	login, err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"))
+	err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"), func(login flow.Login) error {
+		h.Logger.Info("password set", zap.String("user_id", login.User.ID))
+		return h.completeLogin(w, r, login)
+	})
 	retry := func(key string) error {
 		return h.render(w, http.StatusBadRequest, PageSetPassword, Data{
 			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
@@ -43,9 +46,6 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, flow.ErrLinkInvalid):
 		h.failed(r)
 		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
-	case err != nil:
-		return fail(http.StatusServiceUnavailable, err)
 	}
-	h.Logger.Info("password set", zap.String("user_id", login.User.ID))
-	return h.completeLogin(w, r, login)
+	return confirmFailed(err)
 }
