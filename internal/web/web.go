@@ -53,6 +53,8 @@ const (
 	PageCode        = "code"
 	// PageCodeLinkInvalid is a code link that no longer works.
 	PageCodeLinkInvalid = "code_link_invalid"
+	// PageLogoutFailed is a sign-out that did not happen.
+	PageLogoutFailed = "logout_failed"
 )
 
 // Data is what a page shows.
