@@ -124,8 +124,10 @@ func (d *Directory) ByID(ctx context.Context, id string) (User, error) {
 }
 
 // EnsureByEmail returns the user with the given normalized address, creating
-// an active one if there is none yet. The storage lock keeps two instances
-// from creating the same person twice.
+// an active one if there is none yet. A user who is there is only read, so
+// people with an account sign in on a storage that takes no writes (a
+// read-only mount, a full disk); the storage lock keeps two instances from
+// creating the same person twice.
 //
 // The address's index entry is written first and the record last, so that a
 // write that fails midway (a full disk, a read-only mount) leaves no record
@@ -133,6 +135,9 @@ func (d *Directory) ByID(ctx context.Context, id string) (User, error) {
 // nobody (ErrNotFound) and which the next call completes under the same id
 // and username.
 func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, error) {
+	if u, err := d.ByEmail(ctx, email); !errors.Is(err, ErrNotFound) {
+		return u, err
+	}
 	lock := d.emailKey(email) + ".lock"
 	if err := d.storage.Lock(ctx, lock); err != nil {
 		return User{}, fmt.Errorf("directory: locking: %w", err)

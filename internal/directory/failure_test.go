@@ -19,6 +19,8 @@ type fillingStorage struct {
 	held       map[string]bool
 	// onFull, if set, runs when a write fails.
 	onFull func()
+	// readOnly refuses locks too, as a read-only mount does.
+	readOnly bool
 }
 
 func (s *fillingStorage) Store(ctx context.Context, key string, value []byte) error {
@@ -33,6 +35,9 @@ func (s *fillingStorage) Store(ctx context.Context, key string, value []byte) er
 }
 
 func (s *fillingStorage) Lock(_ context.Context, name string) error {
+	if s.readOnly {
+		return errors.New("read-only file system")
+	}
 	s.held[name] = true
 	return nil
 }
@@ -95,5 +100,24 @@ func TestLockIsReleasedWhenTheRequestIsGone(t *testing.T) {
 	}
 	if len(st.held) != 0 {
 		t.Fatalf("locks still held after the request was gone: %v", st.held)
+	}
+}
+
+// TestExistingUserOnReadOnlyStorage: someone who has an account signs in
+// while the storage takes no writes, not even a lock.
+func TestExistingUserOnReadOnlyStorage(t *testing.T) {
+	ctx := context.Background()
+	st := &fillingStorage{Storage: memstorage.New(), storesLeft: -1, held: map[string]bool{}}
+	d := New(st, "mg", time.Now)
+	u, err := d.EnsureByEmail(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.storesLeft, st.readOnly = 0, true
+	if got, err := d.EnsureByEmail(ctx, "alice@example.com"); err != nil || got != u {
+		t.Fatalf("an existing user on read-only storage: %+v, %v", got, err)
+	}
+	if _, err := d.EnsureByEmail(ctx, "bob@example.com"); err == nil {
+		t.Fatal("a new user was created on read-only storage")
 	}
 }
