@@ -24,7 +24,7 @@ func redeem[T any](ctx context.Context, k ticket.Kind[T], secret string, now fun
 		return ErrLinkInvalid
 	}
 	if err != nil {
-		return fmt.Errorf("flow: reading a %s: %w", k.Name, err)
+		return fmt.Errorf("flow: reading the %s ticket: %w", k.Name, err)
 	}
 	err = use(v)
 	if err == nil || errors.Is(err, ErrLinkInvalid) {
@@ -35,7 +35,7 @@ func redeem[T any](ctx context.Context, k ticket.Kind[T], secret string, now fun
 		// Not cancelled with the request: a person who gave up waiting
 		// must still find the link working.
 		if perr := k.PutBack(context.WithoutCancel(ctx), owner, secret, v, ttl); perr != nil {
-			return errors.Join(err, fmt.Errorf("flow: putting back a %s: %w", k.Name, perr))
+			return errors.Join(err, fmt.Errorf("flow: putting back the %s ticket: %w", k.Name, perr))
 		}
 	}
 	return err
