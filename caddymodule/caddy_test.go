@@ -119,6 +119,9 @@ type siteConfig struct {
 	Allow string
 	// Servers are extra lines for the global servers block.
 	Servers string
+	// Storage is the global storage option. Empty: file_system in the
+	// test's folder.
+	Storage string
 }
 
 // roomyLimits keep the limits out of the way of tests about other things:
@@ -136,7 +139,7 @@ const caddyfileTemplate = `{
 	http_port {{.Env.HTTPPort}}
 	https_port {{.Env.HTTPSPort}}
 	skip_install_trust
-	storage file_system {{.Env.Dir}}/storage
+	storage {{or .Site.Storage (printf "file_system %s/storage" .Env.Dir)}}
 	# Caddy drops headers with '_' unless allowed; an operator who allows
 	# one must still not let a client pose as someone through it.
 	servers {
@@ -254,7 +257,20 @@ func startCaddyWith(t *testing.T, config func(*env) siteConfig) *env {
 		}
 	}
 
-	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(e.caddyfile(t, config(e)), nil)
+	e.load(t, config(e))
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping Caddy: %v", err)
+		}
+		clockOffset.Store(0)
+	})
+	return e
+}
+
+// load starts Caddy with the Caddyfile for site.
+func (e *env) load(t *testing.T, site siteConfig) {
+	t.Helper()
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(e.caddyfile(t, site), nil)
 	if err != nil {
 		t.Fatalf("adapting the Caddyfile: %v", err)
 	}
@@ -264,13 +280,6 @@ func startCaddyWith(t *testing.T, config func(*env) siteConfig) *env {
 	if err := caddy.Load(cfgJSON, true); err != nil {
 		t.Fatalf("Caddy did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping Caddy: %v", err)
-		}
-		clockOffset.Store(0)
-	})
-	return e
 }
 
 func (e *env) caddyfile(t *testing.T, site siteConfig) []byte {

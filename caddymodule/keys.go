@@ -69,7 +69,11 @@ func rotateKeysIfDue(ctx context.Context, ring *session.KeyRing, rotation time.D
 	}
 	kid, err := ring.RotateIfDue(ctx, rotation, keyActivation, keyRetention)
 	if err != nil {
-		logger.Error("rotating the signing key; the current key goes on signing", zap.Error(err))
+		// Not an outage: every key in hand goes on working, and the
+		// rotation is tried again at the next round, as when the storage
+		// is read-only until an operator makes it writable.
+		logger.Warn("cannot rotate the signing key (is the storage writable?); the current key goes on signing until a later try succeeds",
+			zap.Duration("next_try_in", keyRefresh), zap.Error(err))
 		return
 	}
 	if kid != "" {

@@ -84,7 +84,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Sessions:       m.sessions,
 		ClientIP:       clientIP,
 		Failures:       m.Limits.failures(store),
-		Passwords:      &flow.PasswordStep{Store: store, Users: users},
+		Passwords:      &flow.PasswordStep{Store: store, Users: users, Now: now},
 		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
 		JWKS:           m.jwks(r.ring),
 		JWKSMaxAge:     jwksMaxAge,

@@ -104,24 +104,41 @@ func (d *Directory) ByID(ctx context.Context, id string) (User, error) {
 }
 
 // EnsureByEmail returns the user with the given normalized address, creating
-// an active one if there is none yet. The storage lock keeps two instances
-// from creating the same person twice.
+// an active one if there is none yet. A user who is there is only read, so
+// people with an account sign in on a storage that takes no writes (a
+// read-only mount, a full disk); the storage lock keeps two instances from
+// creating the same person twice.
+//
+// The address's index entry is written first and the record last, so that a
+// write that fails midway (a full disk, a read-only mount) leaves no record
+// that nothing points at: only an entry whose record is missing, which finds
+// nobody (ErrNotFound) and which the next call completes under the same id
+// and username.
 func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, error) {
+	if u, err := d.ByEmail(ctx, email); !errors.Is(err, ErrNotFound) {
+		return u, err
+	}
 	lock := d.emailKey(email) + ".lock"
 	if err := d.storage.Lock(ctx, lock); err != nil {
 		return User{}, fmt.Errorf("directory: locking: %w", err)
 	}
-	defer d.storage.Unlock(ctx, lock) //nolint:errcheck // a stale lock expires
+	defer d.unlock(ctx, lock)
 
-	u, err := d.ByEmail(ctx, email)
-	if !errors.Is(err, ErrNotFound) {
-		return u, err
-	}
-	u = User{ID: uuid.NewString(), Email: email, Status: StatusActive, Created: d.now().UTC()}
-	// The record first, then the indexes: a crash in between leaves an
-	// unreachable record, never an index entry pointing at nothing.
-	if err := d.put(ctx, u); err != nil {
-		return User{}, err
+	u := User{ID: uuid.NewString(), Email: email, Status: StatusActive, Created: d.now().UTC()}
+	raw, err := d.storage.Load(ctx, d.emailKey(email))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := d.storage.Store(ctx, d.emailKey(email), []byte(u.ID)); err != nil {
+			return User{}, fmt.Errorf("directory: indexing user: %w", err)
+		}
+	case err != nil:
+		return User{}, fmt.Errorf("directory: %w", err)
+	default:
+		existing, err := d.ByID(ctx, string(raw))
+		if !errors.Is(err, ErrNotFound) {
+			return existing, err
+		}
+		u.ID = string(raw)
 	}
 	if u.Username, err = d.claimUsername(ctx, u.ID, email); err != nil {
 		return User{}, err
@@ -129,10 +146,15 @@ func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, erro
 	if err := d.put(ctx, u); err != nil {
 		return User{}, err
 	}
-	if err := d.storage.Store(ctx, d.emailKey(email), []byte(u.ID)); err != nil {
-		return User{}, fmt.Errorf("directory: indexing user: %w", err)
-	}
 	return u, nil
+}
+
+// unlock releases a storage lock even when the request that took it has
+// gone: a storage that honours the context would otherwise keep the lock
+// until it goes stale, and every login of that address would wait for it.
+func (d *Directory) unlock(ctx context.Context, name string) {
+	// One that cannot be released at all goes stale and expires.
+	_ = d.storage.Unlock(context.WithoutCancel(ctx), name)
 }
 
 // SetPassword stores hash (see package password) as the user's password.
@@ -141,7 +163,7 @@ func (d *Directory) SetPassword(ctx context.Context, id, hash string) error {
 	if err := d.storage.Lock(ctx, lock); err != nil {
 		return fmt.Errorf("directory: locking: %w", err)
 	}
-	defer d.storage.Unlock(ctx, lock) //nolint:errcheck // a stale lock expires
+	defer d.unlock(ctx, lock)
 	u, err := d.ByID(ctx, id)
 	if err != nil {
 		return err
@@ -164,7 +186,8 @@ func (d *Directory) put(ctx context.Context, u User) error {
 
 // claimUsername takes the first free slug of the address's local part
 // ("alice", "alice-2", ...) for id, under a storage lock per slug so that
-// two instances cannot take the same one.
+// two instances cannot take the same one. A slug id already holds (from a
+// creation that failed before its record was written) is id's again.
 func (d *Directory) claimUsername(ctx context.Context, id, email string) (string, error) {
 	base := slug(email[:strings.LastIndexByte(email, '@')])
 	for n := 1; n <= 1000; n++ {
@@ -176,18 +199,21 @@ func (d *Directory) claimUsername(ctx context.Context, id, email string) (string
 		if err := d.storage.Lock(ctx, key+".lock"); err != nil {
 			return "", fmt.Errorf("directory: locking username: %w", err)
 		}
-		_, err := d.storage.Load(ctx, key)
+		holder, err := d.storage.Load(ctx, key)
 		if errors.Is(err, fs.ErrNotExist) {
 			err = d.storage.Store(ctx, key, []byte(id))
-			_ = d.storage.Unlock(ctx, key+".lock")
+			d.unlock(ctx, key+".lock")
 			if err != nil {
 				return "", fmt.Errorf("directory: indexing username: %w", err)
 			}
 			return name, nil
 		}
-		_ = d.storage.Unlock(ctx, key+".lock")
+		d.unlock(ctx, key+".lock")
 		if err != nil {
 			return "", fmt.Errorf("directory: %w", err)
+		}
+		if string(holder) == id {
+			return name, nil
 		}
 	}
 	return "", fmt.Errorf("directory: no free username for %q", base)

@@ -380,24 +380,27 @@ func (f *EmailCode) LinkAccount(ctx context.Context, secret string) (string, err
 // confirmed, so that the app that started it may fetch the code; it returns
 // where the person goes next (the app's status page, link_url). The
 // confirmation is a marker next to the operation rather than a change to
-// it: rewriting the operation could bring back one completed meanwhile.
+// it: rewriting the operation could bring back one completed meanwhile. A
+// confirmation the store has no room for leaves the link usable (see
+// redeem).
 func (f *EmailCode) ConfirmLink(ctx context.Context, secret string) (string, error) {
-	l, err := f.links().Redeem(ctx, secret)
-	if errors.Is(err, ticket.ErrNotFound) {
-		return "", ErrLinkInvalid
-	}
-	if err != nil {
-		return "", fmt.Errorf("flow: reading a code's link: %w", err)
-	}
-	left := time.Unix(0, l.Expires).Sub(f.Now())
-	if left <= 0 {
-		return "", ErrLinkInvalid
-	}
-	if _, err := f.Store.Mark(ctx, confirmedKey(l.Digest), left); err != nil {
-		return "", fmt.Errorf("flow: recording a code's confirmation: %w", err)
-	}
-	return l.LinkURL, nil
+	var next string
+	err := redeem(ctx, f.links(), secret, f.Now, codeLinkHeld, func(l codeLink) error {
+		left := time.Unix(0, l.Expires).Sub(f.Now())
+		if left <= 0 {
+			return ErrLinkInvalid
+		}
+		if _, err := f.Store.Mark(ctx, confirmedKey(l.Digest), left); err != nil {
+			return fmt.Errorf("flow: recording a code's confirmation: %w", err)
+		}
+		next = l.LinkURL
+		return nil
+	})
+	return next, err
 }
+
+// codeLinkHeld is when a code's link expires; it has no owner.
+func codeLinkHeld(l codeLink) (string, time.Time) { return "", time.Unix(0, l.Expires) }
 
 // operation reads the live operation behind id for project and email.
 func (f *EmailCode) operation(ctx context.Context, project, email, id string) (codeOperation, error) {

@@ -91,6 +91,28 @@ func (c *countingStore) Take(ctx context.Context, key string) ([]byte, error) {
 	return c.Store.Take(ctx, key)
 }
 
+// redeemLink confirms a link as the page does, returning the login it
+// handed on.
+func redeemLink(ctx context.Context, f *MagicLink, secret string) (Login, error) {
+	var login Login
+	err := f.Redeem(ctx, secret, func(l Login) error {
+		login = l
+		return nil
+	})
+	return login, err
+}
+
+// completeStep sets the password as the page does, returning the login it
+// handed on.
+func completeStep(ctx context.Context, p *PasswordStep, secret, pw, confirm string) (Login, error) {
+	var login Login
+	err := p.Complete(ctx, secret, pw, confirm, func(l Login) error {
+		login = l
+		return nil
+	})
+	return login, err
+}
+
 // browserAt is who asks in tests of the browser form.
 var browserAt = Requester{IP: "192.0.2.1", Agent: "Firefox"}
 
@@ -159,11 +181,11 @@ func TestRequestAndRedeem(t *testing.T) {
 	if l.To != "alice@example.com" || !strings.HasPrefix(l.Link, "https://app.example.com/.mailgate/link?t=") || l.Expires != 15*time.Minute {
 		t.Fatalf("letter = %+v", l)
 	}
-	login, err := f.flow.Redeem(ctx, f.secret(l))
+	login, err := redeemLink(ctx, f.flow, f.secret(l))
 	if err != nil || login.User.Email != "alice@example.com" || login.Return != "/docs" || login.Client != nil {
 		t.Fatalf("redeem = %+v, %v", login, err)
 	}
-	if _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := redeemLink(ctx, f.flow, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("second redeem err = %v", err)
 	}
 }
@@ -222,7 +244,7 @@ func TestUndeliveredLinkIsDropped(t *testing.T) {
 	}
 	lost := f.out.tried[len(f.out.tried)-1]
 	for name, l := range map[string]mail.Letter{"the undelivered link": lost, "the earlier link": sent} {
-		if _, err := f.flow.Redeem(ctx, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
+		if _, err := redeemLink(ctx, f.flow, f.secret(l)); !errors.Is(err, ErrLinkInvalid) {
 			t.Errorf("%s still works after the delivery was given up: %v", name, err)
 		}
 	}
@@ -271,7 +293,7 @@ func TestAppWaitsForTheHandover(t *testing.T) {
 	if len(f.out.tried) != 1 || f.out.checks != 0 {
 		t.Fatalf("%d letters tried, %d queue calls; want 1 sent at once, none queued", len(f.out.tried), f.out.checks)
 	}
-	if _, err := f.flow.Redeem(ctx, f.secret(f.out.tried[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := redeemLink(ctx, f.flow, f.secret(f.out.tried[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("the link of a mail the server refused still works: %v", err)
 	}
 }
@@ -281,7 +303,7 @@ func TestLinkExpires(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	f.now = f.now.Add(15 * time.Minute)
-	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := redeemLink(ctx, f.flow, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("expired link: err = %v", err)
 	}
 }
@@ -291,10 +313,10 @@ func TestNewLinkSupersedesOld(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
 	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
-	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := redeemLink(ctx, f.flow, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("superseded link: err = %v", err)
 	}
-	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[1])); err != nil {
+	if _, err := redeemLink(ctx, f.flow, f.secret(f.out.letters[1])); err != nil {
 		t.Fatalf("newest link: %v", err)
 	}
 }
@@ -304,7 +326,7 @@ func TestAllowlistShrinkInvalidatesPendingLink(t *testing.T) {
 	ctx := context.Background()
 	_ = f.flow.Request(ctx, browserAt, "carol@corp.example", "/", "")
 	f.flow.Allowlist = NewAllowlist([]string{"alice@example.com"}, nil)
-	if _, err := f.flow.Redeem(ctx, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := redeemLink(ctx, f.flow, f.secret(f.out.letters[0])); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -325,7 +347,7 @@ func TestClientLoginSkipsAllowlistAndCarriesTheClient(t *testing.T) {
 	if l.To != "dave@elsewhere.example" || l.Locale != "nl-BE" {
 		t.Fatalf("letter = %+v", l)
 	}
-	login, err := f.flow.Redeem(ctx, f.secret(l))
+	login, err := redeemLink(ctx, f.flow, f.secret(l))
 	if err != nil || login.User.ID != u.ID || login.Client == nil || *login.Client != c || login.Locale != "nl-BE" {
 		t.Fatalf("redeem = %+v, %v", login, err)
 	}
@@ -440,7 +462,7 @@ func TestAccountNamesTheLinkWithoutUsingIt(t *testing.T) {
 			t.Fatalf("Account #%d = %q, %v", i+1, got, err)
 		}
 	}
-	if _, err := f.flow.Redeem(ctx, secret); err != nil {
+	if _, err := redeemLink(ctx, f.flow, secret); err != nil {
 		t.Fatalf("the link was used up by Account: %v", err)
 	}
 	if _, err := f.flow.Account(ctx, secret); !errors.Is(err, ErrLinkInvalid) {
@@ -458,26 +480,26 @@ func TestPasswordStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := &PasswordStep{Store: f.flow.Store, Users: users}
+	step := &PasswordStep{Store: f.flow.Store, Users: users, Now: func() time.Time { return f.now }}
 	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb", ResetPassword: true}
 	secret, err := step.Begin(ctx, Login{User: u, Locale: "nl-NL", Client: &c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := step.Complete(ctx, secret, "short", "short"); !errors.Is(err, ErrPasswordTooShort) {
+	if _, err := completeStep(ctx, step, secret, "short", "short"); !errors.Is(err, ErrPasswordTooShort) {
 		t.Fatalf("short password: err = %v", err)
 	}
-	if _, err := step.Complete(ctx, secret, "long enough 1", "long enough 2"); !errors.Is(err, ErrPasswordMismatch) {
+	if _, err := completeStep(ctx, step, secret, "long enough 1", "long enough 2"); !errors.Is(err, ErrPasswordMismatch) {
 		t.Fatalf("mismatch: err = %v", err)
 	}
-	login, err := step.Complete(ctx, secret, "long enough 1", "long enough 1")
+	login, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1")
 	if err != nil || login.User.ID != u.ID || login.Locale != "nl-NL" || login.Client == nil || *login.Client != c {
 		t.Fatalf("the refused attempts used the step up, or the login came back wrong: %+v, %v", login, err)
 	}
 	if stored, _ := users.ByID(ctx, u.ID); stored.PasswordHash == "" {
 		t.Fatal("no password stored")
 	}
-	if _, err := step.Complete(ctx, secret, "long enough 1", "long enough 1"); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1"); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("second use of the step: err = %v, want ErrLinkInvalid", err)
 	}
 }

@@ -143,6 +143,10 @@ type linkPayload struct {
 	Return string       `json:"return,omitempty"`
 	Locale string       `json:"locale,omitempty"`
 	Client *ClientLogin `json:"client,omitempty"`
+	// Expires is when the link stops working, in Unix nanoseconds, so
+	// that a confirmation that failed can put it back for the rest of its
+	// life and no longer.
+	Expires int64 `json:"expires,omitempty"`
 	// Requester is for the mail only, never stored: the link's ticket
 	// holds no IP or browser.
 	Requester *Requester `json:"-"`
@@ -276,6 +280,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 // issue stores a new link for p, superseding the address's previous one,
 // and writes the letter that carries it.
 func (f *MagicLink) issue(ctx context.Context, p linkPayload) (string, mail.Letter, error) {
+	p.Expires = f.Now().Add(f.TTL).UnixNano()
 	secret, err := f.links().Issue(ctx, p.Email, p, f.TTL)
 	if err != nil {
 		return "", mail.Letter{}, fmt.Errorf("flow: storing link: %w", err)
@@ -306,26 +311,27 @@ func (f *MagicLink) Account(ctx context.Context, secret string) (string, error) 
 	return p.Email, nil
 }
 
-// Redeem consumes the link's secret and returns the login. The first
-// browser login of an allowed address creates its user.
-func (f *MagicLink) Redeem(ctx context.Context, secret string) (Login, error) {
-	p, err := f.links().Redeem(ctx, secret)
-	if errors.Is(err, ticket.ErrNotFound) {
-		return Login{}, ErrLinkInvalid
-	}
-	if err != nil {
-		return Login{}, fmt.Errorf("flow: reading link: %w", err)
-	}
-	// The allowlist may have shrunk since a browser asked for the link.
-	if p.Client == nil && !f.Allowlist.Allows(p.Email) {
-		return Login{}, ErrLinkInvalid
-	}
-	u, err := f.Users.EnsureByEmail(ctx, p.Email)
-	if err != nil {
-		return Login{}, err
-	}
-	if u.Status == directory.StatusDisabled {
-		return Login{}, ErrLinkInvalid
-	}
-	return Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client}, nil
+// Redeem consumes the link's secret and hands the login to use, which
+// starts the session. The first browser login of an allowed address creates
+// its user. When creating the user or use fails, the link is not used up
+// (see redeem).
+func (f *MagicLink) Redeem(ctx context.Context, secret string, use func(Login) error) error {
+	return redeem(ctx, f.links(), secret, f.Now, linkHeld, func(p linkPayload) error {
+		// The allowlist may have shrunk since a browser asked for the link.
+		if p.Client == nil && !f.Allowlist.Allows(p.Email) {
+			return ErrLinkInvalid
+		}
+		u, err := f.Users.EnsureByEmail(ctx, p.Email)
+		if err != nil {
+			return err
+		}
+		if u.Status == directory.StatusDisabled {
+			return ErrLinkInvalid
+		}
+		return use(Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client})
+	})
 }
+
+// linkHeld is whose a link is (it was issued owned by its address) and when
+// it expires.
+func linkHeld(p linkPayload) (string, time.Time) { return p.Email, time.Unix(0, p.Expires) }

@@ -43,6 +43,7 @@ type PasswordStep struct {
 	// Store keeps the parked logins.
 	Store ticket.Store
 	Users PasswordUsers
+	Now   func() time.Time
 }
 
 func (p *PasswordStep) steps() ticket.Kind[pendingPassword] {
@@ -53,12 +54,18 @@ type pendingPassword struct {
 	UserID string      `json:"user_id"`
 	Locale string      `json:"locale,omitempty"`
 	Client ClientLogin `json:"client"`
+	// Expires is when the step stops working, in Unix nanoseconds (see
+	// redeem).
+	Expires int64 `json:"expires"`
 }
 
 // Begin parks a confirmed app login until its password is set and returns
 // the secret the set-password page carries.
 func (p *PasswordStep) Begin(ctx context.Context, login Login) (string, error) {
-	secret, err := p.steps().Issue(ctx, "", pendingPassword{UserID: login.User.ID, Locale: login.Locale, Client: *login.Client}, PasswordStepTTL)
+	secret, err := p.steps().Issue(ctx, "", pendingPassword{
+		UserID: login.User.ID, Locale: login.Locale, Client: *login.Client,
+		Expires: p.Now().Add(PasswordStepTTL).UnixNano(),
+	}, PasswordStepTTL)
 	if err != nil {
 		return "", fmt.Errorf("flow: storing the password step: %w", err)
 	}
@@ -66,29 +73,28 @@ func (p *PasswordStep) Begin(ctx context.Context, login Login) (string, error) {
 }
 
 // Complete checks the chosen password against the policy, then uses up the
-// step behind secret, stores the password and returns the login to finish.
-// A password that fails the policy leaves the step usable; an unknown, used
-// or expired step is ErrLinkInvalid.
-func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string) (Login, error) {
+// step behind secret, stores the password and hands the login to use, which
+// finishes it. A password that fails the policy leaves the step usable, and
+// so does a failure to store it or of use (see redeem); an unknown, used or
+// expired step is ErrLinkInvalid.
+func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string, use func(Login) error) error {
 	switch {
 	case utf8.RuneCountInString(pw) < MinPasswordLength || len(pw) > MaxPasswordBytes:
-		return Login{}, ErrPasswordTooShort
+		return ErrPasswordTooShort
 	case pw != confirm:
-		return Login{}, ErrPasswordMismatch
+		return ErrPasswordMismatch
 	}
-	pending, err := p.steps().Redeem(ctx, secret)
-	if errors.Is(err, ticket.ErrNotFound) {
-		return Login{}, ErrLinkInvalid
-	}
-	if err != nil {
-		return Login{}, fmt.Errorf("flow: reading the password step: %w", err)
-	}
-	if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
-		return Login{}, err
-	}
-	u, err := p.Users.ByID(ctx, pending.UserID)
-	if err != nil {
-		return Login{}, err
-	}
-	return Login{User: u, Locale: pending.Locale, Client: &pending.Client}, nil
+	return redeem(ctx, p.steps(), secret, p.Now, stepHeld, func(pending pendingPassword) error {
+		if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
+			return err
+		}
+		u, err := p.Users.ByID(ctx, pending.UserID)
+		if err != nil {
+			return err
+		}
+		return use(Login{User: u, Locale: pending.Locale, Client: &pending.Client})
+	})
 }
+
+// stepHeld is when a step expires; it has no owner.
+func stepHeld(p pendingPassword) (string, time.Time) { return "", time.Unix(0, p.Expires) }

@@ -91,29 +91,18 @@ func (s *keySet) signing(now time.Time) jwk.Key {
 }
 
 // LoadKeyRing reads the key ring stored under key, generating and storing a
-// new Ed25519 key the first time, active at once. The storage lock makes
-// two instances starting together agree on one key. now is the clock of
-// every schedule decision.
+// new Ed25519 key the first time, active at once. A ring that is there is
+// only read: no lock, no write, so an instance starts on a read-only
+// storage (a replica, a mount the operator locked down) as long as the ring
+// exists; rotating it waits until the storage takes writes. Only the first
+// start takes the storage lock, so that two instances starting together
+// agree on one key. now is the clock of every schedule decision.
 func LoadKeyRing(ctx context.Context, st Storage, key string, now func() time.Time) (*KeyRing, error) {
-	if err := st.Lock(ctx, key); err != nil {
-		return nil, fmt.Errorf("session: locking key ring %s: %w", key, err)
-	}
-	defer st.Unlock(ctx, key) //nolint:errcheck // an unlock failure leaves a stale lock that expires
-
 	raw, err := st.Load(ctx, key)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k, err := newKey(now().Unix())
-		if err != nil {
-			return nil, err
-		}
-		if raw, err = marshalKeys([]ringKey{k}); err != nil {
-			return nil, err
-		}
-		if err := st.Store(ctx, key, raw); err != nil {
-			return nil, fmt.Errorf("session: storing new key ring %s: %w", key, err)
-		}
-	case err != nil:
+	if errors.Is(err, fs.ErrNotExist) {
+		raw, err = createKeyRing(ctx, st, key, now)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("session: loading key ring %s: %w", key, err)
 	}
 	keys, err := parseKeySet(raw)
@@ -123,6 +112,31 @@ func LoadKeyRing(ctx context.Context, st Storage, key string, now func() time.Ti
 	r := &KeyRing{storage: st, key: key, now: now, loaded: now()}
 	r.keys.Store(keys)
 	return r, nil
+}
+
+// createKeyRing stores a ring of one new key under key, unless another
+// instance stored one first, and returns what is stored.
+func createKeyRing(ctx context.Context, st Storage, key string, now func() time.Time) ([]byte, error) {
+	if err := st.Lock(ctx, key); err != nil {
+		return nil, fmt.Errorf("locking: %w", err)
+	}
+	defer st.Unlock(ctx, key) //nolint:errcheck // an unlock failure leaves a stale lock that expires
+
+	raw, err := st.Load(ctx, key)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return raw, err
+	}
+	k, err := newKey(now().Unix())
+	if err != nil {
+		return nil, err
+	}
+	if raw, err = marshalKeys([]ringKey{k}); err != nil {
+		return nil, err
+	}
+	if err := st.Store(ctx, key, raw); err != nil {
+		return nil, fmt.Errorf("storing a new ring: %w", err)
+	}
+	return raw, nil
 }
 
 // Rotate stores a new signing key that starts signing after activation, and

@@ -35,20 +35,31 @@ type Kind[T any] struct {
 // owner is not empty, the owner's previous secret of this kind is deleted in
 // the same atomic step, so a user has at most one live link at a time.
 func (k Kind[T]) Issue(ctx context.Context, owner string, v T, ttl time.Duration) (string, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("ticket: encoding a %s: %w", k.Name, err)
-	}
 	secret := NewSecret()
-	if owner == "" {
-		err = k.Store.Put(ctx, k.key(secret), raw, ttl)
-	} else {
-		err = k.Store.PutOwned(ctx, k.ownerKey(owner), k.key(secret), raw, ttl)
-	}
-	if err != nil {
+	if err := k.put(ctx, owner, secret, v, ttl); err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// PutBack stores v under a secret Redeem took, for ttl, as Issue stored it:
+// a confirmation that failed after taking its secret (the storage or the
+// store failing) returns it, so that the person can press again rather than
+// ask for a new link. With an owner it is the owner's live secret again, so
+// one issued in between is superseded: the owner still holds one that works.
+func (k Kind[T]) PutBack(ctx context.Context, owner, secret string, v T, ttl time.Duration) error {
+	return k.put(ctx, owner, secret, v, ttl)
+}
+
+func (k Kind[T]) put(ctx context.Context, owner, secret string, v T, ttl time.Duration) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("ticket: encoding a %s: %w", k.Name, err)
+	}
+	if owner == "" {
+		return k.Store.Put(ctx, k.key(secret), raw, ttl)
+	}
+	return k.Store.PutOwned(ctx, k.ownerKey(owner), k.key(secret), raw, ttl)
 }
 
 // Redeem consumes the secret and returns what it carries. A secret can be

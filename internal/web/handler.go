@@ -20,7 +20,7 @@ import (
 type Links interface {
 	Request(ctx context.Context, who flow.Requester, email, returnPath, locale string) error
 	Account(ctx context.Context, secret string) (string, error)
-	Redeem(ctx context.Context, secret string) (flow.Login, error)
+	Redeem(ctx context.Context, secret string, use func(flow.Login) error) error
 }
 
 // Codes is the login by mailed code: the form's "email me a code", and
@@ -43,7 +43,7 @@ type Sessions interface {
 // Passwords is the set-password step of a resetPassword login.
 type Passwords interface {
 	Begin(ctx context.Context, login flow.Login) (string, error)
-	Complete(ctx context.Context, secret, password, confirm string) (flow.Login, error)
+	Complete(ctx context.Context, secret, password, confirm string, use func(flow.Login) error) error
 }
 
 // ClientFinisher makes what an app's login ends with.

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -50,7 +51,12 @@ func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	defer h.settle(r, attempt)
-	login, err := h.Links.Redeem(r.Context(), r.PostFormValue("t"))
+	err := h.Links.Redeem(r.Context(), r.PostFormValue("t"), func(login flow.Login) error {
+		if login.Client != nil && login.Client.ResetPassword {
+			return h.askPassword(w, r, login)
+		}
+		return h.completeLogin(w, r, login)
+	})
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
 		return h.render(w, http.StatusGone, PageInvalid, Data{
@@ -59,40 +65,47 @@ func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
 			Locale:    r.PostFormValue("l"),
 		})
 	}
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, err)
+	return confirmFailed(err)
+}
+
+// confirmFailed is the answer to a confirmation that failed with the link
+// still usable: the status a page chose, or 503 for the store or the
+// storage failing; nil stays nil.
+func confirmFailed(err error) error {
+	if err == nil {
+		return nil
 	}
-	if login.Client != nil && login.Client.ResetPassword {
-		return h.askPassword(w, r, login)
+	status := http.StatusServiceUnavailable
+	if e := (*Error)(nil); errors.As(err, &e) {
+		status = e.Status
 	}
-	return h.completeLogin(w, r, login)
+	return fail(status, err)
 }
 
 // completeLogin starts the person's session and sends them on: back to the
-// page they wanted, or to the app that asked for the login.
+// page they wanted, or to the app that asked for the login, with what the
+// app asked for the way it asked for it. Everything that can fail for want
+// of the store comes before the cookie is set, so such a failure leaves no
+// session behind (and the link usable, see flow.MagicLink.Redeem).
 func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
 	u := login.User
 	token, expiry, err := h.Sessions.Issue(u.ID)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
+	var params url.Values
+	if login.Client != nil {
+		if params, err = h.Finish.Params(r.Context(), login); err != nil {
+			return fail(http.StatusServiceUnavailable, err)
+		}
+	}
 	h.Logger.Info("login", zap.String("user_id", u.ID))
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, false))
-	if login.Client != nil {
-		return h.finishClientLogin(w, r, login)
-	}
-	http.Redirect(w, r, login.Return, http.StatusSeeOther)
-	return nil
-}
-
-// finishClientLogin ends an app's login at its redirect URI, with what the
-// app asked for the way it asked for it.
-func (h *Handler) finishClientLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
-	params, err := h.Finish.Params(r.Context(), login)
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, err)
-	}
 	c := login.Client
+	if c == nil {
+		http.Redirect(w, r, login.Return, http.StatusSeeOther)
+		return nil
+	}
 	if err := h.Pages.WriteAuthorizeResponse(w, r, c.RedirectURI, c.ResponseMode, login.Locale, params); err != nil {
 		return fail(http.StatusInternalServerError, err)
 	}

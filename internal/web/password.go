@@ -31,7 +31,10 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer h.settle(r, attempt)
 	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
-	login, err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"))
+	err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"), func(login flow.Login) error {
+		h.Logger.Info("password set", zap.String("user_id", login.User.ID))
+		return h.completeLogin(w, r, login)
+	})
 	retry := func(key string) error {
 		return h.render(w, http.StatusBadRequest, PageSetPassword, Data{
 			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
@@ -45,9 +48,6 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, flow.ErrLinkInvalid):
 		attempt.Failed()
 		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
-	case err != nil:
-		return fail(http.StatusServiceUnavailable, err)
 	}
-	h.Logger.Info("password set", zap.String("user_id", login.User.ID))
-	return h.completeLogin(w, r, login)
+	return confirmFailed(err)
 }
