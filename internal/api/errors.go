@@ -3,10 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 )
 
@@ -169,4 +171,15 @@ func WriteError(w http.ResponseWriter, e *Error) {
 // be tried again (RFC 9110 section 10.2.3).
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(d)))
+}
+
+// unavailableHint says why a mail-sending call failed without blaming the
+// mail for what was not the mail: only flow.ErrDelivery means a mail server
+// or the queue refused it; anything else (the store, the directory) failed
+// before a mail was tried.
+func unavailableHint(err error) string {
+	if errors.Is(err, flow.ErrDelivery) {
+		return "the email could not be sent; try again later"
+	}
+	return "the request could not be handled now and no email was sent; try again later"
 }

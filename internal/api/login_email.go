@@ -89,7 +89,7 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.OnError != nil {
 			h.OnError(err)
 		}
-		WriteError(w, ErrTemporarilyUnavailable.WithHint("the email could not be sent; try again later"))
+		WriteError(w, ErrTemporarilyUnavailable.WithHint(unavailableHint(err)))
 		return
 	}
 	WriteJSON(w, http.StatusOK, struct{}{})

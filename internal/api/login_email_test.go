@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,11 +172,19 @@ func TestLoginEmailRefusesOtherMediaTypesAndTrailingData(t *testing.T) {
 	}
 }
 
+// TestLoginEmailDeliveryFailure: a 503 says the mail was not sent only
+// when sending it failed; a store that failed first is not blamed on the
+// mail.
 func TestLoginEmailDeliveryFailure(t *testing.T) {
 	f := newLoginEmailFixture(t)
-	f.links.fail = errors.New("smtp down")
-	w, e := f.post(t, `{"selector":"email","email":"alice@example.com","redirect_uri":"`+cb+`"}`)
-	if w.Code != http.StatusServiceUnavailable || e.Code != "temporarily_unavailable" {
-		t.Fatalf("%d %s", w.Code, w.Body)
+	for cause, hint := range map[error]string{
+		fmt.Errorf("%w: smtp down", flow.ErrDelivery): "the email could not be sent; try again later",
+		errors.New("ticket: redis down"):              "the request could not be handled now and no email was sent; try again later",
+	} {
+		f.links.fail = cause
+		w, e := f.post(t, `{"selector":"email","email":"alice@example.com","redirect_uri":"`+cb+`"}`)
+		if w.Code != http.StatusServiceUnavailable || e.Code != "temporarily_unavailable" || e.Description != hint {
+			t.Fatalf("%v: %d %s, want 503 saying %q", cause, w.Code, w.Body, hint)
+		}
 	}
 }

@@ -128,7 +128,7 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.OnError != nil {
 			h.OnError(err)
 		}
-		writeMagicLink(w, http.StatusServiceUnavailable, "The mail could not be sent; try again later")
+		writeMagicLink(w, http.StatusServiceUnavailable, "Service unavailable: "+unavailableHint(err))
 		return
 	}
 	writeMagicLink(w, http.StatusOK, magicLinkSentMsg)

@@ -3,11 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
@@ -195,5 +198,20 @@ func TestMagicLinkNamesTheFirstMissingField(t *testing.T) {
 	status, resp := f.post(t, "shop", shopSecret, "{}")
 	if status != http.StatusBadRequest || resp.Message != "Invalid request: email is required" {
 		t.Fatalf("empty body: %d %+v", status, resp)
+	}
+}
+
+// TestMagicLinkUnavailableSaysWhatFailed: the 503 blames the mail only when
+// sending it failed.
+func TestMagicLinkUnavailableSaysWhatFailed(t *testing.T) {
+	f := newMagicFixture(t)
+	for cause, msg := range map[error]string{
+		fmt.Errorf("%w: smtp down", flow.ErrDelivery): "Service unavailable: the email could not be sent; try again later",
+		errors.New("ticket: redis down"):              "Service unavailable: the request could not be handled now and no email was sent; try again later",
+	} {
+		f.links.fail = cause
+		if status, resp := f.post(t, "shop", shopSecret, magicBody(nil)); status != http.StatusServiceUnavailable || resp.Message != msg {
+			t.Fatalf("%v: %d %+v, want 503 saying %q", cause, status, resp, msg)
+		}
 	}
 }
