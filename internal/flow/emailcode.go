@@ -307,27 +307,37 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 		}
 		return CodeLogin{}, &WrongCodeError{Left: int(CodeAttempts - n)}
 	}
-	// Of two completions with the right code, one takes the operation.
-	if _, err := f.operations().Redeem(ctx, id); errors.Is(err, ticket.ErrNotFound) {
-		return CodeLogin{}, ErrCodeExpired
-	} else if err != nil {
-		return CodeLogin{}, fmt.Errorf("flow: reading a code: %w", err)
-	}
 	if err := f.wrongCodes().Forgive(ctx, subject); err != nil {
 		return CodeLogin{}, err
 	}
-	// The allow rules may have shrunk since the code was mailed.
-	if !f.Allowlist.Allows(op.Email) {
+	// Of two completions with the right code, one takes the operation; it
+	// is put back if the login cannot be completed now (see redeem).
+	var login CodeLogin
+	err = redeem(ctx, f.operations(), id, f.Now, codeOperationHeld, func(op codeOperation) error {
+		// The allow rules may have shrunk since the code was mailed.
+		if !f.Allowlist.Allows(op.Email) {
+			return ErrLinkInvalid
+		}
+		u, err := f.Users.EnsureByEmail(ctx, op.Email)
+		if err != nil {
+			return err
+		}
+		if u.Status == directory.StatusDisabled {
+			return ErrLinkInvalid
+		}
+		login = CodeLogin{User: u, Project: op.Project, LoginURL: op.LoginURL, Payload: op.Payload, WithLogout: op.WithLogout}
+		return nil
+	})
+	if errors.Is(err, ErrLinkInvalid) {
 		return CodeLogin{}, ErrCodeExpired
 	}
-	u, err := f.Users.EnsureByEmail(ctx, op.Email)
-	if err != nil {
-		return CodeLogin{}, err
-	}
-	if u.Status == directory.StatusDisabled {
-		return CodeLogin{}, ErrCodeExpired
-	}
-	return CodeLogin{User: u, Project: op.Project, LoginURL: op.LoginURL, Payload: op.Payload, WithLogout: op.WithLogout}, nil
+	return login, err
+}
+
+// codeOperationHeld is who an operation was issued for, as start issued
+// it, and when its code expires.
+func codeOperationHeld(op codeOperation) (string, time.Time) {
+	return op.Project + "\n" + op.Email, time.Unix(0, op.Expires)
 }
 
 // CompleteOperation is Complete for a caller that holds the operation id

@@ -143,3 +143,38 @@ func TestFailedCodeLinkConfirmKeepsTheLink(t *testing.T) {
 		t.Fatalf("the code after the confirmation: %v", err)
 	}
 }
+
+// TestFailedCodeCompletionKeepsTheCode: the right code typed while the
+// storage cannot create the user is not used up; typed again once the
+// storage is back, it signs the person in, and a superseding code still
+// replaces it.
+func TestFailedCodeCompletionKeepsTheCode(t *testing.T) {
+	f := newCodeFixture(t)
+	st := &readOnlyStorage{Storage: memstorage.New()}
+	f.flow.Users = directory.New(st, "mg", func() time.Time { return f.now })
+	id := f.start(t, "carol@corp.example", false)
+	code := f.lastCode(t)
+	st.readOnly = true
+	if _, err := f.complete(id, "carol@corp.example", code); err == nil || errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("the right code with the storage read-only: %v, want a failure that keeps the code", err)
+	}
+	st.readOnly = false
+	if login, err := f.complete(id, "carol@corp.example", code); err != nil || login.User.Email != "carol@corp.example" {
+		t.Fatalf("the same code once the storage is back: %+v, %v", login, err)
+	}
+	if _, err := f.complete(id, "carol@corp.example", code); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("the code after it signed someone in: %v", err)
+	}
+
+	st.readOnly = true
+	id = f.start(t, "dave@corp.example", false)
+	code = f.lastCode(t)
+	if _, err := f.complete(id, "dave@corp.example", code); err == nil {
+		t.Fatal("the right code with the storage read-only succeeded")
+	}
+	f.start(t, "dave@corp.example", false)
+	st.readOnly = false
+	if _, err := f.complete(id, "dave@corp.example", code); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("a put-back code after a newer one: %v, want ErrCodeExpired", err)
+	}
+}
