@@ -66,6 +66,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        tls
 //	        key_prefix <prefix>
 //	        timeout    <duration>
+//	        counters   <n>
 //	    }
 //	    identity_headers {
 //	        user  <header>
@@ -260,16 +261,7 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 		case "password":
 			return oneArg(d, &s.Password)
 		case "db":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return d.Errf("store db %q: not a number", v)
-			}
-			s.DB = n
-			return nil
+			return intArg(d, &s.DB)
 		case "tls":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -280,6 +272,8 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 			return oneArg(d, &s.KeyPrefix)
 		case "timeout":
 			return durationArg(d, &s.Timeout)
+		case "counters":
+			return intArg(d, &s.Counters)
 		}
 		return d.Errf("store: unknown subdirective %q", name)
 	})

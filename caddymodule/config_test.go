@@ -61,6 +61,7 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"a limit without its window", "base_url https://app.example.com\n" + outbox + "limits {\nmails_per_address 5\n}", "limits mails_per_address: want <max> <window>"},
 		{"redis without an address", "base_url https://app.example.com\n" + outbox + "store redis {\ndb 1\n}", `store redis address "": want host:port`},
 		{"redis with max_memory", "base_url https://app.example.com\n" + outbox + "store redis {\naddress 127.0.0.1:6379\nmax_memory 8MiB\n}", "max_memory is for store memory"},
+		{"redis with too few counters", "base_url https://app.example.com\n" + outbox + "store redis {\naddress 127.0.0.1:6379\ncounters 100\n}", "store redis counters 100: must be between 1024 and 16777216"},
 		{"memory with a redis address", "base_url https://app.example.com\n" + outbox + "store memory {\naddress 127.0.0.1:6379\n}", "are for store redis"},
 		{"an unknown store", "base_url https://app.example.com\n" + outbox + "store etcd", `store "etcd": unknown (known: memory, redis)`},
 		{"empty env in the redis password", "base_url https://app.example.com\n" + outbox + "store redis {\naddress 127.0.0.1:1\npassword {env.MAILGATE_UNSET_SECRET}\n}", "store redis password {env.MAILGATE_UNSET_SECRET} is empty in Caddy's environment"},

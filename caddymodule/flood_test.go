@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,32 +11,64 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
-// TestAFloodOfSubjectsRefusesNobody floods the smallest store's counters
-// through Caddy, as a visitor with a routed IPv6 block does: every request
-// from its own /48 and for its own made-up address at a domain that is not
-// allowed, three times as many counters as the store holds. Nobody may be
-// refused for it: a new person from a fresh IP still gets a sign-in link
-// through the form and a code through the API.
+// TestAFloodOfSubjectsRefusesNobody floods the counters through Caddy, as a
+// visitor with a routed IPv6 block does: every request from its own /48 and
+// for its own made-up address at a domain that is not allowed, three times
+// as many counters as the store holds, in the smallest memory store and in
+// a Redis store with the fewest counters. Nobody may be refused for it: a
+// new person from a fresh IP still gets a sign-in link through the form and
+// a code through the API, and Redis holds no more than its counter sets.
 func TestAFloodOfSubjectsRefusesNobody(t *testing.T) {
-	e := startCaddyWith(t, func(*env) siteConfig {
+	t.Run("memory", func(t *testing.T) {
+		e := startFlooded(t, "store memory {\n\t\t\tmax_memory 2MiB\n\t\t}")
+		// Each request counts its /64, its /48 and its address: as many
+		// requests as the store holds counters fill it three times over.
+		flood(t, e, counterCapacity(t, 2<<20))
+		signInAfterFlood(t, e)
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		e := startFlooded(t, "store redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\tkey_prefix flood:\n\t\t\tcounters 1024\n\t\t}")
+		flood(t, e, 1024)
+		signInAfterFlood(t, e)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		keys, err := rdb.Keys(context.Background(), "flood:*:counters:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 1024/4 {
+			t.Fatalf("%d counter sets in Redis after the flood, want at most %d", len(keys), 1024/4)
+		}
+	})
+}
+
+// startFlooded starts Caddy with store, strict per-IP and per-address
+// limits, and the client IP taken from X-Forwarded-For.
+func startFlooded(t *testing.T, store string) *env {
+	return startCaddyWith(t, func(*env) siteConfig {
 		return siteConfig{
-			Servers: "trusted_proxies static 127.0.0.1/32",
-			Mailgate: projectsConfig + `
-		store memory {
-			max_memory 2MiB
-		}`,
+			Servers:  "trusted_proxies static 127.0.0.1/32",
+			Mailgate: projectsConfig + "\n\t\t" + store,
 			Limits: `limits {
 			requests_per_ip 5 15m
 			mails_per_address 5 15m
 		}`,
 		}
 	})
-	// Each request counts its /64, its /48 and its address: as many
-	// requests as the store holds counters fill it three times over.
-	requests := counterCapacity(t, 2<<20)
+}
+
+// flood sends n code requests, each from its own /48 for its own address
+// at a domain that is not allowed (so no mail goes out), and fails the test
+// if any is refused.
+func flood(t *testing.T, e *env, n int) {
+	t.Helper()
 	client := e.browser(t).client
 	var refused atomic.Int64
 	var wg sync.WaitGroup
@@ -60,17 +93,21 @@ func TestAFloodOfSubjectsRefusesNobody(t *testing.T) {
 			}
 		})
 	}
-	for i := range requests {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	if n := refused.Load(); n != 0 {
+	if r := refused.Load(); r != 0 {
 		// Before counters forgot instead of refusing, the store was full
 		// after a few hundred and every later request got 503.
-		t.Fatalf("%d of %d flood requests were refused; each came from its own network for its own address", n, requests)
+		t.Fatalf("%d of %d flood requests were refused; each came from its own network for its own address", r, n)
 	}
+}
 
+// signInAfterFlood signs a new person in by link and another by code.
+func signInAfterFlood(t *testing.T, e *env) {
+	t.Helper()
 	fresh := e.browser(t)
 	fresh.login("alice@example.com", "/")
 	if r := fresh.get("/"); r.StatusCode != http.StatusOK {

@@ -26,13 +26,15 @@ type StoreConfig struct {
 
 	// MaxMemory bounds the memory store, in bytes; at least 2MiB. Three
 	// sixteenths hold markers and revocations (revoked sessions, used
-	// DPoP proofs), a sixteenth the rate-limit counters; neither is ever
-	// dropped to make room: when full, logouts, API calls and logins
-	// answer 503 until older entries expire. The rest holds pending links
-	// and codes, about 190 bytes a link, with an index of 40 to 75 bytes
-	// a link on top: 256MiB holds a million links. When it is full the
-	// oldest are dropped, and their owners must ask again. Default:
-	// 64MiB, which holds about 250,000. Memory store only.
+	// DPoP proofs), which are never dropped to make room: when full,
+	// logouts and API calls answer 503 until older entries expire. A
+	// sixteenth holds the rate-limit counters, 24 bytes each, which never
+	// refuse: a new subject takes the place of a low count (174,760
+	// counters at 64MiB). The rest holds pending links and codes, about 190
+	// bytes a link, with an index of 40 to 75 bytes a link on top: 256MiB
+	// holds a million links. When it is full the oldest are dropped, and
+	// their owners must ask again. Default: 64MiB, which holds about
+	// 250,000. Memory store only.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 
 	// Address is the Redis server, `host:port`. Required for the redis
@@ -64,6 +66,13 @@ type StoreConfig struct {
 	// Timeout bounds connecting to Redis and each command, so that a Redis
 	// that is down fails a request (503) within seconds. Default: 2s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Counters is how many rate-limit counters the realm keeps in Redis
+	// at most, 1024 to 16777216, in sets of four; past that a new subject
+	// takes the place of a low count instead of growing Redis, so a flood
+	// of distinct IPs or addresses cannot fill a noeviction Redis. A set
+	// takes about 200 bytes. Default: 262144 (about 13 MiB).
+	Counters int `json:"counters,omitempty"`
 }
 
 // applyDefaults fills in and checks the store settings.
@@ -71,11 +80,11 @@ func (s *StoreConfig) applyDefaults() error {
 	if s.Type == "" {
 		s.Type = "memory"
 	}
-	redisSet := s.Address != "" || s.Username != "" || s.Password != "" || s.DB != 0 || s.TLS || s.KeyPrefix != "" || s.Timeout != 0
+	redisSet := s.Address != "" || s.Username != "" || s.Password != "" || s.DB != 0 || s.TLS || s.KeyPrefix != "" || s.Timeout != 0 || s.Counters != 0
 	switch s.Type {
 	case "memory":
 		if redisSet {
-			return errors.New("mailgate: store memory: address, username, password, db, tls, key_prefix and timeout are for store redis")
+			return errors.New("mailgate: store memory: address, username, password, db, tls, key_prefix, timeout and counters are for store redis")
 		}
 		if s.MaxMemory == 0 {
 			s.MaxMemory = defaultMaxMemory
@@ -102,6 +111,12 @@ func (s *StoreConfig) applyDefaults() error {
 		if t := time.Duration(s.Timeout); t < 100*time.Millisecond || t > time.Minute {
 			return fmt.Errorf("mailgate: store redis timeout %s: must be between 100ms and 1m", t)
 		}
+		if s.Counters == 0 {
+			s.Counters = ticket.DefaultRedisCounters
+		}
+		if s.Counters < 1024 || s.Counters > 1<<24 {
+			return fmt.Errorf("mailgate: store redis counters %d: must be between 1024 and 16777216", s.Counters)
+		}
 	default:
 		return fmt.Errorf("mailgate: store %q: unknown (known: memory, redis)", s.Type)
 	}
@@ -121,7 +136,8 @@ func (s StoreConfig) newStore(realm string, logger *zap.Logger) (ticket.Store, e
 		Address: s.Address, Username: s.Username, Password: password, DB: s.DB,
 		KeyPrefix:   s.KeyPrefix + realm + ":",
 		DialTimeout: time.Duration(s.Timeout), ReadTimeout: time.Duration(s.Timeout), WriteTimeout: time.Duration(s.Timeout),
-		Now: now,
+		Counters: s.Counters,
+		Now:      now,
 	}
 	if s.TLS {
 		host, _, _ := net.SplitHostPort(s.Address)
