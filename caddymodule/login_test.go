@@ -498,8 +498,12 @@ func TestMailgateInCaddy(t *testing.T) {
 		}
 		b := e.browser(t)
 		b.login("alice@example.com", "/")
-		if r := b.get("/.mailgate/login"); !strings.Contains(r.body, "You are already signed in as alice@example.com.") {
-			t.Fatalf("login page for a signed-in visitor:\n%s", r.body)
+		if r := b.get("/.mailgate/login"); !strings.Contains(r.body, "You are already signed in as alice@example.com.") ||
+			!strings.Contains(r.body, `<a href="/.mailgate/logout">Sign out to use another address.</a>`) {
+			t.Fatalf("login page for a signed-in visitor: no notice, or no way to switch account:\n%s", r.body)
+		}
+		if r := b.get("/.mailgate/logout"); !strings.Contains(r.body, "You are signed in as alice@example.com. Sign out of Example?") || !strings.Contains(r.body, `autofocus>Sign out</button>`) {
+			t.Fatalf("sign-out page: does not name the account, or the button is not focused:\n%s", r.body)
 		}
 		b.requestLink("alice@example.com", "/")
 		confirm := b.get(mustURL(e.mailedLink(t, "alice@example.com")).RequestURI())
@@ -541,9 +545,9 @@ func TestMailgateInCaddy(t *testing.T) {
 			t.Fatalf("signed-out page: %s\n%s", done.Status, done.body)
 		}
 		// The same form again, as a refresh of a POST answer would send it,
-		// is refused: form tokens are single-use.
-		if again := b.post("/.mailgate/logout", form); again.StatusCode != http.StatusForbidden {
-			t.Fatalf("the logout form sent twice: %s, want 403", again.Status)
+		// signs out nobody and says so again.
+		if again := b.post("/.mailgate/logout", form); again.StatusCode != http.StatusSeeOther || again.Header.Get("Location") != "/.mailgate/logout/done" {
+			t.Fatalf("the logout form sent twice: %s, want 303 to the signed-out page", again.Status)
 		}
 		// A copy of the old cookie, replayed, is refused.
 		if r := e.browser(t).do(e.withCookie("/", token)); r.StatusCode != http.StatusUnauthorized {
@@ -694,4 +698,31 @@ func tokenHeader(t *testing.T, token string) string {
 		t.Fatal(err)
 	}
 	return string(raw)
+}
+
+// TestSignOutInOnePressFromTheApp: the app's own "Sign out" button posts
+// straight to {prefix}/logout, as the demo's does, and that one press ends
+// the session everywhere; a post from another site signs nobody out.
+func TestSignOutInOnePressFromTheApp(t *testing.T) {
+	e := startCaddy(t)
+	b := e.browser(t)
+	token := b.login("alice@example.com", "/")
+	press := func(site string) response {
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/logout", strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", site)
+		return b.do(req)
+	}
+	if r := press("cross-site"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a sign-out posted from another site: %s, want 403", r.Status)
+	}
+	if r := b.get("/"); r.StatusCode != http.StatusOK {
+		t.Fatalf("after a refused cross-site sign-out, the session: %s", r.Status)
+	}
+	if r := press("same-origin"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/logout/done" || b.cookie("__Host-mailgate") != "" {
+		t.Fatalf("one press from the app: %s to %q, cookie %q", r.Status, r.Header.Get("Location"), b.cookie("__Host-mailgate"))
+	}
+	if r := e.browser(t).do(e.withCookie("/", token)); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a copy of the session after the one-press sign-out: %s, want 401", r.Status)
+	}
 }

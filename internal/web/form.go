@@ -108,21 +108,29 @@ func (f Forms) mint(w http.ResponseWriter) string {
 // mailgate minted and that matches the browser's cookie. The request's form
 // must be parsed.
 func (f Forms) Check(r *http.Request) error {
-	switch site := r.Header.Get("Sec-Fetch-Site"); {
-	case site != "":
-		if site != "same-origin" {
-			return ErrForm
-		}
-	case r.Header.Get("Origin") != f.Origin:
-		// Browsers that predate Sec-Fetch-Site still send Origin on POST;
-		// a request with neither is not a form from our page.
-		return ErrForm
+	if err := f.SameOrigin(r); err != nil {
+		return err
 	}
 	c, err := r.Cookie(formCookieName(f.Secure))
 	if err != nil || !f.verify(c.Value) {
 		return ErrForm
 	}
 	if !hmac.Equal([]byte(c.Value), []byte(r.PostFormValue(FormTokenField))) {
+		return ErrForm
+	}
+	return nil
+}
+
+// SameOrigin accepts a POST only from a page of f.Origin, by what the
+// browser says of it: Sec-Fetch-Site, or Origin from browsers that predate
+// it. A request with neither is not a form from this site.
+func (f Forms) SameOrigin(r *http.Request) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); {
+	case site != "":
+		if site != "same-origin" {
+			return ErrForm
+		}
+	case r.Header.Get("Origin") != f.Origin:
 		return ErrForm
 	}
 	return nil

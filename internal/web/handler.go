@@ -121,7 +121,7 @@ func (h *Handler) Mount() {
 	h.handle("GET "+p+"/login/code", h.codePage)
 	h.handle("POST "+p+"/login/code", h.form(h.redeemCode))
 	h.handle("GET "+p+"/logout", h.logoutPage)
-	h.handle("POST "+p+"/logout", h.form(h.logout))
+	h.handle("POST "+p+"/logout", h.sameOriginForm(h.logout))
 	h.handle("GET "+p+"/logout/done", h.signedOutPage)
 	h.handle("POST "+p+"/password", h.form(h.setPassword))
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
@@ -176,6 +176,23 @@ func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(h
 			return h.render(w, http.StatusForbidden, "bad_form", Data{})
 		}
 		return fn(w, h.Forms.Renew(w, r))
+	}
+}
+
+// sameOriginForm guards a POST that any page of the site may send, without
+// a form token: the app's own "Sign out" button posts straight to logout.
+// A cross-site page cannot, and what a forged same-site post could do,
+// signing someone out, needs no secret to protect it.
+func (h *Handler) sameOriginForm(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return fail(http.StatusBadRequest, err)
+		}
+		if err := h.Forms.SameOrigin(r); err != nil {
+			return h.render(w, http.StatusForbidden, "bad_form", Data{})
+		}
+		return fn(w, r)
 	}
 }
 

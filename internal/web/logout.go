@@ -19,7 +19,7 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageLogout, Data{FormToken: h.Forms.Token(w, r)})
+	return h.render(w, http.StatusOK, PageLogout, Data{FormToken: h.Forms.Token(w, r), Account: s.Email})
 }
 
 // logout revokes the session, so a copy of the cookie kept elsewhere stops
