@@ -8,8 +8,9 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 )
 
-// outboxMailer logs each link written to the development outbox, so a local
-// run can log in straight from the terminal.
+// outboxMailer logs each link or code written to the development outbox,
+// so a local run can log in straight from the terminal. Only the dev outbox
+// does: a real mail's secret never reaches a log.
 type outboxMailer struct {
 	*mail.Mailer
 	dir    string
@@ -20,7 +21,17 @@ func (o outboxMailer) Send(ctx context.Context, l mail.Letter) error {
 	if err := o.Mailer.Send(ctx, l); err != nil {
 		return err
 	}
-	o.logger.Info("login link written to the dev outbox (not mailed)",
-		zap.String("to", l.To), zap.String("link", l.Link), zap.String("outbox", o.dir))
+	fields := []zap.Field{zap.String("to", l.To), zap.String("outbox", o.dir)}
+	if l.Code != "" {
+		fields = append(fields, zap.String("code", l.Code))
+	}
+	if l.Link != "" {
+		fields = append(fields, zap.String("link", l.Link))
+	}
+	what := "login link"
+	if l.Code != "" {
+		what = "login code"
+	}
+	o.logger.Info(what+" written to the dev outbox (not mailed)", fields...)
 	return nil
 }
