@@ -318,12 +318,9 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 		if !f.Allowlist.Allows(op.Email) {
 			return ErrLinkInvalid
 		}
-		u, err := f.Users.EnsureByEmail(ctx, op.Email)
+		u, err := signingIn(ctx, f.Users, op.Email)
 		if err != nil {
 			return err
-		}
-		if u.Status == directory.StatusDisabled {
-			return ErrLinkInvalid
 		}
 		login = CodeLogin{User: u, Project: op.Project, LoginURL: op.LoginURL, Payload: op.Payload, WithLogout: op.WithLogout}
 		return nil

@@ -14,7 +14,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
+	"github.com/mailgate/caddy-mailgate/internal/storetest"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -206,74 +206,53 @@ func TestAnAddressOverItsWrongCodesGetsNoCode(t *testing.T) {
 // before its compare, so at most three are compared, and the right code
 // sent after them is refused.
 func TestFiftyGuessesAtOnceGetThreeCompares(t *testing.T) {
-	stores := map[string]func(t *testing.T) ticket.Store{
-		"memory": func(t *testing.T) ticket.Store {
-			m, err := ticket.NewMemory(ticket.MinMemory, time.Now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = m.Close() })
-			return m
-		},
-		"redis": func(t *testing.T) ticket.Store {
-			srv := redistest.Start(t)
-			r, err := ticket.NewRedis(ticket.RedisConfig{Address: srv.Addr()}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = r.Close() })
-			return r
-		},
-	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			f := &codeFixture{now: time.Now()}
-			f.on(open(t))
-			id := f.start(t, "alice@example.com", false)
-			code := f.lastCode(t)
-			var compared, expired atomic.Int64
-			var wg sync.WaitGroup
-			for range 50 {
-				wg.Go(func() {
-					_, err := f.complete(id, "alice@example.com", wrongOf(code))
-					switch {
-					case errors.Is(err, ErrCodeWrong):
-						compared.Add(1)
-					case errors.Is(err, ErrCodeExpired):
-						expired.Add(1)
-					default:
-						t.Errorf("a guess: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			if compared.Load() > CodeAttempts || compared.Load()+expired.Load() != 50 {
-				t.Fatalf("of 50 guesses at once, %d were compared and %d refused; want at most %d compared", compared.Load(), expired.Load(), CodeAttempts)
-			}
-			if _, err := f.complete(id, "alice@example.com", code); !errors.Is(err, ErrCodeExpired) {
-				t.Fatalf("the right code after fifty guesses: %v, want ErrCodeExpired", err)
-			}
+	storetest.Each(t, time.Now, func(t *testing.T, store ticket.Store) {
+		f := &codeFixture{now: time.Now()}
+		f.on(store)
+		id := f.start(t, "alice@example.com", false)
+		code := f.lastCode(t)
+		var compared, expired atomic.Int64
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				_, err := f.complete(id, "alice@example.com", wrongOf(code))
+				switch {
+				case errors.Is(err, ErrCodeWrong):
+					compared.Add(1)
+				case errors.Is(err, ErrCodeExpired):
+					expired.Add(1)
+				default:
+					t.Errorf("a guess: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if compared.Load() > CodeAttempts || compared.Load()+expired.Load() != 50 {
+			t.Fatalf("of 50 guesses at once, %d were compared and %d refused; want at most %d compared", compared.Load(), expired.Load(), CodeAttempts)
+		}
+		if _, err := f.complete(id, "alice@example.com", code); !errors.Is(err, ErrCodeExpired) {
+			t.Fatalf("the right code after fifty guesses: %v, want ErrCodeExpired", err)
+		}
 
-			// Tries past the limit must not spoil one within it: of ten
-			// right codes at once (an app that retries), one signs in.
-			id = f.start(t, "alice@example.com", false)
-			code = f.lastCode(t)
-			var wins atomic.Int64
-			for range 10 {
-				wg.Go(func() {
-					if _, err := f.complete(id, "alice@example.com", code); err == nil {
-						wins.Add(1)
-					} else if !errors.Is(err, ErrCodeExpired) {
-						t.Errorf("a right code at once with nine others: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("of ten right codes at once, %d signed in; want 1", wins.Load())
-			}
-		})
-	}
+		// Tries past the limit must not spoil one within it: of ten
+		// right codes at once (an app that retries), one signs in.
+		id = f.start(t, "alice@example.com", false)
+		code = f.lastCode(t)
+		var wins atomic.Int64
+		for range 10 {
+			wg.Go(func() {
+				if _, err := f.complete(id, "alice@example.com", code); err == nil {
+					wins.Add(1)
+				} else if !errors.Is(err, ErrCodeExpired) {
+					t.Errorf("a right code at once with nine others: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("of ten right codes at once, %d signed in; want 1", wins.Load())
+		}
+	})
 }
 
 // TestASuccessForgivesEarlierMistakes: two typos, then the right code; the

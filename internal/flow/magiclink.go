@@ -100,6 +100,20 @@ type Users interface {
 	EnsureByEmail(ctx context.Context, email string) (directory.User, error)
 }
 
+// signingIn returns the account a link or code signs in, creating it at an
+// address's first sign-in; a disabled account is ErrLinkInvalid, so that
+// the secret reads as no longer working.
+func signingIn(ctx context.Context, users Users, email string) (directory.User, error) {
+	u, err := users.EnsureByEmail(ctx, email)
+	if err != nil {
+		return directory.User{}, err
+	}
+	if u.Status == directory.StatusDisabled {
+		return directory.User{}, ErrLinkInvalid
+	}
+	return u, nil
+}
+
 // MagicLink is the login-by-mailed-link flow.
 type MagicLink struct {
 	// Store keeps the pending links.
@@ -321,12 +335,9 @@ func (f *MagicLink) Redeem(ctx context.Context, secret string, use func(Login) e
 		if p.Client == nil && !f.Allowlist.Allows(p.Email) {
 			return ErrLinkInvalid
 		}
-		u, err := f.Users.EnsureByEmail(ctx, p.Email)
+		u, err := signingIn(ctx, f.Users, p.Email)
 		if err != nil {
 			return err
-		}
-		if u.Status == directory.StatusDisabled {
-			return ErrLinkInvalid
 		}
 		return use(Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client})
 	})

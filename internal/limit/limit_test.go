@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
+	"github.com/mailgate/caddy-mailgate/internal/storetest"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -138,42 +138,27 @@ func TestAttemptsAreCountedBeforeAndGivenBackAfterASuccess(t *testing.T) {
 // before the compare, so attempts sent at once cannot all pass a check
 // that none of them has counted yet; on the memory store and on Redis.
 func TestFiftyConcurrentAttemptsGetNoMoreThanTheRule(t *testing.T) {
-	now := time.Now()
-	stores := map[string]func(t *testing.T) FailureCounter{
-		"memory": func(t *testing.T) FailureCounter { return memoryStore(t, &now) },
-		"redis": func(t *testing.T) FailureCounter {
-			srv := redistest.Start(t)
-			r, err := ticket.NewRedis(ticket.RedisConfig{Address: srv.Addr()}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = r.Close() })
-			return r
-		},
-	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			f := Failures{Rule: Rule{Max: 3, Window: time.Minute}, Store: open(t), Name: "failures_per_ip"}
-			var compared atomic.Int64
-			var wg sync.WaitGroup
-			for range 50 {
-				wg.Go(func() {
-					a, err := f.TryIP(ctx, "2001:db8::1")
-					if err != nil {
-						return
-					}
-					compared.Add(1)
-					a.Failed()
-					_ = a.Done(ctx)
-				})
-			}
-			wg.Wait()
-			if compared.Load() != 3 {
-				t.Fatalf("%d of 50 concurrent attempts went on to compare, want 3", compared.Load())
-			}
-		})
-	}
+	storetest.Each(t, time.Now, func(t *testing.T, store ticket.Store) {
+		ctx := context.Background()
+		f := Failures{Rule: Rule{Max: 3, Window: time.Minute}, Store: store, Name: "failures_per_ip"}
+		var compared atomic.Int64
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				a, err := f.TryIP(ctx, "2001:db8::1")
+				if err != nil {
+					return
+				}
+				compared.Add(1)
+				a.Failed()
+				_ = a.Done(ctx)
+			})
+		}
+		wg.Wait()
+		if compared.Load() != 3 {
+			t.Fatalf("%d of 50 concurrent attempts went on to compare, want 3", compared.Load())
+		}
+	})
 }
 
 // memoryStore is a memory ticket store on the clock *now.

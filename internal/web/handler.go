@@ -165,18 +165,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 // form guards a POST: a bounded body, parsed, from this origin with a form
-// token mailgate minted.
+// token mailgate minted, which is then renewed (single use).
 func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := r.ParseForm(); err != nil {
-			return fail(http.StatusBadRequest, err)
-		}
-		if err := h.Forms.Check(r); err != nil {
-			return h.render(w, http.StatusForbidden, "bad_form", Data{})
-		}
+	return h.post(h.Forms.Check, func(w http.ResponseWriter, r *http.Request) error {
 		return fn(w, h.Forms.Renew(w, r))
-	}
+	})
 }
 
 // sameOriginForm guards a POST that any page of the site may send, without
@@ -184,12 +177,18 @@ func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(h
 // A cross-site page cannot, and what a forged same-site post could do,
 // signing someone out, needs no secret to protect it.
 func (h *Handler) sameOriginForm(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return h.post(h.Forms.SameOrigin, fn)
+}
+
+// post reads a bounded form body and hands it to fn if check accepts the
+// request, and answers "this form has expired" (403) if not.
+func (h *Handler) post(check func(*http.Request) error, fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
 			return fail(http.StatusBadRequest, err)
 		}
-		if err := h.Forms.SameOrigin(r); err != nil {
+		if err := check(r); err != nil {
 			return h.render(w, http.StatusForbidden, "bad_form", Data{})
 		}
 		return fn(w, r)
