@@ -76,8 +76,8 @@ func TestCodeLoginInTheForm(t *testing.T) {
 	if len(e.smtp.Messages()) != before {
 		t.Fatal("a code was mailed to an address outside the allow rules")
 	}
-	if r := other.enterCode("123456", "/"); r.StatusCode != http.StatusGone {
-		t.Fatalf("a code for an address outside the rules: %s", r.Status)
+	if r := other.enterCode("123456", "/"); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not the code we sent") {
+		t.Fatalf("a code for an address outside the rules: %s, want the page a wrong code gets", r.Status)
 	}
 }
 

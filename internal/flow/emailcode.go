@@ -146,6 +146,10 @@ type codeOperation struct {
 	// Expires is when the code stops working, in Unix nanoseconds: the
 	// store's own expiry may be coarser than the contract's three minutes.
 	Expires int64 `json:"expires"`
+	// Decoy marks the operation of an address outside the allow rules: it
+	// answers every code as wrong, so that the app cannot tell it from a
+	// real one by what a wrong code gets.
+	Decoy bool `json:"decoy,omitempty"`
 }
 
 // codeLink is what a mailed link's secret stands for: the operation it
@@ -199,7 +203,7 @@ func (f *EmailCode) Start(ctx context.Context, r CodeRequest) (string, error) {
 		if f.Refused != nil {
 			f.Refused(email[strings.LastIndexByte(email, '@')+1:])
 		}
-		return f.startNothing(ctx, r.SendLink)
+		return f.startNothing(ctx, r, email)
 	}
 	r.Email = email
 	return f.start(ctx, r)
@@ -249,14 +253,19 @@ func (f *EmailCode) start(ctx context.Context, r CodeRequest) (string, error) {
 }
 
 // startNothing answers a request that gets no mail like one that does: an
-// operation id that leads nowhere, after as many store writes as start
-// makes (deletes of keys nobody has).
-func (f *EmailCode) startNothing(ctx context.Context, sendLink bool) (string, error) {
-	id := ticket.NewSecret()
-	if err := f.operations().Drop(ctx, id); err != nil {
+// operation that no code completes (Decoy), which counts tries and ends
+// after three wrong ones like a real one, after as many store writes as
+// start makes (the link's is a delete of a key nobody has).
+func (f *EmailCode) startNothing(ctx context.Context, r CodeRequest, email string) (string, error) {
+	op := codeOperation{
+		Project: r.Project, Email: email, Code: newCode(), Decoy: true,
+		Expires: f.Now().Add(EmailCodeTTL).UnixNano(),
+	}
+	id, err := f.operations().Issue(ctx, r.Project+"\n"+email, op, EmailCodeTTL)
+	if err != nil {
 		return "", fmt.Errorf("flow: storing a code: %w", err)
 	}
-	if sendLink {
+	if r.SendLink {
 		if err := f.links().Drop(ctx, ticket.NewSecret()); err != nil {
 			return "", fmt.Errorf("flow: storing a code's link: %w", err)
 		}
@@ -296,7 +305,7 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 	// A try that was not a wrong code is given back. Should that fail, the
 	// address is over-counted by one for the window: nothing to refuse for.
 	defer func() { _ = try.Done(context.WithoutCancel(ctx)) }()
-	if subtle.ConstantTimeCompare([]byte(normalizeCode(code)), []byte(op.Code)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(normalizeCode(code)), []byte(op.Code)) != 1 || op.Decoy {
 		try.Failed()
 		if n == CodeAttempts {
 			// The last try is spent: nothing may be tried against this

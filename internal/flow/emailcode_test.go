@@ -321,8 +321,20 @@ func TestCodeForAnAddressNotAllowed(t *testing.T) {
 		if got := writes(f.store.calls); got != allowedCalls || f.out.checks != allowedChecks-1 {
 			t.Fatalf("send_link %v: refused %d writes and %d queue checks, allowed %d and %d (+1 enqueue)", sendLink, got, f.out.checks, allowedCalls, allowedChecks)
 		}
-		if _, err := f.complete(id, "mallory@example.com", "123456"); !errors.Is(err, ErrCodeExpired) {
-			t.Fatalf("send_link %v: completing a refused address: %v", sendLink, err)
+		// A wrong code gets what it gets at a real operation, and no code
+		// completes it, not even the one it holds.
+		decoy, err := f.flow.operations().Peek(context.Background(), id)
+		if err != nil || !decoy.Decoy {
+			t.Fatalf("send_link %v: the refused address's operation: %+v, %v", sendLink, decoy, err)
+		}
+		for i, code := range []string{wrongOf(decoy.Code), decoy.Code, wrongOf(decoy.Code)} {
+			var wrong *WrongCodeError
+			if _, err := f.complete(id, "mallory@example.com", code); !errors.As(err, &wrong) || wrong.Left != CodeAttempts-1-i {
+				t.Fatalf("send_link %v: code %d at a refused address: %v, want a wrong code with %d tries left, as at a real one", sendLink, i+1, err, CodeAttempts-1-i)
+			}
+		}
+		if _, err := f.complete(id, "mallory@example.com", decoy.Code); !errors.Is(err, ErrCodeExpired) {
+			t.Fatalf("send_link %v: after three tries: %v, want ErrCodeExpired", sendLink, err)
 		}
 	}
 }
