@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"net/mail"
@@ -71,11 +72,15 @@ func ParseFrom(s string) (*mail.Address, error) {
 	return a, nil
 }
 
+// errCompose marks a letter that could not be rendered (an address that
+// does not parse, a template that fails): every attempt would fail alike.
+var errCompose = errors.New("mail: composing the letter")
+
 // Send renders l and delivers it.
 func (m *Mailer) Send(ctx context.Context, l Letter) error {
 	msg, err := m.Compose(l)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errCompose, err)
 	}
 	return m.Transport.Deliver(ctx, m.From.Address, l.To, msg)
 }

@@ -350,6 +350,31 @@ func TestQueueGivesUpAtOnceOnAnAddressTheServerCannotTake(t *testing.T) {
 	}
 }
 
+// TestQueueGivesUpAtOnceOnALetterThatCannotBeComposed: a recipient that
+// does not parse fails the same way on every attempt, so it is given up
+// without a retry, and the next letter still goes out.
+func TestQueueGivesUpAtOnceOnALetterThatCannotBeComposed(t *testing.T) {
+	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none"})
+	tr := pooled(srv, TLSNone, 0)
+	defer tr.Close()
+	qs := startQueue(t, mailer(t, tr), nil)
+	var d drops
+	bad := letter()
+	bad.To = "not an address"
+	for _, l := range []Letter{bad, letter()} {
+		if err := qs.q.Enqueue(l, d.undelivered); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qs.flush(t)
+	if d.count() != 1 || len(qs.clock.backoffs()) != 0 {
+		t.Fatalf("%d letters given up after backoffs %v; want 1, at once", d.count(), qs.clock.backoffs())
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 {
+		t.Fatalf("the server received %d mails, want the good letter's", len(msgs))
+	}
+}
+
 // TestQueueDoesNotRetryPastTheLinkExpiry: a mail whose link would have
 // expired before the next attempt is given up rather than sent dead.
 func TestQueueDoesNotRetryPastTheLinkExpiry(t *testing.T) {

@@ -24,12 +24,13 @@ func (q *Queue) backoff(n int) time.Duration {
 }
 
 // permanent reports a failure that another attempt would only repeat: an
-// SMTP 5xx (no such mailbox, authentication failed, TLS required), or an
-// address the server cannot take (errNoSMTPUTF8). A 4xx, a timeout or a
-// connection that failed may pass next time.
+// SMTP 5xx (no such mailbox, authentication failed, TLS required), an
+// address the server cannot take (errNoSMTPUTF8), or a letter that cannot
+// be composed (errCompose). A 4xx, a timeout or a connection that failed
+// may pass next time.
 func permanent(err error) bool {
 	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code >= 500 || errors.Is(err, errNoSMTPUTF8)
+	return errors.As(err, &se) && se.Code >= 500 || errors.Is(err, errNoSMTPUTF8) || errors.Is(err, errCompose)
 }
 
 // domainOf is what the log may say about a recipient: the domain, which
