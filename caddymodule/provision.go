@@ -90,6 +90,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		JWKSMaxAge:     jwksMaxAge,
 		LinkTTL:        time.Duration(m.LinkTTL),
 		SiteName:       m.SiteName,
+		Locale:         m.Locale.Default,
+		Negotiate:      m.Locale.negotiate(),
 		Prefix:         m.Prefix,
 		Secure:         m.secure,
 		Logger:         m.logger,
@@ -222,6 +224,12 @@ func (m *Mailgate) applyDefaults() error {
 		return err
 	}
 	if err := m.checkProjects(); err != nil {
+		return err
+	}
+	if m.Locale == nil {
+		m.Locale = &LocaleConfig{}
+	}
+	if err := m.Locale.check(); err != nil {
 		return err
 	}
 	if m.Store == nil {
