@@ -30,6 +30,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    base_url    <https://host[:port]>
 //	    prefix      <path>
 //	    site_name   <name>
+//	    locale      en-GB|nl-BE|nl-NL {
+//	        negotiate on|off
+//	    }
 //	    allow email <address...>
 //	    allow domain <domain...>
 //	    session_ttl <duration>
@@ -111,6 +114,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return checked(d, oneArg(d, &m.Prefix), func() error { return checkPrefix(m.Prefix) })
 		case "site_name":
 			return oneArg(d, &m.SiteName)
+		case "locale":
+			return m.parseLocale(d)
 		case "allow":
 			return m.parseAllow(d)
 		case "session_ttl":

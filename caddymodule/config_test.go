@@ -82,6 +82,9 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"client with unknown scope", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret 0123456789abcdef\nscopes admin\n}", `unknown scope "admin"`},
 		{"client redirect over http", "base_url https://app.example.com\n" + outbox + "client shop {\nsecret 0123456789abcdef\nredirect_uri http://shop.example.com/cb\n}", `redirect_uri "http://shop.example.com/cb"`},
 		{"duplicate in client", "base_url https://app.example.com\n" + outbox + "client shop {\ndpop required\ndpop allowed\n}", `client shop: duplicate subdirective "dpop"`},
+		{"locale negotiate neither on nor off", "base_url https://app.example.com\n" + outbox + "locale nl-BE {\nnegotiate sometimes\n}", `locale negotiate "sometimes": use on or off`},
+		{"locale without a tag", "base_url https://app.example.com\n" + outbox + "locale", "wrong argument count"},
+		{"unknown in locale", "base_url https://app.example.com\n" + outbox + "locale nl-BE {\nfallback en-GB\n}", `locale: unknown subdirective "fallback"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,6 +110,9 @@ func TestConfigAccepted(t *testing.T) {
 base_url https://app.example.com
 prefix /auth
 site_name "Example"
+locale nl-be {
+	negotiate off
+}
 allow email alice@example.com bob@example.com
 allow domain example.com *.corp.example
 session_ttl 8h
@@ -234,6 +240,11 @@ func TestDefaults(t *testing.T) {
 	if time.Duration(m.KeyRotation) != 30*24*time.Hour {
 		t.Errorf("key_rotation defaults to %s, want 720h", time.Duration(m.KeyRotation))
 	}
+	// British English, unless the visitor's browser prefers a language
+	// mailgate writes.
+	if m.Locale.Default != "en-GB" || !m.Locale.negotiate() {
+		t.Errorf("locale defaults to %q, negotiated: %v", m.Locale.Default, m.Locale.negotiate())
+	}
 	// Without a limits block, the documented limits hold.
 	l := m.Limits.linkLimits()
 	if l.PerAddress != (limit.Rule{Max: 5, Window: 15 * time.Minute}) || l.PerIP != (limit.Rule{Max: 20, Window: 15 * time.Minute}) ||
@@ -312,6 +323,8 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},
 		{"redirect uri over http", "client shop {\nsecret x\nredirect_uri http://shop.example.com/cb\n}", "must use https"},
 		{"tiny store", "store memory {\nmax_memory 1MiB\n}", "must be at least 2MiB"},
+		{"locale not supported", "locale fr-FR", `locale "fr-FR": use one of en-GB, nl-BE, nl-NL`},
+		{"locale not a locale", "locale dutch", `locale "dutch": use one of en-GB, nl-BE, nl-NL`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// The line at fault is the third of the file: after the site
@@ -363,5 +376,32 @@ func TestProjectIDsAreCanonical(t *testing.T) {
 	m.Projects = append(m.Projects, ProjectConfig{ID: "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77", CallbackURLs: []string{"https://game.example.com/cb"}})
 	if err := m.applyDefaults(); err == nil || !strings.Contains(err.Error(), "configured twice") {
 		t.Fatalf("a project configured twice: %v", err)
+	}
+}
+
+// TestLocaleConfigFromJSON: a JSON config, which skips the Caddyfile's
+// checks, gets the same: the tag in any case, negotiation turned off only
+// when said so, and an unsupported locale refused by name.
+func TestLocaleConfigFromJSON(t *testing.T) {
+	for raw, want := range map[string]LocaleConfig{
+		`{}`:                             {Default: "en-GB"},
+		`{"locale":{"default":"nl-be"}}`: {Default: "nl-BE"},
+		`{"locale":{"negotiate":false}}`: {Default: "en-GB", Negotiate: new(bool)},
+		`{"locale":{"default":"NL-nl","negotiate":true}}`: {Default: "nl-NL"},
+	} {
+		var m Mailgate
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.applyDefaults(); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if m.Locale.Default != want.Default || m.Locale.negotiate() != want.negotiate() {
+			t.Errorf("%s: locale %q, negotiated %v; want %q, %v", raw, m.Locale.Default, m.Locale.negotiate(), want.Default, want.negotiate())
+		}
+	}
+	m := Mailgate{Locale: &LocaleConfig{Default: "fr-FR"}}
+	if err := m.applyDefaults(); err == nil || !strings.Contains(err.Error(), `locale "fr-FR": use one of en-GB, nl-BE, nl-NL`) {
+		t.Fatalf("an unsupported locale: %v", err)
 	}
 }

@@ -51,6 +51,11 @@ type Mailgate struct {
 	// BaseURL.
 	SiteName string `json:"site_name,omitempty"`
 
+	// Locale is the language of the pages and of the login form's mails:
+	// the visitor's, from Accept-Language, among en-GB, nl-BE and nl-NL,
+	// or the site's default. Omitted: en-GB by default, negotiated.
+	Locale *LocaleConfig `json:"locale,omitempty"`
+
 	// AllowEmails are the addresses that may log in.
 	AllowEmails []string `json:"allow_emails,omitempty"`
 

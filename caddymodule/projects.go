@@ -16,7 +16,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
-	loc "github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -144,11 +143,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		Mailer:    mailer,
 		Allowlist: allow,
 		LinkURL: func(secret, locale, project string) string {
-			u := m.origin + m.Prefix + "/login/email/link?t=" + secret + "&p=" + url.QueryEscape(project)
-			if locale != "" && locale != loc.Default {
-				u += "&l=" + url.QueryEscape(locale)
-			}
-			return u
+			return m.origin + m.Prefix + "/login/email/link?t=" + secret + "&p=" + url.QueryEscape(project) + "&l=" + linkLocale(locale)
 		},
 		SiteName: m.SiteName,
 		Now:      now,

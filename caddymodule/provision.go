@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		JWKSMaxAge:     jwksMaxAge,
 		LinkTTL:        time.Duration(m.LinkTTL),
 		SiteName:       m.SiteName,
+		Locale:         m.Locale.Default,
+		Negotiate:      m.Locale.negotiate(),
 		Prefix:         m.Prefix,
 		Secure:         m.secure,
 		Logger:         m.logger,
@@ -151,15 +154,16 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 	}
 }
 
-// linkURL is the mailed link for secret; a locale other than the default
-// rides along, so the confirmation page speaks the mail's language.
+// linkURL is the mailed link for secret. Its locale rides along, the
+// default's too, so the confirmation page speaks the mail's language,
+// whatever the site's default or the opening browser's preference.
 func (m *Mailgate) linkURL(secret, locale string) string {
-	u := m.origin + m.Prefix + "/link?t=" + secret
-	if locale != "" && locale != loc.Default {
-		u += "&l=" + url.QueryEscape(locale)
-	}
-	return u
+	return m.origin + m.Prefix + "/link?t=" + secret + "&l=" + linkLocale(locale)
 }
+
+// linkLocale is the l= of the link in a letter for locale, query-escaped:
+// an empty locale is mailgate's default (seed 000), not the site's.
+func linkLocale(locale string) string { return url.QueryEscape(cmp.Or(locale, loc.Default)) }
 
 // Cleanup releases this instance's hold on the realm's shared state; the
 // state itself lives on while a newer config uses the same realm.
@@ -222,6 +226,12 @@ func (m *Mailgate) applyDefaults() error {
 		return err
 	}
 	if err := m.checkProjects(); err != nil {
+		return err
+	}
+	if m.Locale == nil {
+		m.Locale = &LocaleConfig{}
+	}
+	if err := m.Locale.check(); err != nil {
 		return err
 	}
 	if m.Store == nil {

@@ -293,7 +293,7 @@ func TestCodeLettersShowTheCode(t *testing.T) {
 				t.Errorf("%s: the HTML part does not show the code large and selectable:\n%s", loc, html)
 			}
 			for _, part := range []string{text, html} {
-				for _, want := range []string{" 3 ", "192.0.2.7", "1 Apr 2026 09:30 UTC", "The Game"} {
+				for _, want := range []string{" 3 ", "192.0.2.7", map[string]string{"en-GB": "1 Apr 2026 09:30 UTC", "nl-BE": "1 apr. 2026 09:30 UTC", "nl-NL": "1 apr. 2026 09:30 UTC"}[loc], "The Game"} {
 					if !strings.Contains(part, want) {
 						t.Errorf("%s: a part lacks %q:\n%s", loc, want, part)
 					}
@@ -379,7 +379,8 @@ func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, part := range map[string]string{"text": text, "html": html} {
-			if !strings.Contains(part, "24 Nov 2026 09:30 UTC") || !strings.Contains(part, "203.0.113.7") || !strings.Contains(part, "Mozilla/5.0") {
+			date := map[string]string{"en-GB": "24 Nov 2026 09:30 UTC", "nl-BE": "24 nov. 2026 09:30 UTC", "nl-NL": "24 nov. 2026 09:30 UTC"}[l]
+			if !strings.Contains(part, date) || !strings.Contains(part, "203.0.113.7") || !strings.Contains(part, "Mozilla/5.0") {
 				t.Errorf("%s %s part does not say when, from where and with what:\n%s", l, name, part)
 			}
 			if strings.Contains(part, strings.Repeat("x", maxAgentRunes)) {

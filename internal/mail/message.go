@@ -148,7 +148,7 @@ func render(l Letter) (subject, text, html string, err error) {
 		Agent   string
 	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: l.RequestAgent}
 	if !l.RequestedAt.IsZero() {
-		data.When = l.RequestedAt.UTC().Format("2 Jan 2006 15:04 UTC")
+		data.When = when(l.RequestedAt, locale)
 	}
 	if r := []rune(data.Agent); len(r) > maxAgentRunes {
 		data.Agent = string(r[:maxAgentRunes]) + "…"

@@ -21,7 +21,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 	email, err := h.Codes.LinkAccount(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: q.Get("l"), Next: h.ErrorCallbacks[q.Get("p")]})
+		return h.render(w, r, http.StatusGone, PageCodeLinkInvalid, Data{Locale: q.Get("l"), Next: h.ErrorCallbacks[q.Get("p")]})
 	}
 	if err != nil {
 		// Logged here: Caddy would log the URI, which holds the secret.
@@ -29,7 +29,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageConfirm, Data{
+	return h.render(w, r, http.StatusOK, PageConfirm, Data{
 		FormToken: h.Forms.Token(w, r),
 		Secret:    q.Get("t"),
 		Locale:    q.Get("l"),
@@ -51,10 +51,10 @@ func (h *Handler) confirmCodeLink(w http.ResponseWriter, r *http.Request) error 
 	next, err := h.Codes.ConfirmLink(r.Context(), r.PostFormValue("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, http.StatusGone, PageCodeLinkInvalid, Data{Locale: r.PostFormValue("l"), Next: h.ErrorCallbacks[r.PostFormValue("p")]})
+		return h.render(w, r, http.StatusGone, PageCodeLinkInvalid, Data{Locale: r.PostFormValue("l"), Next: h.ErrorCallbacks[r.PostFormValue("p")]})
 	}
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
-	return h.render(w, http.StatusOK, PageCodeLinked, Data{Locale: r.PostFormValue("l"), Next: next})
+	return h.render(w, r, http.StatusOK, PageCodeLinked, Data{Locale: r.PostFormValue("l"), Next: next})
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
-	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -39,7 +38,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	ret := redirect.SafeReturn(r.PostFormValue("return"))
 	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
 	id, err := h.Codes.Start(r.Context(), flow.CodeRequest{
-		Email: email, LoginURL: ret, Locale: locale.Default, Requester: who,
+		Email: email, LoginURL: ret, Locale: h.locale(r), Requester: who,
 	})
 	var exceeded *limit.ExceededError
 	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
@@ -49,15 +48,15 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &exceeded) && exceeded.Rule == flow.RuleWrongCodes:
-		return h.codesLocked(w, d, exceeded)
+		return h.codesLocked(w, r, d, exceeded)
 	case errors.As(err, &exceeded):
-		return h.tooMany(w, exceeded)
+		return h.tooMany(w, r, exceeded)
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
-		return h.render(w, http.StatusBadRequest, PageLogin, d)
+		return h.render(w, r, http.StatusBadRequest, PageLogin, d)
 	case errors.Is(err, flow.ErrDelivery):
 		h.Logger.Error("code mail not queued", zap.Error(err))
-		return h.render(w, http.StatusServiceUnavailable, PageSendFailed, d)
+		return h.render(w, r, http.StatusServiceUnavailable, PageSendFailed, d)
 	default:
 		return fail(http.StatusServiceUnavailable, err)
 	}
@@ -77,7 +76,7 @@ func (h *Handler) codePage(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageCode, Data{
+	return h.render(w, r, http.StatusOK, PageCode, Data{
 		FormToken: h.Forms.Token(w, r),
 		Return:    redirect.SafeReturn(r.URL.Query().Get("return")),
 		Email:     to,
@@ -113,20 +112,20 @@ func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
 	case errors.As(err, &wrong):
 		attempt.Failed()
 		d.Error = wrongCodeMessage(wrong.Left)
-		return h.render(w, http.StatusUnprocessableEntity, PageCode, d)
+		return h.render(w, r, http.StatusUnprocessableEntity, PageCode, d)
 	case errors.Is(err, flow.ErrCodeExpired):
 		attempt.Failed()
 		d.Error = "code_expired"
-		return h.render(w, http.StatusGone, PageCode, d)
+		return h.render(w, r, http.StatusGone, PageCode, d)
 	case errors.As(err, &exceeded) && exceeded.Rule == flow.RuleWrongCodes:
-		return h.codesLocked(w, Data{FormToken: d.FormToken, Return: d.Return}, exceeded)
+		return h.codesLocked(w, r, Data{FormToken: d.FormToken, Return: d.Return}, exceeded)
 	case errors.As(err, &exceeded):
-		return h.tooMany(w, exceeded)
+		return h.tooMany(w, r, exceeded)
 	case err != nil:
 		return fail(http.StatusServiceUnavailable, err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: codeCookieName(h.Secure), Path: "/", MaxAge: -1, Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: locale.Default})
+	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: h.locale(r)})
 }
 
 // wrongCodeMessage says what a wrong code leaves: more tries, one, or none
@@ -143,9 +142,9 @@ func wrongCodeMessage(left int) string {
 
 // codesLocked tells a person whose address is over its wrong codes until
 // when, and offers the link form instead: no page is a dead end.
-func (h *Handler) codesLocked(w http.ResponseWriter, d Data, e *limit.ExceededError) error {
+func (h *Handler) codesLocked(w http.ResponseWriter, r *http.Request, d Data, e *limit.ExceededError) error {
 	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
 	d.CodeLogin = false
 	d.Until = h.now().Add(e.RetryAfter).UTC().Format("15:04 MST")
-	return h.render(w, http.StatusTooManyRequests, PageCodeLocked, d)
+	return h.render(w, r, http.StatusTooManyRequests, PageCodeLocked, d)
 }

@@ -75,6 +75,12 @@ type Handler struct {
 	// page.
 	LinkTTL  time.Duration
 	SiteName string
+	// Locale is the site's language: that of the pages and of the form's
+	// mails for a visitor whose Accept-Language names none mailgate writes,
+	// or for everyone when Negotiate is off. Empty: locale.Default.
+	Locale string
+	// Negotiate lets each visitor's Accept-Language pick the locale.
+	Negotiate bool
 	// Prefix is where the pages live, such as /.mailgate.
 	Prefix string
 	// Secure is whether the site is served over HTTPS: cookie names and
@@ -189,23 +195,38 @@ func (h *Handler) post(check func(*http.Request) error, fn func(http.ResponseWri
 			return fail(http.StatusBadRequest, err)
 		}
 		if err := check(r); err != nil {
-			return h.render(w, http.StatusForbidden, "bad_form", Data{})
+			return h.render(w, r, http.StatusForbidden, "bad_form", Data{})
 		}
 		return fn(w, r)
 	}
 }
 
-// render fills the data every page shares and writes the page.
-func (h *Handler) render(w http.ResponseWriter, status int, page string, d Data) error {
+// render fills the data every page shares and writes the page. A page
+// that knows its locale (a mailed link's, in the mail's language) says so
+// in d; every other page is in the visitor's.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, d Data) error {
 	d.SiteName = h.SiteName
 	d.Prefix = h.Prefix
 	if !locale.Has(d.Locale) {
-		d.Locale = locale.Default
+		d.Locale = h.locale(r)
 	}
 	if err := h.Pages.Render(w, status, page, d); err != nil {
 		return fail(http.StatusInternalServerError, err)
 	}
 	return nil
+}
+
+// locale is the language of the pages and mails that answer r: the
+// visitor's Accept-Language among the supported locales, or the site's.
+func (h *Handler) locale(r *http.Request) string {
+	site := h.Locale
+	if !locale.Has(site) {
+		site = locale.Default
+	}
+	if !h.Negotiate {
+		return site
+	}
+	return locale.Negotiate(r.Header.Get("Accept-Language"), site)
 }
 
 // signedInAs returns the address of the visitor's valid session, or "" when
@@ -234,7 +255,7 @@ func (h *Handler) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt,
 	var exceeded *limit.ExceededError
 	switch {
 	case errors.As(err, &exceeded):
-		if err := h.tooMany(w, exceeded); err != nil {
+		if err := h.tooMany(w, r, exceeded); err != nil {
 			h.Logger.Error("rendering the too-many page", zap.Error(err))
 		}
 		return nil, false

@@ -25,7 +25,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 	email, err := h.Links.Account(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, http.StatusGone, PageInvalid, Data{
+		return h.render(w, r, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l"),
 		})
 	}
@@ -36,7 +36,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageConfirm, Data{
+	return h.render(w, r, http.StatusOK, PageConfirm, Data{
 		FormToken:  h.Forms.Token(w, r),
 		Secret:     q.Get("t"),
 		Locale:     q.Get("l"),
@@ -59,7 +59,7 @@ func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	})
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, http.StatusGone, PageInvalid, Data{
+		return h.render(w, r, http.StatusGone, PageInvalid, Data{
 			FormToken: h.Forms.Token(w, r),
 			Return:    "/",
 			Locale:    r.PostFormValue("l"),

@@ -13,12 +13,11 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
-	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 )
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
-	return h.render(w, http.StatusOK, PageLogin, Data{
+	return h.render(w, r, http.StatusOK, PageLogin, Data{
 		FormToken:  h.Forms.Token(w, r),
 		Return:     redirect.SafeReturn(r.URL.Query().Get("return")),
 		SignedInAs: h.signedInAs(r),
@@ -41,7 +40,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		CodeLogin: h.Codes != nil,
 	}
 	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
-	err := h.Links.Request(r.Context(), who, email, d.Return, locale.Default)
+	err := h.Links.Request(r.Context(), who, email, d.Return, h.locale(r))
 	var tooLong *flow.TooLongError
 	var exceeded *limit.ExceededError
 	switch {
@@ -53,16 +52,16 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	case errors.As(err, &exceeded):
 		// Only the per-IP limit is told; the per-address one is silent.
-		return h.tooMany(w, exceeded)
+		return h.tooMany(w, r, exceeded)
 	case errors.Is(err, directory.ErrInvalidEmail):
 		d.Error = "invalid_email"
-		return h.render(w, http.StatusBadRequest, PageLogin, d)
+		return h.render(w, r, http.StatusBadRequest, PageLogin, d)
 	case errors.As(err, &tooLong):
 		d.Error, d.Return = "return_too_long", "/"
-		return h.render(w, http.StatusBadRequest, PageLogin, d)
+		return h.render(w, r, http.StatusBadRequest, PageLogin, d)
 	case errors.Is(err, flow.ErrDelivery):
 		h.Logger.Error("login mail not delivered; the link was dropped", zap.Error(err))
-		return h.render(w, http.StatusServiceUnavailable, PageSendFailed, d)
+		return h.render(w, r, http.StatusServiceUnavailable, PageSendFailed, d)
 	default:
 		return fail(http.StatusServiceUnavailable, err)
 	}
@@ -77,7 +76,7 @@ func (h *Handler) sentPage(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageSent, Data{
+	return h.render(w, r, http.StatusOK, PageSent, Data{
 		Return:  redirect.SafeReturn(q.Get("return")),
 		Email:   to,
 		Minutes: int(h.LinkTTL.Minutes()),
@@ -101,9 +100,9 @@ func (h *Handler) maskedTo(w http.ResponseWriter, r *http.Request) (to string, o
 }
 
 // tooMany tells a visitor over a per-IP limit how long to wait.
-func (h *Handler) tooMany(w http.ResponseWriter, e *limit.ExceededError) error {
+func (h *Handler) tooMany(w http.ResponseWriter, r *http.Request, e *limit.ExceededError) error {
 	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
-	return h.render(w, http.StatusTooManyRequests, PageTooMany, Data{
+	return h.render(w, r, http.StatusTooManyRequests, PageTooMany, Data{
 		Minutes: int((e.RetryAfter + time.Minute - 1) / time.Minute),
 	})
 }

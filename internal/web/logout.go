@@ -19,7 +19,7 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
 		return nil
 	}
-	return h.render(w, http.StatusOK, PageLogout, Data{FormToken: h.Forms.Token(w, r), Account: s.Email})
+	return h.render(w, r, http.StatusOK, PageLogout, Data{FormToken: h.Forms.Token(w, r), Account: s.Email})
 }
 
 // logout revokes the session, so a copy of the cookie kept elsewhere stops
@@ -65,10 +65,10 @@ func (h *Handler) sessionToEnd(r *http.Request) (*session.Session, error) {
 // generic error page does not say what matters: you are still signed in.
 func (h *Handler) logoutFailed(w http.ResponseWriter, r *http.Request, err error) error {
 	h.Logger.Error("sign-out refused: the session could not be revoked", zap.Error(err))
-	return h.render(w, http.StatusServiceUnavailable, PageLogoutFailed, Data{FormToken: h.Forms.Token(w, r)})
+	return h.render(w, r, http.StatusServiceUnavailable, PageLogoutFailed, Data{FormToken: h.Forms.Token(w, r)})
 }
 
 // signedOutPage is the GET end of a logout.
-func (h *Handler) signedOutPage(w http.ResponseWriter, _ *http.Request) error {
-	return h.render(w, http.StatusOK, PageSignedOut, Data{})
+func (h *Handler) signedOutPage(w http.ResponseWriter, r *http.Request) error {
+	return h.render(w, r, http.StatusOK, PageSignedOut, Data{})
 }

@@ -16,7 +16,7 @@ func (h *Handler) askPassword(w http.ResponseWriter, r *http.Request, login flow
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
-	return h.render(w, http.StatusOK, PageSetPassword, Data{
+	return h.render(w, r, http.StatusOK, PageSetPassword, Data{
 		FormToken: h.Forms.Token(w, r), Secret: secret, Locale: login.Locale,
 	})
 }
@@ -36,7 +36,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return h.completeLogin(w, r, login)
 	})
 	retry := func(key string) error {
-		return h.render(w, http.StatusBadRequest, PageSetPassword, Data{
+		return h.render(w, r, http.StatusBadRequest, PageSetPassword, Data{
 			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
 		})
 	}
@@ -47,7 +47,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return retry("password_mismatch")
 	case errors.Is(err, flow.ErrLinkInvalid):
 		attempt.Failed()
-		return h.render(w, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
+		return h.render(w, r, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
 	}
 	return confirmFailed(err)
 }

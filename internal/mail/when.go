@@ -1,0 +1,26 @@
+package mail
+
+import (
+	"strconv"
+	"time"
+)
+
+// dutchMonths are CLDR's abbreviated month names for Dutch, the same in
+// the Netherlands and in Belgium.
+var dutchMonths = [12]string{"jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul.", "aug.", "sep.", "okt.", "nov.", "dec."}
+
+// monthNames are the months of the locales whose names are not Go's
+// English ones.
+var monthNames = map[string][12]string{"nl-BE": dutchMonths, "nl-NL": dutchMonths}
+
+// when writes the moment a mail was asked for in the letter's language:
+// "1 Apr 2026 09:30 UTC", "1 apr. 2026 09:30 UTC". It is always UTC, said
+// so, since a mail cannot know its reader's time zone.
+func when(t time.Time, locale string) string {
+	t = t.UTC()
+	months, ok := monthNames[locale]
+	if !ok {
+		return t.Format("2 Jan 2006 15:04 UTC")
+	}
+	return strconv.Itoa(t.Day()) + " " + months[t.Month()-1] + " " + t.Format("2006 15:04 UTC")
+}
