@@ -387,7 +387,7 @@ func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
 				t.Errorf("%s %s part repeats an endless User-Agent", l, name)
 			}
 		}
-		if !strings.Contains(html, `name="viewport"`) || !strings.Contains(html, `<a href="https://app.example.com/.mailgate/link?t=abc">https://app.example.com/.mailgate/link?t=abc</a>`) {
+		if !strings.Contains(html, `name="viewport"`) || !strings.Contains(html, `<a href="https://app.example.com/.mailgate/link?t=abc" style="word-break: break-all; overflow-wrap: anywhere;">https://app.example.com/.mailgate/link?t=abc</a>`) {
 			t.Errorf("%s HTML part lacks the viewport or the linked fallback address:\n%s", l, html)
 		}
 

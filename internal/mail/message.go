@@ -146,12 +146,9 @@ func render(l Letter) (subject, text, html string, err error) {
 		Minutes int
 		When    string
 		Agent   string
-	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: l.RequestAgent}
+	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, locale)}
 	if !l.RequestedAt.IsZero() {
 		data.When = when(l.RequestedAt, locale)
-	}
-	if r := []rune(data.Agent); len(r) > maxAgentRunes {
-		data.Agent = string(r[:maxAgentRunes]) + "…"
 	}
 
 	tt, err := texttemplate.ParseFS(templateFS, base+".txt")
