@@ -40,10 +40,6 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrInvalidRequestMethod.WithHint("use GET"))
 		return
 	}
-	algs := make([]string, len(dpop.Algorithms))
-	for i, a := range dpop.Algorithms {
-		algs[i] = a.String()
-	}
 	WriteJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   d.Issuer,
 		JWKSURI:                  d.Issuer + "/jwks.json",
@@ -55,7 +51,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		IDTokenSigningAlgs:       []string{"EdDSA"},
 		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethods:     []string{"S256"},
-		DPoPSigningAlgs:          algs,
+		DPoPSigningAlgs:          dpop.Algorithms,
 		ClaimsSupported:          []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "email", "username", "name"},
 	})
 }
