@@ -16,9 +16,9 @@ const TypAccessToken = "at+jwt"
 
 // AppTokens issues the tokens apps receive: access tokens for mailgate's
 // API (and verifies them), access and ID tokens from a code exchange, and
-// user tokens for responseType token. Its signer's audience is the API's URL, so a
-// session token can never pass as an access token; ID and user tokens are
-// for the app's audience, so mailgate's API refuses them.
+// user tokens for responseType token. Its signer's audience is the API's
+// URL, so a session token can never pass as an access token; the other
+// tokens are for the app's audiences, so mailgate's API refuses them.
 type AppTokens struct {
 	Signer Signer
 	TTL    time.Duration
