@@ -97,12 +97,14 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("shop", shopSecret)
 	var id struct {
-		IDToken string `json:"id_token"`
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
 	}
-	if r := e.browser(t).do(req); json.Unmarshal([]byte(r.body), &id) != nil {
+	if r := e.browser(t).do(req); json.Unmarshal([]byte(r.body), &id) != nil || id.AccessToken == "" {
 		t.Fatalf("code exchange: %s %s", r.Status, r.body)
 	}
 	keep("ID token", id.IDToken)
+	keep("code exchange's access token", id.AccessToken)
 	keep("PKCE verifier", verifier)
 
 	// An app has a magic link mailed that ends with a token in the fragment.

@@ -103,8 +103,10 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		OnError:  func(err error) { m.logger.Error("token endpoint", zap.Error(err)) },
 	}
 	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
+	metadata := &api.Discovery{Issuer: m.origin + m.Prefix}
 	m.api = map[string]http.Handler{
-		"/.well-known/openid-configuration": &api.Discovery{Issuer: m.origin + m.Prefix},
+		"/.well-known/openid-configuration":       metadata,
+		"/.well-known/oauth-authorization-server": metadata,
 		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },

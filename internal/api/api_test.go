@@ -293,31 +293,31 @@ func TestClientConfigErrors(t *testing.T) {
 	}
 }
 
-func TestAuthorizationCodeGivesAnIDToken(t *testing.T) {
-	f := newFixture(t)
+// issueCode makes an authorization code for alice's login through shop, as
+// confirming a mailed link does.
+func (f *fixture) issueCode(t *testing.T, login flow.ClientLogin) (string, directory.User) {
+	t.Helper()
 	ctx := context.Background()
 	u, err := f.users.EnsureByEmail(ctx, "alice@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	login := flow.ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/callback"}
 	code, err := f.codes.Issue(ctx, login, u.ID, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {login.RedirectURI},
-		"client_id": {"shop"}, "client_secret": {"shop-secret-0123456789"}}
-	w, body := f.callToken(tokenCall{form: exchange})
-	if w.Code != http.StatusOK || body["token_type"] != "N_A" {
-		t.Fatalf("exchange: %d %v", w.Code, body)
-	}
+	return code, u
+}
 
-	// Verified with go-jose against the published key set, as an app would.
+// verifiedClaims checks token against the published key set with go-jose,
+// as an app would, and returns its typ and claims.
+func (f *fixture) verifiedClaims(t *testing.T, token string) (string, map[string]any) {
+	t.Helper()
 	var jwks jose.JSONWebKeySet
 	if err := json.Unmarshal(f.ring.JWKS(), &jwks); err != nil {
 		t.Fatal(err)
 	}
-	sig, err := jose.ParseSigned(body["id_token"].(string), []jose.SignatureAlgorithm{jose.EdDSA})
+	sig, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,26 +331,117 @@ func TestAuthorizationCodeGivesAnIDToken(t *testing.T) {
 	}
 	var claims map[string]any
 	_ = json.Unmarshal(payload, &claims)
+	// A one-element aud reads as its element.
+	if list, ok := claims["aud"].([]any); ok && len(list) == 1 {
+		claims["aud"] = list[0]
+	}
+	typ, _ := sig.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string)
+	return typ, claims
+}
+
+// TestAuthorizationCodeGivesAnAccessTokenAndAnIDToken: the exchange answers
+// what RFC 6749 section 5.1 and OpenID Connect Core section 3.1.3.3
+// require, which oauth4webapi, openid-client and golang.org/x/oauth2 check:
+// an access token and its token_type, beside the ID token.
+func TestAuthorizationCodeGivesAnAccessTokenAndAnIDToken(t *testing.T) {
+	f := newFixture(t)
+	login := flow.ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/callback"}
+	code, u := f.issueCode(t, login)
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {login.RedirectURI},
+		"client_id": {"shop"}, "client_secret": {"shop-secret-0123456789"}}
+	w, body := f.callToken(tokenCall{form: exchange})
+	if w.Code != http.StatusOK || body["token_type"] != "Bearer" || body["expires_in"] != float64(300) || body["scope"] != "openid" {
+		t.Fatalf("exchange: %d %v", w.Code, body)
+	}
+	at, _ := body["access_token"].(string)
+	if at == "" {
+		t.Fatalf("no access_token: %v", body)
+	}
+
+	typ, claims := f.verifiedClaims(t, body["id_token"].(string))
 	for k, want := range map[string]any{"iss": base, "aud": "shop", "sub": u.ID, "email": "alice@example.com", "username": "alice"} {
-		got := claims[k]
-		if list, ok := got.([]any); ok && len(list) == 1 {
-			got = list[0]
-		}
-		if got != want {
-			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
+		if claims[k] != want {
+			t.Errorf("ID token claim %s = %v, want %v", k, claims[k], want)
 		}
 	}
-	if claims["exp"] == nil || claims["iat"] == nil {
-		t.Errorf("claims lack exp or iat: %v", claims)
+	if typ != "JWT" || claims["exp"] == nil || claims["iat"] == nil {
+		t.Errorf("ID token typ %q, claims %v", typ, claims)
+	}
+
+	// The access token names the user and the client, for the client's
+	// resource: not the client id, which would make it pass for an ID
+	// token where typ is not checked.
+	typ, claims = f.verifiedClaims(t, at)
+	for k, want := range map[string]any{"iss": base, "aud": base + "/clients/shop", "sub": u.ID, "client_id": "shop", "scope": "openid"} {
+		if claims[k] != want {
+			t.Errorf("access token claim %s = %v, want %v", k, claims[k], want)
+		}
+	}
+	if typ != "at+jwt" || claims["jti"] == nil || claims["exp"].(float64)-claims["iat"].(float64) != 300 || claims["cnf"] != nil {
+		t.Errorf("access token typ %q, claims %v", typ, claims)
+	}
+	// mailgate's API does not take it.
+	if _, err := f.call(t, "Bearer", at); err == nil || err.Code != "invalid_token" {
+		t.Errorf("the code exchange's access token at the API: %+v", err)
 	}
 
 	if w, body := f.callToken(tokenCall{form: exchange}); w.Code != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("second exchange: %d %v", w.Code, body)
 	}
-	other, _ := f.codes.Issue(ctx, login, u.ID, f.now)
+	other, _ := f.codes.Issue(context.Background(), login, u.ID, f.now)
 	exchange.Set("code", other)
 	exchange.Set("redirect_uri", "https://shop.example.com/other")
 	if w, body := f.callToken(tokenCall{form: exchange}); w.Code != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("other redirect_uri: %d %v", w.Code, body)
+	}
+}
+
+// A magic link's scope is the exchange's scope.
+func TestAuthorizationCodeKeepsTheLoginsScope(t *testing.T) {
+	f := newFixture(t)
+	login := flow.ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/callback", Scope: "openid orders"}
+	code, _ := f.issueCode(t, login)
+	w, body := f.callToken(tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789",
+		form: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {login.RedirectURI}}})
+	if w.Code != http.StatusOK || body["scope"] != "openid orders" {
+		t.Fatalf("exchange: %d %v", w.Code, body)
+	}
+	if _, claims := f.verifiedClaims(t, body["access_token"].(string)); claims["scope"] != "openid orders" {
+		t.Fatalf("access token scope %v", claims["scope"])
+	}
+}
+
+// TestAuthorizationCodeWithDPoP: a client that sends a proof with the
+// exchange gets a token bound to its key (RFC 9449 section 5); a bad proof
+// is refused before the code is used up, so the login is not lost.
+func TestAuthorizationCodeWithDPoP(t *testing.T) {
+	f := newFixture(t)
+	key := testdpop.NewKey(t)
+	login := flow.ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/callback"}
+	code, _ := f.issueCode(t, login)
+	call := func(proofs ...string) (*httptest.ResponseRecorder, map[string]any) {
+		return f.callToken(tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", dpop: proofs,
+			form: url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {login.RedirectURI}}})
+	}
+	used := key.Proof(t, "POST", tokenURL, "", f.now)
+	if w, _ := f.callToken(tokenCall{basicID: "shop", basicSecret: "shop-secret-0123456789", dpop: []string{used},
+		form: url.Values{"grant_type": {"client_credentials"}}}); w.Code != http.StatusOK {
+		t.Fatal("client_credentials with the proof failed")
+	}
+	for name, proof := range map[string]string{
+		"a proof for another URL": key.Proof(t, "POST", apiURL, "", f.now),
+		"a replayed proof":        used,
+	} {
+		if w, body := call(proof); w.Code != http.StatusBadRequest || body["error"] != "invalid_dpop_proof" {
+			t.Fatalf("%s: %d %v, want 400 invalid_dpop_proof", name, w.Code, body)
+		}
+	}
+	w, body := call(key.Proof(t, "POST", tokenURL, "", f.now))
+	if w.Code != http.StatusOK || body["token_type"] != "DPoP" || body["id_token"] == nil {
+		t.Fatalf("exchange with a proof after refused proofs: %d %v", w.Code, body)
+	}
+	_, claims := f.verifiedClaims(t, body["access_token"].(string))
+	if cnf, _ := claims["cnf"].(map[string]any); cnf["jkt"] != key.Thumbprint(t) {
+		t.Fatalf("access token cnf %v, want jkt %s", claims["cnf"], key.Thumbprint(t))
 	}
 }

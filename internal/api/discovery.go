@@ -12,6 +12,13 @@ import (
 // {base_url}{prefix}, the iss of every token apps receive, so a library that
 // is given the issuer finds this document under it. There is no
 // authorization endpoint: logins start with a mail, through the API.
+//
+// The same document is the OAuth 2.0 Authorization Server Metadata of RFC
+// 8414, whose members it uses, for OAuth clients that look for
+// oauth-authorization-server: served as {prefix}/.well-known/
+// oauth-authorization-server. RFC 8414 section 3.1 puts it at
+// /.well-known/oauth-authorization-server{prefix}, outside the prefix, which
+// only the operator can route here (docs/api.md has the rewrite).
 type Discovery struct {
 	// Issuer is {base_url}{prefix}; the endpoints are under it.
 	Issuer string
@@ -40,10 +47,6 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, ErrInvalidRequestMethod.WithHint("use GET"))
 		return
 	}
-	algs := make([]string, len(dpop.Algorithms))
-	for i, a := range dpop.Algorithms {
-		algs[i] = a.String()
-	}
 	WriteJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   d.Issuer,
 		JWKSURI:                  d.Issuer + "/jwks.json",
@@ -55,7 +58,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		IDTokenSigningAlgs:       []string{"EdDSA"},
 		TokenEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
 		CodeChallengeMethods:     []string{"S256"},
-		DPoPSigningAlgs:          algs,
+		DPoPSigningAlgs:          dpop.Algorithms,
 		ClaimsSupported:          []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "email", "username", "name"},
 	})
 }

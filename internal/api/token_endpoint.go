@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -43,11 +44,10 @@ type UserByID interface {
 	ByID(ctx context.Context, id string) (directory.User, error)
 }
 
-// TokenResponse is a successful answer (RFC 6749 section 5.1).
-// The code exchange answers an ID token alone, with token_type N_A, as
-// RFC 8693 does for answers without an access token.
+// TokenResponse is a successful answer (RFC 6749 section 5.1, and OpenID
+// Connect Core section 3.1.3.3 for the code exchange's id_token).
 type TokenResponse struct {
-	AccessToken string `json:"access_token,omitempty"`
+	AccessToken string `json:"access_token"`
 	IDToken     string `json:"id_token,omitempty"`
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
@@ -166,7 +166,7 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 			}
 		}
 	}
-	jkt, aerr := e.proof(r, c)
+	jkt, aerr := e.proof(r, c.DPoP == DPoPRequired)
 	if aerr != nil {
 		return TokenResponse{}, aerr
 	}
@@ -174,19 +174,25 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 	if err != nil {
 		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
-	typ := "DPoP"
-	if jkt == "" {
-		typ = "Bearer"
-	}
-	return TokenResponse{AccessToken: tok, TokenType: typ, ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: strings.Join(scopes, " ")}, nil
+	return TokenResponse{AccessToken: tok, TokenType: tokenType(jkt), ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: strings.Join(scopes, " ")}, nil
 }
 
-// authorizationCode exchanges the code a login ended with for an ID token
-// (RFC 6749 section 4.1.3, PKCE per RFC 7636).
+// authorizationCode exchanges the code a login ended with for an access
+// token and an ID token (RFC 6749 section 4.1.3, PKCE per RFC 7636, OpenID
+// Connect Core section 3.1.3.3): standard clients refuse an answer without
+// an access token. A proof is optional, for every client: the token opens
+// nothing at mailgate, and the code is bound to the client and its secret
+// already; a client that sends one gets a token bound to its key.
 func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResponse, *Error) {
 	code, redirectURI := r.PostForm.Get("code"), r.PostForm.Get("redirect_uri")
 	if code == "" || redirectURI == "" {
 		return TokenResponse{}, ErrInvalidRequest.WithHint("code and redirect_uri are required")
+	}
+	// Before the code is used up, so that a bad proof does not cost the
+	// client its login.
+	jkt, aerr := e.proof(r, false)
+	if aerr != nil {
+		return TokenResponse{}, aerr
 	}
 	g, err := e.Codes.Exchange(r.Context(), code, c.ID, redirectURI, r.PostForm.Get("code_verifier"))
 	if errors.Is(err, flow.ErrInvalidGrant) {
@@ -199,19 +205,34 @@ func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResp
 	if err != nil || u.Status == directory.StatusDisabled {
 		return TokenResponse{}, ErrInvalidGrant.WithHint("the account is not available")
 	}
+	// The login-email contract has no scope; its exchange is OpenID's.
+	scope := cmp.Or(g.Scope, "openid")
 	id, err := e.Tokens.IDToken(c.ID, u, g.AuthTime)
 	if err != nil {
 		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
-	return TokenResponse{IDToken: id, TokenType: "N_A", ExpiresIn: int(session.IDTokenTTL.Seconds())}, nil
+	at, err := e.Tokens.CodeAccessToken(c.ID, u.ID, scope, jkt)
+	if err != nil {
+		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
+	}
+	return TokenResponse{AccessToken: at, IDToken: id, TokenType: tokenType(jkt), ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: scope}, nil
+}
+
+// tokenType is the token_type of an access token bound to the key jkt, or
+// of an unbound one (RFC 9449 section 5).
+func tokenType(jkt string) string {
+	if jkt == "" {
+		return "Bearer"
+	}
+	return "DPoP"
 }
 
 // proof checks the request's DPoP proof, if any, and returns the key
-// thumbprint to bind the token to. A client with dpop required must send one.
-func (e *TokenEndpoint) proof(r *http.Request, c *Client) (string, *Error) {
+// thumbprint to bind the token to; when required, there must be one.
+func (e *TokenEndpoint) proof(r *http.Request, required bool) (string, *Error) {
 	proofs := r.Header.Values("DPoP")
 	if len(proofs) == 0 {
-		if c.DPoP == DPoPRequired {
+		if required {
 			return "", ErrInvalidDPoPProof.WithHint("this client must send a DPoP proof")
 		}
 		return "", nil

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,21 +36,42 @@ const MaxProofBytes = 8 << 10
 // bounded before anything is written.
 const MaxJTI = 256
 
-// Algorithms are the signature algorithms accepted for proofs: asymmetric
-// only, so that a proof can be checked with the public key it carries.
-var Algorithms = []jwa.SignatureAlgorithm{
-	jwa.ES256, jwa.ES384, jwa.ES512, jwa.EdDSA,
-	jwa.PS256, jwa.PS384, jwa.PS512, jwa.RS256, jwa.RS384, jwa.RS512,
+// Algorithms are the signature algorithms accepted for proofs, as a proof's
+// alg names them: asymmetric only, so that a proof can be checked with the
+// public key it carries. Ed25519 is RFC 9864's fully specified name for
+// EdDSA over Ed25519, which oauth4webapi and the npm dpop package send.
+var Algorithms = []string{
+	"ES256", "ES384", "ES512", "EdDSA", "Ed25519",
+	"PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
+}
+
+// algorithm is how a proof of one alg is checked: jwx's verifier, and the
+// one kind of key the alg may be used with, so that a proof cannot pick an
+// alg its key was not made for (ES256 with a P-384 key, EdDSA with an
+// X25519 one).
+type algorithm struct {
+	verify jwa.SignatureAlgorithm
+	key    string
+}
+
+var algorithms = map[string]algorithm{
+	"ES256":   {jwa.ES256, "EC P-256"},
+	"ES384":   {jwa.ES384, "EC P-384"},
+	"ES512":   {jwa.ES512, "EC P-521"},
+	"EdDSA":   {jwa.EdDSA, "OKP Ed25519"},
+	"Ed25519": {jwa.EdDSA, "OKP Ed25519"},
+	"PS256":   {jwa.PS256, "RSA"},
+	"PS384":   {jwa.PS384, "RSA"},
+	"PS512":   {jwa.PS512, "RSA"},
+	"RS256":   {jwa.RS256, "RSA"},
+	"RS384":   {jwa.RS384, "RSA"},
+	"RS512":   {jwa.RS512, "RSA"},
 }
 
 // AlgorithmNames lists Algorithms for the `algs` parameter of a
 // WWW-Authenticate challenge.
 func AlgorithmNames() string {
-	names := make([]string, len(Algorithms))
-	for i, a := range Algorithms {
-		names[i] = a.String()
-	}
-	return strings.Join(names, " ")
+	return strings.Join(Algorithms, " ")
 }
 
 // Replay remembers proof ids as markers: Mark must be atomic, and a marker
@@ -112,32 +132,37 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 	if len(raw) > MaxProofBytes {
 		return Proof{}, invalid("proof is longer than %d bytes", MaxProofBytes)
 	}
-	if strings.Count(raw, ".") != 2 {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
 		return Proof{}, invalid("not a compact JWS")
 	}
-	msg, err := jws.Parse([]byte(raw))
+	hdr, err := parseHeader(parts[0])
 	if err != nil {
-		return Proof{}, invalid("not a JWS: %v", err)
+		return Proof{}, err
 	}
-	// A compact JWS holds exactly one signature.
-	hdr := msg.Signatures()[0].ProtectedHeaders()
-	if hdr.Type() != "dpop+jwt" {
-		return Proof{}, invalid("typ %q, want dpop+jwt", hdr.Type())
+	if hdr.typ != "dpop+jwt" {
+		return Proof{}, invalid("typ %q, want dpop+jwt", hdr.typ)
 	}
-	alg := hdr.Algorithm()
-	if !slices.Contains(Algorithms, alg) {
-		return Proof{}, invalid("alg %q is not one of %s", alg, AlgorithmNames())
+	alg, ok := algorithms[hdr.alg]
+	if !ok {
+		return Proof{}, invalid("alg %q is not one of %s", hdr.alg, AlgorithmNames())
 	}
-	key := hdr.JWK()
-	if key == nil {
+	if len(hdr.jwk) == 0 || string(hdr.jwk) == "null" {
 		return Proof{}, invalid("no jwk header")
+	}
+	key, err := jwk.ParseKey(hdr.jwk)
+	if err != nil {
+		return Proof{}, invalid("jwk: %v", err)
 	}
 	if err := publicOnly(key); err != nil {
 		return Proof{}, err
 	}
-	payload, err := jws.Verify([]byte(raw), jws.WithKey(alg, key))
+	if kind := keyKind(key); kind != alg.key {
+		return Proof{}, invalid("alg %s is for %s keys, the jwk is %s", hdr.alg, alg.key, kind)
+	}
+	payload, err := verifySignature(alg.verify, parts, key)
 	if err != nil {
-		return Proof{}, invalid("signature does not verify with the jwk for %s", alg)
+		return Proof{}, invalid("signature does not verify with the jwk for %s", hdr.alg)
 	}
 	var c claims
 	dec := json.NewDecoder(strings.NewReader(string(payload)))
@@ -187,6 +212,73 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (Proof, error) {
 		return Proof{}, invalid("jti was used before")
 	}
 	return Proof{JKT: jkt}, nil
+}
+
+// header is what a proof's protected header says, as far as it is read.
+type header struct {
+	typ, alg string
+	jwk      json.RawMessage
+}
+
+// parseHeader decodes a proof's header itself rather than through
+// jws.Parse: jwx v2 knows no alg named Ed25519, and teaching it one is a
+// process-wide registration that every other user of jwx in the Caddy
+// binary would see. Member names match exactly (encoding/json would also
+// take "ALG" for alg), and a crit header is refused: no extension is
+// understood here (RFC 7515 section 4.1.11), b64 among them (RFC 7797).
+func parseHeader(segment string) (header, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return header{}, invalid("not a JWS: header is not base64url")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return header{}, invalid("not a JWS: header is not a JSON object")
+	}
+	if _, ok := fields["crit"]; ok {
+		return header{}, invalid("crit names extensions this server does not understand")
+	}
+	var h header
+	for name, dst := range map[string]*string{"typ": &h.typ, "alg": &h.alg} {
+		if v, ok := fields[name]; ok && json.Unmarshal(v, dst) != nil {
+			return header{}, invalid("%s is not a string", name)
+		}
+	}
+	h.jwk = fields["jwk"]
+	return h, nil
+}
+
+// keyKind names a public key the way algorithms pins them: "RSA", or the
+// key type and its curve.
+func keyKind(key jwk.Key) string {
+	switch k := key.(type) {
+	case jwk.ECDSAPublicKey:
+		return "EC " + k.Crv().String()
+	case jwk.OKPPublicKey:
+		return "OKP " + k.Crv().String()
+	}
+	return key.KeyType().String()
+}
+
+// verifySignature checks the compact JWS in parts with key under alg and
+// returns its decoded payload.
+func verifySignature(alg jwa.SignatureAlgorithm, parts []string, key jwk.Key) ([]byte, error) {
+	v, err := jws.NewVerifier(alg)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, err
+	}
+	var pub any
+	if err := key.Raw(&pub); err != nil {
+		return nil, err
+	}
+	if err := v.Verify([]byte(parts[0]+"."+parts[1]), sig, pub); err != nil {
+		return nil, err
+	}
+	return base64.RawURLEncoding.DecodeString(parts[1])
 }
 
 // jsonNumber reads raw as a JSON number and as nothing else: a string, bool,

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,23 @@ func TestAcceptsProofsOfEveryKind(t *testing.T) {
 	}
 }
 
+// RFC 9864 names EdDSA over Ed25519 "Ed25519"; oauth4webapi and the npm
+// dpop package put that name in the proofs of Ed25519 keys. go-jose knows
+// only EdDSA, so the proof is made by hand.
+func TestAcceptsEd25519ByItsFullySpecifiedName(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	header := map[string]any{"typ": "dpop+jwt", "alg": "Ed25519", "jwk": jwkOf(t, pub)}
+	proof := handmade(header, goodClaims(), func(in []byte) []byte { return ed25519.Sign(priv, in) })
+	got, err := verifier(t).Verify(context.Background(), tokenRequest(proof))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if got.JKT != base64.RawURLEncoding.EncodeToString(want) {
+		t.Fatalf("jkt %s, want %s", got.JKT, base64.RawURLEncoding.EncodeToString(want))
+	}
+}
+
 func TestHTUIgnoresQueryFragmentCaseAndDefaultPort(t *testing.T) {
 	v := verifier(t)
 	c := goodClaims()
@@ -162,6 +180,12 @@ func TestRefusals(t *testing.T) {
 		r, s, _ := ecdsa.Sign(rand.Reader, key, sum[:])
 		return append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
 	}
+	es256over384 := func(input []byte) []byte {
+		sum := sha512.Sum384(input)
+		r, s, _ := ecdsa.Sign(rand.Reader, key, sum[:])
+		return append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	}
+	x25519JWK := map[string]any{"kty": "OKP", "crv": "X25519", "x": base64.RawURLEncoding.EncodeToString(make([]byte, 32))}
 	hdr := func(extra map[string]any) map[string]any {
 		h := map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": jwkOf(t, key.Public())}
 		for k, v := range extra {
@@ -191,7 +215,15 @@ func TestRefusals(t *testing.T) {
 		{"private jwk", tokenRequest(handmade(hdr(map[string]any{"jwk": jwkOf(t, key)}), goodClaims(), es256)), "private"},
 		{"short RSA key", tokenRequest(sign(t, smallRSA, jose.RS256, goodClaims(), "dpop+jwt")), "2048"},
 		{"signed by another key", tokenRequest(handmade(hdr(map[string]any{"jwk": jwkOf(t, other.Public())}), goodClaims(), es256)), "signature"},
-		{"alg not matching the key", tokenRequest(handmade(hdr(map[string]any{"alg": "EdDSA"}), goodClaims(), func(in []byte) []byte { return ed25519.Sign(ed, in) })), "signature"},
+		{"EdDSA with an EC key", tokenRequest(handmade(hdr(map[string]any{"alg": "EdDSA"}), goodClaims(), func(in []byte) []byte { return ed25519.Sign(ed, in) })), "is for OKP Ed25519 keys"},
+		{"Ed25519 with an EC key", tokenRequest(handmade(hdr(map[string]any{"alg": "Ed25519"}), goodClaims(), func(in []byte) []byte { return ed25519.Sign(ed, in) })), "is for OKP Ed25519 keys"},
+		{"Ed25519 with an X25519 key", tokenRequest(handmade(hdr(map[string]any{"alg": "Ed25519", "jwk": x25519JWK}), goodClaims(), func(in []byte) []byte { return ed25519.Sign(ed, in) })), "is for OKP Ed25519 keys"},
+		{"ES256 with an Ed25519 key", tokenRequest(handmade(hdr(map[string]any{"jwk": jwkOf(t, ed.Public())}), goodClaims(), es256)), "is for EC P-256 keys"},
+		// A P-256 signature over the SHA-384 hash verifies under the key;
+		// only the pin says ES384 is not for P-256 keys.
+		{"ES384 with a P-256 key", tokenRequest(handmade(hdr(map[string]any{"alg": "ES384"}), goodClaims(), es256over384)), "is for EC P-384 keys"},
+		{"RS256 with an EC key", tokenRequest(handmade(hdr(map[string]any{"alg": "RS256"}), goodClaims(), es256)), "is for RSA keys"},
+		{"a crit header", tokenRequest(handmade(hdr(map[string]any{"b64": false, "crit": []string{"b64"}}), goodClaims(), es256)), "crit"},
 		{"no jti", tokenRequest(sign(t, key, jose.ES256, with("jti", nil), "dpop+jwt")), "required"},
 		{"no iat", tokenRequest(sign(t, key, jose.ES256, with("iat", nil), "dpop+jwt")), "required"},
 		{"wrong htm", tokenRequest(sign(t, key, jose.ES256, with("htm", "GET"), "dpop+jwt")), "htm"},

@@ -47,6 +47,9 @@ func (cs AuthCodes) Issue(ctx context.Context, c ClientLogin, userID string, aut
 type Grant struct {
 	UserID   string
 	AuthTime time.Time
+	// Scope is what the login was asked for with (magic-link's scope), or
+	// empty.
+	Scope string
 }
 
 // Exchange consumes code and returns whose login it was. A code presented
@@ -78,7 +81,7 @@ func (cs AuthCodes) Exchange(ctx context.Context, code, clientID, redirectURI, v
 	case verifier != "":
 		return Grant{}, fmt.Errorf("%w: code_verifier sent for a login without code_challenge", ErrInvalidGrant)
 	}
-	return Grant{UserID: p.UserID, AuthTime: time.Unix(p.AuthTime, 0)}, nil
+	return Grant{UserID: p.UserID, AuthTime: time.Unix(p.AuthTime, 0), Scope: p.Scope}, nil
 }
 
 // read fetches the code's payload with get (a peek or a redeem).

@@ -15,10 +15,10 @@ import (
 const TypAccessToken = "at+jwt"
 
 // AppTokens issues the tokens apps receive: access tokens for mailgate's
-// API (and verifies them), ID tokens from a code exchange, and user tokens
-// for responseType token. Its signer's audience is the API's URL, so a
-// session token can never pass as an access token; ID and user tokens are
-// for the app's audience, so mailgate's API refuses them.
+// API (and verifies them), access and ID tokens from a code exchange, and
+// user tokens for responseType token. Its signer's audience is the API's
+// URL, so a session token can never pass as an access token; the other
+// tokens are for the app's audiences, so mailgate's API refuses them.
 type AppTokens struct {
 	Signer Signer
 	TTL    time.Duration
@@ -35,16 +35,40 @@ type AccessToken struct {
 
 // Issue signs an access token for client with scopes, bound to jkt if set.
 func (ts *AppTokens) Issue(client string, scopes []string, jkt string) (string, error) {
+	return ts.accessToken(ts.Signer, client, client, strings.Join(scopes, " "), jkt)
+}
+
+// CodeAccessToken signs the access token a code exchange answers with
+// (RFC 9068): userID as sub, clientID as client_id, bound to jkt if set.
+// Its audience is clientResource, not the client id: that is the ID
+// token's audience, and a library that checks an ID token without its typ
+// (go-oidc does) would take an access token for the client as one
+// (RFC 9068 section 5). Nor is it the API's, so the API refuses it.
+func (ts *AppTokens) CodeAccessToken(clientID, userID, scope, jkt string) (string, error) {
+	s := ts.Signer
+	s.Audience = ts.clientResource(clientID)
+	return ts.accessToken(s, userID, clientID, scope, jkt)
+}
+
+// clientResource is the audience of the access tokens a client gets from a
+// code exchange: {issuer}/clients/{id}, an identifier, not a URL to fetch.
+func (ts *AppTokens) clientResource(clientID string) string {
+	return ts.Signer.Issuer + "/clients/" + clientID
+}
+
+// accessToken signs an access token of s's audience for sub, obtained by
+// client.
+func (ts *AppTokens) accessToken(s Signer, sub, client, scope, jkt string) (string, error) {
 	t := jwt.New()
-	_ = t.Set(jwt.SubjectKey, client)
+	_ = t.Set(jwt.SubjectKey, sub)
 	_ = t.Set("client_id", client)
 	_ = t.Set(jwt.JwtIDKey, ticket.NewSecret())
-	_ = t.Set(jwt.ExpirationKey, ts.Signer.Now().Add(ts.TTL).Truncate(time.Second))
-	_ = t.Set("scope", strings.Join(scopes, " "))
+	_ = t.Set(jwt.ExpirationKey, s.Now().Add(ts.TTL).Truncate(time.Second))
+	_ = t.Set("scope", scope)
 	if jkt != "" {
 		_ = t.Set("cnf", map[string]string{"jkt": jkt})
 	}
-	return ts.Signer.Sign(TypAccessToken, t)
+	return s.Sign(TypAccessToken, t)
 }
 
 // IDTokenTTL is how long an ID token is valid: long enough for the app to
