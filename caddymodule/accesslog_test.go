@@ -87,8 +87,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	link = e.mailedLink(t, "alice@example.com")
 	keep("link ticket", ticketOf(link))
 	person := e.browser(t)
-	done := person.confirm(link)
-	loc, _ := url.Parse(done.Header.Get("Location"))
+	loc := person.confirm(link).onward(t)
 	keep("authorization code", loc.Query().Get("code"))
 	keep("session cookie", person.cookie("__Host-mailgate"))
 	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
@@ -112,8 +111,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		`","scope":"open_id","responseMode":"fragment","responseType":"token"}`)
 	link = e.mailedLink(t, "alice@example.com")
 	keep("link ticket", ticketOf(link))
-	done = e.browser(t).confirm(link)
-	frag, _ := url.ParseQuery(mustURL(done.Header.Get("Location")).Fragment)
+	frag, _ := url.ParseQuery(e.browser(t).confirm(link).onward(t).Fragment)
 	keep("user access token", frag.Get("access_token"))
 
 	// A browser app logs in with a mailed code through the link variant,

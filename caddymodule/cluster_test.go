@@ -129,10 +129,9 @@ func TestTwoInstancesBehaveAsOne(t *testing.T) {
 		`{"selector":"email","email":"alice@example.com","redirect_uri":"`+callback+`"}`); r.StatusCode != http.StatusOK {
 		t.Fatalf("login-email on A: %s %v", r.Status, body)
 	}
-	done := a.browser(t).confirm(a.mailedLink(t, "alice@example.com"))
-	loc, err := url.Parse(done.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("confirm on A: %s %q", done.Status, done.Header.Get("Location"))
+	loc := a.browser(t).confirm(a.mailedLink(t, "alice@example.com")).onward(t)
+	if loc.Query().Get("code") == "" {
+		t.Fatalf("confirm on A sent the browser on to %q", loc)
 	}
 	exchange := func(inst *env) response {
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {callback}}

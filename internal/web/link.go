@@ -106,7 +106,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 		http.Redirect(w, r, login.Return, http.StatusSeeOther)
 		return nil
 	}
-	if err := h.Pages.WriteAuthorizeResponse(w, r, c.RedirectURI, c.ResponseMode, login.Locale, params); err != nil {
+	if err := h.Pages.WriteAuthorizeResponse(w, c.RedirectURI, c.ResponseMode, login.Locale, params); err != nil {
 		return fail(http.StatusInternalServerError, err)
 	}
 	return nil
