@@ -39,7 +39,8 @@ func TestLimitsInCaddy(t *testing.T) {
 	// Per IP: the fifth request from this IP is told to wait.
 	r := b.requestLink("dave@corp.example", "/")
 	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "600" ||
-		!strings.Contains(r.body, "Too many attempts") || !strings.Contains(r.body, "try again in 10 minutes") {
+		!strings.Contains(r.body, "Too many attempts") || !strings.Contains(r.body, "try again in 10 minutes") ||
+		!strings.Contains(r.body, "A link or code you already received still works.") {
 		t.Fatalf("over the IP limit: %s, Retry-After %q\n%s", r.Status, r.Header.Get("Retry-After"), r.body)
 	}
 	if e.mailsTo("dave@corp.example") != 0 {
@@ -103,8 +104,9 @@ func TestFailureLimitInCaddy(t *testing.T) {
 		t.Fatalf("wrong client secret: %s", r.Status)
 	}
 	r := b.get(u.RequestURI())
-	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, "Too many attempts") || strings.Contains(r.body, "Continue signing in") {
-		t.Fatalf("the right link after 3 failures: %s\n%s", r.Status, r.body)
+	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, "Too many attempts") || strings.Contains(r.body, "Continue signing in") ||
+		!strings.Contains(r.body, "did not work, so we check none for 15 minutes") {
+		t.Fatalf("the right link after 3 failures: %s, want a page that says nothing is checked for 15 minutes\n%s", r.Status, r.body)
 	}
 	key := testdpop.NewKey(t)
 	tokenURL := e.base + "/.mailgate/oauth/token"

@@ -278,8 +278,8 @@ func TestMailgateInCaddy(t *testing.T) {
 			t.Fatalf("GET of a used link: %s\n%s", g.Status, g.body)
 		}
 		again := e.browser(t).confirm(link)
-		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `action="/.mailgate/login/email"`) {
-			t.Fatalf("reused link: %s\n%s", again.Status, again.body)
+		if again.StatusCode != http.StatusGone || !strings.Contains(again.body, `action="/.mailgate/login/email"`) || !strings.Contains(again.body, `name="method" value="code"`) {
+			t.Fatalf("reused link: %s, want a page that offers a new link and a code\n%s", again.Status, again.body)
 		}
 	})
 

@@ -25,9 +25,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 	email, err := h.Links.Account(r.Context(), q.Get("t"))
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, r, http.StatusGone, PageInvalid, Data{
-			FormToken: h.Forms.Token(w, r), Return: "/", Locale: q.Get("l"),
-		})
+		return h.linkInvalid(w, r, q.Get("l"))
 	}
 	if err != nil {
 		// Not a handler error: Caddy would log it with the request's URI,
@@ -59,11 +57,7 @@ func (h *Handler) redeemLink(w http.ResponseWriter, r *http.Request) error {
 	})
 	if errors.Is(err, flow.ErrLinkInvalid) {
 		attempt.Failed()
-		return h.render(w, r, http.StatusGone, PageInvalid, Data{
-			FormToken: h.Forms.Token(w, r),
-			Return:    "/",
-			Locale:    r.PostFormValue("l"),
-		})
+		return h.linkInvalid(w, r, r.PostFormValue("l"))
 	}
 	return confirmFailed(err)
 }
@@ -110,4 +104,12 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 		return fail(http.StatusInternalServerError, err)
 	}
 	return nil
+}
+
+// linkInvalid says that a link no longer works and offers a new one, or a
+// code where the site offers codes: no page is a dead end.
+func (h *Handler) linkInvalid(w http.ResponseWriter, r *http.Request, locale string) error {
+	return h.render(w, r, http.StatusGone, PageInvalid, Data{
+		FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale, CodeLogin: h.Codes != nil,
+	})
 }

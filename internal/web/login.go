@@ -99,10 +99,17 @@ func (h *Handler) maskedTo(w http.ResponseWriter, r *http.Request) (to string, o
 	return to, true
 }
 
-// tooMany tells a visitor over a per-IP limit how long to wait.
+// tooMany tells a visitor over a per-IP limit how long to wait, and what
+// still works meanwhile: over requests_per_ip, the links and codes already
+// mailed; over failures_per_ip, nothing is checked until the pause ends.
 func (h *Handler) tooMany(w http.ResponseWriter, r *http.Request, e *limit.ExceededError) error {
 	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
+	body := "too_many_body"
+	if strings.HasPrefix(e.Rule, "failures_per_ip") {
+		body = "too_many_failures_body"
+	}
 	return h.render(w, r, http.StatusTooManyRequests, PageTooMany, Data{
 		Minutes: int((e.RetryAfter + time.Minute - 1) / time.Minute),
+		Error:   body,
 	})
 }

@@ -47,7 +47,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return retry("password_mismatch")
 	case errors.Is(err, flow.ErrLinkInvalid):
 		attempt.Failed()
-		return h.render(w, r, http.StatusGone, PageInvalid, Data{FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale})
+		return h.linkInvalid(w, r, locale)
 	}
 	return confirmFailed(err)
 }
