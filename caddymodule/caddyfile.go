@@ -140,7 +140,13 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})
-	return checked(d, err, m.checkMailTarget)
+	// Named by the line that closes the block, which lacks what it needs.
+	return checked(d, err, func() error {
+		if m.BaseURL == "" {
+			return errNoBaseURL
+		}
+		return m.checkMailTarget()
+	})
 }
 
 // checked runs check once a (sub)directive has parsed without error, and

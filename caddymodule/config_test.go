@@ -328,6 +328,11 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 			}
 		})
 	}
+	// What a block lacks is named by the line that closes it.
+	missing := "http://localhost:8080 {\n\tmailgate {\noutbox ./mailgate-outbox\n\t}\n}\n"
+	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(missing), nil); err == nil || !strings.Contains(err.Error(), "base_url is required") || !strings.HasSuffix(err.Error(), "at Caddyfile:4") {
+		t.Fatalf("missing base_url: %v; want base_url is required, at Caddyfile:4", err)
+	}
 	both := "http://localhost:8080 {\n\tmailgate {\nbase_url http://localhost:8080\noutbox ./o\nsmtp 127.0.0.1:25 {\nfrom a@example.com\n}\n\t}\n}\n"
 	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(both), nil); err == nil || !strings.Contains(err.Error(), "both smtp and outbox") || !strings.Contains(err.Error(), "Caddyfile:") {
 		t.Fatalf("both smtp and outbox: %v", err)

@@ -49,7 +49,7 @@ func TestSMTPConnectionSettings(t *testing.T) {
 	parse := func(inner string) (*SMTPConfig, error) {
 		m := &Mailgate{}
 		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(
-			"mailgate {\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n" + inner + "\n}\n}"))
+			"mailgate {\nbase_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n" + inner + "\n}\n}"))
 		return m.SMTP, err
 	}
 	transport := func(c *SMTPConfig) *mail.SMTP {
