@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/mail"
@@ -172,7 +173,7 @@ var retryBackoff atomic.Int64
 // or at shutdown, the queue delivers what it still holds for a few seconds
 // and gives up the rest, dropping their links. The queue is the flow's
 // Mailer: the browser form queues, the API sends at once.
-func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (*mail.Queue, error) {
+func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL) (*mail.Queue, error) {
 	if err := m.checkMailTarget(); err != nil {
 		return nil, err
 	}
@@ -192,7 +193,9 @@ func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (*mail.Queue, erro
 			return nil, err
 		}
 		if s, ok := mm.Transport.(*mail.SMTP); ok {
-			go m.probeSMTP(ctx, s)
+			if err := m.probeOnStart(ctx, s); err != nil {
+				return nil, err
+			}
 		}
 		sender = mm
 	}
@@ -206,10 +209,32 @@ func (m *Mailgate) mailer(ctx context.Context, base *url.URL) (*mail.Queue, erro
 	return q, nil
 }
 
+// probeOnStart has the mail server probed once Caddy has started this
+// config, not when it only provisions it: `caddy validate` and `caddy adapt
+// --validate` provision a config without starting it, and checking a
+// config needs no network, nor warns about a server that may not be
+// reachable from where it is checked. Caddy emits "started" when every app
+// of the config has started.
+func (m *Mailgate) probeOnStart(ctx caddy.Context, s *mail.SMTP) error {
+	events, err := ctx.App("events")
+	if err != nil {
+		return err
+	}
+	return events.(*caddyevents.App).On("started", onEvent(func() { go m.probeSMTP(ctx, s) }))
+}
+
+// onEvent is a Caddy event handler that runs f.
+type onEvent func()
+
+func (f onEvent) Handle(context.Context, caddy.Event) error {
+	f()
+	return nil
+}
+
 // probeSMTP tries the mail server once, in the background, when the config
-// loads: a wrong address, TLS mode or password then shows in the log at
-// start rather than at the first login, and a server that is down does not
-// stop Caddy from starting.
+// has started: a wrong address, TLS mode or password then shows in the log
+// at start rather than at the first login, and a server that is down does
+// not stop Caddy from starting.
 func (m *Mailgate) probeSMTP(ctx context.Context, s *mail.SMTP) {
 	if err := s.Check(ctx); err != nil {
 		if ctx.Err() != nil {
