@@ -87,6 +87,34 @@ func BenchmarkGuard(b *testing.B) {
 	}
 }
 
+// BenchmarkGuardUnauthenticated is an API call without a session: the 401
+// with its challenge, and its JSON body or, on a site with handle_errors,
+// the error handed to it. Not the hot path, but every client that lost its
+// session crosses it.
+func BenchmarkGuardUnauthenticated(b *testing.B) {
+	m, r := guardFixture(b)
+	m.loginURL = "https://app.example.com/.mailgate/login"
+	m.challenge = `Mailgate realm="default", login_url="https://app.example.com/.mailgate/login"`
+	r.Header.Del("Cookie")
+	r.Header.Set("Accept", "application/json")
+	withErrors := &caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}
+	for _, c := range []struct {
+		name string
+		r    *http.Request
+	}{
+		{"json", r},
+		{"handle_errors", r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, withErrors))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				w := httptest.NewRecorder()
+				_ = m.ServeHTTP(w, c.r, nextOK)
+			}
+		})
+	}
+}
+
 // BenchmarkGuardParallel is BenchmarkGuard from every core at once: the
 // cache and the store must not serialise requests.
 func BenchmarkGuardParallel(b *testing.B) {

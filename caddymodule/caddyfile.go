@@ -48,6 +48,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        timeout         <duration>
 //	        max_connections <n>
 //	        idle_timeout    <duration>
+//	        ca_file         <path>
+//	        local_name      <name>
 //	    }
 //	    outbox <dir>
 //	    project <uuid> {
@@ -145,7 +147,13 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})
-	return checked(d, err, m.checkMailTarget)
+	// Named by the line that closes the block, which lacks what it needs.
+	return checked(d, err, func() error {
+		if m.BaseURL == "" {
+			return errNoBaseURL
+		}
+		return m.checkMailTarget()
+	})
 }
 
 // checked runs check once a (sub)directive has parsed without error, and
@@ -180,64 +188,6 @@ func (m *Mailgate) parseAllow(d *caddyfile.Dispenser) error {
 		return d.Errf("allow %q: use allow email or allow domain", kind)
 	}
 	return nil
-}
-
-func (m *Mailgate) parseSMTP(d *caddyfile.Dispenser) error {
-	c := &SMTPConfig{}
-	m.SMTP = c
-	if err := oneArgOpenBlock(d, &c.Address); err != nil {
-		return err
-	}
-	err := eachSubdirective(d, "smtp", func(name string) error {
-		switch name {
-		case "tls":
-			return oneArg(d, &c.TLS)
-		case "username":
-			return oneArg(d, &c.Username)
-		case "password":
-			return oneArg(d, &c.Password)
-		case "from":
-			return oneArg(d, &c.From)
-		case "insecure":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			c.Insecure = true
-			return nil
-		case "dial_timeout":
-			return durationArg(d, &c.DialTimeout)
-		case "timeout":
-			return durationArg(d, &c.Timeout)
-		case "max_connections":
-			var v string
-			if err := oneArg(d, &v); err != nil {
-				return err
-			}
-			// 0 would mean the default in JSON; written out, it is a
-			// mistake.
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return d.Errf("smtp max_connections %q: must be from 1 to %d", v, maxSMTPConnections)
-			}
-			c.MaxConnections = n
-			return nil
-		case "idle_timeout":
-			if err := durationArg(d, &c.IdleTimeout); err != nil {
-				return err
-			}
-			if c.IdleTimeout <= 0 {
-				return d.Errf("smtp idle_timeout %s: must be more than 0", d.Val())
-			}
-			return nil
-		}
-		return d.Errf("smtp: unknown subdirective %q", name)
-	})
-	// On a copy: check fills in defaults, which the adapted config leaves
-	// out.
-	return checked(d, err, func() error {
-		cc := *c
-		return cc.check()
-	})
 }
 
 func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {

@@ -72,15 +72,21 @@ func cmdTestMail(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	for _, m := range handlers {
+		// Caddy would not start with a base_url that does not parse, and
+		// its host is the mail's local_name by default.
+		base, err := parseBaseURL(m.BaseURL)
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		}
 		site := m.SiteName
-		if u, err := parseBaseURL(m.BaseURL); err == nil && site == "" {
-			site = u.Hostname()
+		if site == "" {
+			site = base.Hostname()
 		}
 		if m.SMTP == nil {
 			fmt.Printf("%s: mails go to the outbox %s, not through SMTP; nothing to test\n", site, m.Outbox)
 			continue
 		}
-		mailer, err := m.SMTP.mailer()
+		mailer, err := m.SMTP.mailer(base)
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("%s: %w", site, err)
 		}

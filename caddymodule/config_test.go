@@ -55,6 +55,10 @@ func TestConfigErrorsNameTheBadValue(t *testing.T) {
 		{"neither smtp nor outbox", "base_url https://app.example.com", "neither smtp nor outbox"},
 		{"tls none to a remote host", smtp("tls none\nfrom login@example.com"), "tls none to smtp.example.com"},
 		{"unknown tls mode", smtp("tls maybe\nfrom login@example.com"), `smtp tls "maybe"`},
+		{"ca_file with tls none", smtp("tls none\ninsecure\nca_file /etc/smtp-ca.pem\nfrom login@example.com"), "smtp ca_file /etc/smtp-ca.pem: tls none checks no certificate"},
+		{"ca_file that is not there", smtp("ca_file /nonexistent/smtp-ca.pem\nfrom login@example.com"), "smtp ca_file: open /nonexistent/smtp-ca.pem"},
+		{"ca_file without a certificate", smtp("ca_file ../go.mod\nfrom login@example.com"), "smtp ca_file ../go.mod: no PEM certificate in it"},
+		{"local_name that is no host name", smtp(`local_name "mail example"` + "\nfrom login@example.com"), `smtp local_name "mail example": must be a host name`},
 		{"unknown subdirective", "base_url https://app.example.com\n" + outbox + "colour blue", `unknown subdirective "colour"`},
 		{"a limit of 0", "base_url https://app.example.com\n" + outbox + "limits {\nmails_per_address 0 15m\n}", "limits mails_per_address: max 0 must be between 1 and 1000000"},
 		{"a limit window over a day", "base_url https://app.example.com\n" + outbox + "limits {\nrequests_per_ip 20 48h\n}", "limits requests_per_ip: window 48h0m0s must be between 1s and 24h"},
@@ -125,6 +129,7 @@ smtp smtp.example.com:465 {
 	from "Example <login@example.com>"
 	dial_timeout 5s
 	timeout 20s
+	local_name mail.example.com
 }
 store memory {
 	max_memory 16MiB
@@ -320,6 +325,7 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"session_cache not a number", "session_cache lots", `session_cache "lots": not a whole number`},
 		{"link_ttl out of range", "link_ttl 48h", "link_ttl 48h0m0s"},
 		{"smtp tls mode", "smtp smtp.example.com:587 {\ntls maybe\nfrom login@example.com\n}", `smtp tls "maybe"`},
+		{"smtp local_name", "smtp smtp.example.com:587 {\nlocal_name [not-an-ip]\nfrom login@example.com\n}", `smtp local_name "[not-an-ip]"`},
 		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},
 		{"redirect uri over http", "client shop {\nsecret x\nredirect_uri http://shop.example.com/cb\n}", "must use https"},
 		{"tiny store", "store memory {\nmax_memory 1MiB\n}", "must be at least 2MiB"},
@@ -340,6 +346,11 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 				t.Fatalf("the error does not name %q: %v", want, err)
 			}
 		})
+	}
+	// What a block lacks is named by the line that closes it.
+	missing := "http://localhost:8080 {\n\tmailgate {\noutbox ./mailgate-outbox\n\t}\n}\n"
+	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(missing), nil); err == nil || !strings.Contains(err.Error(), "base_url is required") || !strings.HasSuffix(err.Error(), "at Caddyfile:4") {
+		t.Fatalf("missing base_url: %v; want base_url is required, at Caddyfile:4", err)
 	}
 	both := "http://localhost:8080 {\n\tmailgate {\nbase_url http://localhost:8080\noutbox ./o\nsmtp 127.0.0.1:25 {\nfrom a@example.com\n}\n\t}\n}\n"
 	if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(both), nil); err == nil || !strings.Contains(err.Error(), "both smtp and outbox") || !strings.Contains(err.Error(), "Caddyfile:") {

@@ -44,6 +44,11 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // unauthenticated sends a browser to the login page, keeping where it was
 // going, and answers anything else with 401. A cookie that failed is cleared
 // so the browser stops sending it.
+//
+// A site with handle_errors gets the 401 as an error, as it gets the
+// guard's 503, to answer it its own way; the headers set here stay. Caddy
+// answers an error that no handle_errors route matches with its status and
+// no body, so the JSON body is written here for a site without any.
 func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCookie bool) error {
 	if badCookie {
 		http.SetCookie(w, session.ClearCookie(m.secure))
@@ -66,12 +71,26 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 		return nil
 	}
 	h.Set("WWW-Authenticate", m.challenge)
+	if handlesErrors(r) {
+		return caddyhttp.Error(http.StatusUnauthorized, errUnauthenticated)
+	}
 	api.WriteJSON(w, http.StatusUnauthorized, apiError{
 		Error:   "unauthenticated",
 		Message: "A valid mailgate session is required.",
 		Login:   m.loginURL,
 	})
 	return nil
+}
+
+// errUnauthenticated is the guard's 401 to handle_errors, whose
+// {http.error.message} it is.
+var errUnauthenticated = errors.New("a valid mailgate session is required")
+
+// handlesErrors reports whether the server that r came to has handle_errors
+// routes.
+func handlesErrors(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && srv.Errors != nil && len(srv.Errors.Routes) > 0
 }
 
 // apiError is the JSON body of the guard's 401 to a client that is not a

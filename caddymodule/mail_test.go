@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -49,12 +50,12 @@ func TestSMTPConnectionSettings(t *testing.T) {
 	parse := func(inner string) (*SMTPConfig, error) {
 		m := &Mailgate{}
 		err := m.UnmarshalCaddyfile(caddyfile.NewTestDispenser(
-			"mailgate {\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n" + inner + "\n}\n}"))
+			"mailgate {\nbase_url https://app.example.com\nsmtp 127.0.0.1:25 {\ntls none\nfrom login@example.com\n" + inner + "\n}\n}"))
 		return m.SMTP, err
 	}
 	transport := func(c *SMTPConfig) *mail.SMTP {
 		t.Helper()
-		mm, err := c.mailer()
+		mm, err := c.mailer(&url.URL{Scheme: "https", Host: "app.example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +106,7 @@ func TestSMTPConnectionSettings(t *testing.T) {
 func TestCleanupClosesSMTPConnections(t *testing.T) {
 	srv := testsmtp.Start(t, testsmtp.Options{TLS: "none", Username: "mailer", Password: "smtp-secret"})
 	c := &SMTPConfig{Address: srv.Addr, TLS: mail.TLSNone, Username: "mailer", Password: "smtp-secret", From: "login@example.com"}
-	mm, err := c.mailer()
+	mm, err := c.mailer(&url.URL{Scheme: "https", Host: "app.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}

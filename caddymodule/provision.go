@@ -287,12 +287,16 @@ func checkLinkTTL(d caddy.Duration) error {
 	return nil
 }
 
+// errNoBaseURL is the error of a config without base_url: the Caddyfile
+// parser returns it with the line of the block that lacks it.
+var errNoBaseURL = errors.New("mailgate: base_url is required (the origin of mailed links, such as https://app.example.com)")
+
 // parseBaseURL accepts an origin: scheme and host, nothing else. Plain HTTP
 // is allowed for loopback hosts only, because the session cookie then loses
 // its Secure flag.
 func parseBaseURL(s string) (*url.URL, error) {
 	if s == "" {
-		return nil, errors.New("mailgate: base_url is required (the origin of mailed links, such as https://app.example.com)")
+		return nil, errNoBaseURL
 	}
 	u, err := url.Parse(s)
 	if err != nil {

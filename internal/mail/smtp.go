@@ -45,9 +45,13 @@ type SMTP struct {
 	// Now is the clock that idle time is measured with; nil means
 	// time.Now. Tests set it, to age connections without waiting.
 	Now func() time.Time
-	// TLSConfig, if set, replaces the default verification (tests use it
-	// to trust their own CA).
+	// TLSConfig, if set, replaces the default verification: its RootCAs
+	// trust a private CA, for this server only.
 	TLSConfig *tls.Config
+	// LocalName is the name the server is greeted with (EHLO), before
+	// STARTTLS too; empty means localhost. Some servers refuse a client
+	// that calls itself localhost.
+	LocalName string
 
 	pool pool
 }
@@ -117,9 +121,9 @@ func (s *SMTP) Check(ctx context.Context) error {
 func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 	c, err := s.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+		return nil, err
 	}
-	if err := c.client.Hello("localhost"); err != nil {
+	if err := c.client.Hello(s.localName()); err != nil {
 		c.close()
 		return nil, fmt.Errorf("mail: greeting %s: %w", s.Addr, err)
 	}
@@ -132,12 +136,21 @@ func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
+// localName is the name the server is greeted with.
+func (s *SMTP) localName() string {
+	if s.LocalName == "" {
+		return "localhost"
+	}
+	return s.LocalName
+}
+
 // dial connects, with TLS as configured, for one exchange within ctx (see
-// deadlineConn.watch).
+// deadlineConn.watch). Its errors name what failed: connecting, STARTTLS
+// or the TLS handshake.
 func (s *SMTP) dial(ctx context.Context) (*conn, error) {
 	host, _, err := net.SplitHostPort(s.Addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
 	}
 	tlsConfig := s.TLSConfig
 	if tlsConfig == nil {
@@ -151,34 +164,46 @@ func (s *SMTP) dial(ctx context.Context) (*conn, error) {
 
 	dctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
 	defer cancel()
-	var nc net.Conn
-	if s.TLS == TLSImplicit {
-		nc, err = (&tls.Dialer{Config: tlsConfig}).DialContext(dctx, "tcp", s.Addr)
-	} else {
-		nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", s.Addr)
-	}
+	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", s.Addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
 	}
 	dc := &deadlineConn{Conn: nc, release: stopNothing}
 	dc.watch(ctx)
 	dc.within(ctx, s.Timeout)
 
-	var c *smtp.Client
+	var sc net.Conn
 	switch s.TLS {
 	case TLSStartTLS:
-		// NewClientStartTLS fails when the server does not offer STARTTLS:
-		// we never fall back to sending in the clear.
-		if c, err = smtp.NewClientStartTLS(dc, tlsConfig); err != nil {
-			return nil, err
-		}
-	case TLSImplicit, TLSNone:
-		c = smtp.NewClient(dc)
+		// startTLS fails when the server does not offer STARTTLS: we never
+		// fall back to sending in the clear.
+		sc, err = s.startTLS(ctx, dc, tlsConfig)
+	case TLSImplicit:
+		sc, err = s.handshake(ctx, dc, tlsConfig)
+	case TLSNone:
+		sc = dc
 	default:
-		dc.Close()
-		return nil, fmt.Errorf("unknown tls mode %q", s.TLS)
+		err = fmt.Errorf("mail: unknown tls mode %q", s.TLS)
 	}
-	return &conn{client: c, raw: dc}, nil
+	if err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return &conn{client: smtp.NewClient(sc), raw: dc}, nil
+}
+
+// handshake secures nc with TLS, within DialTimeout, at once rather than
+// at its first read or write: a certificate that is not trusted for the
+// server is then reported as such, not as the failure of whichever command
+// came first.
+func (s *SMTP) handshake(ctx context.Context, nc net.Conn, config *tls.Config) (*tls.Conn, error) {
+	hctx, cancel := context.WithTimeout(ctx, s.DialTimeout)
+	defer cancel()
+	tc := tls.Client(nc, config)
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, fmt.Errorf("mail: TLS handshake with %s: %w", s.Addr, err)
+	}
+	return tc, nil
 }
 
 // deadlineConn never lets a deadline run past limit, and is closed when

@@ -63,8 +63,10 @@ var Settle func()
 // Server is a running test server.
 type Server struct {
 	Addr string
-	// RootCAs trusts the server's certificate.
+	// RootCAs trusts the server's certificate, and CertPEM is that
+	// certificate, for a client configured with a CA file.
 	RootCAs *x509.CertPool
+	CertPEM []byte
 
 	opts   Options
 	srv    *smtp.Server
@@ -78,6 +80,8 @@ type Server struct {
 	// holds the connections not closed yet, for HangUp.
 	accepted, handshakes int
 	open                 map[*conn]struct{}
+	// hellos are the names clients greeted the server with.
+	hellos []string
 }
 
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
@@ -88,7 +92,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{opts: opts, held: make(chan struct{}, 64), closed: make(chan struct{}, 64), open: map[*conn]struct{}{}}
 	cert := testcert.New(t)
-	s.RootCAs = cert.Roots
+	s.RootCAs, s.CertPEM = cert.Roots, cert.CertPEM
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "localhost"
 	s.srv.ReadTimeout = 10 * time.Second
@@ -152,6 +156,15 @@ func (s *Server) Handshakes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.handshakes
+}
+
+// Hellos returns the names clients greeted the server with (EHLO or
+// HELO) as they opened a session, in order. STARTTLS ends a session: a
+// client that uses it greets twice, before and after.
+func (s *Server) Hellos() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.hellos...)
 }
 
 // Closed receives once for each connection that closes, by either side,
@@ -218,8 +231,12 @@ func (c *conn) Close() error {
 	return err
 }
 
-// NewSession implements smtp.Backend.
+// NewSession implements smtp.Backend. go-smtp calls it at the greeting
+// that opens a session, with the client's name known.
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.hellos = append(s.hellos, c.Hostname())
+	s.mu.Unlock()
 	return &session{srv: s, conn: c}, nil
 }
 
