@@ -30,7 +30,7 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	if err != nil {
 		// The revocation list cannot be read: fail closed.
-		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+		return m.unavailable(w, r, err, false)
 	}
 	id := s.Data.(*identity)
 	m.headers.strip(r.Header)

@@ -33,7 +33,9 @@ func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub str
 		return nil
 	}
 	var we *web.Error
-	if err := m.pages.Serve(w, r); errors.As(err, &we) {
+	if err := m.pages.Serve(w, r); errors.As(err, &we) && we.Status == http.StatusServiceUnavailable {
+		return m.unavailable(w, r, we.Err, true)
+	} else if errors.As(err, &we) {
 		return caddyhttp.Error(we.Status, we.Err)
 	} else if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)

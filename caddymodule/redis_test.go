@@ -73,12 +73,21 @@ func TestRedisStoreInCaddy(t *testing.T) {
 	bob := e.browser(t)
 	bobToken := bob.login("bob@corp.example", "/")
 	srv.Stop()
-	if r := e.browser(t).requestLink("carol@corp.example", "/"); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("a link request with Redis down: %s", r.Status)
+	// Each says so, to a person and to a program, and when to try again.
+	unavailablePage := func(r response) bool {
+		return r.StatusCode == http.StatusServiceUnavailable && r.Header.Get("Retry-After") == "60" &&
+			strings.Contains(r.body, "Temporarily unavailable") && strings.Contains(r.body, "reload this page in a minute")
+	}
+	if r := e.browser(t).requestLink("carol@corp.example", "/"); !unavailablePage(r) {
+		t.Fatalf("a link request with Redis down: %s, want the unavailable page\n%s", r.Status, r.body)
 	}
 	clockOffset.Add(int64(6 * time.Second))
-	if r := bob.get("/"); r.StatusCode != http.StatusServiceUnavailable || strings.Contains(r.body, "hello") {
-		t.Fatalf("a session with Redis down for longer than stale_after: %s", r.Status)
+	if r := bob.get("/"); !unavailablePage(r) || strings.Contains(r.body, "hello") {
+		t.Fatalf("a session with Redis down for longer than stale_after: %s, want the unavailable page\n%s", r.Status, r.body)
+	}
+	if r := bob.do(e.withCookie("/api/items", bobToken)); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" ||
+		!strings.Contains(r.body, `"error":"temporarily_unavailable"`) {
+		t.Fatalf("an API call with Redis down: %s %s", r.Status, r.body)
 	}
 
 	// Redis is back (empty, as after a crash without persistence): the

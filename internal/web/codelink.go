@@ -26,8 +26,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		// Logged here: Caddy would log the URI, which holds the secret.
 		h.Logger.Error("reading a code's link", zap.Error(err))
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return nil
+		return h.Unavailable(w, r)
 	}
 	return h.render(w, r, http.StatusOK, PageConfirm, Data{
 		FormToken: h.Forms.Token(w, r),

@@ -170,6 +170,20 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request) error {
 	return slot.err
 }
 
+// RetryAfterUnavailable is how long a 503 tells clients to wait, in
+// seconds: a Redis that restarts or a storage that recovers is usually back
+// within it.
+const RetryAfterUnavailable = "60"
+
+// Unavailable answers a browser's request that cannot be served now (the
+// store or the storage cannot be read) with a page that says so, 503 with
+// Retry-After: a blank answer tells a person nothing.
+func (h *Handler) Unavailable(w http.ResponseWriter, r *http.Request) error {
+	SetSecurityHeaders(w.Header())
+	w.Header().Set("Retry-After", RetryAfterUnavailable)
+	return h.render(w, r, http.StatusServiceUnavailable, PageUnavailable, Data{})
+}
+
 // form guards a POST: a bounded body, parsed, from this origin with a form
 // token mailgate minted, which is then renewed (single use).
 func (h *Handler) form(fn func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
@@ -261,7 +275,9 @@ func (h *Handler) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt,
 		return nil, false
 	case err != nil:
 		h.Logger.Error("counting an attempt at a secret", zap.Error(err))
-		w.WriteHeader(http.StatusServiceUnavailable)
+		if err := h.Unavailable(w, r); err != nil {
+			h.Logger.Error("rendering the unavailable page", zap.Error(err))
+		}
 		return nil, false
 	}
 	return a, true

@@ -31,8 +31,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 		// Not a handler error: Caddy would log it with the request's URI,
 		// which holds the link's secret.
 		h.Logger.Error("reading a pending link", zap.Error(err))
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return nil
+		return h.Unavailable(w, r)
 	}
 	return h.render(w, r, http.StatusOK, PageConfirm, Data{
 		FormToken:  h.Forms.Token(w, r),

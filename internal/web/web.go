@@ -56,6 +56,8 @@ const (
 	// PageCodeLocked is an address over its wrong codes: no code until
 	// Until, and the link form instead.
 	PageCodeLocked = "code_locked"
+	// PageUnavailable is a 503: the store or the storage cannot be read.
+	PageUnavailable = "unavailable"
 	// PageLogoutFailed is a sign-out that did not happen.
 	PageLogoutFailed = "logout_failed"
 )
