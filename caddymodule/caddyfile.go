@@ -30,6 +30,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    base_url    <https://host[:port]>
 //	    prefix      <path>
 //	    site_name   <name>
+//	    time_zone   <IANA zone>
 //	    locale      en-GB|nl-BE|nl-NL {
 //	        negotiate on|off
 //	    }
@@ -116,6 +117,11 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return checked(d, oneArg(d, &m.Prefix), func() error { return checkPrefix(m.Prefix) })
 		case "site_name":
 			return oneArg(d, &m.SiteName)
+		case "time_zone":
+			return checked(d, oneArg(d, &m.TimeZone), func() error {
+				_, err := timeZone(m.TimeZone)
+				return err
+			})
 		case "locale":
 			return m.parseLocale(d)
 		case "allow":

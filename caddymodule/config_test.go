@@ -114,6 +114,7 @@ func TestConfigAccepted(t *testing.T) {
 base_url https://app.example.com
 prefix /auth
 site_name "Example"
+time_zone Europe/Brussels
 locale nl-be {
 	negotiate off
 }
@@ -313,6 +314,7 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"base_url shape", "base_url https://app.example.com/app", "origin only"},
 		{"prefix", "prefix login", `prefix "login"`},
 		{"realm", "realm ../etc", `realm "../etc"`},
+		{"time_zone not a zone", "time_zone Mars/Olympus", `time_zone "Mars/Olympus": not an IANA time zone name`},
 		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},
 		{"session_ttl over 30 days", "session_ttl 800h", "session_ttl 800h0m0s: must be between 1m and 720h"},
 		{"key_rotation too short", "key_rotation 30m", "key_rotation 30m0s: must be at least 1h"},

@@ -177,6 +177,10 @@ func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL) (*mail.Queue, error)
 	if err := m.checkMailTarget(); err != nil {
 		return nil, err
 	}
+	zone, err := timeZone(m.TimeZone)
+	if err != nil {
+		return nil, err
+	}
 	var sender mail.Sender
 	switch {
 	case m.Outbox != "":
@@ -185,13 +189,14 @@ func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL) (*mail.Queue, error)
 			return nil, err
 		}
 		m.logger.Warn("mails go to the development outbox, not to people", zap.String("outbox", m.Outbox))
-		mailer := &mail.Mailer{From: from, Transport: &mail.Outbox{Dir: m.Outbox, Now: now}, Now: now}
+		mailer := &mail.Mailer{From: from, Transport: &mail.Outbox{Dir: m.Outbox, Now: now}, Now: now, Zone: zone}
 		sender = outboxMailer{Mailer: mailer, dir: m.Outbox, logger: m.logger}
 	default:
 		mm, err := m.SMTP.mailer(base)
 		if err != nil {
 			return nil, err
 		}
+		mm.Zone = zone
 		if s, ok := mm.Transport.(*mail.SMTP); ok {
 			if err := m.probeOnStart(ctx, s); err != nil {
 				return nil, err

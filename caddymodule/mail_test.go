@@ -155,6 +155,29 @@ func (e *env) mailedText(t *testing.T, to string) string {
 	return ""
 }
 
+// TestMailsTellTheSiteTime: with time_zone, a mail says when it was asked
+// for in the site's zone, named.
+func TestMailsTellTheSiteTime(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig { return siteConfig{Mailgate: "time_zone Europe/Brussels"} })
+	before := now().In(mustZone(t, "Europe/Brussels"))
+	e.browser(t).requestLink("alice@example.com", "/")
+	after := now().In(mustZone(t, "Europe/Brussels"))
+	text := e.mailedText(t, "alice@example.com")
+	// The request may straddle a minute.
+	if !strings.Contains(text, before.Format("15:04 MST")+" from 127.0.0.1") && !strings.Contains(text, after.Format("15:04 MST")+" from 127.0.0.1") {
+		t.Errorf("the mail does not say %s, Brussels time:\n%s", after.Format("15:04 MST"), text)
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
 // TestMailsSayWhoAsked: a mail asked for in the browser says when, from
 // which address and with which browser; one an app asked for names the app,
 // and tells a person the app just made an account for so.

@@ -51,6 +51,12 @@ type Mailgate struct {
 	// BaseURL.
 	SiteName string `json:"site_name,omitempty"`
 
+	// TimeZone is the IANA time zone (such as `Europe/Brussels`) in which
+	// mails say when they were asked for, with the zone's abbreviation:
+	// "1 Apr 2026 11:30 CEST". A mail cannot know its reader's zone, so it
+	// is the site's. Default: UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+
 	// Locale is the language of the pages and of the login form's mails:
 	// the visitor's, from Accept-Language, among en-GB, nl-BE and nl-NL,
 	// or the site's default. Omitted: en-GB by default, negotiated.

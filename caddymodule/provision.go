@@ -190,6 +190,9 @@ func (m *Mailgate) applyDefaults() error {
 	if err := checkRealm(m.Realm); err != nil {
 		return err
 	}
+	if _, err := timeZone(m.TimeZone); err != nil {
+		return err
+	}
 	if m.Prefix == "" {
 		m.Prefix = defaultPrefix
 	}

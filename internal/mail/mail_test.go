@@ -374,7 +374,7 @@ func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
 		browser.RequestedAt = time.Date(2026, 11, 24, 9, 30, 0, 0, time.UTC)
 		browser.RequestIP = "203.0.113.7"
 		browser.RequestAgent = "Mozilla/5.0 (X11; Linux x86_64) " + strings.Repeat("x", 200)
-		_, text, html, err := render(browser)
+		_, text, html, err := render(browser, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +393,7 @@ func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
 
 		app := letter()
 		app.Locale, app.App, app.NewAccount, app.SetPassword = l, "shop", true, true
-		_, appText, _, err := render(app)
+		_, appText, _, err := render(app, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,6 +407,30 @@ func TestLoginMailSaysWhoAskedAndWhatComes(t *testing.T) {
 		}[l]
 		if !strings.Contains(appText, said[0]) || !strings.Contains(appText, said[1]) {
 			t.Errorf("%s app mail does not say %q and %q:\n%s", l, said[0], said[1], appText)
+		}
+	}
+}
+
+// TestMailsTellTimeInTheSiteZone: with a zone set, the time a mail was
+// asked for is the site's local time, named by its zone.
+func TestMailsTellTimeInTheSiteZone(t *testing.T) {
+	brussels, err := time.LoadLocation("Europe/Brussels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC)
+	for locale, want := range map[string]string{"en-GB": "1 Apr 2026 11:30 CEST", "nl-BE": "1 apr. 2026 11:30 CEST"} {
+		l := Letter{To: "alice@example.com", Template: "login", Locale: locale, Link: "https://app.example.com/l", SiteName: "Example",
+			Expires: time.Minute, RequestedAt: at, RequestIP: "192.0.2.7"}
+		_, text, _, err := render(l, brussels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, want) {
+			t.Errorf("%s: the mail does not say %q:\n%s", locale, want, text)
+		}
+		if _, text, _, _ := render(l, nil); !strings.Contains(text, "09:30 UTC") {
+			t.Errorf("%s: without a zone, not UTC:\n%s", locale, text)
 		}
 	}
 }

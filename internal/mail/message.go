@@ -5,6 +5,7 @@ package mail
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -61,6 +62,8 @@ type Mailer struct {
 	From      *mail.Address
 	Transport Transport
 	Now       func() time.Time
+	// Zone is the time zone a mail states times in; nil is UTC.
+	Zone *time.Location
 }
 
 // ParseFrom parses a From address such as `Example <login@example.com>`.
@@ -88,7 +91,7 @@ func (m *Mailer) Send(ctx context.Context, l Letter) error {
 // Compose renders l into a complete RFC 5322 message with a text and an HTML
 // alternative.
 func (m *Mailer) Compose(l Letter) ([]byte, error) {
-	subject, text, html, err := render(l)
+	subject, text, html, err := render(l, m.Zone)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func (m *Mailer) Compose(l Letter) ([]byte, error) {
 
 // render runs the letter's templates: <locale>/<template>.txt defines
 // "subject" and "text"; <locale>/<template>.html is the HTML body.
-func render(l Letter) (subject, text, html string, err error) {
+func render(l Letter, zone *time.Location) (subject, text, html string, err error) {
 	locale := l.Locale
 	if _, err := templateFS.ReadDir("templates/" + locale); locale == "" || err != nil {
 		locale = loc.Default
@@ -148,7 +151,7 @@ func render(l Letter) (subject, text, html string, err error) {
 		Agent   string
 	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, locale)}
 	if !l.RequestedAt.IsZero() {
-		data.When = when(l.RequestedAt, locale)
+		data.When = when(l.RequestedAt.In(cmp.Or(zone, time.UTC)), locale)
 	}
 
 	tt, err := texttemplate.ParseFS(templateFS, base+".txt")

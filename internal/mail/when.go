@@ -13,14 +13,13 @@ var dutchMonths = [12]string{"jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul
 // English ones.
 var monthNames = map[string][12]string{"nl-BE": dutchMonths, "nl-NL": dutchMonths}
 
-// when writes the moment a mail was asked for in the letter's language:
-// "1 Apr 2026 09:30 UTC", "1 apr. 2026 09:30 UTC". It is always UTC, said
-// so, since a mail cannot know its reader's time zone.
+// when writes the moment a mail was asked for in the letter's language, in
+// t's zone, named, since a mail cannot know its reader's: "1 Apr 2026 09:30
+// UTC", "1 apr. 2026 11:30 CEST".
 func when(t time.Time, locale string) string {
-	t = t.UTC()
 	months, ok := monthNames[locale]
 	if !ok {
-		return t.Format("2 Jan 2006 15:04 UTC")
+		return t.Format("2 Jan 2006 15:04 MST")
 	}
-	return strconv.Itoa(t.Day()) + " " + months[t.Month()-1] + " " + t.Format("2006 15:04 UTC")
+	return strconv.Itoa(t.Day()) + " " + months[t.Month()-1] + " " + t.Format("2006 15:04 MST")
 }
