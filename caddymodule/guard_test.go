@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +35,21 @@ func TestGuardFailsClosedWhenStoreUnreadable(t *testing.T) {
 		reached = true
 		return nil
 	})
+	// A program gets the 503 in JSON, with when to try again. (A browser's
+	// page is checked in Caddy: TestRedisStoreInCaddy.)
+	r.Header.Set("Accept", "application/json")
+	w := httptest.NewRecorder()
+	if err := m.ServeHTTP(w, r, next); err != nil || w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "60" ||
+		!strings.Contains(w.Body.String(), `"error":"temporarily_unavailable"`) {
+		t.Fatalf("err %v, answer %d %q (Retry-After %q); want a 503 in JSON", err, w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+	// A site with handle_errors gets the 503 as an error to shape.
+	srv := &caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, srv))
 	err := m.ServeHTTP(httptest.NewRecorder(), r, next)
 	var he caddyhttp.HandlerError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("err = %v, want a 503 handler error", err)
+		t.Fatalf("with handle_errors: err = %v, want a 503 handler error", err)
 	}
 	if reached {
 		t.Fatal("the upstream was reached although the session could not be checked")
