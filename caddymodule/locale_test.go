@@ -1,14 +1,10 @@
 package caddymodule
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
-
-	gomail "github.com/emersion/go-message/mail"
 )
 
 // speaking makes every request of b prefer lang, as a browser set to that
@@ -27,35 +23,6 @@ func (a acceptLanguage) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Accept-Language", a.lang)
 	return a.next.RoundTrip(r)
-}
-
-// mailed is the subject and the text part of the newest mail to to, taken
-// apart by a MIME parser.
-func (e *env) mailed(t *testing.T, to string) (subject, text string) {
-	t.Helper()
-	msgs := e.smtp.Messages()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if m := msgs[i]; len(m.To) != 1 || m.To[0] != to {
-			continue
-		}
-		r, err := gomail.CreateReader(bytes.NewReader(msgs[i].Data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, _ = r.Header.Subject()
-		for {
-			p, err := r.NextPart()
-			if err != nil {
-				t.Fatalf("no text part in the mail to %s: %v", to, err)
-			}
-			if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct == "text/plain" {
-				body, _ := io.ReadAll(p.Body)
-				return subject, string(body)
-			}
-		}
-	}
-	t.Fatalf("no mail to %s", to)
-	return "", ""
 }
 
 // askedInDutch is a Dutch mail's line on when and from where it was asked

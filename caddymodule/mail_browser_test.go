@@ -1,15 +1,11 @@
 package caddymodule
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 )
@@ -36,36 +32,13 @@ func TestMailFitsAPhone(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := filepath.Join(t.TempDir(), l.Template+".html")
-		if err := os.WriteFile(file, htmlPart(t, raw), 0o600); err != nil {
+		_, html := mailPart(t, raw, "text/html")
+		if err := os.WriteFile(file, html, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		wd.open("file://" + file)
 		if w, ok := wd.script(`return document.documentElement.scrollWidth`).(float64); !ok || w > 390 {
 			t.Errorf("%s mail (%s) is %v CSS pixels wide on a 390-pixel phone", l.Template, l.Locale, wd.script(`return document.documentElement.scrollWidth`))
-		}
-	}
-}
-
-// htmlPart is the text/html part of a composed message.
-func htmlPart(t *testing.T, raw []byte) []byte {
-	t.Helper()
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			t.Fatalf("no HTML part: %v", err)
-		}
-		if h, ok := p.Header.(*gomail.InlineHeader); ok {
-			if ct, _, _ := h.ContentType(); ct == "text/html" {
-				b, err := io.ReadAll(p.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
 		}
 	}
 }

@@ -132,27 +132,49 @@ func TestCleanupClosesSMTPConnections(t *testing.T) {
 // mailedText returns the text part of the newest mail to to.
 func (e *env) mailedText(t *testing.T, to string) string {
 	t.Helper()
+	_, text := e.mailed(t, to)
+	return text
+}
+
+// mailed is the subject and the text part of the newest mail to to, taken
+// apart by a MIME parser.
+func (e *env) mailed(t *testing.T, to string) (subject, text string) {
+	t.Helper()
 	msgs := e.smtp.Messages()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if m := msgs[i]; len(m.To) == 1 && m.To[0] == to {
-			r, err := gomail.CreateReader(bytes.NewReader(m.Data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for {
-				p, err := r.NextPart()
-				if err != nil {
-					t.Fatalf("no text part in the mail to %s: %v", to, err)
-				}
-				if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct == "text/plain" {
-					body, _ := io.ReadAll(p.Body)
-					return string(body)
-				}
-			}
+			subject, body := mailPart(t, m.Data, "text/plain")
+			return subject, string(body)
 		}
 	}
 	t.Fatalf("no mail to %s", to)
-	return ""
+	return "", ""
+}
+
+// mailPart is the subject of a raw message and the body of its part of
+// content type ctype.
+func mailPart(t *testing.T, raw []byte, ctype string) (subject string, body []byte) {
+	t.Helper()
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ = r.Header.Subject()
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatalf("no %s part in the mail: %v", ctype, err)
+		}
+		if h, ok := p.Header.(*gomail.InlineHeader); ok {
+			if ct, _, _ := h.ContentType(); ct == ctype {
+				body, err := io.ReadAll(p.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return subject, body
+			}
+		}
+	}
 }
 
 // TestMailsTellTheSiteTime: with time_zone, a mail says when it was asked
