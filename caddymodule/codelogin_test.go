@@ -88,7 +88,7 @@ func TestCodeLoginInTheForm(t *testing.T) {
 func TestCodeLoginInTheFormSaysWhatIsLeft(t *testing.T) {
 	defer clockOffset.Store(0)
 	e := startCaddyWith(t, func(*env) siteConfig {
-		return siteConfig{Limits: `limits {
+		return siteConfig{Mailgate: "time_zone Europe/Brussels", Limits: `limits {
 			wrong_codes_per_address 4 1h
 		}`}
 	})
@@ -96,12 +96,13 @@ func TestCodeLoginInTheFormSaysWhatIsLeft(t *testing.T) {
 	b.requestCode("alice@example.com", "/")
 	code := e.mailedCode(t, "alice@example.com")
 	for i, want := range []string{"not the code we sent. Check", "one more try", "the last try for this code"} {
-		if r := b.enterCode(wrongOf(code), "/"); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, want) {
-			t.Fatalf("wrong code %d: %s, want a page saying %q\n%s", i+1, r.Status, want, r.body)
+		r := b.enterCode(wrongOf(code), "/")
+		if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, want) || strings.Contains(r.body, `name="code"`) != (i < 2) {
+			t.Fatalf("wrong code %d: %s, want a page saying %q, with a field for the code while tries are left\n%s", i+1, r.Status, want, r.body)
 		}
 	}
-	if r := b.enterCode(code, "/"); r.StatusCode != http.StatusGone {
-		t.Fatalf("the right code after three wrong ones: %s\n%s", r.Status, r.body)
+	if r := b.enterCode(code, "/"); r.StatusCode != http.StatusGone || strings.Contains(r.body, `name="code"`) {
+		t.Fatalf("the right code after three wrong ones: %s, want no field for another try\n%s", r.Status, r.body)
 	}
 
 	// The fourth wrong code for the address locks its codes for an hour.
@@ -110,12 +111,16 @@ func TestCodeLoginInTheFormSaysWhatIsLeft(t *testing.T) {
 		t.Fatalf("the fourth wrong code: %s", r.Status)
 	}
 	mailed := len(e.smtp.Messages())
-	until := now().Add(time.Hour).UTC().Format("15:04")
+	// A date and a time, in the site's zone: the pause may end tomorrow.
+	// The window opened with the first wrong code, perhaps in the minute
+	// before this one.
+	ends := now().Add(time.Hour).In(mustZone(t, "Europe/Brussels"))
+	until, orUntil := ends.Format("2 Jan 2006 15:04 MST"), ends.Add(-time.Minute).Format("2 Jan 2006 15:04 MST")
 	page := b.get("/.mailgate/login")
 	r := b.post("/.mailgate/login/email", map[string]string{
 		"email": "alice@example.com", "return": "/", "method": "code", "form_token": b.cookie("__Host-mailgate-form"),
 	})
-	if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.body, "until "+until) || !strings.Contains(r.body, "sign in with a link") ||
+	if r.StatusCode != http.StatusTooManyRequests || !(strings.Contains(r.body, "until "+until) || strings.Contains(r.body, "until "+orUntil)) || !strings.Contains(r.body, "sign in with a link") ||
 		strings.Contains(r.body, `value="code"`) || !strings.Contains(r.body, `value="alice@example.com"`) || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("asking a locked address for a code: %s (login page %s), want 429 saying until %s and offering the link\n%s", r.Status, page.Status, until, r.body)
 	}

@@ -158,3 +158,26 @@ func TestLimitsWithRedisStore(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSilentLimitsAreLogged: over mails_per_address the form says nothing
+// different, for a code as for a link; the operator's log says why no mail
+// went out.
+func TestSilentLimitsAreLogged(t *testing.T) {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		return siteConfig{Global: e.logBlock("caddy.log", ""), Limits: `limits {
+			mails_per_address 1 15m
+		}`}
+	})
+	b := e.browser(t)
+	b.requestLink("alice@example.com", "/")
+	b.requestLink("alice@example.com", "/")
+	b.requestCode("carol@corp.example", "/")
+	b.requestCode("carol@corp.example", "/")
+	if n := e.mailsTo("carol@corp.example"); n != 1 {
+		t.Fatalf("%d code mails to carol, want 1", n)
+	}
+	lines := e.logEntries(t, "caddy.log", "a login request was over a limit; no mail was sent")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"limit":"mails_per_address"`) {
+		t.Fatalf("the log says, of the two mails not sent: %q", lines)
+	}
+}

@@ -173,12 +173,8 @@ var retryBackoff atomic.Int64
 // or at shutdown, the queue delivers what it still holds for a few seconds
 // and gives up the rest, dropping their links. The queue is the flow's
 // Mailer: the browser form queues, the API sends at once.
-func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL) (*mail.Queue, error) {
+func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL, zone *time.Location) (*mail.Queue, error) {
 	if err := m.checkMailTarget(); err != nil {
-		return nil, err
-	}
-	zone, err := timeZone(m.TimeZone)
-	if err != nil {
 		return nil, err
 	}
 	var sender mail.Sender

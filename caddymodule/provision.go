@@ -50,7 +50,11 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	mailer, err := m.mailer(ctx, base)
+	zone, err := timeZone(m.TimeZone)
+	if err != nil {
+		return err
+	}
+	mailer, err := m.mailer(ctx, base, zone)
 	if err != nil {
 		return err
 	}
@@ -97,6 +101,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Secure:         m.secure,
 		Logger:         m.logger,
 		Now:            now,
+		Zone:           zone,
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"

@@ -151,7 +151,7 @@ func render(l Letter, zone *time.Location) (subject, text, html string, err erro
 		Agent   string
 	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, locale)}
 	if !l.RequestedAt.IsZero() {
-		data.When = when(l.RequestedAt.In(cmp.Or(zone, time.UTC)), locale)
+		data.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), locale)
 	}
 
 	tt, err := texttemplate.ParseFS(templateFS, base+".txt")

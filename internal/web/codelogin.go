@@ -1,17 +1,20 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
+	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -42,6 +45,9 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	})
 	var exceeded *limit.ExceededError
 	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
+		// As the link form does: the page must not tell, the operator's
+		// log does.
+		h.Logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", exceeded.Rule))
 		id, err = ticket.NewSecret(), nil
 	}
 	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}
@@ -145,6 +151,7 @@ func wrongCodeMessage(left int) string {
 func (h *Handler) codesLocked(w http.ResponseWriter, r *http.Request, d Data, e *limit.ExceededError) error {
 	w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(e.RetryAfter)))
 	d.CodeLogin = false
-	d.Until = h.now().Add(e.RetryAfter).UTC().Format("15:04 MST")
+	// A date as well as a time: the pause may end tomorrow.
+	d.Until = locale.When(h.now().Add(e.RetryAfter).In(cmp.Or(h.Zone, time.UTC)), h.locale(r))
 	return h.render(w, r, http.StatusTooManyRequests, PageCodeLocked, d)
 }

@@ -95,6 +95,8 @@ type Handler struct {
 	Logger   *zap.Logger
 	// Now is the clock pages tell times by; nil is time.Now.
 	Now func() time.Time
+	// Zone is the site's time zone, in which pages tell times; nil is UTC.
+	Zone *time.Location
 
 	mux *http.ServeMux
 }

@@ -1,4 +1,4 @@
-package mail
+package locale
 
 import (
 	"strconv"
@@ -13,10 +13,10 @@ var dutchMonths = [12]string{"jan.", "feb.", "mrt.", "apr.", "mei", "jun.", "jul
 // English ones.
 var monthNames = map[string][12]string{"nl-BE": dutchMonths, "nl-NL": dutchMonths}
 
-// when writes the moment a mail was asked for in the letter's language, in
-// t's zone, named, since a mail cannot know its reader's: "1 Apr 2026 09:30
-// UTC", "1 apr. 2026 11:30 CEST".
-func when(t time.Time, locale string) string {
+// When writes a moment for a reader of locale, in t's zone, named, since
+// a mail or page cannot know its reader's: "1 Apr 2026 09:30 UTC", "1 apr.
+// 2026 11:30 CEST".
+func When(t time.Time, locale string) string {
 	months, ok := monthNames[locale]
 	if !ok {
 		return t.Format("2 Jan 2006 15:04 MST")
