@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,137 +24,6 @@ import (
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
-func mustURL(s string) *url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
-// mailedLink reads the newest message the SMTP server received for to,
-// checks its headers, and returns the link from its text part.
-func (e *env) mailedLink(t *testing.T, to string) string {
-	t.Helper()
-	msgs := e.smtp.Messages()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		if len(m.To) != 1 || m.To[0] != to {
-			continue
-		}
-		r, err := gomail.CreateReader(bytes.NewReader(m.Data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if from, _ := r.Header.AddressList("From"); len(from) != 1 || from[0].Address != "login@example.com" {
-			t.Errorf("From = %v", from)
-		}
-		if rcpt, _ := r.Header.AddressList("To"); len(rcpt) != 1 || rcpt[0].Address != to {
-			t.Errorf("To = %v", rcpt)
-		}
-		if s, _ := r.Header.Subject(); !strings.Contains(s, "Example") {
-			t.Errorf("Subject = %q", s)
-		}
-		if _, err := r.Header.Date(); err != nil {
-			t.Errorf("Date: %v", err)
-		}
-		if id, _ := r.Header.MessageID(); id == "" {
-			t.Error("no Message-ID")
-		}
-		if m.Auth != "mailer" {
-			t.Errorf("mail was sent without AUTH (as %q)", m.Auth)
-		}
-		return textLink(t, r)
-	}
-	t.Fatalf("no mail to %s among %d messages", to, len(msgs))
-	return ""
-}
-
-// textLink returns the link in the text part of a parsed mail.
-func textLink(t *testing.T, r *gomail.Reader) string {
-	t.Helper()
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ct, _, _ := p.Header.(*gomail.InlineHeader).ContentType(); ct != "text/plain" {
-			continue
-		}
-		body, _ := io.ReadAll(p.Body)
-		link := regexp.MustCompile(`https://\S+`).FindString(string(body))
-		if link == "" {
-			t.Fatalf("no link in the text part:\n%s", body)
-		}
-		return link
-	}
-	t.Fatal("the message has no text/plain part")
-	return ""
-}
-
-func (e *env) mailsTo(to string) int {
-	n := 0
-	for _, m := range e.smtp.Messages() {
-		if len(m.To) == 1 && m.To[0] == to {
-			n++
-		}
-	}
-	return n
-}
-
-// requestLink walks the login form for email and returns the page the
-// browser ends on: the form post answers 303 to "check your inbox" (which
-// is fetched, as a browser does), or an error page of its own.
-func (b *browser) requestLink(email, ret string) response {
-	b.t.Helper()
-	if r := b.get("/.mailgate/login?return=" + url.QueryEscape(ret)); r.StatusCode != http.StatusOK {
-		b.t.Fatalf("login page: %s", r.Status)
-	}
-	r := b.post("/.mailgate/login/email", map[string]string{
-		"email": email, "return": ret, "form_token": b.cookie("__Host-mailgate-form"),
-	})
-	if r.StatusCode != http.StatusSeeOther {
-		return r
-	}
-	loc := r.Header.Get("Location")
-	if !strings.HasPrefix(loc, "/.mailgate/login/sent?") {
-		b.t.Fatalf("a link request redirected to %q", loc)
-	}
-	return b.get(loc)
-}
-
-// confirm opens the mailed link and presses the button. A dead link's page
-// says so (410) but the button is pressed anyway, as from a page left open
-// in a tab, so that the POST's own refusal is what the caller sees.
-func (b *browser) confirm(link string) response {
-	b.t.Helper()
-	u := mustURL(link)
-	if r := b.get(u.RequestURI()); r.StatusCode != http.StatusOK && r.StatusCode != http.StatusGone {
-		b.t.Fatalf("link page: %s", r.Status)
-	}
-	return b.post("/.mailgate/link", map[string]string{
-		"t": u.Query().Get("t"), "form_token": b.cookie("__Host-mailgate-form"),
-	})
-}
-
-// login runs the whole journey and returns the session cookie's value.
-func (b *browser) login(email, ret string) string {
-	b.t.Helper()
-	if r := b.requestLink(email, ret); r.StatusCode != http.StatusOK {
-		b.t.Fatalf("requesting a link: %s\n%s", r.Status, r.body)
-	}
-	r := b.confirm(b.e.mailedLink(b.t, email))
-	if r.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("confirming the link: %s\n%s", r.Status, r.body)
-	}
-	return b.cookie("__Host-mailgate")
-}
 
 func TestMailgateInCaddy(t *testing.T) {
 	e := startCaddy(t)
@@ -676,28 +544,6 @@ func prependKey(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return k.KeyID()
-}
-
-// jwkKid is the kid of the first key of a JWKS.
-func jwkKid(t *testing.T, jwks string) string {
-	t.Helper()
-	var set struct {
-		Keys []struct{ Kid string } `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(jwks), &set); err != nil || len(set.Keys) == 0 {
-		t.Fatalf("JWKS %q: %v", jwks, err)
-	}
-	return set.Keys[0].Kid
-}
-
-// tokenHeader decodes a JWT's header.
-func tokenHeader(t *testing.T, token string) string {
-	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(raw)
 }
 
 // TestSignOutInOnePressFromTheApp: the app's own "Sign out" button posts
