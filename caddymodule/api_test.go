@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,43 +15,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
-
-// tokenResponse is the token endpoint's answer, success or error.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
-	Scope       string `json:"scope"`
-	Error       string `json:"error"`
-}
-
-// requestToken asks the token endpoint for a client_credentials token as the
-// shop client, with the given DPoP proofs.
-func (e *env) requestToken(t *testing.T, secret string, proofs ...string) (response, tokenResponse) {
-	t.Helper()
-	return e.clientCredentials(t, "shop", secret, "", proofs...)
-}
-
-// clientCredentials asks for a token as client, for scope if not empty.
-func (e *env) clientCredentials(t *testing.T, client, secret, scope string, proofs ...string) (response, tokenResponse) {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if scope != "" {
-		form.Set("scope", scope)
-	}
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, secret)
-	for _, p := range proofs {
-		req.Header.Add("DPoP", p)
-	}
-	r := e.browser(t).do(req)
-	var body tokenResponse
-	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
-		t.Fatalf("token endpoint answered %s with %q", r.Status, r.body)
-	}
-	return r, body
-}
 
 func TestTokenEndpointInCaddy(t *testing.T) {
 	e := startCaddy(t)
@@ -86,31 +48,6 @@ func TestTokenEndpointInCaddy(t *testing.T) {
 			t.Errorf("%s: %s %+v, want %d %s", c.name, r.Status, body, c.status, c.code)
 		}
 	}
-}
-
-// callAPI posts JSON to an API endpoint with a DPoP-bound token and a fresh
-// proof for that URL, or with a Bearer token when key is the zero Key.
-func (e *env) callAPI(t *testing.T, path, token string, key testdpop.Key, body string, hdr ...string) (response, map[string]any) {
-	t.Helper()
-	u := e.base + path
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	switch {
-	case token != "" && key.PrivateKey == nil:
-		req.Header.Set("Authorization", "Bearer "+token)
-	case token != "":
-		req.Header.Set("Authorization", "DPoP "+token)
-		req.Header.Set("DPoP", key.Proof(t, "POST", u, token, now()))
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	r := e.browser(t).do(req)
-	var out map[string]any
-	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
-		t.Fatalf("%s answered %s with %q", path, r.Status, r.body)
-	}
-	return r, out
 }
 
 // TestLoginEmailJourney is seed 000 as an app lives it: token, login-email,
@@ -382,19 +319,6 @@ func TestMagicLinkContractInCaddy(t *testing.T) {
 		t.Fatalf("the created user's link led to %q", loc)
 	}
 }
-
-// onward is where the answer that ends an app's login sends the browser on
-// to: the refresh target of its page (see web.WriteAuthorizeResponse).
-func (r response) onward(t *testing.T) *url.URL {
-	t.Helper()
-	m := onwardRefresh.FindStringSubmatch(r.body)
-	if r.StatusCode != http.StatusOK || m == nil {
-		t.Fatalf("the answer does not send the browser on: %s\n%s", r.Status, r.body)
-	}
-	return mustURL(html.UnescapeString(m[1]))
-}
-
-var onwardRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0; url=([^"]*)">`)
 
 // magicLink asks for a magic link for alice as the shop client.
 func (e *env) magicLink(t *testing.T, key testdpop.Key, mode, typ, redirect string) {

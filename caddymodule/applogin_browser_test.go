@@ -252,13 +252,3 @@ func TestBrowserMagicLinkToApp(t *testing.T) {
 		}
 	})
 }
-
-// exchange trades an authorization code at the token endpoint as client.
-func (e *env) exchange(t *testing.T, client, secret, code, redirectURI string) response {
-	t.Helper()
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
-	req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, secret)
-	return e.browser(t).do(req)
-}

@@ -2,37 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
-
-// requestCode presses "email me a code" on the login form and follows to
-// the code page.
-func (b *browser) requestCode(email, ret string) response {
-	b.t.Helper()
-	page := b.get("/.mailgate/login?return=" + url.QueryEscape(ret))
-	if page.StatusCode != http.StatusOK || !strings.Contains(page.body, `name="method" value="code"`) {
-		b.t.Fatalf("the login page offers no code: %s\n%s", page.Status, page.body)
-	}
-	r := b.post("/.mailgate/login/email", map[string]string{
-		"email": email, "return": ret, "method": "code", "form_token": b.cookie("__Host-mailgate-form"),
-	})
-	loc := r.Header.Get("Location")
-	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/.mailgate/login/code?") {
-		b.t.Fatalf("asking for a code: %s %q\n%s", r.Status, loc, r.body)
-	}
-	return b.get(loc)
-}
-
-// enterCode posts a code from the code page, as the page's form does.
-func (b *browser) enterCode(code, ret string) response {
-	b.t.Helper()
-	return b.post("/.mailgate/login/code", map[string]string{
-		"code": code, "return": ret, "to": "a•••e@example.com", "form_token": b.cookie("__Host-mailgate-form"),
-	})
-}
 
 // TestCodeLoginInTheForm: the login form's "email me a code", the code page
 // that keeps return and takes a pasted code with spaces, and the session it

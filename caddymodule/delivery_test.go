@@ -1,102 +1,23 @@
 package caddymodule
 
 import (
-	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/mailgate/caddy-mailgate/internal/flow"
-	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/testsmtp"
 )
-
-// The login form queues its mail and answers before the mail server has
-// it. Every test here that reads mail after a form (e.mailedLink and the
-// like read the test SMTP server) first waits for the running mailgate's
-// queues to finish what they hold: testsmtp calls settleDeliveries at each
-// Messages.
-func init() { testsmtp.Settle = settleDeliveries }
-
-// settleTimeout bounds settleDeliveries, so that a queue stuck on a hung
-// server fails the test that reads the mail instead of hanging it.
-const settleTimeout = 30 * time.Second
-
-// settleDeliveries waits until the queue of every mailgate handler in the
-// running config has delivered or given up every mail it took.
-func settleDeliveries() {
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
-	for _, q := range runningQueues() {
-		_ = q.Flush(ctx)
-	}
-}
-
-// runningQueues finds the delivery queues of the mailgate handlers in
-// Caddy's running config, inside the subroutes the Caddyfile makes.
-func runningQueues() []*mail.Queue {
-	app, err := caddy.ActiveContext().AppIfConfigured("http")
-	if err != nil {
-		return nil
-	}
-	var queues []*mail.Queue
-	var walk func(caddyhttp.RouteList)
-	walk = func(routes caddyhttp.RouteList) {
-		for _, r := range routes {
-			for _, h := range r.Handlers {
-				switch h := h.(type) {
-				case *caddyhttp.Subroute:
-					walk(h.Routes)
-				case *Mailgate:
-					if h.pages == nil {
-						continue
-					}
-					if links, ok := h.pages.Links.(*flow.MagicLink); ok {
-						if q, ok := links.Mailer.(*mail.Queue); ok {
-							queues = append(queues, q)
-						}
-					}
-				}
-			}
-		}
-	}
-	for _, srv := range app.(*caddyhttp.App).Servers {
-		walk(srv.Routes)
-	}
-	return queues
-}
 
 // smtpWith starts a test SMTP server with the credentials the Caddyfile
 // template uses, and opts.
 func smtpWith(t *testing.T, opts testsmtp.Options) *testsmtp.Server {
 	opts.TLS, opts.Username, opts.Password = "none", "mailer", "smtp-secret"
 	return testsmtp.Start(t, opts)
-}
-
-// logEntries returns the lines of the JSON log file name in the test's
-// folder that contain msg.
-func (e *env) logEntries(t *testing.T, name, msg string) []string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, `"msg":"`+msg+`"`) {
-			lines = append(lines, line)
-		}
-	}
-	return lines
 }
 
 // TestMailArrivesAfterRetries: a mail server that refuses the first two

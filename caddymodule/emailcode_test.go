@@ -1,127 +1,21 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	gomail "github.com/emersion/go-message/mail"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
-
-const (
-	gameProject  = "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77"
-	twoCallbacks = "0f6f1a43-2b1a-4b6f-8d0e-5a4b1c2d3e4f"
-	gameOrigin   = "https://game.example.com"
-	gameCallback = "https://game.example.com/auth/callback"
-)
-
-// projectsConfig configures a project with one callback URL, CORS and
-// custom payloads, and one with two callback URLs and neither.
-const projectsConfig = `project ` + gameProject + ` {
-			name "The Game"
-			callback_url ` + gameCallback + `
-			error_callback_url https://game.example.com/auth/error
-			cors_origin ` + gameOrigin + `
-			custom_payload
-		}
-		project ` + twoCallbacks + ` {
-			callback_url https://a.example.com/cb https://b.example.com/cb
-		}`
-
-// codeCall is a call to the code API: method, path under the prefix with
-// its query, and a JSON body.
-func (e *env) codeCall(t *testing.T, method, pathQuery, body string, hdr ...string) (response, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, e.base+"/.mailgate"+pathQuery, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	r := e.browser(t).do(req)
-	var out map[string]any
-	if r.Header.Get("Content-Type") == "application/json" {
-		if err := json.Unmarshal([]byte(r.body), &out); err != nil {
-			t.Fatalf("%s %s: body %q: %v", method, pathQuery, r.body, err)
-		}
-	}
-	return r, out
-}
-
-// codeError is the error code of an answer in the API's shape.
-func codeError(t *testing.T, r response, out map[string]any) string {
-	t.Helper()
-	e, ok := out["error"].(map[string]any)
-	if !ok || e["description"] == "" {
-		t.Fatalf("%s: not the API's error shape: %s", r.Status, r.body)
-	}
-	code, _ := e["code"].(string)
-	return code
-}
-
-// startCode starts a code login for email and returns the operation id.
-func (e *env) startCode(t *testing.T, query, body string) string {
-	t.Helper()
-	r, out := e.codeCall(t, http.MethodPost, "/login/email/request?projectId="+gameProject+query, body)
-	id, _ := out["operation_id"].(string)
-	if r.StatusCode != http.StatusOK || id == "" {
-		t.Fatalf("start: %s %s", r.Status, r.body)
-	}
-	return id
-}
-
-var subjectCode = regexp.MustCompile(`(?m)^Subject: ([0-9]{6}) `)
-
-// mailedCode is the code of the last mail to to.
-func (e *env) mailedCode(t *testing.T, to string) string {
-	t.Helper()
-	msgs := e.smtp.Messages()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].To[0] == to {
-			if m := subjectCode.FindSubmatch(msgs[i].Data); m != nil {
-				return string(m[1])
-			}
-		}
-	}
-	t.Fatalf("no code mailed to %s", to)
-	return ""
-}
-
-// mailedCodeLink is the link in the text part of the last mail to to.
-func (e *env) mailedCodeLink(t *testing.T, to string) string {
-	t.Helper()
-	msgs := e.smtp.Messages()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].To[0] == to {
-			r, err := gomail.CreateReader(bytes.NewReader(msgs[i].Data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return textLink(t, r)
-		}
-	}
-	t.Fatalf("no mail to %s", to)
-	return ""
-}
-
-func (e *env) confirmCode(t *testing.T, email, id, code string) (response, map[string]any) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"email": email, "operation_id": id, "code": code})
-	return e.codeCall(t, http.MethodPost, "/login/email/confirm?projectId="+gameProject, string(body))
-}
 
 // TestEmailCodeAPI walks seed 003's contract against the real Caddy, with
 // mail at a real SMTP server.

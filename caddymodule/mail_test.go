@@ -1,9 +1,7 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,8 +11,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-
-	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -126,54 +122,6 @@ func TestCleanupClosesSMTPConnections(t *testing.T) {
 	case <-srv.Closed():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the SMTP connection outlived the config")
-	}
-}
-
-// mailedText returns the text part of the newest mail to to.
-func (e *env) mailedText(t *testing.T, to string) string {
-	t.Helper()
-	_, text := e.mailed(t, to)
-	return text
-}
-
-// mailed is the subject and the text part of the newest mail to to, taken
-// apart by a MIME parser.
-func (e *env) mailed(t *testing.T, to string) (subject, text string) {
-	t.Helper()
-	msgs := e.smtp.Messages()
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if m := msgs[i]; len(m.To) == 1 && m.To[0] == to {
-			subject, body := mailPart(t, m.Data, "text/plain")
-			return subject, string(body)
-		}
-	}
-	t.Fatalf("no mail to %s", to)
-	return "", ""
-}
-
-// mailPart is the subject of a raw message and the body of its part of
-// content type ctype.
-func mailPart(t *testing.T, raw []byte, ctype string) (subject string, body []byte) {
-	t.Helper()
-	r, err := gomail.CreateReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, _ = r.Header.Subject()
-	for {
-		p, err := r.NextPart()
-		if err != nil {
-			t.Fatalf("no %s part in the mail: %v", ctype, err)
-		}
-		if h, ok := p.Header.(*gomail.InlineHeader); ok {
-			if ct, _, _ := h.ContentType(); ct == ctype {
-				body, err := io.ReadAll(p.Body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return subject, body
-			}
-		}
 	}
 }
 
