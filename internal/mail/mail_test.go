@@ -28,7 +28,7 @@ func letter() Letter {
 	}
 }
 
-func mailer(t *testing.T, tr Transport) *Mailer {
+func mailer(t testing.TB, tr Transport) *Mailer {
 	from, err := ParseFrom("Example <login@example.com>")
 	if err != nil {
 		t.Fatal(err)
