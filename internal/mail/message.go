@@ -132,7 +132,9 @@ func (m *Mailer) Compose(l Letter) ([]byte, error) {
 
 // render fills in the letter's parsed templates: the subject and the text
 // part from its text template, the HTML part from its HTML template. A
-// locale without letters, or none, is the default locale.
+// locale without letters, or none, is the default locale; l.Locale then
+// says the locale the letter is written in, which the HTML part's lang
+// names.
 func render(l Letter, zone *time.Location) (subject, text, html string, err error) {
 	if _, ok := letters[l.Locale]; !ok {
 		l.Locale = loc.Default
