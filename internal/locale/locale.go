@@ -13,8 +13,8 @@ import (
 const Default = "en-GB"
 
 // supported are the locales with pages and mails, Default first. Adding one
-// means adding its page catalogue and mail templates; tests in those
-// packages check that each locale here has them.
+// means adding its page and mail catalogues; tests in those packages check
+// that each locale here has them.
 var supported = []string{Default, "nl-BE", "nl-NL"}
 
 // All returns the supported locales, Default first.

@@ -28,7 +28,7 @@ func letter() Letter {
 	}
 }
 
-func mailer(t *testing.T, tr Transport) *Mailer {
+func mailer(t testing.TB, tr Transport) *Mailer {
 	from, err := ParseFrom("Example <login@example.com>")
 	if err != nil {
 		t.Fatal(err)
@@ -306,20 +306,42 @@ func TestCodeLettersShowTheCode(t *testing.T) {
 	}
 }
 
-// TestEverySupportedLocaleHasItsTemplates: the one list of locales and the
-// template folders agree.
-func TestEverySupportedLocaleHasItsTemplates(t *testing.T) {
-	dirs, err := templateFS.ReadDir("templates")
-	if err != nil {
-		t.Fatal(err)
+// TestEverySupportedLocaleHasItsLetters: the one list of locales and the
+// catalogues agree, every locale has the default locale's sign-in letters
+// with the same parts, and every part is one the layout shows.
+func TestEverySupportedLocaleHasItsLetters(t *testing.T) {
+	if len(catalogues) != len(locale.All()) {
+		t.Errorf("%d catalogues for %d locales", len(catalogues), len(locale.All()))
 	}
-	if len(dirs) != len(locale.All()) {
-		t.Errorf("%d template folders for %d locales", len(dirs), len(locale.All()))
-	}
+	def := catalogues[locale.Default]
 	for _, l := range locale.All() {
-		for _, f := range []string{"login.txt", "login.html", "code.txt", "code.html"} {
-			if _, err := templateFS.ReadFile("templates/" + l + "/" + f); err != nil {
-				t.Errorf("%s: %v", l, err)
+		cat, ok := catalogues[l]
+		if !ok {
+			t.Errorf("%s: no catalogue", l)
+			continue
+		}
+		for _, letter := range []string{"login", "code"} {
+			if _, ok := letters[l][letter]; !ok {
+				t.Errorf("%s: no %s letter", l, letter)
+			}
+		}
+		for key, e := range cat {
+			if _, ok := def[key]; !ok {
+				t.Errorf("%s has %q, which %s has not", l, key, locale.Default)
+			}
+			part := `"` + key[strings.IndexByte(key, '.')+1:] + `"`
+			if !strings.Contains(textLayout, part) && !strings.Contains(htmlLayout, part) && part != `"subject"` {
+				t.Errorf("%s: no layout shows %s", l, key)
+			}
+			// The text part drops <strong> and nothing else: other markup
+			// would show there as written.
+			if rest := plain.Replace(e); strings.ContainsAny(rest, "<>&") {
+				t.Errorf("%s %s: markup other than <strong>: %q", l, key, e)
+			}
+		}
+		for key := range def {
+			if _, ok := cat[key]; !ok && !strings.HasPrefix(key, "test.") {
+				t.Errorf("%s lacks %q", l, key)
 			}
 		}
 	}

@@ -1,19 +1,16 @@
 // Package mail writes and delivers mailgate's emails: composing a
-// multipart/alternative message from per-locale templates, and handing it to
-// an SMTP server or, in development, to an outbox folder.
+// multipart/alternative message from one layout and per-locale words, and
+// handing it to an SMTP server or, in development, to an outbox folder.
 package mail
 
 import (
 	"bytes"
 	"cmp"
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"net/mail"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	loc "github.com/mailgate/caddy-mailgate/internal/locale"
@@ -21,11 +18,11 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 )
 
-// Letter is what a flow asks to send: which template, to whom, with what.
+// Letter is what a flow asks to send: which letter, to whom, with what.
 type Letter struct {
 	To       string
 	Locale   string
-	Template string // "login", "code", "test"
+	Template string // the letter: "login", "code", "test" (see catalogue.go)
 	SiteName string
 	Link     string
 	// Code is the one-time code a "code" letter carries.
@@ -53,9 +50,6 @@ const maxAgentRunes = 120
 type Transport interface {
 	Deliver(ctx context.Context, from, to string, msg []byte) error
 }
-
-//go:embed templates
-var templateFS embed.FS
 
 // Mailer renders letters and delivers them through a Transport.
 type Mailer struct {
@@ -136,40 +130,36 @@ func (m *Mailer) Compose(l Letter) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// render runs the letter's templates: <locale>/<template>.txt defines
-// "subject" and "text"; <locale>/<template>.html is the HTML body.
+// render fills in the letter's parsed templates: the subject and the text
+// part from its text template, the HTML part from its HTML template. A
+// locale without letters, or none, is the default locale; l.Locale then
+// says the locale the letter is written in, which the HTML part's lang
+// names.
 func render(l Letter, zone *time.Location) (subject, text, html string, err error) {
-	locale := l.Locale
-	if _, err := templateFS.ReadDir("templates/" + locale); locale == "" || err != nil {
-		locale = loc.Default
+	if _, ok := letters[l.Locale]; !ok {
+		l.Locale = loc.Default
 	}
-	base := "templates/" + locale + "/" + l.Template
+	lt, ok := letters[l.Locale][l.Template]
+	if !ok {
+		return "", "", "", fmt.Errorf("mail: no %q letter in %s", l.Template, l.Locale)
+	}
 	data := struct {
 		Letter
 		Minutes int
 		When    string
 		Agent   string
-	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, locale)}
+	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, l.Locale)}
 	if !l.RequestedAt.IsZero() {
-		data.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), locale)
-	}
-
-	tt, err := texttemplate.ParseFS(templateFS, base+".txt")
-	if err != nil {
-		return "", "", "", fmt.Errorf("mail: template %s: %w", base, err)
+		data.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), l.Locale)
 	}
 	var sb, tb, hb bytes.Buffer
-	if err := tt.ExecuteTemplate(&sb, "subject", data); err != nil {
+	if err := lt.text.ExecuteTemplate(&sb, "subject", data); err != nil {
 		return "", "", "", err
 	}
-	if err := tt.ExecuteTemplate(&tb, "text", data); err != nil {
+	if err := lt.text.ExecuteTemplate(&tb, "text", data); err != nil {
 		return "", "", "", err
 	}
-	ht, err := htmltemplate.ParseFS(templateFS, base+".html")
-	if err != nil {
-		return "", "", "", fmt.Errorf("mail: template %s: %w", base, err)
-	}
-	if err := ht.Execute(&hb, data); err != nil {
+	if err := lt.html.Execute(&hb, data); err != nil {
 		return "", "", "", err
 	}
 	return strings.TrimSpace(sb.String()), tb.String(), hb.String(), nil
