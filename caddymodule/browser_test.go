@@ -101,3 +101,27 @@ func TestBrowserBusyState(t *testing.T) {
 		t.Errorf("two presses would send %v; want only the first", sent)
 	}
 }
+
+// TestBrowserSignOutInOnePressFromTheApp: a "Sign out" button on the app's
+// own page, as the demo has, posts straight to the logout, and Chromium
+// lands on the signed-out page with the session ended.
+func TestBrowserSignOutInOnePressFromTheApp(t *testing.T) {
+	wd := startBrowser(t)
+	e := startCaddy(t)
+	wd.open(e.base + "/private")
+	wd.typeInto("#email", "alice@example.com")
+	wd.click("button[type=submit]")
+	wd.waitFor("the check-your-inbox page", func() bool { return strings.Contains(wd.source(), "Check your inbox") })
+	wd.open(e.mailedLink(t, "alice@example.com"))
+	wd.click("button[type=submit]")
+	wd.waitFor("the protected page", func() bool { return strings.Contains(wd.source(), "hello alice@example.com") })
+
+	// The app's page gets the demo's button; one press.
+	wd.script(`document.body.innerHTML = '<form method="post" action="/.mailgate/logout"><button id="out" type="submit">Sign out</button></form>'; return null`)
+	wd.click("#out")
+	wd.waitFor("the signed-out page", func() bool { return strings.Contains(wd.source(), "You have signed out") })
+	wd.open(e.base + "/private")
+	if u := wd.url(); !strings.Contains(u, "/.mailgate/login") {
+		t.Fatalf("after one press on the app's Sign out, /private loaded at %s", u)
+	}
+}
