@@ -170,8 +170,10 @@ func TestWrongCodesKillTheOperation(t *testing.T) {
 func TestAnAddressOverItsWrongCodesGetsNoCode(t *testing.T) {
 	f := newCodeFixture(t)
 	ctx := context.Background()
+	var last, lastCode string
 	for wrong := 0; wrong < 10; {
 		id := f.start(t, "alice@example.com", false)
+		last, lastCode = id, f.lastCode(t)
 		for i := 0; i < CodeAttempts && wrong < 10; i++ {
 			if _, err := f.complete(id, "alice@example.com", wrongOf(f.lastCode(t))); !errors.Is(err, ErrCodeWrong) {
 				t.Fatalf("wrong code %d: %v", wrong+1, err)
@@ -180,7 +182,10 @@ func TestAnAddressOverItsWrongCodesGetsNoCode(t *testing.T) {
 		}
 	}
 	// The operation of the tenth wrong code has a try left, but the address
-	// has none.
+	// has none: not even its right code is compared.
+	if _, err := f.complete(last, "alice@example.com", lastCode); !errors.As(err, new(*limit.ExceededError)) {
+		t.Fatalf("the right code of the locked address's last operation: %v, want %s", err, RuleWrongCodes)
+	}
 	id := f.start(t, "bob@corp.example", false)
 	mailed := len(f.out.letters)
 	var exceeded *limit.ExceededError
@@ -193,6 +198,15 @@ func TestAnAddressOverItsWrongCodesGetsNoCode(t *testing.T) {
 	}
 	if _, err := f.complete(id, "bob@corp.example", f.lastCode(t)); err != nil {
 		t.Fatalf("another address: %v", err)
+	}
+	// Nor is the address in another project: guesses through one app do
+	// not lock its owner out of the others.
+	other, err := f.flow.Start(ctx, CodeRequest{Project: "another-project", Email: "alice@example.com", Requester: browserAt})
+	if err != nil {
+		t.Fatalf("a code for the address in another project: %v", err)
+	}
+	if _, err := f.flow.Complete(ctx, "another-project", "alice@example.com", other, f.lastCode(t)); err != nil {
+		t.Fatalf("the address in another project: %v", err)
 	}
 	f.now = f.now.Add(24 * time.Hour)
 	id = f.start(t, "alice@example.com", false)
@@ -255,11 +269,103 @@ func TestFiftyGuessesAtOnceGetThreeCompares(t *testing.T) {
 	})
 }
 
+// TestThreeWrongCodesEndTheOperationForTheApp: after the third wrong code
+// the operation is gone, so the app that polls for the code of a
+// confirmed link is told it is over rather than handed a code that can no
+// longer be used.
+func TestThreeWrongCodesEndTheOperationForTheApp(t *testing.T) {
+	f := newCodeFixture(t)
+	ctx := context.Background()
+	id := f.start(t, "alice@example.com", true)
+	u, _ := url.Parse(f.out.letters[0].Link)
+	if _, err := f.flow.ConfirmLink(ctx, u.Query().Get("t")); err != nil {
+		t.Fatal(err)
+	}
+	code := f.lastCode(t)
+	for range CodeAttempts {
+		if _, err := f.complete(id, "alice@example.com", wrongOf(code)); !errors.Is(err, ErrCodeWrong) {
+			t.Fatalf("a wrong code: %v", err)
+		}
+	}
+	if got, err := f.flow.Code(ctx, project, "alice@example.com", id); !errors.Is(err, ErrCodeExpired) {
+		t.Fatalf("the app asking for the code after three wrong ones: %q, %v; want ErrCodeExpired", got, err)
+	}
+}
+
+// interleaved is a store that runs a hook once, just before the next
+// Attempt or Delete: another request's step landing between two steps of
+// this one, without timing.
+type interleaved struct {
+	ticket.Store
+	beforeAttempt, beforeDelete func()
+}
+
+func (s *interleaved) Attempt(ctx context.Context, key string, limit int64) (int64, error) {
+	if h := s.beforeAttempt; h != nil {
+		s.beforeAttempt = nil
+		h()
+	}
+	return s.Store.Attempt(ctx, key, limit)
+}
+
+func (s *interleaved) Delete(ctx context.Context, key string) error {
+	if h := s.beforeDelete; h != nil {
+		s.beforeDelete = nil
+		h()
+	}
+	return s.Store.Delete(ctx, key)
+}
+
+// TestCrossingTriesAreToldTheCodeIsOver: what the fifty guesses at once
+// may hit, one case at a time. The right code that arrives while the
+// third wrong one is still dropping the operation is not compared; a try
+// whose operation another try signed in with after it was read is told the
+// code is over, not that the server failed.
+func TestCrossingTriesAreToldTheCodeIsOver(t *testing.T) {
+	t.Run("a try behind the third wrong one", func(t *testing.T) {
+		f := newCodeFixture(t)
+		id := f.start(t, "alice@example.com", false)
+		code := f.lastCode(t)
+		for range CodeAttempts - 1 {
+			_, _ = f.complete(id, "alice@example.com", wrongOf(code))
+		}
+		store := &interleaved{Store: f.flow.Store}
+		f.flow.Store = store
+		var crossing error
+		store.beforeDelete = func() { _, crossing = f.complete(id, "alice@example.com", code) }
+		var wrong *WrongCodeError
+		if _, err := f.complete(id, "alice@example.com", wrongOf(code)); !errors.As(err, &wrong) || wrong.Left != 0 {
+			t.Fatalf("the third wrong code: %v, want none left", err)
+		}
+		if !errors.Is(crossing, ErrCodeExpired) {
+			t.Fatalf("the right code while the third wrong one was dropping the operation: %v, want ErrCodeExpired", crossing)
+		}
+	})
+	t.Run("a try behind a sign-in", func(t *testing.T) {
+		f := newCodeFixture(t)
+		id := f.start(t, "alice@example.com", false)
+		code := f.lastCode(t)
+		store := &interleaved{Store: f.flow.Store}
+		f.flow.Store = store
+		var first error
+		store.beforeAttempt = func() { _, first = f.complete(id, "alice@example.com", code) }
+		if _, err := f.complete(id, "alice@example.com", code); !errors.Is(err, ErrCodeExpired) {
+			t.Fatalf("a try whose operation was signed in with meanwhile: %v, want ErrCodeExpired", err)
+		}
+		if first != nil {
+			t.Fatalf("the sign-in it crossed: %v", first)
+		}
+	})
+}
+
 // TestASuccessForgivesEarlierMistakes: two typos, then the right code; the
-// next login starts with three guesses again.
+// next login starts with three guesses again, and the address's count of
+// wrong codes starts afresh too: a person who mistypes twice at every
+// login, more often in all than wrong_codes_per_address allows, is never
+// locked out.
 func TestASuccessForgivesEarlierMistakes(t *testing.T) {
 	f := newCodeFixture(t)
-	for round := range 2 {
+	for round := range f.flow.Limits.WrongPerAddress.Max/2 + 1 {
 		id := f.start(t, "alice@example.com", false)
 		code := f.lastCode(t)
 		for range 2 {

@@ -178,6 +178,11 @@ func testStoreContract(t *testing.T, open backend) {
 		if c, _ := s.Count(ctx, "limit:a"); c.N != 0 {
 			t.Fatalf("after Reset: %+v", c)
 		}
+		// A reset counter is gone, window and all: the next hit opens a
+		// window of its own rather than finishing the old one.
+		if c, _ := s.Incr(ctx, "limit:a", time.Hour); c.N != 1 || c.ResetIn <= time.Minute {
+			t.Fatalf("the first Incr after Reset = %+v; want 1 in a new window of an hour", c)
+		}
 		if err := s.Reset(ctx, "limit:missing"); err != nil {
 			t.Fatalf("resetting a missing counter: %v", err)
 		}
@@ -290,6 +295,83 @@ func testStoreContract(t *testing.T, open backend) {
 		if c, err := s.Incr(ctx, "limit:fresh", time.Hour); err != nil || c.N != 1 {
 			t.Fatalf("a fresh subject after the flood: %+v, %v; want counted from 1", c, err)
 		}
+	})
+
+	t.Run("a full set gives way to the lowest count, the one ending first among equals", func(t *testing.T) {
+		s, _ := open(t)
+		k := sameSet(s, counterWays+1)
+		// k[0] is close to a limit; three subjects seen once end at
+		// different times.
+		hits(t, s, k[0], 3, time.Hour)
+		hits(t, s, k[1], 1, 2*time.Hour)
+		hits(t, s, k[2], 1, time.Hour)
+		hits(t, s, k[3], 1, 3*time.Hour)
+		// A fifth subject forgets the lowest count and, of the equal ones,
+		// the one whose window ends first: it had least left to count.
+		hits(t, s, k[4], 1, time.Hour)
+		wantCounts(t, s, "a fifth subject in a full set", map[string]int64{k[0]: 3, k[1]: 1, k[2]: 0, k[3]: 1, k[4]: 1})
+	})
+
+	t.Run("an ended count gives way before any live one, and ends no other", func(t *testing.T) {
+		s, wait := open(t)
+		k := sameSet(s, counterWays+1)
+		hits(t, s, k[0], 3, short)
+		for _, key := range k[1:counterWays] {
+			hits(t, s, key, 1, time.Hour)
+		}
+		wait(short, func() bool { c, _ := s.Count(ctx, k[0]); return c.N == 0 })
+		// k[0]'s place is free once its window ended, however high its
+		// count was: a new subject takes it and forgets no live count.
+		hits(t, s, k[4], 1, short)
+		live := map[string]int64{k[1]: 1, k[2]: 1, k[3]: 1}
+		wantCounts(t, s, "a new subject where one count ended", live)
+		// A short window in a set does not end the longer ones beside it
+		// (Redis expires a set as a whole, at its latest window's end).
+		wait(short, func() bool { c, _ := s.Count(ctx, k[4]); return c.N == 0 })
+		wantCounts(t, s, "after the newest, shortest window ended", live)
+	})
+
+	t.Run("every set holds its four counters", func(t *testing.T) {
+		s, _ := open(t)
+		salt, sets := counterLayout(s)
+		// Exactly four subjects for each set: the table's whole capacity,
+		// which it holds only if no set shares a place with another.
+		inSet := map[uint64]int{}
+		var keys []string
+		for i := 0; len(keys) < counterCapacity(s); i++ {
+			key := fmt.Sprintf("limit:even:%d", i)
+			if set, _ := counterHash(salt, key, sets); inSet[set] < counterWays {
+				inSet[set]++
+				keys = append(keys, key)
+			}
+		}
+		for _, key := range keys {
+			hits(t, s, key, 2, time.Hour)
+		}
+		for _, key := range keys {
+			if c, err := s.Count(ctx, key); err != nil || c.N != 2 {
+				t.Fatalf("a table holding exactly its capacity forgot %s: %+v, %v", key, c, err)
+			}
+		}
+	})
+
+	t.Run("a flood aimed at a subject's set without the salt misses it", func(t *testing.T) {
+		s, _ := open(t)
+		_, sets := counterLayout(s)
+		hits(t, s, "limit:victim", 2, time.Hour)
+		// What a visitor can compute: subjects that share the victim's set
+		// under the hash without the store's salt, each counted more often.
+		// Salted, they land in sets of their own, and the victim keeps its
+		// count.
+		victim, _ := counterHash(nil, "limit:victim", sets)
+		for i, aimed := 0, 0; aimed < 2*counterWays; i++ {
+			key := fmt.Sprintf("limit:aimed:%d", i)
+			if set, _ := counterHash(nil, key, sets); set == victim {
+				hits(t, s, key, 3, time.Hour)
+				aimed++
+			}
+		}
+		wantCounts(t, s, "after the aimed flood", map[string]int64{"limit:victim": 2})
 	})
 
 	t.Run("revocations are seen at once and expire", func(t *testing.T) {

@@ -130,3 +130,49 @@ func counterCapacity(s Store) int {
 	}
 	panic(fmt.Sprintf("no counter capacity for %T", s))
 }
+
+// counterLayout is the salt and the number of sets that s places counters
+// with.
+func counterLayout(s Store) (salt []byte, sets uint64) {
+	switch s := s.(type) {
+	case *Memory:
+		return s.counters.salt[:], s.counters.sets
+	case *Redis:
+		return s.counterSalt, s.counterSets
+	}
+	panic(fmt.Sprintf("no counter layout for %T", s))
+}
+
+// sameSet returns n counter keys that s places in one set, found with the
+// store's own salt, which nobody outside the store knows.
+func sameSet(s Store, n int) []string {
+	salt, sets := counterLayout(s)
+	bySet := map[uint64][]string{}
+	for i := 0; ; i++ {
+		key := fmt.Sprintf("limit:set:%d", i)
+		set, _ := counterHash(salt, key, sets)
+		if bySet[set] = append(bySet[set], key); len(bySet[set]) == n {
+			return bySet[set]
+		}
+	}
+}
+
+// hits counts n hits of key.
+func hits(t *testing.T, s Store, key string, n int, window time.Duration) {
+	t.Helper()
+	for range n {
+		if _, err := s.Incr(context.Background(), key, window); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantCounts requires each key's live count.
+func wantCounts(t *testing.T, s Store, when string, counts map[string]int64) {
+	t.Helper()
+	for key, n := range counts {
+		if c, err := s.Count(context.Background(), key); err != nil || c.N != n {
+			t.Errorf("%s: %s counts %d (%v), want %d", when, key, c.N, err, n)
+		}
+	}
+}

@@ -489,3 +489,42 @@ func TestRedisInstancesShareCounters(t *testing.T) {
 		t.Fatalf("the second instance's hit = %+v, %v; want 2", c, err)
 	}
 }
+
+// TestRedisCountsLeaveWithWhatTheyCount: a counter's set and a ticket's
+// attempts leave Redis once what they count has ended, so that neither
+// idle counters nor every code anybody ever tried stay in a Redis that
+// does not evict.
+func TestRedisCountsLeaveWithWhatTheyCount(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	prefix := testPrefix()
+	r := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	const short = 300 * time.Millisecond
+	if _, err := r.Incr(ctx, "limit:a", short); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Put(ctx, "code:a", []byte("v"), short); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Attempt(ctx, "code:a", 3); err != nil {
+		t.Fatal(err)
+	}
+	// KEYS leaves out a key whose time is up, reclaimed or not.
+	counts := func() []string {
+		var keys []string
+		for _, pattern := range []string{prefix + "counters:*", prefix + "code:a:*"} {
+			k, err := admin.Keys(ctx, pattern).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k...)
+		}
+		return keys
+	}
+	if keys := counts(); len(keys) != 2 {
+		t.Fatalf("keys of a counter and of a ticket's attempts: %q, want 2", keys)
+	}
+	eventually(t, short+5*time.Second, "the counter's set and the attempts leaving Redis", func() bool { return len(counts()) == 0 })
+}
