@@ -91,10 +91,10 @@ type Redis struct {
 	log         *zap.Logger
 
 	revoked  *marks
-	syncedAt atomic.Int64
+	syncedAt atomic.Int64 // Unix nanoseconds, by now, of the last complete read of the stream
 
 	counterSalt []byte // shared by every instance, see loadCounterSalt
-	counterSets uint64 // Unix nanoseconds, by now, of the last complete read of the stream
+	counterSets uint64 // how many sets of counterWays the counters have
 
 	stopFeed  context.CancelFunc
 	feedDone  chan struct{}
