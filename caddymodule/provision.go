@@ -100,6 +100,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Prefix:         m.Prefix,
 		Secure:         m.secure,
 		Logger:         m.logger,
+		Limited:        m.limited,
 		Now:            now,
 		Zone:           zone,
 	}
@@ -152,11 +153,15 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		Refused: func(domain string) {
 			m.logger.Info("a login request matched no allow rule; no mail was sent", zap.String("domain", domain))
 		},
-		Limits: m.Limits.linkLimits(),
-		Limited: func(rule string) {
-			m.logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", rule))
-		},
+		Limits:  m.Limits.linkLimits(),
+		Limited: m.limited,
 	}
+}
+
+// limited tells the operator that a limit silently stopped a mail: the
+// person was answered as if it went out.
+func (m *Mailgate) limited(rule string) {
+	m.logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", rule))
 }
 
 // linkURL is the mailed link for secret. Its locale rides along, the

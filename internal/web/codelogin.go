@@ -47,7 +47,9 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
 		// As the link form does: the page must not tell, the operator's
 		// log does.
-		h.Logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", exceeded.Rule))
+		if h.Limited != nil {
+			h.Limited(exceeded.Rule)
+		}
 		id, err = ticket.NewSecret(), nil
 	}
 	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}

@@ -93,6 +93,9 @@ type Handler struct {
 	// Failures limits wrong link and password-step secrets per client IP.
 	Failures limit.Failures
 	Logger   *zap.Logger
+	// Limited, if set, is told the rule that silently stopped a mail the
+	// form asked for, as the link flow's Limited is.
+	Limited func(rule string)
 	// Now is the clock pages tell times by; nil is time.Now.
 	Now func() time.Time
 	// Zone is the site's time zone, in which pages tell times; nil is UTC.
