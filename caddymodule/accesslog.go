@@ -15,11 +15,11 @@ import (
 // could sign in before the person does, whatever `log` configuration the
 // operator has. mailgate logs a line of its own instead, with the path but
 // no query and no headers.
-func (m *Mailgate) serveLogged(w http.ResponseWriter, r *http.Request, sub string) error {
+func (m *Mailgate) serveLogged(w http.ResponseWriter, r *http.Request) error {
 	caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	err := m.serveEndpoint(rec, r, sub)
+	err := m.serveEndpoint(rec, r)
 	status := rec.status
 	if he, ok := err.(caddyhttp.HandlerError); ok {
 		status = he.StatusCode

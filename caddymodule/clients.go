@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -95,26 +94,24 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		TTL:    time.Duration(m.AccessTokenTTL),
 	}
 	verifier := &dpop.Verifier{Replay: store, Now: now, Window: dpopWindow}
-	m.token = &api.TokenEndpoint{
-		Clients: clients, Tokens: tokens, DPoP: verifier, Codes: codes, Users: users,
-		URL:      m.origin + m.Prefix + "/oauth/token",
-		Failures: m.Limits.failures(store),
-		ClientIP: clientIP,
-		OnError:  func(err error) { m.logger.Error("token endpoint", zap.Error(err)) },
-	}
 	auth := &api.Authenticator{Clients: clients, Tokens: tokens, DPoP: verifier}
-	metadata := &api.Discovery{Issuer: m.origin + m.Prefix}
-	m.api = map[string]http.Handler{
-		"/.well-known/openid-configuration":       metadata,
-		"/.well-known/oauth-authorization-server": metadata,
-		"/api/v1/login-email": api.EchoCorrelation(&api.LoginEmail{
+	m.api = api.Routes(m.Prefix, api.Endpoints{
+		Discovery: &api.Discovery{Issuer: m.origin + m.Prefix},
+		Token: &api.TokenEndpoint{
+			Clients: clients, Tokens: tokens, DPoP: verifier, Codes: codes, Users: users,
+			URL:      m.origin + m.Prefix + "/oauth/token",
+			Failures: m.Limits.failures(store),
+			ClientIP: clientIP,
+			OnError:  func(err error) { m.logger.Error("token endpoint", zap.Error(err)) },
+		},
+		LoginEmail: &api.LoginEmail{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
-		}),
-		"/api/v1/magic-link": api.EchoCorrelation(&api.MagicLink{
+		},
+		MagicLink: &api.MagicLink{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: links,
 			OnError: func(err error) { m.logger.Error("magic-link: link not sent", zap.Error(err)) },
-		}),
-	}
+		},
+	})
 	return tokens, nil
 }

@@ -14,23 +14,22 @@ import (
 // everything else: the upstream is reached only with a verified session.
 func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if p := r.URL.Path; strings.HasPrefix(p, m.Prefix) && (len(p) == len(m.Prefix) || p[len(m.Prefix)] == '/') {
-		return m.serveLogged(w, r, p[len(m.Prefix):])
+		return m.serveLogged(w, r)
 	}
 	return m.guard(w, r, next)
 }
 
-// serveEndpoint routes a request under the prefix: the server-to-server API
-// authenticates its clients itself; everything else is a browser page.
-func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request, sub string) error {
+// serveEndpoint routes a request under the prefix to the contract whose
+// routes have its path: the server-to-server API, the client-side API, or
+// else the pages, which answer the 404 of a path nobody serves.
+func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 	m.warnForeignHost(r)
 	m.setHSTS(w.Header())
-	if sub == "/oauth/token" {
-		m.token.ServeHTTP(w, r)
-		return nil
-	}
-	if h, ok := m.api[sub]; ok {
-		h.ServeHTTP(w, r)
-		return nil
+	for _, contract := range [...]*http.ServeMux{m.api, m.clientAPI} {
+		if _, pattern := contract.Handler(r); pattern != "" {
+			contract.ServeHTTP(w, r)
+			return nil
+		}
 	}
 	var we *web.Error
 	if err := m.pages.Serve(w, r); errors.As(err, &we) && we.Status == http.StatusServiceUnavailable {

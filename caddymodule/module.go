@@ -13,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/web"
@@ -141,12 +140,12 @@ type Mailgate struct {
 	headers    headerSet
 	loginURL   string
 	challenge  string
-	// pages serves the browser pages, token and api the server-to-server
-	// API, all under the prefix.
-	pages *web.Handler
-	token *api.TokenEndpoint
-	// api holds the server-to-server endpoints by path under the prefix.
-	api map[string]http.Handler
+	// The three contracts under the prefix: the server-to-server API, the
+	// API apps call from the browser, and the pages. A request goes to the
+	// first whose routes have its path.
+	api       *http.ServeMux
+	clientAPI *http.ServeMux
+	pages     *web.Handler
 }
 
 // CaddyModule returns the Caddy module information.

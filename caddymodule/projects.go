@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/mailgate/caddy-mailgate/internal/api"
+	"github.com/mailgate/caddy-mailgate/internal/clientapi"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
@@ -133,9 +133,8 @@ func (m *Mailgate) checkProjects() error {
 	return nil
 }
 
-// provisionCodes builds the mailed-code flow and mounts the client-side
-// API that drives it, one endpoint per path under the prefix; the pages
-// confirm its links.
+// provisionCodes builds the mailed-code flow and the client-side API that
+// drives it; the pages confirm its links.
 func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory, tokens *session.AppTokens) *flow.EmailCode {
 	codes := &flow.EmailCode{
 		Store:     store,
@@ -152,19 +151,19 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 			m.logger.Info("a code request matched no allow rule; no mail was sent", zap.String("domain", domain))
 		},
 	}
-	projects := make(map[string]*api.Project, len(m.Projects))
+	projects := make(clientapi.Projects, len(m.Projects))
 	for _, p := range m.Projects {
-		projects[p.ID] = &api.Project{
+		projects[p.ID] = &clientapi.Project{
 			ID: p.ID, Name: cmp.Or(p.Name, p.ID), CallbackURLs: p.CallbackURLs,
 			CORSOrigins: p.CORSOrigins, CustomPayload: p.CustomPayload, TokenTTL: time.Duration(p.TokenTTL),
 		}
 	}
-	h := &api.EmailCode{
+	m.clientAPI = clientapi.Routes(m.Prefix, &clientapi.EmailCode{
 		Projects: projects,
 		Flow:     codes,
 		Users:    userTokens{tokens: tokens, sessions: m.sessions, users: users},
 		Failures: m.Limits.failures(store),
-		Token: func(ctx context.Context, p *api.Project, login flow.CodeLogin, withLogout bool) (string, error) {
+		Token: func(ctx context.Context, p *clientapi.Project, login flow.CodeLogin, withLogout bool) (string, error) {
 			if withLogout {
 				// Up to this second: the token signed next, in the
 				// same second, stays valid.
@@ -180,11 +179,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		},
 		ClientIP: clientIP,
 		OnError:  func(err error) { m.logger.Error("login by email code", zap.Error(err)) },
-	}
-	m.api["/login/email/request"] = h.Start()
-	m.api["/login/email/confirm"] = h.Confirm()
-	m.api["/login/email/request/code"] = h.Code()
-	m.api["/users/me"] = h.Me()
+	})
 	return codes
 }
 
@@ -195,7 +190,7 @@ type userTokens struct {
 	users    *directory.Directory
 }
 
-func (c userTokens) Check(ctx context.Context, token string, p *api.Project) (directory.User, error) {
+func (c userTokens) Check(ctx context.Context, token string, p *clientapi.Project) (directory.User, error) {
 	claims, err := c.tokens.VerifyProjectToken(token, p.ID, p.TokenTTL)
 	if err != nil {
 		return directory.User{}, err

@@ -42,11 +42,6 @@ type discoveryDocument struct {
 }
 
 func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		WriteError(w, ErrInvalidRequestMethod.WithHint("use GET"))
-		return
-	}
 	WriteJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   d.Issuer,
 		JWKSURI:                  d.Issuer + "/jwks.json",

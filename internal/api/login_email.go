@@ -46,11 +46,6 @@ type loginEmailRequest struct {
 }
 
 func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		WriteError(w, ErrInvalidInputMethod.WithHint("use POST"))
-		return
-	}
 	client, aerr := h.Auth.Authenticate(r, h.URL, ScopeLoginEmail)
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -95,14 +90,14 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, struct{}{})
 }
 
-// decodeLoginEmail reads the body strictly (see decodeJSON): unknown
+// decodeLoginEmail reads the body strictly (see DecodeJSON): unknown
 // fields, wrong types, another media type and trailing data are all
 // invalid_input, seed 000's answer to a body that is not the documented
 // JSON, so that a typo is not silently ignored.
 func decodeLoginEmail(w http.ResponseWriter, r *http.Request) (loginEmailRequest, *Error) {
 	var req loginEmailRequest
-	switch err := decodeJSON(w, r, &req); {
-	case errors.Is(err, errNotJSON), errors.Is(err, errTrailing):
+	switch err := DecodeJSON(w, r, &req); {
+	case errors.Is(err, ErrNotJSON), errors.Is(err, ErrTrailing):
 		return req, ErrInvalidInput.WithHint(err.Error())
 	case err != nil:
 		return req, ErrInvalidInput.WithHint("the body must be a JSON object with the documented fields: " + err.Error())

@@ -73,11 +73,6 @@ func writeMagicLink(w http.ResponseWriter, status int, message string) {
 }
 
 func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeMagicLink(w, http.StatusMethodNotAllowed, "Use POST")
-		return
-	}
 	client, aerr := h.Auth.Authenticate(r, h.URL, ScopeMagicLink)
 	if aerr != nil {
 		if aerr.Challenge != "" {
@@ -87,8 +82,8 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req magicLinkRequest
-	switch err := decodeJSON(w, r, &req); {
-	case errors.Is(err, errNotJSON), errors.Is(err, errTrailing):
+	switch err := DecodeJSON(w, r, &req); {
+	case errors.Is(err, ErrNotJSON), errors.Is(err, ErrTrailing):
 		writeMagicLink(w, http.StatusBadRequest, "Invalid request: "+err.Error())
 		return
 	case err != nil:

@@ -57,11 +57,6 @@ type TokenResponse struct {
 const maxBody = 64 << 10
 
 func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		WriteError(w, ErrInvalidRequestMethod.WithHint("use POST"))
-		return
-	}
 	// The attempt is counted before the secret is looked at, so an IP over
 	// its failures is refused before its secret is hashed (guessing stays
 	// slow and costs no argon2 time), and requests sent at once cannot all

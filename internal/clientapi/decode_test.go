@@ -1,4 +1,4 @@
-package api
+package clientapi
 
 import (
 	"net/http"
@@ -23,7 +23,7 @@ func TestCodeAPIRefusesTrailingData(t *testing.T) {
 		{"text/plain", "text/plain", `{"email":"alice@example.com"}`, 400, "bad_request"},
 		{"an unknown field", "application/json", `{"mail":"alice@example.com"}`, 422, "unknown_field"},
 	} {
-		r := httptest.NewRequest(http.MethodPost, base+"/.mailgate/login/email/request", strings.NewReader(c.body))
+		r := httptest.NewRequest(http.MethodPost, "https://app.example.com/.mailgate/login/email/request", strings.NewReader(c.body))
 		r.Header.Set("Content-Type", c.contentType)
 		var req struct {
 			Email string `json:"email"`

@@ -1,0 +1,51 @@
+package api
+
+import "net/http"
+
+// Endpoints are the server-to-server API's handlers, as Routes mounts them.
+type Endpoints struct {
+	Discovery  *Discovery
+	Token      *TokenEndpoint
+	LoginEmail *LoginEmail
+	MagicLink  *MagicLink
+}
+
+// Routes mounts the server-to-server API under prefix. Each endpoint is
+// routed by its method; another method on its path gets the 405 of the
+// endpoint's own contract, with Allow. A path that is none of these has no
+// pattern here (ServeMux.Handler reports none), so the caller can hand it
+// to the next contract.
+func Routes(prefix string, e Endpoints) *http.ServeMux {
+	mux := http.NewServeMux()
+	// RFC 6749 and OpenID Discovery have no error of their own for a
+	// method: invalid_request is the token endpoint's, and the documents
+	// share it.
+	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		mux.Handle("GET "+prefix+path, e.Discovery)
+		mux.Handle(prefix+path, notAllowed("GET, HEAD", ErrInvalidRequestMethod.WithHint("use GET")))
+	}
+	mux.Handle("POST "+prefix+"/oauth/token", e.Token)
+	mux.Handle(prefix+"/oauth/token", notAllowed("POST", ErrInvalidRequestMethod.WithHint("use POST")))
+	// The seeds' calls echo the caller's correlation ids on every answer,
+	// a 405 too.
+	mux.Handle("POST "+prefix+"/api/v1/login-email", EchoCorrelation(e.LoginEmail))
+	mux.Handle(prefix+"/api/v1/login-email", EchoCorrelation(notAllowed("POST", ErrInvalidInputMethod.WithHint("use POST"))))
+	mux.Handle("POST "+prefix+"/api/v1/magic-link", EchoCorrelation(e.MagicLink))
+	mux.Handle(prefix+"/api/v1/magic-link", EchoCorrelation(http.HandlerFunc(magicLinkNotAllowed)))
+	return mux
+}
+
+// notAllowed answers a method its path does not serve, in the RFC 6749
+// shape.
+func notAllowed(allow string, e *Error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		WriteError(w, e)
+	})
+}
+
+// magicLinkNotAllowed answers a method other than POST in seed 002's shape.
+func magicLinkNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	writeMagicLink(w, http.StatusMethodNotAllowed, "Use POST")
+}
