@@ -2,8 +2,6 @@ package caddymodule
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -154,59 +152,21 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 	projects := make(clientapi.Projects, len(m.Projects))
 	for _, p := range m.Projects {
 		projects[p.ID] = &clientapi.Project{
-			ID: p.ID, Name: cmp.Or(p.Name, p.ID), CallbackURLs: p.CallbackURLs,
-			CORSOrigins: p.CORSOrigins, CustomPayload: p.CustomPayload, TokenTTL: time.Duration(p.TokenTTL),
+			Project:      flow.Project{ID: p.ID, CustomPayload: p.CustomPayload, TokenTTL: time.Duration(p.TokenTTL)},
+			Name:         cmp.Or(p.Name, p.ID),
+			CallbackURLs: p.CallbackURLs,
+			CORSOrigins:  p.CORSOrigins,
 		}
 	}
 	m.clientAPI = clientapi.Routes(m.Prefix, &clientapi.EmailCode{
 		Projects: projects,
 		Flow:     codes,
-		Users:    userTokens{tokens: tokens, sessions: m.sessions, users: users},
+		Logins:   &flow.ProjectLogin{Tokens: tokens, Sessions: m.sessions, Users: users, Now: now},
 		Failures: m.Limits.failures(store),
-		Token: func(ctx context.Context, p *clientapi.Project, login flow.CodeLogin, withLogout bool) (string, error) {
-			if withLogout {
-				// Up to this second: the token signed next, in the
-				// same second, stays valid.
-				if err := m.sessions.RevokeUser(ctx, login.User.ID, now()); err != nil {
-					return "", err
-				}
-			}
-			var payload *string
-			if p.CustomPayload && login.Payload != "" {
-				payload = &login.Payload
-			}
-			return tokens.ProjectToken(p.ID, login.User, payload, p.TokenTTL)
-		},
 		ClientIP: clientIP,
 		OnError:  func(err error) { m.logger.Error("login by email code", zap.Error(err)) },
 	})
 	return codes
-}
-
-// userTokens checks the user JWTs projects hold, for GET {prefix}/users/me.
-type userTokens struct {
-	tokens   *session.AppTokens
-	sessions *session.Manager
-	users    *directory.Directory
-}
-
-func (c userTokens) Check(ctx context.Context, token string, p *clientapi.Project) (directory.User, error) {
-	claims, err := c.tokens.VerifyProjectToken(token, p.ID, p.TokenTTL)
-	if err != nil {
-		return directory.User{}, err
-	}
-	revoked, err := c.sessions.UserTokenRevoked(claims.UserID, claims.IssuedAt)
-	if err != nil {
-		return directory.User{}, err
-	}
-	if revoked {
-		return directory.User{}, session.ErrRevoked
-	}
-	u, err := c.users.ByID(ctx, claims.UserID)
-	if errors.Is(err, directory.ErrNotFound) || (err == nil && u.Status == directory.StatusDisabled) {
-		return directory.User{}, fmt.Errorf("%w: the user may no longer log in", session.ErrInvalid)
-	}
-	return u, err
 }
 
 // longestProjectTokenTTL is the longest lifetime of any project's user JWTs.

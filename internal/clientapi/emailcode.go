@@ -35,12 +35,9 @@ type CodeFlow interface {
 type EmailCode struct {
 	Projects Projects
 	Flow     CodeFlow
-	// Token signs the user JWT for a completed login; with_logout says
-	// that every earlier session and user JWT of the user must be refused
-	// from now on, which Token arranges before it signs.
-	Token func(ctx context.Context, p *Project, login flow.CodeLogin, withLogout bool) (string, error)
-	// Users checks user JWTs for GET {prefix}/users/me.
-	Users UserTokenChecker
+	// Logins signs a completed login's user JWT, and checks user JWTs for
+	// GET {prefix}/users/me.
+	Logins ProjectLogins
 	// Failures counts wrong codes per client IP, beside the flow's count
 	// per address: an IP over it is refused before its code is checked.
 	Failures limit.Failures
@@ -48,6 +45,13 @@ type EmailCode struct {
 	ClientIP func(*http.Request) string
 	// OnError is told of failures the app only sees as 503.
 	OnError func(error)
+}
+
+// ProjectLogins ends a project's login in a user JWT and checks the JWTs it
+// signed (flow.ProjectLogin).
+type ProjectLogins interface {
+	Token(ctx context.Context, p flow.Project, login flow.CodeLogin) (string, error)
+	Check(ctx context.Context, token string, p flow.Project) (directory.User, error)
 }
 
 // maxEmail is the contract's bound on email (1 to 255 characters).
@@ -149,7 +153,7 @@ func (h *EmailCode) confirm(w http.ResponseWriter, r *http.Request, p *Project) 
 	case err != nil:
 		return h.failure(w, err)
 	}
-	token, err := h.Token(r.Context(), p, login, login.WithLogout)
+	token, err := h.Logins.Token(r.Context(), p.Project, login)
 	if err != nil {
 		return h.failure(w, err)
 	}

@@ -3,22 +3,20 @@ package clientapi
 import (
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
-// Project is an app allowed to use seed 003, as configured.
+// Project is an app allowed to use seed 003, as configured: what its
+// logins need (flow.Project), and what the API checks its calls against.
 type Project struct {
-	ID   string
+	flow.Project
 	Name string
 	// CallbackURLs are where logins may end; login_url and link_url must
 	// equal one exactly.
-	CallbackURLs  []string
-	CORSOrigins   []string
-	CustomPayload bool
-	// TokenTTL is how long its user JWTs live.
-	TokenTTL time.Duration
+	CallbackURLs []string
+	CORSOrigins  []string
 }
 
 // Projects holds the projects by their canonical id.

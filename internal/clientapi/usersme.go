@@ -1,22 +1,13 @@
 package clientapi
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
-	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
-
-// UserTokenChecker checks a project's user JWTs: the signature and claims,
-// whether with_logout has ended them since, and whether the user may still
-// log in.
-type UserTokenChecker interface {
-	Check(ctx context.Context, token string, p *Project) (directory.User, error)
-}
 
 // me is GET {prefix}/users/me?projectId=…: an app presents a user JWT
 // (Authorization: Bearer …) and learns whether it still stands, and for
@@ -34,7 +25,7 @@ func (h *EmailCode) me(w http.ResponseWriter, r *http.Request, p *Project) *Erro
 		return e
 	}
 	defer h.settle(r, attempt)
-	u, err := h.Users.Check(r.Context(), token, p)
+	u, err := h.Logins.Check(r.Context(), token, p.Project)
 	if errors.Is(err, session.ErrInvalid) || errors.Is(err, session.ErrRevoked) {
 		attempt.Failed()
 	}

@@ -1,5 +1,3 @@
-// Package flow holds mailgate's login flows as plain functions over the
-// ticket store, the directory and the mailer; it knows nothing of HTTP.
 package flow
 
 import (
