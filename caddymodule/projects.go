@@ -139,12 +139,10 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,
-		LinkURL: func(secret, locale, project string) string {
-			return m.origin + m.Prefix + "/login/email/link?t=" + secret + "&p=" + url.QueryEscape(project) + "&l=" + linkLocale(locale)
-		},
-		SiteName: m.SiteName,
-		Now:      now,
-		Limits:   m.Limits.codeLimits(),
+		LinkURL:   m.urls().CodeLinkURL,
+		SiteName:  m.SiteName,
+		Now:       now,
+		Limits:    m.Limits.codeLimits(),
 		Refused: func(domain string) {
 			m.logger.Info("a code request matched no allow rule; no mail was sent", zap.String("domain", domain))
 		},

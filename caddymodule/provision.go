@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	loc "github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/redirect"
 
 	"github.com/caddyserver/caddy/v2"
@@ -139,6 +137,9 @@ func (m *Mailgate) jwks(ring *session.KeyRing) func(context.Context) []byte {
 	}
 }
 
+// urls builds the links that are mailed, from base_url and the prefix.
+func (m *Mailgate) urls() web.URLs { return web.URLs{Origin: m.origin, Prefix: m.Prefix} }
+
 // newLinks builds the mailed-link flow.
 func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory) *flow.MagicLink {
 	return &flow.MagicLink{
@@ -146,7 +147,7 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		Users:     users,
 		Mailer:    mailer,
 		Allowlist: allow,
-		LinkURL:   m.linkURL,
+		LinkURL:   m.urls().LinkURL,
 		TTL:       time.Duration(m.LinkTTL),
 		SiteName:  m.SiteName,
 		Now:       now,
@@ -163,17 +164,6 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 func (m *Mailgate) limited(rule string) {
 	m.logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", rule))
 }
-
-// linkURL is the mailed link for secret. Its locale rides along, the
-// default's too, so the confirmation page speaks the mail's language,
-// whatever the site's default or the opening browser's preference.
-func (m *Mailgate) linkURL(secret, locale string) string {
-	return m.origin + m.Prefix + "/link?t=" + secret + "&l=" + linkLocale(locale)
-}
-
-// linkLocale is the l= of the link in a letter for locale, query-escaped:
-// an empty locale is mailgate's default (seed 000), not the site's.
-func linkLocale(locale string) string { return url.QueryEscape(cmp.Or(locale, loc.Default)) }
 
 // Cleanup releases this instance's hold on the realm's shared state; the
 // state itself lives on while a newer config uses the same realm.
