@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
@@ -102,15 +101,15 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 			URL:      m.origin + m.Prefix + "/oauth/token",
 			Failures: m.Limits.failures(store),
 			ClientIP: clientIP,
-			OnError:  func(err error) { m.logger.Error("token endpoint", zap.Error(err)) },
+			Observer: m.observer,
 		},
 		LoginEmail: &api.LoginEmail{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/login-email", Users: users, Links: links,
-			OnError: func(err error) { m.logger.Error("login-email: link not sent", zap.Error(err)) },
+			Observer: m.observer,
 		},
 		MagicLink: &api.MagicLink{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: links,
-			OnError: func(err error) { m.logger.Error("magic-link: link not sent", zap.Error(err)) },
+			Observer: m.observer,
 		},
 	})
 	return tokens, nil

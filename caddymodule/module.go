@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/web"
@@ -127,6 +128,8 @@ type Mailgate struct {
 
 	logger *zap.Logger
 	access *zap.Logger
+	// observer hears what the flows and contracts report (events.go).
+	observer flow.Observer
 	// deliveries is the mail queue of the login form; Cleanup stops it.
 	deliveries *mail.Queue
 	realmKey   string

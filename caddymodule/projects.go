@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/google/uuid"
-	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/clientapi"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
@@ -143,9 +142,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		SiteName:  m.SiteName,
 		Now:       now,
 		Limits:    m.Limits.codeLimits(),
-		Refused: func(domain string) {
-			m.logger.Info("a code request matched no allow rule; no mail was sent", zap.String("domain", domain))
-		},
+		Observer:  m.observer,
 	}
 	projects := make(clientapi.Projects, len(m.Projects))
 	for _, p := range m.Projects {
@@ -159,10 +156,10 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 	m.clientAPI = clientapi.Routes(m.Prefix, &clientapi.EmailCode{
 		Projects: projects,
 		Flow:     codes,
-		Logins:   &flow.ProjectLogin{Tokens: tokens, Sessions: m.sessions, Users: users, Now: now},
+		Logins:   &flow.ProjectLogin{Tokens: tokens, Sessions: m.sessions, Users: users, Now: now, Observer: m.observer},
 		Failures: m.Limits.failures(store),
 		ClientIP: clientIP,
-		OnError:  func(err error) { m.logger.Error("login by email code", zap.Error(err)) },
+		Observer: m.observer,
 	})
 	return codes
 }

@@ -30,6 +30,7 @@ var realmPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.logger = ctx.Logger()
 	m.access = m.logger.Named("access")
+	m.observer = events{logger: m.logger}
 	if err := m.applyDefaults(); err != nil {
 		return err
 	}
@@ -97,8 +98,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Negotiate:      m.Locale.negotiate(),
 		Prefix:         m.Prefix,
 		Secure:         m.secure,
-		Logger:         m.logger,
-		Limited:        m.limited,
+		Observer:       m.observer,
 		Now:            now,
 		Zone:           zone,
 	}
@@ -151,18 +151,9 @@ func (m *Mailgate) newLinks(store ticket.Store, mailer flow.Mailer, allow flow.A
 		TTL:       time.Duration(m.LinkTTL),
 		SiteName:  m.SiteName,
 		Now:       now,
-		Refused: func(domain string) {
-			m.logger.Info("a login request matched no allow rule; no mail was sent", zap.String("domain", domain))
-		},
-		Limits:  m.Limits.linkLimits(),
-		Limited: m.limited,
+		Limits:    m.Limits.linkLimits(),
+		Observer:  m.observer,
 	}
-}
-
-// limited tells the operator that a limit silently stopped a mail: the
-// person was answered as if it went out.
-func (m *Mailgate) limited(rule string) {
-	m.logger.Info("a login request was over a limit; no mail was sent", zap.String("limit", rule))
 }
 
 // Cleanup releases this instance's hold on the realm's shared state; the

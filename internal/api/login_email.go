@@ -30,8 +30,9 @@ type LoginEmail struct {
 	URL   string
 	Users Users
 	Links ClientLinks
-	// OnError is told of failures the caller only sees as 503.
-	OnError func(error)
+	// Observer is told of failures the caller only sees as 503. Nil:
+	// nobody is told.
+	Observer flow.Observer
 }
 
 type loginEmailRequest struct {
@@ -81,9 +82,7 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if h.OnError != nil {
-			h.OnError(err)
-		}
+		flow.Observed(h.Observer).Failed("login-email: link not sent", err)
 		WriteError(w, ErrTemporarilyUnavailable.WithHint(unavailableHint(err)))
 		return
 	}

@@ -31,11 +31,13 @@ type MagicLinkUsers interface {
 // MagicLink is POST {prefix}/api/v1/magic-link: mail a user a link that
 // ends at the app's redirect URI with a code, a token or both (seed 002).
 type MagicLink struct {
-	Auth    *Authenticator
-	URL     string
-	Users   MagicLinkUsers
-	Links   ClientLinks
-	OnError func(error)
+	Auth  *Authenticator
+	URL   string
+	Users MagicLinkUsers
+	Links ClientLinks
+	// Observer is told of failures the caller only sees as 503. Nil:
+	// nobody is told.
+	Observer flow.Observer
 }
 
 // MagicLinkResponse is the seed's answer, success or failure.
@@ -120,9 +122,7 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if h.OnError != nil {
-			h.OnError(err)
-		}
+		flow.Observed(h.Observer).Failed("magic-link: link not sent", err)
 		writeMagicLink(w, http.StatusServiceUnavailable, "Service unavailable: "+unavailableHint(err))
 		return
 	}

@@ -30,8 +30,9 @@ type TokenEndpoint struct {
 	// (nil: the peer's address).
 	Failures limit.Failures
 	ClientIP func(r *http.Request) string
-	// OnError, if set, is told about a failure the answer does not show.
-	OnError func(err error)
+	// Observer is told of a failure the answer does not show. Nil: nobody
+	// is told.
+	Observer flow.Observer
 }
 
 // CodeExchanger consumes authorization codes.
@@ -110,8 +111,8 @@ func (e *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // settle gives an attempt back unless the client's secret or code was
 // refused; one that cannot be given back is logged.
 func (e *TokenEndpoint) settle(r *http.Request, a *limit.Attempt) {
-	if err := a.Done(context.WithoutCancel(r.Context())); err != nil && e.OnError != nil {
-		e.OnError(err)
+	if err := a.Done(context.WithoutCancel(r.Context())); err != nil {
+		flow.Observed(e.Observer).Failed("token endpoint", err)
 	}
 }
 

@@ -43,8 +43,9 @@ type EmailCode struct {
 	Failures limit.Failures
 	// ClientIP is the client's IP as the server resolved it.
 	ClientIP func(*http.Request) string
-	// OnError is told of failures the app only sees as 503.
-	OnError func(error)
+	// Observer is told of failures the app only sees as 503. Nil: nobody
+	// is told.
+	Observer flow.Observer
 }
 
 // ProjectLogins ends a project's login in a user JWT and checks the JWTs it
@@ -218,8 +219,8 @@ func (h *EmailCode) guess(w http.ResponseWriter, r *http.Request) (*limit.Attemp
 
 // settle gives an attempt back unless its secret was refused.
 func (h *EmailCode) settle(r *http.Request, a *limit.Attempt) {
-	if err := a.Done(context.WithoutCancel(r.Context())); err != nil && h.OnError != nil {
-		h.OnError(err)
+	if err := a.Done(context.WithoutCancel(r.Context())); err != nil {
+		flow.Observed(h.Observer).Failed("login by email code", err)
 	}
 }
 
@@ -231,9 +232,7 @@ func (h *EmailCode) failure(w http.ResponseWriter, err error) *Error {
 		w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(exceeded.RetryAfter)))
 		return ErrTooManyRequests.WithHint("too many attempts (" + exceeded.Rule + "); try again after Retry-After seconds")
 	}
-	if h.OnError != nil {
-		h.OnError(err)
-	}
+	flow.Observed(h.Observer).Failed("login by email code", err)
 	return ErrTemporarilyUnavailable.WithHint("the request could not be handled now; try again later")
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 

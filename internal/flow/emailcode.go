@@ -101,9 +101,9 @@ type EmailCode struct {
 	SiteName string
 	Now      func() time.Time
 	Limits   CodeLimits
-	// Refused, if set, is told the domain of an address that matched no
-	// allow rule; the app is answered as if a mail was sent.
-	Refused func(domain string)
+	// Observer is told of the codes mailed, refused and given up. Nil:
+	// nobody is told.
+	Observer Observer
 }
 
 // CodeRequest is an app's request for a code. The caller has checked
@@ -200,9 +200,7 @@ func (f *EmailCode) Start(ctx context.Context, r CodeRequest) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
 	if !f.Allowlist.Allows(email) {
-		if f.Refused != nil {
-			f.Refused(email[strings.LastIndexByte(email, '@')+1:])
-		}
+		Observed(f.Observer).Refused(MethodCode, email[strings.LastIndexByte(email, '@')+1:])
 		return f.startNothing(ctx, r, email)
 	}
 	r.Email = email
@@ -245,10 +243,15 @@ func (f *EmailCode) start(ctx context.Context, r CodeRequest) (string, error) {
 		}
 		return nil
 	}
-	if err := f.Mailer.Enqueue(letter, drop); err != nil {
+	given := func(ctx context.Context) error {
+		Observed(f.Observer).MailGivenUp(MethodCode)
+		return drop(ctx)
+	}
+	if err := f.Mailer.Enqueue(letter, given); err != nil {
 		_ = drop(context.WithoutCancel(ctx))
 		return "", fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
+	Observed(f.Observer).LoginStarted(MethodCode)
 	return id, nil
 }
 

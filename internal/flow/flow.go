@@ -102,4 +102,6 @@ type Login struct {
 	Locale string
 	// Client is set for a login an app asked for.
 	Client *ClientLogin
+	// Method is how the person proved the address.
+	Method Method
 }

@@ -524,15 +524,15 @@ func TestAllowlistWildcardMeansEverySubdomain(t *testing.T) {
 // matched no rule, and from which domain, never the address.
 func TestRefusedRequestsAreReportedByDomain(t *testing.T) {
 	f := newFixture(t)
-	var refused []string
-	f.flow.Refused = func(domain string) { refused = append(refused, domain) }
+	obs := &recorder{}
+	f.flow.Observer = obs
 	ctx := context.Background()
 	for _, email := range []string{"mallory@Example.org", "alice@example.com", "carol@corp.example"} {
 		if err := f.flow.Request(ctx, browserAt, email, "/", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(refused) != 1 || refused[0] != "example.org" {
+	if refused := obs.refused; len(refused) != 1 || refused[0] != "example.org" {
 		t.Fatalf("refused domains %q, want [example.org]", refused)
 	}
 }
@@ -561,5 +561,34 @@ func BenchmarkRequestPath(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// recorder is an Observer that keeps what the flows tell it.
+type recorder struct {
+	Unobserved
+	refused, limited []string
+	started, gaveUp  []Method
+}
+
+func (r *recorder) LoginStarted(m Method) { r.started = append(r.started, m) }
+func (r *recorder) MailGivenUp(m Method)  { r.gaveUp = append(r.gaveUp, m) }
+
+func (r *recorder) Refused(_ Method, domain string) { r.refused = append(r.refused, domain) }
+func (r *recorder) Limited(rule string)             { r.limited = append(r.limited, rule) }
+
+// The observer hears of each login mail handed on and of each one given
+// up, and of none for an address that gets no mail.
+func TestObserverHearsOfMailsStartedAndGivenUp(t *testing.T) {
+	f := newFixture(t)
+	obs := &recorder{}
+	f.flow.Observer = obs
+	ctx := context.Background()
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
+	_ = f.flow.Request(ctx, browserAt, "mallory@example.org", "/", "")
+	f.out.fail = errors.New("550 mailbox unavailable")
+	_ = f.flow.Request(ctx, browserAt, "alice@example.com", "/", "")
+	if len(obs.started) != 2 || len(obs.gaveUp) != 1 || obs.gaveUp[0] != MethodLink {
+		t.Fatalf("started %v, gave up %v; want 2 started, 1 link given up", obs.started, obs.gaveUp)
 	}
 }

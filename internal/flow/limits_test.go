@@ -15,8 +15,8 @@ import (
 func TestAddressLimitIsSilent(t *testing.T) {
 	f := newFixture(t)
 	f.flow.Limits.PerAddress = limit.Rule{Max: 2, Window: 15 * time.Minute}
-	var limited []string
-	f.flow.Limited = func(rule string) { limited = append(limited, rule) }
+	obs := &recorder{}
+	f.flow.Observer = obs
 	ctx := context.Background()
 	for i := range 3 {
 		// From different IPs: the address limit holds whoever asks.
@@ -25,7 +25,7 @@ func TestAddressLimitIsSilent(t *testing.T) {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}
-	if len(f.out.letters) != 2 || len(limited) != 1 || limited[0] != "mails_per_address" {
+	if limited := obs.limited; len(f.out.letters) != 2 || len(limited) != 1 || limited[0] != "mails_per_address" {
 		t.Fatalf("%d mails, limited %v; want 2 and one silent refusal", len(f.out.letters), limited)
 	}
 	f.now = f.now.Add(15 * time.Minute)

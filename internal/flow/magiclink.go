@@ -48,13 +48,11 @@ type MagicLink struct {
 	TTL      time.Duration
 	SiteName string
 	Now      func() time.Time
-	// Refused, if set, is told the domain of an address that matched no
-	// allow rule, so that an operator whose rule is wrong can see why
-	// nobody gets a mail; the person is answered as if it was sent.
-	Refused func(domain string)
-	Limits  LinkLimits
-	// Limited, if set, is told the rule that silently stopped a mail.
-	Limited func(rule string)
+	Limits   LinkLimits
+	// Observer is told of the mails started, refused, limited and given
+	// up: an operator whose allow rule is wrong sees why nobody gets a
+	// mail. Nil: nobody is told.
+	Observer Observer
 }
 
 // links is the kind of secret a mailed link carries.
@@ -104,17 +102,13 @@ func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPat
 	var exceeded *limit.ExceededError
 	switch {
 	case errors.As(err, &exceeded):
-		if f.Limited != nil {
-			f.Limited(exceeded.Rule)
-		}
+		Observed(f.Observer).Limited(exceeded.Rule)
 		return f.mailNothing(ctx)
 	case err != nil:
 		return err
 	}
 	if !f.Allowlist.Allows(email) {
-		if f.Refused != nil {
-			f.Refused(email[strings.LastIndexByte(email, '@')+1:])
-		}
+		Observed(f.Observer).Refused(MethodLink, email[strings.LastIndexByte(email, '@')+1:])
 		return f.mailNothing(ctx)
 	}
 	return f.queue(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale, Requester: &who})
@@ -138,10 +132,15 @@ func (f *MagicLink) queue(ctx context.Context, p linkPayload) error {
 		}
 		return nil
 	}
-	if err := f.Mailer.Enqueue(letter, drop); err != nil {
+	given := func(ctx context.Context) error {
+		Observed(f.Observer).MailGivenUp(MethodLink)
+		return drop(ctx)
+	}
+	if err := f.Mailer.Enqueue(letter, given); err != nil {
 		_ = drop(context.WithoutCancel(ctx))
 		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
+	Observed(f.Observer).LoginStarted(MethodLink)
 	return nil
 }
 
@@ -198,6 +197,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 		_ = f.links().Drop(context.WithoutCancel(ctx), secret)
 		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
+	Observed(f.Observer).LoginStarted(MethodLink)
 	return nil
 }
 
@@ -249,7 +249,7 @@ func (f *MagicLink) Redeem(ctx context.Context, secret string, use func(Login) e
 		if err != nil {
 			return err
 		}
-		return use(Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client})
+		return use(Login{User: u, Return: redirect.SafeReturn(p.Return), Locale: p.Locale, Client: p.Client, Method: MethodLink})
 	})
 }
 

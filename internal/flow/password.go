@@ -92,7 +92,8 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string,
 		if err != nil {
 			return err
 		}
-		return use(Login{User: u, Locale: pending.Locale, Client: &pending.Client})
+		// The step follows a mailed link: the link proved the address.
+		return use(Login{User: u, Locale: pending.Locale, Client: &pending.Client, Method: MethodLink})
 	})
 }
 

@@ -45,6 +45,9 @@ type ProjectLogin struct {
 	Sessions UserRevocations
 	Users    UsersByID
 	Now      func() time.Time
+	// Observer is told of the logins done and of with_logout. Nil: nobody
+	// is told.
+	Observer Observer
 }
 
 // Token signs the user JWT for a completed login. With with_logout, every
@@ -56,12 +59,18 @@ func (f *ProjectLogin) Token(ctx context.Context, p Project, login CodeLogin) (s
 		if err := f.Sessions.RevokeUser(ctx, login.User.ID, f.Now()); err != nil {
 			return "", err
 		}
+		Observed(f.Observer).SignedOut(login.User.ID, true)
 	}
 	var payload *string
 	if p.CustomPayload && login.Payload != "" {
 		payload = &login.Payload
 	}
-	return f.Tokens.ProjectToken(p.ID, login.User, payload, p.TokenTTL)
+	token, err := f.Tokens.ProjectToken(p.ID, login.User, payload, p.TokenTTL)
+	if err != nil {
+		return "", err
+	}
+	Observed(f.Observer).LoginDone(login.User.ID, MethodCode)
+	return token, nil
 }
 
 // Check returns the user a project's user JWT stands for: its signature and

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -25,7 +23,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		// Logged here: Caddy would log the URI, which holds the secret.
-		h.Logger.Error("reading a code's link", zap.Error(err))
+		h.observer().Failed("reading a code's link", err)
 		return h.Unavailable(w, r)
 	}
 	return h.render(w, r, http.StatusOK, PageConfirm, Data{

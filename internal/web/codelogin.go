@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
@@ -47,9 +45,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
 		// As the link form does: the page must not tell, the operator's
 		// log does.
-		if h.Limited != nil {
-			h.Limited(exceeded.Rule)
-		}
+		h.observer().Limited(exceeded.Rule)
 		id, err = ticket.NewSecret(), nil
 	}
 	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}
@@ -63,7 +59,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 		d.Error = "invalid_email"
 		return h.render(w, r, http.StatusBadRequest, PageLogin, d)
 	case errors.Is(err, flow.ErrDelivery):
-		h.Logger.Error("code mail not queued", zap.Error(err))
+		h.observer().Failed("code mail not queued", err)
 		return h.render(w, r, http.StatusServiceUnavailable, PageSendFailed, d)
 	default:
 		return fail(http.StatusServiceUnavailable, err)
@@ -133,7 +129,7 @@ func (h *Handler) redeemCode(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusServiceUnavailable, err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: codeCookieName(h.Secure), Path: "/", MaxAge: -1, Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: h.locale(r)})
+	return h.completeLogin(w, r, flow.Login{User: login.User, Return: redirect.SafeReturn(login.LoginURL), Locale: h.locale(r), Method: flow.MethodCode})
 }
 
 // wrongCodeMessage says what a wrong code leaves: more tries, one, or none

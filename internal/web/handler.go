@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
@@ -92,10 +90,10 @@ type Handler struct {
 	ClientIP func(r *http.Request) string
 	// Failures limits wrong link and password-step secrets per client IP.
 	Failures limit.Failures
-	Logger   *zap.Logger
-	// Limited, if set, is told the rule that silently stopped a mail the
-	// form asked for, as the link flow's Limited is.
-	Limited func(rule string)
+	// Observer is told of logins, sign-outs, passwords set, the mails a
+	// limit silently stopped, and the failures a page only shows as
+	// such. Nil: nobody is told.
+	Observer flow.Observer
 	// Now is the clock pages tell times by; nil is time.Now.
 	Now func() time.Time
 	// Zone is the site's time zone, in which pages tell times; nil is UTC.
@@ -103,6 +101,8 @@ type Handler struct {
 
 	mux *http.ServeMux
 }
+
+func (h *Handler) observer() flow.Observer { return flow.Observed(h.Observer) }
 
 func (h *Handler) now() time.Time {
 	if h.Now == nil {
@@ -275,13 +275,13 @@ func (h *Handler) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt,
 	switch {
 	case errors.As(err, &exceeded):
 		if err := h.tooMany(w, r, exceeded); err != nil {
-			h.Logger.Error("rendering the too-many page", zap.Error(err))
+			h.observer().Failed("rendering the too-many page", err)
 		}
 		return nil, false
 	case err != nil:
-		h.Logger.Error("counting an attempt at a secret", zap.Error(err))
+		h.observer().Failed("counting an attempt at a secret", err)
 		if err := h.Unavailable(w, r); err != nil {
-			h.Logger.Error("rendering the unavailable page", zap.Error(err))
+			h.observer().Failed("rendering the unavailable page", err)
 		}
 		return nil, false
 	}
@@ -291,6 +291,6 @@ func (h *Handler) guess(w http.ResponseWriter, r *http.Request) (*limit.Attempt,
 // settle gives an attempt back unless its secret was wrong.
 func (h *Handler) settle(r *http.Request, a *limit.Attempt) {
 	if err := a.Done(context.WithoutCancel(r.Context())); err != nil {
-		h.Logger.Error("giving back an attempt at a secret", zap.Error(err))
+		h.observer().Failed("giving back an attempt at a secret", err)
 	}
 }

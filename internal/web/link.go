@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -30,7 +28,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		// Not a handler error: Caddy would log it with the request's URI,
 		// which holds the link's secret.
-		h.Logger.Error("reading a pending link", zap.Error(err))
+		h.observer().Failed("reading a pending link", err)
 		return h.Unavailable(w, r)
 	}
 	return h.render(w, r, http.StatusOK, PageConfirm, Data{
@@ -92,7 +90,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 			return fail(http.StatusServiceUnavailable, err)
 		}
 	}
-	h.Logger.Info("login", zap.String("user_id", u.ID))
+	h.observer().LoginDone(u.ID, login.Method)
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, false))
 	c := login.Client
 	if c == nil {

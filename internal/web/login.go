@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
@@ -60,7 +58,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		d.Error, d.Return = "return_too_long", "/"
 		return h.render(w, r, http.StatusBadRequest, PageLogin, d)
 	case errors.Is(err, flow.ErrDelivery):
-		h.Logger.Error("login mail not delivered; the link was dropped", zap.Error(err))
+		h.observer().Failed("login mail not delivered; the link was dropped", err)
 		return h.render(w, r, http.StatusServiceUnavailable, PageSendFailed, d)
 	default:
 		return fail(http.StatusServiceUnavailable, err)

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -34,7 +32,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		if err := h.Sessions.Revoke(r.Context(), s); err != nil {
 			return h.logoutFailed(w, r, err)
 		}
-		h.Logger.Info("logout", zap.String("user_id", s.UserID))
+		h.observer().SignedOut(s.UserID, false)
 	}
 	http.SetCookie(w, session.ClearCookie(h.Secure))
 	// Post/Redirect/Get: a refresh of the answer must not post again.
@@ -64,7 +62,7 @@ func (h *Handler) sessionToEnd(r *http.Request) (*session.Session, error) {
 // It is answered here, not left to the server's error pages, because a
 // generic error page does not say what matters: you are still signed in.
 func (h *Handler) logoutFailed(w http.ResponseWriter, r *http.Request, err error) error {
-	h.Logger.Error("sign-out refused: the session could not be revoked", zap.Error(err))
+	h.observer().Failed("sign-out refused: the session could not be revoked", err)
 	return h.render(w, r, http.StatusServiceUnavailable, PageLogoutFailed, Data{FormToken: h.Forms.Token(w, r)})
 }
 

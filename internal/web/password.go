@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"go.uber.org/zap"
-
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -32,7 +30,7 @@ func (h *Handler) setPassword(w http.ResponseWriter, r *http.Request) error {
 	defer h.settle(r, attempt)
 	secret, locale := r.PostFormValue("p"), r.PostFormValue("l")
 	err := h.Passwords.Complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"), func(login flow.Login) error {
-		h.Logger.Info("password set", zap.String("user_id", login.User.ID))
+		h.observer().PasswordSet(login.User.ID)
 		return h.completeLogin(w, r, login)
 	})
 	retry := func(key string) error {

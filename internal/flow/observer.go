@@ -1,0 +1,68 @@
+package flow
+
+// Observer is told what the flows and the contracts over them do that an
+// operator may want to see: the log lines, and later metrics and audit
+// events, are implementations of it, so a new signal is a method here and
+// a line in each implementation, not a call sprinkled through handlers. It
+// is called on the request's goroutine (MailGivenUp on the mail queue's)
+// and must not block. Nothing it is told holds a secret or an address.
+type Observer interface {
+	// LoginStarted: a mail that starts a login by method was handed on
+	// for delivery.
+	LoginStarted(method Method)
+	// LoginDone: userID signed in by method, and has a session or a
+	// token.
+	LoginDone(userID string, method Method)
+	// Refused: an address of domain asked for a mail by method and matched
+	// no allow rule; none was sent, and the person was answered as if it
+	// had been.
+	Refused(method Method, domain string)
+	// Limited: rule silently stopped a mail; the person was answered as
+	// if it went out.
+	Limited(rule string)
+	// MailGivenUp: a login mail was given up and its link or code dropped.
+	MailGivenUp(method Method)
+	// SignedOut: userID's session ended, or with everywhere every session
+	// and user JWT issued to userID until now (with_logout).
+	SignedOut(userID string, everywhere bool)
+	// PasswordSet: userID chose a password.
+	PasswordSet(userID string)
+	// Failed: what could not be done, for err; the answer said only that
+	// it failed, or nothing.
+	Failed(what string, err error)
+}
+
+// Method is how a person signs in.
+type Method string
+
+// The ways to sign in today; passwords, OpenID and passkeys come next.
+const (
+	// MethodLink is a mailed sign-in link.
+	MethodLink Method = "link"
+	// MethodCode is a mailed code, typed in or confirmed through its link.
+	MethodCode Method = "code"
+)
+
+// Observed returns o, or an Observer that ignores everything when o is
+// nil: the zero value of an Observer field means nobody is listening.
+func Observed(o Observer) Observer {
+	if o == nil {
+		return Unobserved{}
+	}
+	return o
+}
+
+// Unobserved ignores everything it is told. A test's observer embeds it
+// and keeps only the methods it checks.
+type Unobserved struct{}
+
+func (Unobserved) LoginStarted(Method)      {}
+func (Unobserved) LoginDone(string, Method) {}
+func (Unobserved) Refused(Method, string)   {}
+func (Unobserved) Limited(string)           {}
+func (Unobserved) MailGivenUp(Method)       {}
+func (Unobserved) SignedOut(string, bool)   {}
+func (Unobserved) PasswordSet(string)       {}
+func (Unobserved) Failed(string, error)     {}
+
+var _ Observer = Unobserved{}
