@@ -14,18 +14,6 @@ import (
 // The operator's log keeps the lines it had before the observer: the same
 // messages and fields, at the same levels.
 func TestEventsWriteTheOperatorsLogLines(t *testing.T) {
-	core, logs := observer.New(zapcore.DebugLevel)
-	e := events{logger: zap.New(core)}
-	e.LoginStarted(flow.MethodLink)
-	e.LoginDone("u1", flow.MethodCode)
-	e.Refused(flow.MethodLink, "example.org")
-	e.Refused(flow.MethodCode, "example.net")
-	e.Limited("mails_per_address")
-	e.MailGivenUp(flow.MethodLink)
-	e.SignedOut("u1", false)
-	e.SignedOut("u2", true)
-	e.PasswordSet("u1")
-	e.Failed("reading a pending link", errors.New("store down"))
 	want := []struct {
 		level      zapcore.Level
 		msg        string
@@ -41,6 +29,18 @@ func TestEventsWriteTheOperatorsLogLines(t *testing.T) {
 		{zapcore.InfoLevel, "password set", "user_id", "u1"},
 		{zapcore.ErrorLevel, "reading a pending link", "error", "store down"},
 	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	e := events{logger: zap.New(core)}
+	e.LoginStarted(flow.MethodLink)
+	e.LoginDone("u1", flow.MethodCode)
+	e.Refused(flow.MethodLink, "example.org")
+	e.Refused(flow.MethodCode, "example.net")
+	e.Limited("mails_per_address")
+	e.MailGivenUp(flow.MethodLink)
+	e.SignedOut("u1", false)
+	e.SignedOut("u2", true)
+	e.PasswordSet("u1")
+	e.Failed("reading a pending link", errors.New("store down"))
 	got := logs.All()
 	if len(got) != len(want) {
 		t.Fatalf("%d lines, want %d: %v", len(got), len(want), got)

@@ -12,8 +12,10 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 )
 
-// Error is the one JSON error shape of every API endpoint, the RFC 6749
-// shape: a machine-readable code and a sentence for people.
+// Error is an error of a JSON contract: a status, a machine-readable code
+// and a sentence for people. WriteError sends it in the RFC 6749 shape that
+// the token endpoint and seed 000 answer with; seed 002 and the client-side
+// API (clientapi) write the same error in their own shapes.
 type Error struct {
 	Status      int    `json:"-"`
 	Code        string `json:"error"`

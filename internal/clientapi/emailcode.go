@@ -55,6 +55,20 @@ type ProjectLogins interface {
 	Check(ctx context.Context, token string, p flow.Project) (directory.User, error)
 }
 
+// The bodies of the calls that take one.
+type (
+	startRequest struct {
+		Email    string `json:"email"`
+		LinkURL  string `json:"link_url"`
+		SendLink bool   `json:"send_link"`
+	}
+	confirmRequest struct {
+		Email       string `json:"email"`
+		OperationID string `json:"operation_id"`
+		Code        string `json:"code"`
+	}
+)
+
 // maxEmail is the contract's bound on email (1 to 255 characters).
 const maxEmail = 255
 
@@ -66,11 +80,7 @@ func errCodeExpired() *Error {
 
 // start is POST {prefix}/login/email/request.
 func (h *EmailCode) start(w http.ResponseWriter, r *http.Request, p *Project) *Error {
-	var req struct {
-		Email    string `json:"email"`
-		LinkURL  string `json:"link_url"`
-		SendLink bool   `json:"send_link"`
-	}
+	var req startRequest
 	if e := decodeStrict(w, r, &req); e != nil {
 		return e
 	}
@@ -123,11 +133,7 @@ func (h *EmailCode) start(w http.ResponseWriter, r *http.Request, p *Project) *E
 
 // confirm is POST {prefix}/login/email/confirm.
 func (h *EmailCode) confirm(w http.ResponseWriter, r *http.Request, p *Project) *Error {
-	var req struct {
-		Email       string `json:"email"`
-		OperationID string `json:"operation_id"`
-		Code        string `json:"code"`
-	}
+	var req confirmRequest
 	if e := decodeStrict(w, r, &req); e != nil {
 		return e
 	}

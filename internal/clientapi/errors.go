@@ -6,31 +6,10 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/api"
 )
 
-// Error is the client-side API's error: a status, a machine-readable code
-// and a sentence for people. Seed 003 writes it as
-// {"error": {"code": "…", "description": "…"}}.
-type Error struct {
-	Status      int
-	Code        string
-	Description string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Description }
-
-// Is reports whether target is an *Error with e's code and status, so that
-// errors.Is(err, ErrWrongCode) holds for every copy WithHint made.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t != nil && t.Code == e.Code && t.Status == e.Status
-}
-
-// WithHint returns a copy of e with desc as its description. It never
-// changes e: the sentinels below are shared by every request.
-func (e *Error) WithHint(desc string) *Error {
-	c := *e
-	c.Description = desc
-	return &c
-}
+// Error is the client-side API's error: api's type (a status, a
+// machine-readable code and a sentence for people, with WithHint), written
+// in seed 003's own shape, {"error": {"code": "…", "description": "…"}}.
+type Error = api.Error
 
 // The errors of seed 003, one per code and status. Each is a template:
 // answer with a copy, ErrX.WithHint("what was wrong"), never with the
