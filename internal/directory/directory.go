@@ -19,7 +19,12 @@ import (
 
 // Statuses of a user.
 const (
-	StatusActive   = "active"
+	// StatusInvited is a user an app or the operator created who has not
+	// signed up yet: the address is not proven.
+	StatusInvited = "invited"
+	// StatusActive is a user who signed up, or signed in.
+	StatusActive = "active"
+	// StatusDisabled is a user the operator or an app took access from.
 	StatusDisabled = "disabled"
 )
 
@@ -36,6 +41,12 @@ type User struct {
 	Name     string    `json:"name,omitempty"`
 	Status   string    `json:"status"`
 	Created  time.Time `json:"created"`
+	// SignedUp is when the user proved the address, by a first sign-in or
+	// an invitation's link; zero while invited.
+	SignedUp time.Time `json:"signed_up,omitzero"`
+	// Locale is the language of the mails to the user (see package
+	// locale); empty: the site's.
+	Locale string `json:"locale,omitempty"`
 	// PasswordHash is an argon2id PHC string, set when the user chooses a
 	// password; empty for link-only accounts.
 	PasswordHash string    `json:"password_hash,omitempty"`
@@ -46,6 +57,8 @@ type User struct {
 type Storage interface {
 	Load(ctx context.Context, key string) ([]byte, error)
 	Store(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, path string, recursive bool) ([]string, error)
 	Lock(ctx context.Context, name string) error
 	Unlock(ctx context.Context, name string) error
 }
@@ -124,7 +137,8 @@ func (d *Directory) EnsureByEmail(ctx context.Context, email string) (User, erro
 	}
 	defer d.unlock(ctx, lock)
 
-	u := User{ID: uuid.NewString(), Email: email, Status: StatusActive, Created: d.now().UTC()}
+	now := d.now().UTC()
+	u := User{ID: uuid.NewString(), Email: email, Status: StatusActive, Created: now, SignedUp: now}
 	raw, err := d.storage.Load(ctx, d.emailKey(email))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
