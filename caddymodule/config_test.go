@@ -313,6 +313,8 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 	for _, c := range []struct{ name, line, want string }{
 		{"base_url shape", "base_url https://app.example.com/app", "origin only"},
 		{"prefix", "prefix login", `prefix "login"`},
+		{"prefix with a wildcard", "prefix /{who}", `prefix "/{who}"`},
+		{"prefix with a space", `prefix "/my login"`, `prefix "/my login"`},
 		{"realm", "realm ../etc", `realm "../etc"`},
 		{"time_zone not a zone", "time_zone Mars/Olympus", `time_zone "Mars/Olympus": not an IANA time zone name`},
 		{"session_ttl out of range", "session_ttl 30s", "session_ttl 30s"},

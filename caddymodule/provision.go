@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap"
 
@@ -247,9 +248,12 @@ func checkRealm(realm string) error {
 	return nil
 }
 
+// checkPrefix accepts a path of plain segments. The contracts' routes are
+// ServeMux patterns under the prefix, so a brace would turn a segment into
+// a wildcard and white space would split a pattern.
 func checkPrefix(prefix string) error {
 	p := strings.TrimSuffix(prefix, "/")
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#{}%") || strings.ContainsFunc(p, unicode.IsSpace) || strings.Contains(p, "//") {
 		return fmt.Errorf("mailgate: prefix %q: must be a path such as /.mailgate", prefix)
 	}
 	return nil
