@@ -1,0 +1,66 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A budget of 256 MiB runs 13 hashes at once; the fourteenth waits for a
+// slot and gets ErrBusy when none frees within the wait.
+func TestHashingIsBounded(t *testing.T) {
+	h := NewHashing(256<<20, 20*time.Millisecond)
+	if h.Slots() != 13 {
+		t.Fatalf("slots %d, want 13", h.Slots())
+	}
+	release := make(chan struct{})
+	var running, peak atomic.Int32
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 13)
+	for range 13 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = h.Do(context.Background(), func() {
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				started <- struct{}{}
+				<-release
+				running.Add(-1)
+			})
+		}()
+	}
+	for range 13 {
+		<-started
+	}
+	if err := h.Do(context.Background(), func() { t.Error("a fourteenth hash ran") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("over the budget: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if peak.Load() != 13 {
+		t.Fatalf("peak %d", peak.Load())
+	}
+	ran := false
+	if err := h.Do(context.Background(), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("after the others: %v, ran %v", err, ran)
+	}
+}
+
+// A budget smaller than one hash still lets one run.
+func TestHashingRunsOneAtLeast(t *testing.T) {
+	if n := NewHashing(1, time.Millisecond).Slots(); n != 1 {
+		t.Fatalf("slots %d", n)
+	}
+}
+
+func BenchmarkArgon2id(b *testing.B) {
+	h := New("correct horse battery staple")
+	for b.Loop() {
+		h.Matches("correct horse battery staple")
+	}
+}
