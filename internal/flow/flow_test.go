@@ -569,7 +569,10 @@ type recorder struct {
 	Unobserved
 	refused, limited []string
 	started, gaveUp  []Method
+	done             []Method
 }
+
+func (r *recorder) LoginDone(_ string, m Method) { r.done = append(r.done, m) }
 
 func (r *recorder) LoginStarted(m Method) { r.started = append(r.started, m) }
 func (r *recorder) MailGivenUp(m Method)  { r.gaveUp = append(r.gaveUp, m) }

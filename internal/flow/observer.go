@@ -35,12 +35,14 @@ type Observer interface {
 // Method is how a person signs in.
 type Method string
 
-// The ways to sign in today; passwords, OpenID and passkeys come next.
+// The ways to sign in today; OpenID and passkeys come next.
 const (
 	// MethodLink is a mailed sign-in link.
 	MethodLink Method = "link"
 	// MethodCode is a mailed code, typed in or confirmed through its link.
 	MethodCode Method = "code"
+	// MethodPassword is a username and password.
+	MethodPassword Method = "password"
 )
 
 // Observed returns o, or an Observer that ignores everything when o is
