@@ -160,7 +160,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		Failures: m.Limits.failures(store),
 		ClientIP: clientIP,
 		Observer: m.observer,
-	})
+	}, nil)
 	return codes
 }
 

@@ -25,7 +25,7 @@ type Projects map[string]*Project
 
 // find finds the project named by the projectId query parameter, with the
 // origins whose pages may call for it.
-func (ps Projects) find(r *http.Request) (*Project, []string, *Error) {
+func (ps Projects) find(_ http.ResponseWriter, r *http.Request) (*Project, []string, *Error) {
 	id, ok := canonicalUUID(r.URL.Query().Get("projectId"))
 	if !ok {
 		return nil, nil, ErrInvalidProjectID.WithHint("projectId must be a project's UUID")
@@ -71,17 +71,21 @@ func (p *Project) callback(field, v string, mayOmit bool, e *Error) (string, *Er
 type endpoint[A any] struct {
 	method string
 	// app finds the app a request is for, and the origins whose pages may
-	// call for it. Its error is answered before anything else.
-	app func(*http.Request) (A, []string, *Error)
+	// call for it; it may read the body (seed 004 names its client there).
+	// Its error is answered before anything else.
+	app func(http.ResponseWriter, *http.Request) (A, []string, *Error)
 	// serve does the call's work.
 	serve func(http.ResponseWriter, *http.Request, A) *Error
 	// write answers an error in the contract's shape.
 	write func(http.ResponseWriter, *Error)
+	// credentials lets the app's page send and receive cookies: a call
+	// that starts a session sets one.
+	credentials bool
 }
 
 func (e endpoint[A]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Origin")
-	app, origins, err := e.app(r)
+	app, origins, err := e.app(w, r)
 	if err != nil {
 		e.write(w, err)
 		return
@@ -93,6 +97,9 @@ func (e endpoint[A]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A page can read only the headers it is shown: the wait of a
 		// 429 and the reason of a 401.
 		w.Header().Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
+		if e.credentials {
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+		}
 	}
 	if r.Method == http.MethodOptions {
 		// A preflight: answered for the app's origins only.

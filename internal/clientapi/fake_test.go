@@ -54,5 +54,5 @@ func newAPI() (*http.ServeMux, *fakeCodes) {
 	return Routes("/.mailgate", &EmailCode{
 		Projects: projects, Flow: codes,
 		ClientIP: func(*http.Request) string { return "192.0.2.1" },
-	}), codes
+	}, nil), codes
 }
