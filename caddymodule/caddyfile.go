@@ -84,6 +84,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        requests_per_ip     <max> <window>
 //	        requests_per_client <max> <window>
 //	        failures_per_ip     <max> <window>
+//	        wrong_codes_per_address <max> <window>
+//	        failed_sign_ins_per_account <max> <window>
 //	    }
 //	    key_rotation <duration>
 //	    access_token_ttl <duration>
@@ -95,7 +97,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        dpop         required|allowed
 //	        force_create
 //	        scopes       <scope...>
+//	        sign_in
+//	        cors_origin  <origin...>
 //	    }
+//	    password_hashing_memory <size>
 //	}
 //
 // Every subdirective but allow and client may appear once.
@@ -146,6 +151,17 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseLimits(d)
 		case "access_token_ttl":
 			return durationArg(d, &m.AccessTokenTTL)
+		case "password_hashing_memory":
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil {
+				return d.Errf("password_hashing_memory %q: %v", v, err)
+			}
+			m.PasswordHashingMemory = int64(size)
+			return checked(d, nil, func() error { return checkHashingMemory(m.PasswordHashingMemory) })
 		case "client":
 			return m.parseClient(d)
 		case "project":
@@ -293,6 +309,18 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 		case "scopes":
 			c.Scopes = d.RemainingArgs()
 			if len(c.Scopes) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		case "sign_in":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.SignIn = true
+			return nil
+		case "cors_origin":
+			c.CORSOrigins = d.RemainingArgs()
+			if len(c.CORSOrigins) == 0 {
 				return d.ArgErr()
 			}
 			return nil

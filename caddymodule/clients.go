@@ -47,7 +47,21 @@ type ClientConfig struct {
 	// Scopes are the API calls the client may make: `login_email`,
 	// `magic_link`.
 	Scopes []string `json:"scopes,omitempty"`
+
+	// SignIn lets the client's page sign people in with a username and
+	// password (`{prefix}/api/account/login`, docs/sign-in.md). A client
+	// with SignIn and no secret is a browser app: it may have neither
+	// scopes nor redirect URIs.
+	SignIn bool `json:"sign_in,omitempty"`
+
+	// CORSOrigins are the origins (`https://host[:port]`) whose pages may
+	// call the sign-in API for the client, with cookies.
+	CORSOrigins []string `json:"cors_origins,omitempty"`
 }
+
+// browserOnly reports whether the client is a browser app without a
+// secret: it signs people in and calls no server-to-server API.
+func (c ClientConfig) browserOnly() bool { return c.Secret == "" && c.SecretHash == "" }
 
 // apiConfig is the client as the API takes it, its secret expanded by the
 // caller when it provisions.
@@ -63,6 +77,14 @@ func (c ClientConfig) check() error {
 	if err := c.apiConfig("").Check(); err != nil {
 		return fmt.Errorf("mailgate: %w", err)
 	}
+	if c.browserOnly() && (!c.SignIn || len(c.Scopes) > 0 || len(c.RedirectURIs) > 0) {
+		return fmt.Errorf("mailgate: client %q: a secret or secret_hash is required (only a sign_in client without scopes or redirect_uri goes without)", c.ID)
+	}
+	for _, o := range c.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			return fmt.Errorf("mailgate: client %s: cors_origin %q: %w", c.ID, o, err)
+		}
+	}
 	return nil
 }
 
@@ -74,13 +96,16 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 	if m.AccessTokenTTL == 0 {
 		m.AccessTokenTTL = caddy.Duration(defaultAccessTTL)
 	}
-	configs := make([]api.ClientConfig, len(m.Clients))
-	for i, c := range m.Clients {
+	configs := make([]api.ClientConfig, 0, len(m.Clients))
+	for _, c := range m.Clients {
+		if c.browserOnly() {
+			continue
+		}
 		secret, err := expandSecret("client "+c.ID+": secret", c.Secret)
 		if err != nil {
 			return nil, err
 		}
-		configs[i] = c.apiConfig(secret)
+		configs = append(configs, c.apiConfig(secret))
 	}
 	clients, err := api.NewClients(configs)
 	if err != nil {

@@ -53,6 +53,12 @@ type LimitsConfig struct {
 	// a sign-in link instead (the API answers 429). Default: 10 per 24h,
 	// which leaves a guesser a chance of 10 in a million per day.
 	WrongCodesPerAddress *RateLimit `json:"wrong_codes_per_address,omitempty"`
+
+	// FailedSignInsPerAccount locks an account after this many wrong
+	// passwords (seed 004's sign-in), until the window that began with the
+	// first of them ends; an unknown username is counted the same way, so
+	// the lock tells nobody who has an account. Default: 5 per 15m.
+	FailedSignInsPerAccount *RateLimit `json:"failed_sign_ins_per_account,omitempty"`
 }
 
 // RateLimit allows Max requests per Window. The window is fixed: it starts
@@ -71,6 +77,7 @@ var (
 	defaultRequestsPerClient = RateLimit{Max: 300, Window: caddy.Duration(15 * time.Minute)}
 	defaultFailuresPerIP     = RateLimit{Max: 30, Window: caddy.Duration(15 * time.Minute)}
 	defaultWrongCodes        = RateLimit{Max: 10, Window: caddy.Duration(24 * time.Hour)}
+	defaultFailedSignIns     = RateLimit{Max: 5, Window: caddy.Duration(15 * time.Minute)}
 )
 
 // check refuses a limit that would limit nothing or everything.
@@ -106,6 +113,7 @@ func (c *LimitsConfig) each(f func(name string, r *RateLimit) error) error {
 		{"requests_per_client", c.RequestsPerClient},
 		{"failures_per_ip", c.FailuresPerIP},
 		{"wrong_codes_per_address", c.WrongCodesPerAddress},
+		{"failed_sign_ins_per_account", c.FailedSignInsPerAccount},
 	} {
 		if l.r != nil {
 			if err := f(l.name, l.r); err != nil {
@@ -155,6 +163,19 @@ func (c *LimitsConfig) failures(store limit.FailureCounter) limit.Failures {
 	return limit.Failures{Rule: rule(c.FailuresPerIP, defaultFailuresPerIP), Store: store, Name: "failures_per_ip"}
 }
 
+// signInLimits are the limits of the password sign-in: wrong passwords per
+// account and, as for every secret, per IP.
+func (c *LimitsConfig) signInLimits(store limit.FailureCounter) flow.SignInLimits {
+	perIP := c.failures(store)
+	if c == nil {
+		c = &LimitsConfig{}
+	}
+	return flow.SignInLimits{
+		PerAccount: limit.Failures{Rule: rule(c.FailedSignInsPerAccount, defaultFailedSignIns), Store: store, Name: flow.RuleFailedSignIns},
+		PerIP:      perIP,
+	}
+}
+
 // parseLimits reads
 //
 //	limits {
@@ -163,6 +184,7 @@ func (c *LimitsConfig) failures(store limit.FailureCounter) limit.Failures {
 //	    requests_per_client <max> <window>
 //	    failures_per_ip     <max> <window>
 //	    wrong_codes_per_address <max> <window>
+//	    failed_sign_ins_per_account <max> <window>
 //	}
 func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
@@ -183,8 +205,10 @@ func (m *Mailgate) parseLimits(d *caddyfile.Dispenser) error {
 			dst = &c.FailuresPerIP
 		case "wrong_codes_per_address":
 			dst = &c.WrongCodesPerAddress
+		case "failed_sign_ins_per_account":
+			dst = &c.FailedSignInsPerAccount
 		default:
-			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client, failures_per_ip, wrong_codes_per_address)", name)
+			return d.Errf("limits: unknown subdirective %q (known: mails_per_address, requests_per_ip, requests_per_client, failures_per_ip, wrong_codes_per_address, failed_sign_ins_per_account)", name)
 		}
 		args := d.RemainingArgs()
 		if len(args) != 2 {

@@ -116,6 +116,14 @@ type Mailgate struct {
 	// AccessTokenTTL is how long an API access token lasts. Default: 5m.
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 
+	// PasswordHashingMemory bounds the memory of the password checks that
+	// run at once, in bytes: each argon2id check holds 19 MiB, so the
+	// default, 256 MiB, runs 13 at a time. A sign-in that gets no turn
+	// within a second is answered 503 with Retry-After, so a flood of
+	// sign-ins can neither take the machine's memory nor starve proxied
+	// requests. At least 19 MiB.
+	PasswordHashingMemory int64 `json:"password_hashing_memory,omitempty"`
+
 	// IdentityHeaders names the request headers that carry the identity to
 	// the upstream. Incoming copies of them, in any case and with `_` for
 	// `-`, are always removed.

@@ -131,8 +131,9 @@ func (m *Mailgate) checkProjects() error {
 }
 
 // provisionCodes builds the mailed-code flow and the client-side API that
-// drives it; the pages confirm its links.
-func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory, tokens *session.AppTokens) *flow.EmailCode {
+// drives it (with signIn, seed 004's, when a client may sign people in);
+// the pages confirm its links.
+func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow flow.Allowlist, users *directory.Directory, tokens *session.AppTokens, signIn *clientapi.SignIn) *flow.EmailCode {
 	codes := &flow.EmailCode{
 		Store:     store,
 		Users:     users,
@@ -160,7 +161,7 @@ func (m *Mailgate) provisionCodes(store ticket.Store, mailer flow.Mailer, allow 
 		Failures: m.Limits.failures(store),
 		ClientIP: clientIP,
 		Observer: m.observer,
-	}, nil)
+	}, signIn)
 	return codes
 }
 

@@ -79,7 +79,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens)
+	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, m.provisionSignIn(store, users, allow))
 	m.pages = &web.Handler{
 		Pages:          pages,
 		Forms:          web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
@@ -219,6 +219,16 @@ func (m *Mailgate) applyDefaults() error {
 	// JSON configs reach here without the Caddyfile's checks.
 	if err := m.Limits.check(); err != nil {
 		return err
+	}
+	for _, c := range m.Clients {
+		if err := c.check(); err != nil {
+			return err
+		}
+	}
+	if m.PasswordHashingMemory != 0 {
+		if err := checkHashingMemory(m.PasswordHashingMemory); err != nil {
+			return err
+		}
 	}
 	if err := m.checkProjects(); err != nil {
 		return err

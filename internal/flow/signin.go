@@ -17,8 +17,9 @@ import (
 var ErrBadCredentials = errors.New("flow: the username or password is wrong")
 
 // ErrMayNotSignIn is a right password of an account that may not sign in
-// now: disabled, or invited and not signed up. It is told only to one who
-// knew the password.
+// now: disabled, invited and not signed up, or at an address the site's
+// allow rules do not admit (whose session the guard would refuse). It is
+// told only to one who knew the password.
 var ErrMayNotSignIn = errors.New("flow: this account may not sign in now")
 
 // RuleFailedSignIns names the per-account bound on wrong passwords in an
@@ -47,6 +48,9 @@ type SignInLimits struct {
 // and of the login page.
 type SignIn struct {
 	Users SignInUsers
+	// Allowlist is the site's allow rules: the session a sign-in starts is
+	// the site's, which admits only these addresses.
+	Allowlist Allowlist
 	// Hashing bounds the argon2id work that runs at once.
 	Hashing *password.Hashing
 	Limits  SignInLimits
@@ -94,7 +98,7 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 	if err := f.Limits.PerAccount.Forgive(ctx, subject); err != nil {
 		return directory.User{}, err
 	}
-	if u.Status != directory.StatusActive {
+	if u.Status != directory.StatusActive || !f.Allowlist.Allows(u.Email) {
 		return directory.User{}, ErrMayNotSignIn
 	}
 	Observed(f.Observer).LoginDone(u.ID, MethodPassword)

@@ -41,8 +41,9 @@ func newSignIn(t *testing.T, store ticket.Store, now func() time.Time) (*SignIn,
 	}
 	obs := &recorder{}
 	return &SignIn{
-		Users:   users,
-		Hashing: password.NewHashing(256<<20, time.Second),
+		Users:     users,
+		Allowlist: NewAllowlist(nil, []string{"example.com"}),
+		Hashing:   password.NewHashing(256<<20, time.Second),
 		Limits: SignInLimits{
 			PerAccount: limit.Failures{Rule: limit.Rule{Max: 5, Window: 15 * time.Minute}, Store: store, Name: RuleFailedSignIns},
 			PerIP:      limit.Failures{Rule: limit.Rule{Max: 100, Window: 15 * time.Minute}, Store: store, Name: "failures_per_ip"},
@@ -84,6 +85,10 @@ func TestSignInAnswers(t *testing.T) {
 		}
 		if _, err := f.Check(ctx, at, "bob", alicePassword); !errors.Is(err, ErrMayNotSignIn) {
 			t.Fatalf("a disabled account's right password: %v", err)
+		}
+		f.Allowlist = NewAllowlist([]string{"bob@example.com"}, nil)
+		if _, err := f.Check(ctx, at, "alice", alicePassword); !errors.Is(err, ErrMayNotSignIn) {
+			t.Fatalf("an address the allow rules no longer admit: %v", err)
 		}
 	})
 }

@@ -1,0 +1,59 @@
+package caddymodule
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/clientapi"
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/limit"
+	"github.com/mailgate/caddy-mailgate/internal/password"
+)
+
+const (
+	defaultHashingMemory = 256 << 20
+	// hashingWait is how long a sign-in waits for a turn at hashing
+	// before it is answered 503: long enough for a burst, short enough
+	// that a flood is refused rather than queued.
+	hashingWait = time.Second
+)
+
+func checkHashingMemory(n int64) error {
+	if n < password.HashMemory {
+		return fmt.Errorf("mailgate: password_hashing_memory %d bytes: must be at least 19MiB, the memory of one check", n)
+	}
+	return nil
+}
+
+// provisionSignIn builds seed 004's sign-in for the clients that may sign
+// people in; nil when none may, so that its route is not mounted.
+func (m *Mailgate) provisionSignIn(store limit.FailureCounter, users *directory.Directory, allow flow.Allowlist) *clientapi.SignIn {
+	clients := make(map[string]*clientapi.SignInClient, len(m.Clients))
+	someSignIn := false
+	for _, c := range m.Clients {
+		clients[c.ID] = &clientapi.SignInClient{ID: c.ID, SignIn: c.SignIn, CORSOrigins: c.CORSOrigins}
+		someSignIn = someSignIn || c.SignIn
+	}
+	if !someSignIn {
+		return nil
+	}
+	if m.PasswordHashingMemory == 0 {
+		m.PasswordHashingMemory = defaultHashingMemory
+	}
+	return &clientapi.SignIn{
+		Clients: clients,
+		Credentials: &flow.SignIn{
+			Users:     users,
+			Allowlist: allow,
+			Hashing:   password.NewHashing(m.PasswordHashingMemory, hashingWait),
+			Limits:    m.Limits.signInLimits(store),
+			Observer:  m.observer,
+		},
+		Sessions: m.sessions,
+		Tenant:   m.Realm,
+		Secure:   m.secure,
+		ClientIP: clientIP,
+		Observer: m.observer,
+	}
+}

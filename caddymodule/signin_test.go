@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/password"
+)
+
+const kioskOrigin = "https://kiosk.example.com"
+
+// kioskConfig is a browser client that may sign people in, without a
+// secret, and locks an account after three wrong passwords.
+func kioskConfig(*env) siteConfig {
+	return siteConfig{
+		Mailgate: `client kiosk {
+			sign_in
+			cors_origin ` + kioskOrigin + `
+		}`,
+		Limits: `limits {
+			mails_per_address 1000000 1m
+			requests_per_ip 1000000 1m
+			failures_per_ip 1000000 1m
+			failed_sign_ins_per_account 3 15m
+		}`,
+	}
+}
+
+// withPassword creates an active user at email with pw in Caddy's storage.
+func withPassword(t *testing.T, email, pw string) directory.User {
+	t.Helper()
+	ctx := caddy.ActiveContext()
+	users := directory.New(ctx.Storage(), "mailgate/default", now)
+	u, err := users.Create(ctx, directory.NewUser{Email: email, Name: "Dana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.SetPassword(ctx, u.ID, password.New(pw).String()); err != nil {
+		t.Fatal(err)
+	}
+	if u, err = users.SignUp(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// signInCall posts a sign-in from the kiosk's page in b.
+func (b *browser) signIn(body string) (response, map[string]any) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.e.base+"/.mailgate/api/account/login", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", kioskOrigin)
+	r := b.do(req)
+	var out map[string]any
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		b.t.Fatalf("sign-in: %s %q", r.Status, r.body)
+	}
+	return r, out
+}
+
+// TestPasswordSignInThroughCaddy: the kiosk's page signs a person in with
+// a username and password; the session it gets reaches the upstream as
+// that person, and a wrong password gets the seed's 400 whatever the
+// account.
+func TestPasswordSignInThroughCaddy(t *testing.T) {
+	e := startCaddyWith(t, kioskConfig)
+	const pw = "correct horse battery staple"
+	dana := withPassword(t, "dana@corp.example", pw)
+	b := e.browser(t)
+	r, out := b.signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk"}`)
+	principal, _ := out["principal"].(map[string]any)
+	if r.StatusCode != http.StatusOK || out["next"] != "done" || principal["id"] != dana.ID || principal["email"] != "dana@corp.example" {
+		t.Fatalf("sign-in: %s %s", r.Status, r.body)
+	}
+	if r.Header.Get("Access-Control-Allow-Origin") != kioskOrigin || r.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("CORS: %v", r.Header)
+	}
+	if token, _ := out["sessionToken"].(string); token == "" || token != b.cookie("__Host-mailgate") {
+		t.Fatalf("sessionToken %q, cookie %q", token, b.cookie("__Host-mailgate"))
+	}
+	if page := b.get("/dashboard"); page.StatusCode != http.StatusOK || e.upstream.last(t).Get("Remote-Email") != "dana@corp.example" {
+		t.Fatalf("the protected page with the session: %s", page.Status)
+	}
+
+	wrong, wrongOut := e.browser(t).signIn(`{"username":"dana","password":"wrong horse battery staple","clientId":"kiosk"}`)
+	unknown, unknownOut := e.browser(t).signIn(`{"username":"nobody@example.com","password":"` + pw + `","clientId":"kiosk"}`)
+	for _, o := range []map[string]any{wrongOut, unknownOut} {
+		delete(o, "identifier")
+	}
+	if wrong.StatusCode != http.StatusBadRequest || unknown.StatusCode != http.StatusBadRequest || wrongOut["responseCode"] != "invalid_credentials" ||
+		!equalJSON(wrongOut, unknownOut) {
+		t.Fatalf("a wrong password: %s %v; an unknown account: %s %v", wrong.Status, wrongOut, unknown.Status, unknownOut)
+	}
+}
+
+// TestPasswordSignInLocksAfterWrongPasswords: past failed_sign_ins_per_account
+// the right password is refused with 401 and Retry-After.
+func TestPasswordSignInLocksAfterWrongPasswords(t *testing.T) {
+	e := startCaddyWith(t, kioskConfig)
+	const pw = "correct horse battery staple"
+	withPassword(t, "erin@corp.example", pw)
+	b := e.browser(t)
+	for range 3 {
+		b.signIn(`{"username":"erin@corp.example","password":"guess guess guess","clientId":"kiosk"}`)
+	}
+	r, out := b.signIn(`{"username":"erin@corp.example","password":"` + pw + `","clientId":"kiosk"}`)
+	if r.StatusCode != http.StatusUnauthorized || out["responseCode"] != "account_locked" || r.Header.Get("Retry-After") == "" || b.cookie("__Host-mailgate") != "" {
+		t.Fatalf("locked: %s %s %v", r.Status, r.body, r.Header)
+	}
+}
+
+func equalJSON(a, b map[string]any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
