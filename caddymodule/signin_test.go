@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -118,4 +119,41 @@ func equalJSON(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestMeasureSignInLatency times a wrong password for an account that has
+// one, for an unknown account and for an account without a password,
+// interleaved, and logs the medians and 90th percentiles: the answers are
+// the same, and so must the time be. A measurement, not a test:
+// MAILGATE_MEASURE=200 runs it (docs/sign-in.md has the figures).
+func TestMeasureSignInLatency(t *testing.T) {
+	n := measureCount(t)
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		c := kioskConfig(e)
+		c.Limits = strings.Replace(c.Limits, "failed_sign_ins_per_account 3 15m", "failed_sign_ins_per_account 1000000 1m", 1)
+		return c
+	})
+	withPassword(t, "frank@corp.example", "correct horse battery staple")
+	ctx := caddy.ActiveContext()
+	if _, err := directory.New(ctx.Storage(), "mailgate/default", now).EnsureByEmail(ctx, "gina@corp.example"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	kinds := []string{"frank@corp.example", "nobody@corp.example", "gina@corp.example"}
+	took := map[string][]time.Duration{}
+	for i := range n + 20 {
+		for j := range kinds {
+			who := kinds[(i+j)%len(kinds)]
+			began := time.Now()
+			if r, _ := b.signIn(`{"username":"` + who + `","password":"wrong horse battery staple","clientId":"kiosk"}`); r.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: %s", who, r.Status)
+			}
+			if i >= 20 {
+				took[who] = append(took[who], time.Since(began))
+			}
+		}
+	}
+	for _, who := range kinds {
+		t.Logf("| %s | %d | %s | %s |", who, n, quantile(took[who], 0.5), quantile(took[who], 0.9))
+	}
 }
