@@ -52,7 +52,8 @@ type UserView struct {
 	SignedUp *time.Time `json:"signed_up"`
 }
 
-func viewOf(u directory.User) UserView {
+// ViewOf is u as the API shows it; the command line prints the same.
+func ViewOf(u directory.User) UserView {
 	v := UserView{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Status: u.Status, Locale: u.Locale, Created: u.Created}
 	if !u.SignedUp.IsZero() {
 		v.SignedUp = &u.SignedUp
@@ -94,7 +95,7 @@ func (h *UsersEndpoint) Create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", h.URL+"/"+url.PathEscape(u.ID))
-	WriteJSON(w, http.StatusCreated, viewOf(u))
+	WriteJSON(w, http.StatusCreated, ViewOf(u))
 }
 
 // Get is GET {prefix}/api/v1/users/{userId}.
@@ -174,7 +175,7 @@ func (h *UsersEndpoint) answer(w http.ResponseWriter, what string) func(director
 			h.fail(w, what, err)
 			return
 		}
-		WriteJSON(w, http.StatusOK, viewOf(u))
+		WriteJSON(w, http.StatusOK, ViewOf(u))
 	}
 }
 
