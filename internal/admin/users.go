@@ -168,16 +168,18 @@ func (a *Users) Update(ctx context.Context, id string, c Change, by string) (dir
 	if err != nil {
 		return directory.User{}, err
 	}
+	// The change is stored: it is reported even if ending the sessions
+	// fails below, which a repeat completes without a second report.
 	switch {
-	case u.Status == directory.StatusDisabled:
+	case u.Status == directory.StatusDisabled && was != directory.StatusDisabled:
+		flow.Observed(a.Observer).UserChanged(u.ID, flow.UserDisabled, by)
+	case u.Status != directory.StatusDisabled && was == directory.StatusDisabled:
+		flow.Observed(a.Observer).UserChanged(u.ID, flow.UserEnabled, by)
+	}
+	if u.Status == directory.StatusDisabled {
 		if err := a.end(ctx, u); err != nil {
 			return u, err
 		}
-		if was != directory.StatusDisabled {
-			flow.Observed(a.Observer).UserChanged(u.ID, flow.UserDisabled, by)
-		}
-	case was == directory.StatusDisabled:
-		flow.Observed(a.Observer).UserChanged(u.ID, flow.UserEnabled, by)
 	}
 	return u, nil
 }

@@ -28,8 +28,9 @@ type Observer interface {
 	// PasswordSet: userID chose a password.
 	PasswordSet(userID string)
 	// UserChanged: by (the command line, or an API client) created,
-	// enabled, disabled or deleted userID; disabling and deleting ended
-	// every session, token, link and code of theirs.
+	// enabled, disabled or deleted userID. A disable is reported once it
+	// is stored, before every session, token, link and code of the user is
+	// ended; a failure to end them is reported as Failed.
 	UserChanged(userID string, change UserChange, by string)
 	// Failed: what could not be done, for err; the answer said only that
 	// it failed, or nothing.
