@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/mailgate/caddy-mailgate/internal/admin"
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
@@ -45,7 +46,8 @@ type ClientConfig struct {
 	ForceCreate bool `json:"force_create,omitempty"`
 
 	// Scopes are the API calls the client may make: `login_email`,
-	// `magic_link`.
+	// `magic_link`, `users:read` (find users) and `users:write` (create,
+	// change, disable and delete users; see docs/users.md).
 	Scopes []string `json:"scopes,omitempty"`
 
 	// SignIn lets the client's page sign people in with a username and
@@ -136,6 +138,18 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: links,
 			Observer: m.observer,
 		},
+		Users: &api.UsersEndpoint{
+			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/users",
+			Admin:    m.userAdmin(users, store),
+			Observer: m.observer,
+		},
 	})
 	return tokens, nil
+}
+
+// userAdmin is the users' management behind the users API: the
+// directory, this config's sessions, and the realm's store for ending
+// pending links.
+func (m *Mailgate) userAdmin(users *directory.Directory, store ticket.Store) *admin.Users {
+	return &admin.Users{Directory: users, Sessions: m.sessions, Pending: store, Now: now, Observer: m.observer}
 }

@@ -20,7 +20,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mailgate",
-		Usage: "test-mail --to <address> | rotate-keys [--config <path>] [--adapter <name>]",
+		Usage: "test-mail --to <address> | rotate-keys | users list|add|show|disable|enable|delete | sessions revoke --user <id|email> [--config <path>] [--adapter <name>]",
 		Short: "Operator tasks for mailgate",
 		Long: `
 Operator tasks for mailgate.
@@ -35,6 +35,9 @@ config, in the config's storage, and may run while Caddy does: running
 instances publish the new key within a minute, sign with it after five, and
 accept the old keys until every token they signed has expired. Nobody is
 logged out.
+
+users and sessions manage the realm's users and end their sessions, in the
+config's storage and store (docs/users.md).
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			test := &cobra.Command{
@@ -56,6 +59,7 @@ logged out.
 			rotate.Flags().StringP("config", "c", "", "Configuration file")
 			rotate.Flags().StringP("adapter", "a", "", "Name of the config adapter")
 			cmd.AddCommand(rotate)
+			cmd.AddCommand(usersCommand(), sessionsCommand())
 		},
 	})
 }

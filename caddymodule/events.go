@@ -49,6 +49,11 @@ func (e events) PasswordSet(userID string) {
 	e.logger.Info("password set", zap.String("user_id", userID))
 }
 
+// UserChanged is the audit line of who changed a user's standing.
+func (e events) UserChanged(userID string, change flow.UserChange, by string) {
+	e.logger.Info("user "+string(change), zap.String("user_id", userID), zap.String("by", by))
+}
+
 func (e events) Failed(what string, err error) { e.logger.Error(what, zap.Error(err)) }
 
 var _ flow.Observer = events{}

@@ -289,7 +289,7 @@ func checkSessionTTL(d caddy.Duration) error {
 }
 
 func checkLinkTTL(d caddy.Duration) error {
-	if d < caddy.Duration(time.Minute) || d > caddy.Duration(24*time.Hour) {
+	if d < caddy.Duration(time.Minute) || d > caddy.Duration(flow.MaxLinkTTL) {
 		return fmt.Errorf("mailgate: link_ttl %s: must be between 1m and 24h", time.Duration(d))
 	}
 	return nil

@@ -24,10 +24,12 @@ const (
 const (
 	ScopeLoginEmail = "login_email"
 	ScopeMagicLink  = "magic_link"
+	ScopeUsersRead  = "users:read"
+	ScopeUsersWrite = "users:write"
 )
 
 // KnownScopes are all scopes mailgate defines.
-var KnownScopes = []string{ScopeLoginEmail, ScopeMagicLink}
+var KnownScopes = []string{ScopeLoginEmail, ScopeMagicLink, ScopeUsersRead, ScopeUsersWrite}
 
 // Client is an app allowed to call the API.
 type Client struct {

@@ -85,6 +85,18 @@ var (
 	// matches the email or username.
 	ErrAccountNotFound = &Error{Status: http.StatusNotFound, Code: "account_not_found"}
 
+	// Users API.
+
+	// ErrUnprocessable is a users API body or query that is not the
+	// documented JSON, or a field with a value it does not accept.
+	ErrUnprocessable = &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_request"}
+	// ErrUserNotFound is a user id or address no user has.
+	ErrUserNotFound = &Error{Status: http.StatusNotFound, Code: "user_not_found"}
+	// ErrEmailTaken is an address another user has.
+	ErrEmailTaken = &Error{Status: http.StatusConflict, Code: "email_taken"}
+	// ErrUsernameTaken is a username another user has.
+	ErrUsernameTaken = &Error{Status: http.StatusConflict, Code: "username_taken"}
+
 	// Shared by the endpoints.
 
 	// ErrTooManyRequests is a call over one of the rate limits; it goes

@@ -8,6 +8,7 @@ type Endpoints struct {
 	Token      *TokenEndpoint
 	LoginEmail *LoginEmail
 	MagicLink  *MagicLink
+	Users      *UsersEndpoint
 }
 
 // Routes mounts the server-to-server API under prefix. Each endpoint is
@@ -32,6 +33,16 @@ func Routes(prefix string, e Endpoints) *http.ServeMux {
 	mux.Handle(prefix+"/api/v1/login-email", EchoCorrelation(notAllowed("POST", ErrInvalidInputMethod.WithHint("use POST"))))
 	mux.Handle("POST "+prefix+"/api/v1/magic-link", EchoCorrelation(e.MagicLink))
 	mux.Handle(prefix+"/api/v1/magic-link", EchoCorrelation(http.HandlerFunc(magicLinkNotAllowed)))
+	if u := e.Users; u != nil {
+		users, user := prefix+"/api/v1/users", prefix+"/api/v1/users/{userId}"
+		mux.Handle("POST "+users, EchoCorrelation(http.HandlerFunc(u.Create)))
+		mux.Handle("GET "+users, EchoCorrelation(http.HandlerFunc(u.Find)))
+		mux.Handle(users, EchoCorrelation(notAllowed("GET, HEAD, POST", ErrInvalidRequestMethod.WithHint("use POST to create, GET with ?email= to find"))))
+		mux.Handle("GET "+user, EchoCorrelation(http.HandlerFunc(u.Get)))
+		mux.Handle("PATCH "+user, EchoCorrelation(http.HandlerFunc(u.Patch)))
+		mux.Handle("DELETE "+user, EchoCorrelation(http.HandlerFunc(u.Delete)))
+		mux.Handle(user, EchoCorrelation(notAllowed("GET, HEAD, PATCH, DELETE", ErrInvalidRequestMethod.WithHint("use GET, PATCH or DELETE"))))
+	}
 	return mux
 }
 

@@ -146,6 +146,9 @@ type codeOperation struct {
 	// Expires is when the code stops working, in Unix nanoseconds: the
 	// store's own expiry may be coarser than the contract's three minutes.
 	Expires int64 `json:"expires"`
+	// Issued is when the code was mailed, in Unix nanoseconds, held
+	// against the address's EndPending.
+	Issued int64 `json:"issued,omitempty"`
 	// Decoy marks the operation of an address outside the allow rules: it
 	// answers every code as wrong, so that the app cannot tell it from a
 	// real one by what a wrong code gets.
@@ -214,7 +217,7 @@ func (f *EmailCode) start(ctx context.Context, r CodeRequest) (string, error) {
 	op := codeOperation{
 		Project: r.Project, Email: r.Email, Code: newCode(), LoginURL: r.LoginURL,
 		Payload: r.Payload, WithLogout: r.WithLogout, Locale: r.Locale,
-		Expires: now.Add(EmailCodeTTL).UnixNano(),
+		Issued: now.UnixNano(), Expires: now.Add(EmailCodeTTL).UnixNano(),
 	}
 	id, err := f.operations().Issue(ctx, r.Project+"\n"+r.Email, op, EmailCodeTTL)
 	if err != nil {
@@ -330,7 +333,7 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 		if !f.Allowlist.Allows(op.Email) {
 			return ErrLinkInvalid
 		}
-		u, err := signingIn(ctx, f.Users, op.Email)
+		u, err := signingIn(ctx, f.Users, f.Store, op.Email, time.Unix(0, op.Issued))
 		if err != nil {
 			return err
 		}

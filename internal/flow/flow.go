@@ -75,25 +75,6 @@ type Mailer interface {
 	Room() error
 }
 
-// Users finds or creates the account behind an address.
-type Users interface {
-	EnsureByEmail(ctx context.Context, email string) (directory.User, error)
-}
-
-// signingIn returns the account a link or code signs in, creating it at an
-// address's first sign-in; a disabled account is ErrLinkInvalid, so that
-// the secret reads as no longer working.
-func signingIn(ctx context.Context, users Users, email string) (directory.User, error) {
-	u, err := users.EnsureByEmail(ctx, email)
-	if err != nil {
-		return directory.User{}, err
-	}
-	if u.Status == directory.StatusDisabled {
-		return directory.User{}, ErrLinkInvalid
-	}
-	return u, nil
-}
-
 // Login is a redeemed link: who logs in, and where they go next.
 type Login struct {
 	User directory.User

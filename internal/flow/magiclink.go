@@ -69,6 +69,9 @@ type linkPayload struct {
 	// that a confirmation that failed can put it back for the rest of its
 	// life and no longer.
 	Expires int64 `json:"expires,omitempty"`
+	// Issued is when the link was issued, in Unix nanoseconds, held
+	// against the address's EndPending.
+	Issued int64 `json:"issued,omitempty"`
 	// Requester is for the mail only, never stored: the link's ticket
 	// holds no IP or browser.
 	Requester *Requester `json:"-"`
@@ -204,7 +207,8 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 // issue stores a new link for p, superseding the address's previous one,
 // and writes the letter that carries it.
 func (f *MagicLink) issue(ctx context.Context, p linkPayload) (string, mail.Letter, error) {
-	p.Expires = f.Now().Add(f.TTL).UnixNano()
+	now := f.Now()
+	p.Issued, p.Expires = now.UnixNano(), now.Add(f.TTL).UnixNano()
 	secret, err := f.links().Issue(ctx, p.Email, p, f.TTL)
 	if err != nil {
 		return "", mail.Letter{}, fmt.Errorf("flow: storing link: %w", err)
@@ -245,7 +249,7 @@ func (f *MagicLink) Redeem(ctx context.Context, secret string, use func(Login) e
 		if p.Client == nil && !f.Allowlist.Allows(p.Email) {
 			return ErrLinkInvalid
 		}
-		u, err := signingIn(ctx, f.Users, p.Email)
+		u, err := signingIn(ctx, f.Users, f.Store, p.Email, time.Unix(0, p.Issued))
 		if err != nil {
 			return err
 		}

@@ -27,6 +27,11 @@ type Observer interface {
 	SignedOut(userID string, everywhere bool)
 	// PasswordSet: userID chose a password.
 	PasswordSet(userID string)
+	// UserChanged: by (the command line, or an API client) created,
+	// enabled, disabled or deleted userID. A disable is reported once it
+	// is stored, before every session, token, link and code of the user is
+	// ended; a failure to end them is reported as Failed.
+	UserChanged(userID string, change UserChange, by string)
 	// Failed: what could not be done, for err; the answer said only that
 	// it failed, or nothing.
 	Failed(what string, err error)
@@ -45,6 +50,17 @@ const (
 	MethodPassword Method = "password"
 )
 
+// UserChange is what UserChanged reports.
+type UserChange string
+
+// The changes of a user's standing that are reported.
+const (
+	UserCreated  UserChange = "created"
+	UserEnabled  UserChange = "enabled"
+	UserDisabled UserChange = "disabled"
+	UserDeleted  UserChange = "deleted"
+)
+
 // Observed returns o, or an Observer that ignores everything when o is
 // nil: the zero value of an Observer field means nobody is listening.
 func Observed(o Observer) Observer {
@@ -58,13 +74,14 @@ func Observed(o Observer) Observer {
 // and keeps only the methods it checks.
 type Unobserved struct{}
 
-func (Unobserved) LoginStarted(Method)      {}
-func (Unobserved) LoginDone(string, Method) {}
-func (Unobserved) Refused(Method, string)   {}
-func (Unobserved) Limited(string)           {}
-func (Unobserved) MailGivenUp(Method)       {}
-func (Unobserved) SignedOut(string, bool)   {}
-func (Unobserved) PasswordSet(string)       {}
-func (Unobserved) Failed(string, error)     {}
+func (Unobserved) LoginStarted(Method)                    {}
+func (Unobserved) LoginDone(string, Method)               {}
+func (Unobserved) Refused(Method, string)                 {}
+func (Unobserved) Limited(string)                         {}
+func (Unobserved) MailGivenUp(Method)                     {}
+func (Unobserved) SignedOut(string, bool)                 {}
+func (Unobserved) PasswordSet(string)                     {}
+func (Unobserved) UserChanged(string, UserChange, string) {}
+func (Unobserved) Failed(string, error)                   {}
 
 var _ Observer = Unobserved{}

@@ -85,11 +85,16 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string,
 		return ErrPasswordMismatch
 	}
 	return redeem(ctx, p.steps(), secret, p.Now, stepHeld, func(pending pendingPassword) error {
-		if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
+		// A user disabled or deleted since the link was confirmed sets no
+		// password and gets no login.
+		u, err := p.Users.ByID(ctx, pending.UserID)
+		if errors.Is(err, directory.ErrNotFound) || (err == nil && u.Status == directory.StatusDisabled) {
+			return ErrLinkInvalid
+		}
+		if err != nil {
 			return err
 		}
-		u, err := p.Users.ByID(ctx, pending.UserID)
-		if err != nil {
+		if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
 			return err
 		}
 		// The step follows a mailed link: the link proved the address.
