@@ -221,6 +221,7 @@ func BenchmarkCaddy(b *testing.B) {
 	plain, guarded := benchPort(b), benchPort(b)
 	caddyfile := fmt.Sprintf(`{
 	admin off
+	persist_config off
 	storage file_system %[1]s/storage
 }
 http://localhost:%[2]d {

@@ -197,8 +197,8 @@ caddycpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
 
 # run PORT TOKENS [PROFILE]: one wrk run; prints "req/s µs-per-request
-# foreign-load", Caddy's CPU per request and the share of core 0 that went
-# to anything else.
+# foreign-load requests", Caddy's CPU per request and the share of core 0
+# that went to anything else.
 run() {
 	local c0 c1 p0 p1 out rps reqs cpid=
 	[ -z "${3:-}" ] || { curl -fs -o "$3" "http://localhost:9019/debug/pprof/profile?seconds=$secs" & cpid=$!; }
@@ -215,7 +215,7 @@ run() {
 	fi
 	awk -v r="$rps" -v q="$reqs" -v c=$((p1 - p0)) -v hz="$hz" \
 		-v busy=$((c1[0] - c0[0])) -v steal=$((c1[1] - c0[1])) -v all=$((c1[2] - c0[2])) \
-		'BEGIN { f = (busy - c + steal) / all; printf "%s %.2f %.3f\n", r, c * 1e6 / hz / q, f < 0 ? 0 : f }'
+		'BEGIN { f = (busy - c + steal) / all; printf "%s %.2f %.3f %d\n", r, c * 1e6 / hz / q, f < 0 ? 0 : f, q }'
 }
 
 # sides CASE: prints "plain-port plain-tokens mailgate-port mailgate-tokens
@@ -236,6 +236,14 @@ sides() {
 	esac
 }
 
+# memory prints Caddy's resident and live heap bytes after a forced GC.
+memory() {
+	curl -fs -o /dev/null "http://localhost:9019/debug/pprof/heap?gc=1"
+	sleep 1
+	echo "$(($(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status") * 1024))" \
+		"$(curl -fs http://localhost:9019/metrics | awk '/^go_memstats_heap_alloc_bytes / { printf "%d", $2 }')"
+}
+
 results=$work/results
 : >"$results"
 for c in $cases; do
@@ -246,6 +254,12 @@ for c in $cases; do
 		TOKENS=prime.txt taskset -c 1 wrk -t1 -c"$conns" -d15s -s tokens.lua http://localhost:9003/ >/dev/null
 		rm prime.txt
 	fi
+	# The first-seen case also measures what a cached session costs: every
+	# session it sends stays in the roomy cache, so Caddy's resident memory
+	# and live heap, each after a forced GC, grow by that much per session.
+	# Resident memory counts what the live heap does not: the room the
+	# garbage collector lets the heap grow into, memory not yet returned.
+	[ "$c" != first ] || { read -r rss0 heap0 < <(memory); sent=0; }
 	kept=0 tried=0
 	while [ "$kept" -lt "$pairs" ] && [ "$tried" -lt $((2 * pairs)) ]; do
 		tried=$((tried + 1))
@@ -262,21 +276,28 @@ for c in $cases; do
 		fi
 		[ "$atok" != "" ] || atok=-
 		[ "$mtok" != "" ] || mtok=-
-		read -r arps aus af <<<"$a"
-		read -r mrps mus mf <<<"$m"
+		read -r arps aus af _ <<<"$a"
+		read -r mrps mus mf mreqs <<<"$m"
+		[ "$c" != first ] || sent=$((sent + mreqs))
 		ok=$(awk -v a="$af" -v m="$mf" -v x="$maxforeign" 'BEGIN { print (a <= x && m <= x) ? 1 : 0 }')
 		[ "$ok" = 0 ] || kept=$((kept + 1))
 		echo "$c $ok $arps $aus $af $mrps $mus $mf" >>"$results"
 		printf '%s pair %d: plain %s/s %s µs, mailgate %s/s %s µs, foreign %s %s%s\n' \
 			"$c" "$tried" "$arps" "$aus" "$mrps" "$mus" "$af" "$mf" "$([ "$ok" = 1 ] || echo ' (discarded)')" >&2
 	done
+	if [ "$c" = first ]; then
+		read -r rss1 heap1 < <(memory)
+		echo "$(((rss1 - rss0) / sent)) $(((heap1 - heap0) / sent)) $sent" >"$work/memory"
+	fi
 	if [ -n "${PROFILE:-}" ]; then
 		mkdir -p "$PROFILE"
 		[ "$realm" = - ] || { mint fresh.txt "$realm" "http://localhost:$fport" "$fresh"; atok=fresh.txt mtok=fresh.txt; }
 		[ "$atok" != - ] || atok=
 		[ "$mtok" != - ] || mtok=
-		run "$aport" "$atok" "$PROFILE/$c.plain.pprof" >/dev/null
-		run "$mport" "$mtok" "$PROFILE/$c.mailgate.pprof" >/dev/null
+		# Beside each profile, its run's "req/s µs-per-request foreign-load"
+		# and request count, to turn the profile's seconds into µs/request.
+		run "$aport" "$atok" "$PROFILE/$c.plain.pprof" >"$PROFILE/$c.plain.run"
+		run "$mport" "$mtok" "$PROFILE/$c.mailgate.pprof" >"$PROFILE/$c.mailgate.run"
 	fi
 done
 [ -z "${KEEP:-}" ] || echo "work folder: $work" >&2
@@ -312,3 +333,7 @@ awk '
 	}' "$results"
 echo
 echo "\"cookie\" is plain without a cookie over plain with the same session cookie."
+if [ -s "$work/memory" ]; then
+	read -r rss heap sent <"$work/memory"
+	echo "memory per cached session ($sent in the first-seen site's cache): RSS $rss bytes, live heap $heap bytes"
+fi
