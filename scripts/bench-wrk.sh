@@ -12,9 +12,9 @@
 #     took more than 0.10 of core 0 during it (user+system time of core 0
 #     from /proc/stat, less Caddy's own, plus steal), and the pair is run
 #     again, up to twice the pairs asked for;
-#   - both sides of a pair send the same cookie (a 415-character session);
-#     a case whose sessions must be new on every request gets a freshly
-#     minted file per pair, which plain sends too.
+#   - both sides of a pair send the same cookie (a session of about 420
+#     characters); a case whose sessions must be new on every request gets
+#     a freshly minted file per pair, which plain sends too.
 #
 # Cases (all by default):
 #
@@ -22,7 +22,7 @@
 #   first        every request a session never seen, into a cache with room
 #   past         the same, after 70,000 sessions filled the default cache
 #   forged       a session whose MAC is forged (answered 401)
-#   garbage      a cookie of 415 random base64url characters (401)
+#   garbage      random base64url characters as long as a session (401)
 #   none         no cookie at all, on both sides (401)
 #   redis-known  known, on a site with the Redis store
 #   redis-first  first, on a site with the Redis store
@@ -32,7 +32,8 @@
 #
 # For each case it prints mailgate's requests/s over plain's in the same
 # pair (median and range) and the difference in Caddy's CPU time per
-# request (user+sys from /proc/PID/stat, over wrk's request count).
+# request (user+sys from /proc/PID/stat, over wrk's request count); the
+# first-seen case also measures a cached session's RSS and live heap.
 #
 #   scripts/bench-wrk.sh [-d 5s] [-n 15] [-f 0.10] [case ...]
 #
