@@ -40,13 +40,15 @@ func newHeaderSet(c *IdentityHeaders) headerSet {
 }
 
 // identity is what the guard adds to a request, built once per session token
-// so that a request costs map assignments, not allocations. It is one
-// object, the header values' backing array inline, because every cached
-// session keeps one: a slice of its own per header would cost three more
-// allocations and as many pointers for the garbage collector to follow.
+// so that a request costs map assignments, not allocations. Every cached
+// session keeps one, so the header values' backing array is inline: a
+// slice of its own per header would cost three more allocations and as
+// many pointers for the garbage collector to follow.
 type identity struct {
 	// values are the user's id, address and name (empty when unknown).
-	values            [3]string
+	values [3]string
+	// userID and userEmail are the placeholders' values, boxed once here
+	// rather than on every request.
 	userID, userEmail any
 }
 
