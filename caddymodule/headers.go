@@ -40,24 +40,25 @@ func newHeaderSet(c *IdentityHeaders) headerSet {
 }
 
 // identity is what the guard adds to a request, built once per session token
-// so that a request costs map assignments, not allocations.
+// so that a request costs map assignments, not allocations. Every cached
+// session keeps one, so the header values' backing array is inline: a
+// slice of its own per header would cost three more allocations and as
+// many pointers for the garbage collector to follow.
 type identity struct {
-	user, email, name []string
+	// values are the user's id, address and name (empty when unknown).
+	values [3]string
+	// userID and userEmail are the placeholders' values, boxed once here
+	// rather than on every request.
 	userID, userEmail any
 }
 
 // prepare is the session manager's Prepare hook.
 func (h headerSet) prepare(s *session.Session) any {
-	id := &identity{
-		user:      []string{s.UserID},
-		email:     []string{s.Email},
+	return &identity{
+		values:    [3]string{s.UserID, s.Email, s.Name},
 		userID:    s.UserID,
 		userEmail: s.Email,
 	}
-	if s.Name != "" {
-		id.name = []string{s.Name}
-	}
-	return id
 }
 
 // strip deletes every header that a client could use to pose as someone:
@@ -71,14 +72,14 @@ func (h headerSet) strip(hdr http.Header) {
 	}
 }
 
-// set adds the identity from the session. The slices are shared between
-// requests of one session; nothing downstream appends to header slices in
-// place (append on a full slice copies).
+// set adds the identity from the session. The values are shared between
+// requests of one session, through slices capped at their one element so
+// that an append downstream copies rather than writes into the session.
 func (h headerSet) set(hdr http.Header, id *identity) {
-	hdr[h.user] = id.user
-	hdr[h.email] = id.email
-	if id.name != nil {
-		hdr[h.name] = id.name
+	hdr[h.user] = id.values[0:1:1]
+	hdr[h.email] = id.values[1:2:2]
+	if id.values[2] != "" {
+		hdr[h.name] = id.values[2:3:3]
 	}
 }
 

@@ -173,14 +173,17 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{ID: c.SessionID, Expiry: time.Unix(c.Expiry, 0).UTC(), issuedAt: c.IssuedAt}
+	s := &Session{Expiry: time.Unix(c.Expiry, 0).UTC(), issuedAt: c.IssuedAt}
 	if s.Identity, err = m.identities.Identity(ctx, c.Subject); err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("session: reading the user: %w", err)
 	}
-	s.revokedKey = "revoked-session:" + s.ID
+	// The id is the tail of its revocation key rather than a string of
+	// its own: a cached session then holds one copy of it.
+	s.revokedKey = revokedSessionPrefix + c.SessionID
+	s.ID = s.revokedKey[len(revokedSessionPrefix):]
 	s.userRevokedKey = userRevokedPrefix + s.UserID
 	if m.prepare != nil {
 		s.Data = m.prepare(s)
@@ -197,6 +200,9 @@ func (m *Manager) Revoke(ctx context.Context, s *Session) error {
 	}
 	return m.revocations.Revoke(ctx, s.revokedKey, ttl)
 }
+
+// revokedSessionPrefix starts the key of a logged-out session (Revoke).
+const revokedSessionPrefix = "revoked-session:"
 
 // userRevokedPrefix starts the key of a user's cut-off (RevokeUser).
 const userRevokedPrefix = "revoked-user:"
