@@ -27,6 +27,9 @@ type Observer interface {
 	SignedOut(userID string, everywhere bool)
 	// PasswordSet: userID chose a password.
 	PasswordSet(userID string)
+	// EmailLinkRevoked: the recipient of userID's invitation or reset
+	// link said it was not for them ("this wasn't me"), which ended it.
+	EmailLinkRevoked(userID string)
 	// Failed: what could not be done, for err; the answer said only that
 	// it failed, or nothing.
 	Failed(what string, err error)
@@ -41,6 +44,10 @@ const (
 	MethodLink Method = "link"
 	// MethodCode is a mailed code, typed in or confirmed through its link.
 	MethodCode Method = "code"
+	// MethodInvitation is an invitation's email link (seed 001).
+	MethodInvitation Method = "invitation"
+	// MethodPasswordReset is a password reset's email link (seed 001).
+	MethodPasswordReset Method = "password_reset"
 )
 
 // Observed returns o, or an Observer that ignores everything when o is
@@ -63,6 +70,7 @@ func (Unobserved) Limited(string)           {}
 func (Unobserved) MailGivenUp(Method)       {}
 func (Unobserved) SignedOut(string, bool)   {}
 func (Unobserved) PasswordSet(string)       {}
+func (Unobserved) EmailLinkRevoked(string)  {}
 func (Unobserved) Failed(string, error)     {}
 
 var _ Observer = Unobserved{}
