@@ -323,29 +323,37 @@ func (f *EmailLinks) owner(ctx context.Context, t emailLinkTicket) (directory.Us
 }
 
 // use takes the ticket behind secret, once, and hands the link to do while
-// it still works; of a wrong type it is ErrLinkInvalid (an empty want takes
-// either). When do fails, the ticket is put back (see redeem). When it
+// it still works; one of a wrong type is used up as ErrLinkInvalid (an
+// empty want takes either). When do fails, the ticket is put back (see redeem). When it
 // succeeds the user's record is dropped, so a new link may be made; a
 // record that cannot be dropped is reported, not failed on, since what the
 // link was for is done and cannot be undone: the record then only refuses
 // a new link until it expires.
 func (f *EmailLinks) use(ctx context.Context, secret string, want EmailLinkType, do func(EmailLink) error) error {
 	return redeem(ctx, f.tickets(), secret, f.Now, emailLinkHeld, func(t emailLinkTicket) error {
-		if want != "" && t.Type != want {
-			return ErrLinkInvalid
-		}
 		u, err := f.owner(ctx, t)
 		if err != nil {
 			return err
 		}
+		if want != "" && t.Type != want {
+			// Taken all the same: its record goes with it, or it would
+			// refuse the user a new link until it expired.
+			f.dropRecord(ctx, t.UserID)
+			return ErrLinkInvalid
+		}
 		if err := do(t.link(u)); err != nil {
 			return err
 		}
-		if err := f.records().Drop(context.WithoutCancel(ctx), t.UserID); err != nil {
-			Observed(f.Observer).Failed("dropping a used email link's record", err)
-		}
+		f.dropRecord(ctx, t.UserID)
 		return nil
 	})
+}
+
+// dropRecord drops the record of a link whose ticket was taken.
+func (f *EmailLinks) dropRecord(ctx context.Context, userID string) {
+	if err := f.records().Drop(context.WithoutCancel(ctx), userID); err != nil {
+		Observed(f.Observer).Failed("dropping a used email link's record", err)
+	}
 }
 
 // emailLinkHeld is whose a ticket is (it was issued owned by its user) and
