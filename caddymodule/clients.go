@@ -45,8 +45,19 @@ type ClientConfig struct {
 	ForceCreate bool `json:"force_create,omitempty"`
 
 	// Scopes are the API calls the client may make: `login_email`,
-	// `magic_link`.
+	// `magic_link`, `email_link`.
 	Scopes []string `json:"scopes,omitempty"`
+
+	// EmailLinkPrefixes are the `urlPrefix` values the client may give
+	// when it asks for an invitation or password-reset link (seed 001):
+	// the mailed link is the prefix with the ticket appended, so it leads
+	// to the app's own page, which verifies the ticket with
+	// `{prefix}/api/v1/email-link/verify`. A urlPrefix must equal one of
+	// them exactly. Without urlPrefix the links lead to mailgate's own
+	// pages, `{base_url}{prefix}/account/invite/?x=` and
+	// `{base_url}{prefix}/account/pwreset/?x=`. Absolute https URLs (http
+	// only for localhost), without fragment.
+	EmailLinkPrefixes []string `json:"email_link_prefixes,omitempty"`
 }
 
 // apiConfig is the client as the API takes it, its secret expanded by the
@@ -55,6 +66,7 @@ func (c ClientConfig) apiConfig(secret string) api.ClientConfig {
 	return api.ClientConfig{
 		ID: c.ID, Name: c.Name, Secret: secret, SecretHash: c.SecretHash,
 		RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
+		EmailLinkPrefixes: c.EmailLinkPrefixes,
 	}
 }
 
@@ -110,6 +122,10 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 		MagicLink: &api.MagicLink{
 			Auth: auth, URL: m.origin + m.Prefix + "/api/v1/magic-link", Users: users, Links: links,
 			Observer: m.observer,
+		},
+		EmailLink: &api.EmailLink{
+			Auth: auth, Origin: m.origin, Prefix: m.Prefix, Links: m.emailLinks,
+			Failures: m.Limits.failures(store), ClientIP: clientIP, Observer: m.observer,
 		},
 	})
 	return tokens, nil

@@ -8,6 +8,7 @@ type Endpoints struct {
 	Token      *TokenEndpoint
 	LoginEmail *LoginEmail
 	MagicLink  *MagicLink
+	EmailLink  *EmailLink
 }
 
 // Routes mounts the server-to-server API under prefix. Each endpoint is
@@ -32,6 +33,14 @@ func Routes(prefix string, e Endpoints) *http.ServeMux {
 	mux.Handle(prefix+"/api/v1/login-email", EchoCorrelation(notAllowed("POST", ErrInvalidInputMethod.WithHint("use POST"))))
 	mux.Handle("POST "+prefix+"/api/v1/magic-link", EchoCorrelation(e.MagicLink))
 	mux.Handle(prefix+"/api/v1/magic-link", EchoCorrelation(http.HandlerFunc(magicLinkNotAllowed)))
+	// Seed 001. GET matches HEAD too.
+	links := prefix + "/api/v1/users/{userId}/email-link"
+	mux.HandleFunc("POST "+links, e.EmailLink.Create)
+	mux.HandleFunc("GET "+links, e.EmailLink.Status)
+	mux.HandleFunc("DELETE "+links, e.EmailLink.Withdraw)
+	mux.Handle(links, emailLinkNotAllowed("GET, HEAD, POST, DELETE"))
+	mux.HandleFunc("POST "+prefix+"/api/v1/email-link/verify", e.EmailLink.Verify)
+	mux.Handle(prefix+"/api/v1/email-link/verify", emailLinkNotAllowed("POST"))
 	return mux
 }
 
