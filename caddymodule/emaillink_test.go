@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,9 +13,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/certmagic"
+	"github.com/spf13/cobra"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/password"
+	"github.com/mailgate/caddy-mailgate/internal/redistest"
 	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
@@ -431,4 +435,107 @@ func TestEmailLinkCaddyfile(t *testing.T) {
 			t.Errorf("%q: %v; want %q with the line", c.body, err, c.want)
 		}
 	}
+}
+
+// runUsers runs `caddy mailgate users <args>` with the commands this file's
+// feature adds, as cobra parses them.
+func runUsers(t *testing.T, args ...string) error {
+	t.Helper()
+	users := &cobra.Command{Use: "users", SilenceUsage: true, SilenceErrors: true}
+	addLinkCommands(users)
+	users.SetArgs(args)
+	return users.Execute()
+}
+
+// TestLinkCommands: `users invite` and `users reset` on the Caddyfile of a
+// running Caddy that shares a real Redis with them: the mail arrives with
+// a link the server accepts; the rules and the memory store are refused
+// with what to do instead.
+func TestLinkCommands(t *testing.T) {
+	redis := redistest.Start(t)
+	e := startLinkCaddy(t, "store redis {\n\t\t\taddress "+redis.Addr()+"\n\t\t}")
+	site := siteConfig{Mailgate: strings.TrimSpace(hrClient + "\n\t\tstore redis {\n\t\t\taddress " + redis.Addr() + "\n\t\t}")}
+	path := filepath.Join(e.dir, "Caddyfile")
+	if err := os.WriteFile(path, e.caddyfile(t, site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ivy := e.user(t, "ivy@corp.example", "")
+
+	if err := runUsers(t, "reset", "ivy@corp.example", "--config", path); err == nil || !strings.Contains(err.Error(), "send an invitation") {
+		t.Fatalf("reset before signup: %v", err)
+	}
+	if err := runUsers(t, "invite", "nobody@corp.example", "--config", path); err == nil || !strings.Contains(err.Error(), "has no user") {
+		t.Fatalf("an unknown user: %v", err)
+	}
+	if err := runUsers(t, "invite", "ivy@corp.example", "--config", path, "--locale", "nl-NL"); err != nil {
+		t.Fatalf("invite: %v", err)
+	}
+	subject, text := e.mailed(t, "ivy@corp.example")
+	if subject != "Je bent uitgenodigd voor Example" || strings.Contains(text, "HR Desk") {
+		t.Errorf("the operator's invitation %q:\n%s", subject, text)
+	}
+	if err := runUsers(t, "invite", ivy.ID, "--config", path); err == nil || !strings.Contains(err.Error(), "already has a live email link") {
+		t.Fatalf("a second invitation: %v", err)
+	}
+	link, _ := e.mailedLinks(t, "ivy@corp.example")
+	person := e.browser(t)
+	if r := person.get(mustURL(link).RequestURI()); r.StatusCode != 200 || !strings.Contains(r.body, "i•••y@corp.example is uitgenodigd voor Example") {
+		t.Fatalf("the running server does not know the command's link: %s\n%s", r.Status, r.body)
+	}
+	r := person.post("/.mailgate/account/invite/", map[string]string{
+		"x": ticketOf(t, link, e.base+"/.mailgate/account/invite/?x="), "form_token": person.cookie("__Host-mailgate-form"),
+	})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accepting the command's invitation: %s", r.Status)
+	}
+	if err := runUsers(t, "reset", ivy.ID, "--config", path); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	if subject, _ := e.mailed(t, "ivy@corp.example"); subject != "Choose a new password for Example" {
+		t.Errorf("reset mail %q", subject)
+	}
+
+	memory := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(memory, e.caddyfile(t, siteConfig{}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runUsers(t, "invite", "ivy@corp.example", "--config", memory); err == nil || !strings.Contains(err.Error(), "memory store") {
+		t.Fatalf("with the memory store: %v", err)
+	}
+}
+
+// TestInvitationInBrowser: an invited person opens the mailed link in
+// headless Chromium, accepts under the pages' CSP (form-action 'self'),
+// lands on the site signed in, and later signs in by link as anyone does.
+func TestInvitationInBrowser(t *testing.T) {
+	e := startLinkCaddy(t, "")
+	wd := startBrowser(t)
+	ivy := e.user(t, "ivy@corp.example", "")
+	e.create(t, ivy.ID, `{"type":"invitation"}`)
+	link, _ := e.mailedLinks(t, "ivy@corp.example")
+
+	wd.open(link)
+	if src := wd.source(); !strings.Contains(src, "Accept your invitation") || !strings.Contains(src, "The HR Desk invited") {
+		t.Fatalf("invite page:\n%s", src)
+	}
+	wd.screenshot("invite-1-page")
+	wd.click("button[type=submit]")
+	wd.waitFor("the site", func() bool { return wd.url() == e.base+"/" })
+	if src := wd.source(); !strings.Contains(src, "hello ivy@corp.example") {
+		t.Fatalf("the site after accepting:\n%s", src)
+	}
+
+	wd.open(e.base + "/.mailgate/logout")
+	wd.click("button[type=submit]")
+	wd.waitFor("the signed-out page", func() bool { return strings.Contains(wd.source(), "You have signed out") })
+	wd.open(link)
+	if src := wd.source(); !strings.Contains(src, "This link no longer works") {
+		t.Fatalf("the used invitation:\n%s", src)
+	}
+	wd.typeInto("#email", "ivy@corp.example")
+	wd.click("button[type=submit]")
+	wd.waitFor("the check-your-inbox page", func() bool { return strings.Contains(wd.source(), "Check your inbox") })
+	wd.open(e.mailedLink(t, "ivy@corp.example"))
+	wd.click("button[type=submit]")
+	wd.waitFor("the site again", func() bool { return strings.Contains(wd.source(), "hello ivy@corp.example") })
 }
