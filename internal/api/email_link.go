@@ -49,18 +49,10 @@ func writeEmailLinkError(w http.ResponseWriter, status int, msg string) {
 	WriteJSON(w, status, emailLinkError{Error: msg})
 }
 
-// The seed's sentences, and mailgate's in the same voice for the answers
-// the seed does not spell out.
-func userNotFound(id string) string  { return "User with id: " + id + " cannot be found." }
-func userHasLink(id string) string   { return "User with id: " + id + " already has an email-link." }
-func userHasNoLink(id string) string { return "User with id: " + id + " has no email-link." }
-func userSignedUp(id string) string {
-	return "User with id: " + id + " has already completed the signup."
-}
-func userNotSignedUp(id string) string {
-	return "User with id: " + id + " has not completed the signup."
-}
-func userDisabled(id string) string { return "User with id: " + id + " is disabled." }
+// aboutUser is a sentence about user id in the seed's words, such as
+// aboutUser(id, "cannot be found."); the answers the seed does not spell
+// out are in the same voice.
+func aboutUser(id, says string) string { return "User with id: " + id + " " + says }
 
 const ticketNotFound = "The ticket cannot be found."
 
@@ -118,15 +110,15 @@ func (h *EmailLink) Create(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", h.Origin+h.Prefix+"/api/v1/users/"+url.PathEscape(id)+"/email-link")
 		WriteJSON(w, http.StatusCreated, struct{}{})
 	case errors.Is(err, directory.ErrNotFound):
-		writeEmailLinkError(w, http.StatusNotFound, userNotFound(id))
+		writeEmailLinkError(w, http.StatusNotFound, aboutUser(id, "cannot be found."))
 	case errors.Is(err, flow.ErrEmailLinkExists):
-		writeEmailLinkError(w, http.StatusUnprocessableEntity, userHasLink(id))
+		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "already has an email-link."))
 	case errors.Is(err, flow.ErrSignedUp):
-		writeEmailLinkError(w, http.StatusUnprocessableEntity, userSignedUp(id)+" Invitations are for users who have not; send a passwordReset instead.")
+		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "has already completed the signup. Invitations are for users who have not; send a passwordReset instead."))
 	case errors.Is(err, flow.ErrNotSignedUp):
-		writeEmailLinkError(w, http.StatusUnprocessableEntity, userNotSignedUp(id)+" Password resets are for users who have; send an invitation instead.")
+		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "has not completed the signup. Password resets are for users who have; send an invitation instead."))
 	case errors.Is(err, flow.ErrUserDisabled):
-		writeEmailLinkError(w, http.StatusUnprocessableEntity, userDisabled(id))
+		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "is disabled."))
 	default:
 		h.unavailable(w, "email-link: link not sent", err)
 	}
@@ -183,9 +175,9 @@ func (h *EmailLink) Status(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		WriteJSON(w, http.StatusOK, emailLinkStatus{UserID: id, Type: l.Type, ExpiresAt: l.Expires.UTC().Truncate(time.Second)})
 	case errors.Is(err, directory.ErrNotFound):
-		writeEmailLinkError(w, http.StatusNotFound, userNotFound(id))
+		writeEmailLinkError(w, http.StatusNotFound, aboutUser(id, "cannot be found."))
 	case errors.Is(err, flow.ErrNoEmailLink):
-		writeEmailLinkError(w, http.StatusNotFound, userHasNoLink(id))
+		writeEmailLinkError(w, http.StatusNotFound, aboutUser(id, "has no email-link."))
 	default:
 		h.unavailable(w, "email-link: reading a link", err)
 	}
@@ -204,9 +196,9 @@ func (h *EmailLink) Withdraw(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, directory.ErrNotFound):
-		writeEmailLinkError(w, http.StatusNotFound, userNotFound(id))
+		writeEmailLinkError(w, http.StatusNotFound, aboutUser(id, "cannot be found."))
 	case errors.Is(err, flow.ErrNoEmailLink):
-		writeEmailLinkError(w, http.StatusNotFound, userHasNoLink(id))
+		writeEmailLinkError(w, http.StatusNotFound, aboutUser(id, "has no email-link."))
 	default:
 		h.unavailable(w, "email-link: withdrawing a link", err)
 	}
