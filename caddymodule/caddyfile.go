@@ -89,21 +89,27 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    key_rotation <duration>
 //	    access_token_ttl <duration>
+//	    email_links {
+//	        invitation_ttl     <duration>
+//	        password_reset_ttl <duration>
+//	    }
 //	    client <id> {
-//	        name         <name for mails>
-//	        secret       <secret>
-//	        secret_hash  <argon2id or bcrypt hash>
-//	        redirect_uri <uri...>
-//	        dpop         required|allowed
+//	        name              <name for mails>
+//	        secret            <secret>
+//	        secret_hash       <argon2id or bcrypt hash>
+//	        redirect_uri      <uri...>
+//	        email_link_prefix <url...>
+//	        dpop              required|allowed
 //	        force_create
-//	        scopes       <scope...>
+//	        scopes            <scope...>
 //	        sign_in
-//	        cors_origin  <origin...>
+//	        cors_origin       <origin...>
 //	    }
 //	    password_hashing_memory <size>
 //	}
 //
-// Every subdirective but allow and client may appear once.
+// Every subdirective but allow and client may appear once. Durations take
+// Caddy's units and `d` for days: `invitation_ttl 7d`.
 func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
 	if d.NextArg() {
@@ -162,6 +168,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			m.PasswordHashingMemory = int64(size)
 			return checked(d, nil, func() error { return checkHashingMemory(m.PasswordHashingMemory) })
+		case "email_links":
+			return m.parseEmailLinks(d)
 		case "client":
 			return m.parseClient(d)
 		case "project":
@@ -295,6 +303,12 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 		case "redirect_uri":
 			c.RedirectURIs = d.RemainingArgs()
 			if len(c.RedirectURIs) == 0 {
+				return d.ArgErr()
+			}
+			return nil
+		case "email_link_prefix":
+			c.EmailLinkPrefixes = d.RemainingArgs()
+			if len(c.EmailLinkPrefixes) == 0 {
 				return d.ArgErr()
 			}
 			return nil

@@ -46,9 +46,21 @@ type ClientConfig struct {
 	ForceCreate bool `json:"force_create,omitempty"`
 
 	// Scopes are the API calls the client may make: `login_email`,
-	// `magic_link`, `users:read` (find users) and `users:write` (create,
-	// change, disable and delete users; see docs/users.md).
+	// `magic_link`, `email_link`, `users:read` (find users) and
+	// `users:write` (create, change, disable and delete users; see
+	// docs/users.md).
 	Scopes []string `json:"scopes,omitempty"`
+
+	// EmailLinkPrefixes are the `urlPrefix` values the client may give
+	// when it asks for an invitation or password-reset link (seed 001):
+	// the mailed link is the prefix with the ticket appended, so it leads
+	// to the app's own page, which verifies the ticket with
+	// `{prefix}/api/v1/email-link/verify`. A urlPrefix must equal one of
+	// them exactly. Without urlPrefix the links lead to mailgate's own
+	// pages, `{base_url}{prefix}/account/invite/?x=` and
+	// `{base_url}{prefix}/account/pwreset/?x=`. Absolute https URLs (http
+	// only for localhost), without fragment.
+	EmailLinkPrefixes []string `json:"email_link_prefixes,omitempty"`
 
 	// SignIn lets the client's page sign people in with a username and
 	// password (`{prefix}/api/account/login`, docs/sign-in.md). A client
@@ -71,6 +83,7 @@ func (c ClientConfig) apiConfig(secret string) api.ClientConfig {
 	return api.ClientConfig{
 		ID: c.ID, Name: c.Name, Secret: secret, SecretHash: c.SecretHash,
 		RedirectURIs: c.RedirectURIs, DPoP: c.DPoP, ForceCreate: c.ForceCreate, Scopes: c.Scopes,
+		EmailLinkPrefixes: c.EmailLinkPrefixes,
 	}
 }
 
@@ -143,6 +156,10 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 			Admin:    m.userAdmin(users, store),
 			Observer: m.observer,
 		},
+		EmailLink: &api.EmailLink{
+			Auth: auth, Origin: m.origin, Prefix: m.Prefix, Links: m.emailLinks,
+			Failures: m.Limits.failures(store), ClientIP: clientIP, Observer: m.observer,
+		},
 	})
 	return tokens, nil
 }
@@ -151,5 +168,5 @@ func (m *Mailgate) provisionAPI(ring *session.KeyRing, store ticket.Store, users
 // directory, this config's sessions, and the realm's store for ending
 // pending links.
 func (m *Mailgate) userAdmin(users *directory.Directory, store ticket.Store) *admin.Users {
-	return &admin.Users{Directory: users, Sessions: m.sessions, Pending: store, Now: now, Observer: m.observer}
+	return &admin.Users{Directory: users, Sessions: m.sessions, Pending: store, EmailLinks: m.emailLinks, Now: now, Observer: m.observer}
 }

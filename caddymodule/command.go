@@ -20,7 +20,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "mailgate",
-		Usage: "test-mail --to <address> | rotate-keys | users list|add|show|disable|enable|delete | sessions revoke --user <id|email> [--config <path>] [--adapter <name>]",
+		Usage: "test-mail --to <address> | rotate-keys | users list|add|show|disable|enable|delete|invite|reset | sessions revoke --user <id|email> [--config <path>] [--adapter <name>]",
 		Short: "Operator tasks for mailgate",
 		Long: `
 Operator tasks for mailgate.

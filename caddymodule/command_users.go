@@ -20,6 +20,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/admin"
 	"github.com/mailgate/caddy-mailgate/internal/api"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -37,8 +38,8 @@ const cliBy = "command line"
 // running server and across a cluster.
 func usersCommand() *cobra.Command {
 	users := &cobra.Command{
-		Use:   "users list|add|show|disable|enable|delete",
-		Short: "Lists, adds, shows, disables, enables and deletes users",
+		Use:   "users list|add|show|disable|enable|delete|invite|reset",
+		Short: "Lists, adds, shows, disables, enables and deletes users; mails invitations and resets",
 		Long: `
 Manages the users of a mailgate realm in the storage the config names, so
 it works while Caddy runs, and for every instance of a cluster.
@@ -61,6 +62,7 @@ command cannot reach; use the users API there (docs/users.md).
 		userCommand("enable <id|email>", "Enables a disabled user", cobra.ExactArgs(1), cmdUsersEnable),
 		userCommand("delete <id|email>", "Deletes a user and ends their sessions, links and codes", cobra.ExactArgs(1), cmdUsersDelete),
 	)
+	addLinkCommands(users)
 	return users
 }
 
@@ -175,6 +177,7 @@ func (r *cliRealm) admin() *admin.Users {
 			Signer: session.Signer{Now: now}, TTL: ttl, Revocations: r.store, UserTokenTTL: tokenTTL,
 		})
 		a.Pending = r.store
+		a.EmailLinks = &flow.EmailLinks{Store: r.store, Users: r.users}
 	}
 	return a
 }

@@ -185,10 +185,10 @@ func TestDocumentedCaddyfiles(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	// The secrets the snippets take from the environment.
-	for _, v := range []string{"SMTP_PASSWORD", "SHOP_SECRET", "CRM_SECRET"} {
+	for _, v := range []string{"SMTP_PASSWORD", "SHOP_SECRET", "CRM_SECRET", "HR_SECRET"} {
 		t.Setenv(v, "documented-secret-"+v)
 	}
-	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/email-codes.md"} {
+	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/email-codes.md", "../docs/email-links.md"} {
 		raw, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)

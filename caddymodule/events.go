@@ -54,6 +54,12 @@ func (e events) UserChanged(userID string, change flow.UserChange, by string) {
 	e.logger.Info("user "+string(change), zap.String("user_id", userID), zap.String("by", by))
 }
 
+// EmailLinkRevoked is worth an operator's attention: someone was sent an
+// invitation or a reset they say they did not expect.
+func (e events) EmailLinkRevoked(userID string) {
+	e.logger.Warn("an email link was revoked by its recipient (this wasn't me)", zap.String("user_id", userID))
+}
+
 func (e events) Failed(what string, err error) { e.logger.Error(what, zap.Error(err)) }
 
 var _ flow.Observer = events{}

@@ -113,6 +113,12 @@ type Mailgate struct {
 	// the client-side API from the browser (`{prefix}/login/email/…`).
 	Projects []ProjectConfig `json:"projects,omitempty"`
 
+	// EmailLinks sets the invitation and password-reset links (seed 001),
+	// which apps with the `email_link` scope ask for and the operator
+	// sends with `caddy mailgate users invite|reset`; see
+	// docs/email-links.md. Omitted: the defaults (see EmailLinksConfig).
+	EmailLinks *EmailLinksConfig `json:"email_links,omitempty"`
+
 	// AccessTokenTTL is how long an API access token lasts. Default: 5m.
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 
@@ -157,6 +163,8 @@ type Mailgate struct {
 	api       *http.ServeMux
 	clientAPI *http.ServeMux
 	pages     *web.Handler
+	// emailLinks is seed 001's flow, which the API and the pages share.
+	emailLinks *flow.EmailLinks
 }
 
 // CaddyModule returns the Caddy module information.

@@ -74,6 +74,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users, allow)
 	links := m.newLinks(store, mailer, allow, users)
+	m.emailLinks = m.newEmailLinks(store, users, mailer, m.sessions.RevokeUser)
 	codes := flow.AuthCodes{Store: store}
 	tokens, err := m.provisionAPI(r.ring, store, users, links, codes)
 	if err != nil {
@@ -90,6 +91,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		ClientIP:       clientIP,
 		Failures:       m.Limits.failures(store),
 		Passwords:      &flow.PasswordStep{Store: store, Users: users, Now: now},
+		EmailLinks:     m.emailLinks,
 		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
 		JWKS:           m.jwks(r.ring),
 		JWKSMaxAge:     jwksMaxAge,
@@ -237,6 +239,12 @@ func (m *Mailgate) applyDefaults() error {
 		m.Locale = &LocaleConfig{}
 	}
 	if err := m.Locale.check(); err != nil {
+		return err
+	}
+	if m.EmailLinks == nil {
+		m.EmailLinks = &EmailLinksConfig{}
+	}
+	if err := m.EmailLinks.applyDefaults(); err != nil {
 		return err
 	}
 	if m.Store == nil {

@@ -52,6 +52,12 @@ type Sessions interface {
 	RevokeUser(ctx context.Context, userID string, before time.Time) error
 }
 
+// EmailLinks withdraws a user's live invitation or reset link
+// (flow.EmailLinks).
+type EmailLinks interface {
+	Withdraw(ctx context.Context, userID string) error
+}
+
 // Users manages users: the operations behind the users API and the
 // `caddy mailgate users` commands.
 type Users struct {
@@ -60,7 +66,10 @@ type Users struct {
 	// Pending is the realm's store, where flow.EndPending records that an
 	// address's links and codes stop working.
 	Pending ticket.Revocations
-	Now     func() time.Time
+	// EmailLinks, if set, has a disabled user's live invitation or reset
+	// link withdrawn, so that one re-enabled later can be sent a new one.
+	EmailLinks EmailLinks
+	Now        func() time.Time
 	// Observer is told of every change of a user's standing. Nil: nobody
 	// is told.
 	Observer flow.Observer
@@ -234,6 +243,11 @@ func (a *Users) end(ctx context.Context, u directory.User) error {
 	}
 	if err := flow.EndPending(ctx, a.Pending, u.Email, now); err != nil {
 		return fmt.Errorf("%w: %w", ErrIncomplete, err)
+	}
+	if a.EmailLinks != nil {
+		if err := a.EmailLinks.Withdraw(ctx, u.ID); err != nil && !errors.Is(err, flow.ErrNoEmailLink) {
+			return fmt.Errorf("%w: %w", ErrIncomplete, err)
+		}
 	}
 	return nil
 }

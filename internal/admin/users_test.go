@@ -189,3 +189,36 @@ func TestNamesAndLocalesAreChecked(t *testing.T) {
 		t.Fatalf("%+v %v", u, err)
 	}
 }
+
+// withdrawals records Withdraw; a user without a live link is
+// flow.ErrNoEmailLink, as the flow answers.
+type withdrawals struct{ live, withdrawn map[string]bool }
+
+func (w *withdrawals) Withdraw(_ context.Context, id string) error {
+	if !w.live[id] {
+		return flow.ErrNoEmailLink
+	}
+	delete(w.live, id)
+	w.withdrawn[id] = true
+	return nil
+}
+
+// TestDisableWithdrawsTheEmailLink: a disabled user's live invitation or
+// reset link is withdrawn, so that once enabled again they can be sent a
+// new one; a user without one is disabled all the same.
+func TestDisableWithdrawsTheEmailLink(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ann, _ := f.a.Create(ctx, directory.NewUser{Email: "ann@example.com"}, "test")
+	bob, _ := f.a.Create(ctx, directory.NewUser{Email: "bob@example.com"}, "test")
+	links := &withdrawals{live: map[string]bool{ann.ID: true}, withdrawn: map[string]bool{}}
+	f.a.EmailLinks = links
+	for _, u := range []directory.User{ann, bob} {
+		if _, err := f.a.SetStatus(ctx, u.ID, directory.StatusDisabled, "test"); err != nil {
+			t.Fatalf("%s: %v", u.Email, err)
+		}
+	}
+	if !links.withdrawn[ann.ID] || len(links.withdrawn) != 1 {
+		t.Fatalf("withdrawn %v, want ann's link", links.withdrawn)
+	}
+}

@@ -60,6 +60,8 @@ func newFixture(t *testing.T) *fixture {
 		{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{"https://crm.example.com/cb"},
 			ForceCreate: true, Scopes: []string{ScopeMagicLink}},
 		{ID: "admin", Secret: "admin-secret-0123456789", Scopes: []string{ScopeUsersRead, ScopeUsersWrite}},
+		{ID: "hr", Name: "The HR Desk", Secret: "hr-secret-0123456789", Scopes: []string{ScopeEmailLink},
+			EmailLinkPrefixes: []string{"https://hr.example.com/?invitation="}},
 		// A hash of the empty secret, as a careless operator might paste.
 		{ID: "blank", SecretHash: password.New("").String(), Scopes: []string{ScopeLoginEmail}},
 	})

@@ -26,10 +26,13 @@ const (
 	ScopeMagicLink  = "magic_link"
 	ScopeUsersRead  = "users:read"
 	ScopeUsersWrite = "users:write"
+	// ScopeEmailLink is seed 001: create, show, withdraw and verify
+	// invitation and password-reset links.
+	ScopeEmailLink = "email_link"
 )
 
 // KnownScopes are all scopes mailgate defines.
-var KnownScopes = []string{ScopeLoginEmail, ScopeMagicLink, ScopeUsersRead, ScopeUsersWrite}
+var KnownScopes = []string{ScopeLoginEmail, ScopeMagicLink, ScopeEmailLink, ScopeUsersRead, ScopeUsersWrite}
 
 // Client is an app allowed to call the API.
 type Client struct {
@@ -40,7 +43,10 @@ type Client struct {
 	DPoP         string
 	ForceCreate  bool
 	Scopes       []string
-	secret       password.Hash
+	// EmailLinkPrefixes are the urlPrefix values the client may ask email
+	// links to start with (seed 001).
+	EmailLinkPrefixes []string
+	secret            password.Hash
 }
 
 // HasScope reports whether the client was granted scope.
@@ -49,6 +55,13 @@ func (c *Client) HasScope(scope string) bool { return slices.Contains(c.Scopes, 
 // AllowsRedirect compares uri exactly against the client's list: no prefix,
 // case or trailing-slash leniency, so that no other page can receive codes.
 func (c *Client) AllowsRedirect(uri string) bool { return slices.Contains(c.RedirectURIs, uri) }
+
+// AllowsEmailLinkPrefix compares prefix exactly against the client's list,
+// as AllowsRedirect does: a mailed link never leads anywhere the operator
+// did not name.
+func (c *Client) AllowsEmailLinkPrefix(prefix string) bool {
+	return slices.Contains(c.EmailLinkPrefixes, prefix)
+}
 
 // ClientConfig is how a client is configured. Exactly one of Secret and
 // SecretHash is set.
@@ -61,6 +74,8 @@ type ClientConfig struct {
 	DPoP         string
 	ForceCreate  bool
 	Scopes       []string
+	// EmailLinkPrefixes: see Client.
+	EmailLinkPrefixes []string
 }
 
 // Clients is the set of configured clients.
@@ -91,6 +106,11 @@ func (cfg ClientConfig) Check() error {
 			return fmt.Errorf("client %q: redirect_uri %q: %w", cfg.ID, u, err)
 		}
 	}
+	for _, u := range cfg.EmailLinkPrefixes {
+		if err := redirect.CheckURI(u); err != nil {
+			return fmt.Errorf("client %q: email_link_prefix %q: %w", cfg.ID, u, err)
+		}
+	}
 	return nil
 }
 
@@ -105,7 +125,7 @@ func NewClients(configs []ClientConfig) (*Clients, error) {
 		if _, dup := cs.byID[cfg.ID]; dup {
 			return nil, fmt.Errorf("client %q is configured twice", cfg.ID)
 		}
-		c := &Client{ID: cfg.ID, Name: cmp.Or(cfg.Name, cfg.ID), RedirectURIs: cfg.RedirectURIs, DPoP: cfg.DPoP, ForceCreate: cfg.ForceCreate, Scopes: cfg.Scopes}
+		c := &Client{ID: cfg.ID, Name: cmp.Or(cfg.Name, cfg.ID), RedirectURIs: cfg.RedirectURIs, DPoP: cfg.DPoP, ForceCreate: cfg.ForceCreate, Scopes: cfg.Scopes, EmailLinkPrefixes: cfg.EmailLinkPrefixes}
 		switch {
 		case cfg.Secret != "" && cfg.SecretHash != "":
 			return nil, fmt.Errorf("client %q: set secret or secret_hash, not both", cfg.ID)

@@ -9,6 +9,7 @@ type Endpoints struct {
 	LoginEmail *LoginEmail
 	MagicLink  *MagicLink
 	Users      *UsersEndpoint
+	EmailLink  *EmailLink
 }
 
 // Routes mounts the server-to-server API under prefix. Each endpoint is
@@ -43,6 +44,14 @@ func Routes(prefix string, e Endpoints) *http.ServeMux {
 		mux.Handle("DELETE "+user, EchoCorrelation(http.HandlerFunc(u.Delete)))
 		mux.Handle(user, EchoCorrelation(notAllowed("GET, HEAD, PATCH, DELETE", ErrInvalidRequestMethod.WithHint("use GET, PATCH or DELETE"))))
 	}
+	// Seed 001. GET matches HEAD too.
+	links := prefix + "/api/v1/users/{userId}/email-link"
+	mux.HandleFunc("POST "+links, e.EmailLink.Create)
+	mux.HandleFunc("GET "+links, e.EmailLink.Status)
+	mux.HandleFunc("DELETE "+links, e.EmailLink.Withdraw)
+	mux.Handle(links, emailLinkNotAllowed("GET, HEAD, POST, DELETE"))
+	mux.HandleFunc("POST "+prefix+"/api/v1/email-link/verify", e.EmailLink.Verify)
+	mux.Handle(prefix+"/api/v1/email-link/verify", emailLinkNotAllowed("POST"))
 	return mux
 }
 

@@ -32,6 +32,9 @@ type Observer interface {
 	// is stored, before every session, token, link and code of the user is
 	// ended; a failure to end them is reported as Failed.
 	UserChanged(userID string, change UserChange, by string)
+	// EmailLinkRevoked: the recipient of userID's invitation or reset
+	// link said it was not for them ("this wasn't me"), which ended it.
+	EmailLinkRevoked(userID string)
 	// Failed: what could not be done, for err; the answer said only that
 	// it failed, or nothing.
 	Failed(what string, err error)
@@ -48,6 +51,10 @@ const (
 	MethodCode Method = "code"
 	// MethodPassword is a username and password.
 	MethodPassword Method = "password"
+	// MethodInvitation is an invitation's email link (seed 001).
+	MethodInvitation Method = "invitation"
+	// MethodPasswordReset is a password reset's email link (seed 001).
+	MethodPasswordReset Method = "password_reset"
 )
 
 // UserChange is what UserChanged reports.
@@ -82,6 +89,7 @@ func (Unobserved) MailGivenUp(Method)                     {}
 func (Unobserved) SignedOut(string, bool)                 {}
 func (Unobserved) PasswordSet(string)                     {}
 func (Unobserved) UserChanged(string, UserChange, string) {}
+func (Unobserved) EmailLinkRevoked(string)                {}
 func (Unobserved) Failed(string, error)                   {}
 
 var _ Observer = Unobserved{}

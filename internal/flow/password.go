@@ -78,11 +78,8 @@ func (p *PasswordStep) Begin(ctx context.Context, login Login) (string, error) {
 // so does a failure to store it or of use (see redeem); an unknown, used or
 // expired step is ErrLinkInvalid.
 func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string, use func(Login) error) error {
-	switch {
-	case utf8.RuneCountInString(pw) < MinPasswordLength || len(pw) > MaxPasswordBytes:
-		return ErrPasswordTooShort
-	case pw != confirm:
-		return ErrPasswordMismatch
+	if err := checkNewPassword(pw, confirm); err != nil {
+		return err
 	}
 	return redeem(ctx, p.steps(), secret, p.Now, stepHeld, func(pending pendingPassword) error {
 		// A user disabled or deleted since the link was confirmed sets no
@@ -100,6 +97,18 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string,
 		// The step follows a mailed link: the link proved the address.
 		return use(Login{User: u, Locale: pending.Locale, Client: &pending.Client, Method: MethodLink})
 	})
+}
+
+// checkNewPassword holds a chosen password to the policy, for every page
+// where one is chosen (this step, a password reset).
+func checkNewPassword(pw, confirm string) error {
+	switch {
+	case utf8.RuneCountInString(pw) < MinPasswordLength || len(pw) > MaxPasswordBytes:
+		return ErrPasswordTooShort
+	case pw != confirm:
+		return ErrPasswordMismatch
+	}
+	return nil
 }
 
 // stepHeld is when a step expires; it has no owner.

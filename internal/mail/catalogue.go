@@ -35,6 +35,8 @@ package mail
 //	requested      when, from where and with what a browser asked for it
 //	ignore         what to do about a letter one did not ask for; a letter
 //	               without it has no such footer, and so no "requested" line
+//	revoke         the "this wasn't me" link that ends the letter's link,
+//	               when the letter has one (invitation, reset)
 var catalogues = map[string]map[string]string{
 	"en-GB": {
 		"hello":     "Hello,",
@@ -59,6 +61,30 @@ var catalogues = map[string]map[string]string{
 		"code.or_link":     "Or confirm with this link, on any device:",
 		"code.expiry":      "The code works once and expires in {{.Minutes}} minutes.",
 		"code.ignore":      "If you did not ask for this, you can ignore this email: nobody can sign in without the code.",
+
+		// Invitations and password resets (seed 001) are asked for by an
+		// app (app_intro names it) or by the operator (intro). Their links
+		// last days or hours ({{.Lasts}}), and they offer a link that ends
+		// them instead of telling the reader to ignore them.
+		"invitation.subject":         "You are invited to {{.SiteName}}",
+		"invitation.title":           "Your invitation to {{.SiteName}}",
+		"invitation.intro":           "You have been invited to <strong>{{.SiteName}}</strong> with this email address.",
+		"invitation.app_intro":       "<strong>{{.App}}</strong> invited you to <strong>{{.SiteName}}</strong> with this email address.",
+		"invitation.link_prompt":     "To accept the invitation, open this link:",
+		"invitation.button":          "Accept the invitation",
+		"invitation.expiry":          "The link works once and expires in {{.Lasts}}.",
+		"invitation.button_fallback": "If the button does not work, copy this address into your browser:",
+		"invitation.revoke":          "Not expecting this invitation? Cancel it here, so that nobody can use the link:",
+
+		"reset.subject":         "Choose a new password for {{.SiteName}}",
+		"reset.title":           "Choose a new password for {{.SiteName}}",
+		"reset.intro":           "A new password was asked for the account with this email address at <strong>{{.SiteName}}</strong>.",
+		"reset.app_intro":       "<strong>{{.App}}</strong> asked {{.SiteName}} to send you this link to choose a new password.",
+		"reset.link_prompt":     "To choose a new password, open this link:",
+		"reset.button":          "Choose a new password",
+		"reset.expiry":          "The link works once and expires in {{.Lasts}}. A new password signs you out on every other device.",
+		"reset.button_fallback": "If the button does not work, copy this address into your browser:",
+		"reset.revoke":          "Did you not ask for this? Cancel the link here, so that nobody can use it; your password stays as it is:",
 
 		// The test letter is sent by `caddy mailgate test-mail`, for the
 		// operator, in the default locale only.
@@ -90,6 +116,26 @@ var catalogues = map[string]map[string]string{
 		"code.or_link":     "Of bevestig met deze link, op elk apparaat:",
 		"code.expiry":      "De code werkt één keer en verloopt over {{.Minutes}} minuten.",
 		"code.ignore":      "Heb je hier niet om gevraagd? Dan kun je deze e-mail negeren: zonder de code kan niemand inloggen.",
+
+		"invitation.subject":         "Je bent uitgenodigd voor {{.SiteName}}",
+		"invitation.title":           "Je uitnodiging voor {{.SiteName}}",
+		"invitation.intro":           "Je bent met dit e-mailadres uitgenodigd voor <strong>{{.SiteName}}</strong>.",
+		"invitation.app_intro":       "<strong>{{.App}}</strong> heeft je met dit e-mailadres uitgenodigd voor <strong>{{.SiteName}}</strong>.",
+		"invitation.link_prompt":     "Open deze link om de uitnodiging aan te nemen:",
+		"invitation.button":          "Uitnodiging aannemen",
+		"invitation.expiry":          "De link werkt één keer en verloopt over {{.Lasts}}.",
+		"invitation.button_fallback": "Werkt de knop niet? Kopieer dan dit adres naar je browser:",
+		"invitation.revoke":          "Verwachtte je deze uitnodiging niet? Trek haar hier in, dan kan niemand de link gebruiken:",
+
+		"reset.subject":         "Kies een nieuw wachtwoord voor {{.SiteName}}",
+		"reset.title":           "Kies een nieuw wachtwoord voor {{.SiteName}}",
+		"reset.intro":           "Er is een nieuw wachtwoord gevraagd voor het account met dit e-mailadres bij <strong>{{.SiteName}}</strong>.",
+		"reset.app_intro":       "<strong>{{.App}}</strong> heeft {{.SiteName}} gevraagd je deze link te sturen om een nieuw wachtwoord te kiezen.",
+		"reset.link_prompt":     "Open deze link om een nieuw wachtwoord te kiezen:",
+		"reset.button":          "Nieuw wachtwoord kiezen",
+		"reset.expiry":          "De link werkt één keer en verloopt over {{.Lasts}}. Met een nieuw wachtwoord log je uit op al je andere apparaten.",
+		"reset.button_fallback": "Werkt de knop niet? Kopieer dan dit adres naar je browser:",
+		"reset.revoke":          "Heb je hier niet om gevraagd? Trek de link hier in, dan kan niemand hem gebruiken; je wachtwoord blijft zoals het is:",
 	},
 	"nl-BE": {
 		"hello":     "Beste,",
@@ -114,5 +160,25 @@ var catalogues = map[string]map[string]string{
 		"code.or_link":     "Of bevestig met deze link, op eender welk toestel:",
 		"code.expiry":      "De code werkt één keer en vervalt binnen {{.Minutes}} minuten.",
 		"code.ignore":      "Hebt u hier niet om gevraagd? Dan mag u deze e-mail negeren: zonder de code kan niemand zich aanmelden.",
+
+		"invitation.subject":         "U bent uitgenodigd voor {{.SiteName}}",
+		"invitation.title":           "Uw uitnodiging voor {{.SiteName}}",
+		"invitation.intro":           "U werd met dit e-mailadres uitgenodigd voor <strong>{{.SiteName}}</strong>.",
+		"invitation.app_intro":       "<strong>{{.App}}</strong> heeft u met dit e-mailadres uitgenodigd voor <strong>{{.SiteName}}</strong>.",
+		"invitation.link_prompt":     "Open deze link om de uitnodiging te aanvaarden:",
+		"invitation.button":          "Uitnodiging aanvaarden",
+		"invitation.expiry":          "De link werkt één keer en vervalt binnen {{.Lasts}}.",
+		"invitation.button_fallback": "Werkt de knop niet? Kopieer dan dit adres naar uw browser:",
+		"invitation.revoke":          "Verwachtte u deze uitnodiging niet? Trek ze hier in, dan kan niemand de link gebruiken:",
+
+		"reset.subject":         "Kies een nieuw wachtwoord voor {{.SiteName}}",
+		"reset.title":           "Kies een nieuw wachtwoord voor {{.SiteName}}",
+		"reset.intro":           "Er werd een nieuw wachtwoord gevraagd voor de account met dit e-mailadres bij <strong>{{.SiteName}}</strong>.",
+		"reset.app_intro":       "<strong>{{.App}}</strong> heeft {{.SiteName}} gevraagd u deze link te sturen om een nieuw wachtwoord te kiezen.",
+		"reset.link_prompt":     "Open deze link om een nieuw wachtwoord te kiezen:",
+		"reset.button":          "Nieuw wachtwoord kiezen",
+		"reset.expiry":          "De link werkt één keer en vervalt binnen {{.Lasts}}. Met een nieuw wachtwoord wordt u op al uw andere toestellen afgemeld.",
+		"reset.button_fallback": "Werkt de knop niet? Kopieer dan dit adres naar uw browser:",
+		"reset.revoke":          "Hebt u hier niet om gevraagd? Trek de link hier in, dan kan niemand hem gebruiken; uw wachtwoord blijft zoals het is:",
 	},
 }

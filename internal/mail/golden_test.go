@@ -54,6 +54,37 @@ var goldenVariants = []struct {
 	}},
 }
 
+// linkVariants are the ways the email-link flow fills an invitation or a
+// reset (seed 001): asked for by an app or by the operator, with a lifetime
+// in days, hours or minutes, escaped as the others are.
+var linkVariants = []struct {
+	name  string
+	zone  string
+	apply func(*Letter)
+}{
+	{name: "app"},
+	{name: "operator", apply: func(l *Letter) { l.App = "" }},
+	{name: "one-hour", apply: func(l *Letter) { l.Expires = time.Hour }},
+	{name: "minutes", apply: func(l *Letter) { l.Expires = 90 * time.Minute }},
+	{name: "escaping", apply: func(l *Letter) {
+		l.SiteName = `Tom & Jerry's <Club+>`
+		l.App = `"Quotes" & <b>bold</b>`
+		l.Link = `https://app.example.com/?invitation=a&b='c'"d"<e>`
+		l.RevokeLink = `https://app.example.com/.mailgate/account/revoke/?x=a&b=<e>`
+	}},
+}
+
+// linkLetter is the letter linkVariants start from: an app's, which
+// names no browser.
+func linkLetter(kind, loc string) Letter {
+	return Letter{
+		To: "alice@example.com", Locale: loc, Template: kind, SiteName: "Example", App: "The Game",
+		Link:       "https://app.example.com/.mailgate/account/invite/?x=abc",
+		RevokeLink: "https://app.example.com/.mailgate/account/revoke/?x=abc",
+		Expires:    7 * 24 * time.Hour,
+	}
+}
+
 // appRequested makes l a letter an app asked for through the API: it
 // names the app and says nothing of a browser.
 func appRequested(l *Letter) {
@@ -88,12 +119,19 @@ func TestGoldenLetters(t *testing.T) {
 		"login": append(locale.All(), "", "xx-XX"),
 		"code":  append(locale.All(), "", "xx-XX"),
 		"test":  {locale.Default},
+		// Seed 001's letters, with their own variants (linkVariants).
+		"invitation": append(locale.All(), "", "xx-XX"),
+		"reset":      append(locale.All(), "", "xx-XX"),
 	}
 	seen := map[string]bool{}
 	for kind, locales := range kinds {
+		variants, letter := goldenVariants, goldenLetter
+		if kind == "invitation" || kind == "reset" {
+			variants, letter = linkVariants, linkLetter
+		}
 		for _, loc := range locales {
-			for _, v := range goldenVariants {
-				l := goldenLetter(kind, loc)
+			for _, v := range variants {
+				l := letter(kind, loc)
 				if v.apply != nil {
 					v.apply(&l)
 				}

@@ -40,6 +40,9 @@ type Letter struct {
 	NewAccount bool
 	// SetPassword says a password is chosen after the link is confirmed.
 	SetPassword bool
+	// RevokeLink is the "this wasn't me" link of an invitation or a
+	// password reset, which ends the link the letter carries.
+	RevokeLink string
 }
 
 // maxAgentRunes bounds the browser description a mail repeats: the
@@ -146,9 +149,11 @@ func render(l Letter, zone *time.Location) (subject, text, html string, err erro
 	data := struct {
 		Letter
 		Minutes int
-		When    string
-		Agent   string
-	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Agent: describeAgent(l.RequestAgent, l.Locale)}
+		// Lasts is Expires in words, in the largest whole unit: "7 days".
+		Lasts string
+		When  string
+		Agent string
+	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Lasts: lasts(l.Expires, l.Locale), Agent: describeAgent(l.RequestAgent, l.Locale)}
 	if !l.RequestedAt.IsZero() {
 		data.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), l.Locale)
 	}
@@ -163,4 +168,33 @@ func render(l Letter, zone *time.Location) (subject, text, html string, err erro
 		return "", "", "", err
 	}
 	return strings.TrimSpace(sb.String()), tb.String(), hb.String(), nil
+}
+
+// units name the units lasts counts in, per locale: singular, plural.
+var units = map[string][3][2]string{
+	"en-GB": {{"day", "days"}, {"hour", "hours"}, {"minute", "minutes"}},
+	"nl-BE": {{"dag", "dagen"}, {"uur", "uur"}, {"minuut", "minuten"}},
+	"nl-NL": {{"dag", "dagen"}, {"uur", "uur"}, {"minuut", "minuten"}},
+}
+
+// lasts says d in words in locale, in days, hours or minutes, whichever is
+// the largest unit that counts it whole, so that an invitation says
+// "7 days" rather than "10080 minutes".
+func lasts(d time.Duration, locale string) string {
+	names, ok := units[locale]
+	if !ok {
+		names = units[loc.Default]
+	}
+	d = d.Round(time.Minute)
+	i, unit := 2, time.Minute
+	switch day := 24 * time.Hour; {
+	case d >= day && d%day == 0:
+		i, unit = 0, day
+	case d >= time.Hour && d%time.Hour == 0:
+		i, unit = 1, time.Hour
+	}
+	if n := int(d / unit); n != 1 {
+		return fmt.Sprintf("%d %s", n, names[i][1])
+	}
+	return "1 " + names[i][0]
 }

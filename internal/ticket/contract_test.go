@@ -95,6 +95,50 @@ func testStoreContract(t *testing.T, open backend) {
 		}
 	})
 
+	t.Run("put new: once while live, again after take, delete or expiry, and one of concurrent ones", func(t *testing.T) {
+		s, wait := open(t)
+		if ok, err := s.PutNew(ctx, "one:a", []byte("1"), time.Minute); !ok || err != nil {
+			t.Fatalf("first PutNew = %v, %v", ok, err)
+		}
+		if ok, err := s.PutNew(ctx, "one:a", []byte("2"), time.Minute); ok || err != nil {
+			t.Fatalf("PutNew over a live value = %v, %v; want false", ok, err)
+		}
+		if got, _ := s.Get(ctx, "one:a"); string(got) != "1" {
+			t.Fatalf("a refused PutNew changed the value to %q", got)
+		}
+		_, _ = s.Take(ctx, "one:a")
+		if ok, err := s.PutNew(ctx, "one:a", []byte("3"), time.Minute); !ok || err != nil {
+			t.Fatalf("PutNew after Take = %v, %v", ok, err)
+		}
+		_ = s.Delete(ctx, "one:a")
+		if ok, err := s.PutNew(ctx, "one:a", []byte("4"), short); !ok || err != nil {
+			t.Fatalf("PutNew after Delete = %v, %v", ok, err)
+		}
+		wait(short, func() bool {
+			_, err := s.Get(ctx, "one:a")
+			return errors.Is(err, ErrNotFound)
+		})
+		if ok, err := s.PutNew(ctx, "one:a", []byte("5"), time.Minute); !ok || err != nil {
+			t.Fatalf("PutNew after expiry = %v, %v", ok, err)
+		}
+		for round := range 10 {
+			key := fmt.Sprintf("one:r%d", round)
+			var wins atomic.Int32
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if ok, err := s.PutNew(ctx, key, []byte("v"), time.Minute); ok && err == nil {
+						wins.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("round %d: %d PutNews stored", round, wins.Load())
+			}
+		}
+	})
+
 	t.Run("an owner's new ticket supersedes the old one, even concurrently", func(t *testing.T) {
 		s, _ := open(t)
 		_ = s.PutOwned(ctx, "link-of:o", "link:1", []byte("1"), time.Minute)

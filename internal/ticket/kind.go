@@ -62,6 +62,18 @@ func (k Kind[T]) put(ctx context.Context, owner, secret string, v T, ttl time.Du
 	return k.Store.PutOwned(ctx, k.ownerKey(owner), k.key(secret), raw, ttl)
 }
 
+// PutNew stores v under name for ttl unless name already holds a live value
+// of this kind, and reports whether it did, atomically (see Store.PutNew).
+// name is hashed as a secret is; it is for values kept per subject (a
+// user's one email link), looked up by the subject rather than by a secret.
+func (k Kind[T]) PutNew(ctx context.Context, name string, v T, ttl time.Duration) (bool, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("ticket: encoding a %s: %w", k.Name, err)
+	}
+	return k.Store.PutNew(ctx, k.key(name), raw, ttl)
+}
+
 // Redeem consumes the secret and returns what it carries. A secret can be
 // redeemed once; afterwards, and after expiry, ErrNotFound.
 func (k Kind[T]) Redeem(ctx context.Context, secret string) (T, error) {

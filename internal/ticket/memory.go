@@ -111,6 +111,21 @@ func (m *Memory) PutOwned(_ context.Context, owner, key string, value []byte, tt
 	return m.put(co, pointerTo(ck), ttl)
 }
 
+// PutNew implements Store: under mu, as PutOwned, since bigcache has no
+// set-if-absent.
+func (m *Memory) PutNew(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ck := m.keys.of(key)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch _, err := m.get(ck, key); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, ErrNotFound):
+		return false, err
+	}
+	return true, m.put(ck, value, ttl)
+}
+
 // Get implements Store.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	return m.get(m.keys.of(key), key)

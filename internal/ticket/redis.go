@@ -258,6 +258,19 @@ func (r *Redis) PutOwned(ctx context.Context, owner, key string, value []byte, t
 	return nil
 }
 
+// PutNew implements Store with SET NX PX: one command, so of concurrent
+// PutNews from any instance exactly one stores its value.
+func (r *Redis) PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTicketTTL(ttl); err != nil {
+		return false, err
+	}
+	ok, err := r.client.SetNX(ctx, r.prefix+key, value, roundMillis(ttl)).Result()
+	if err != nil {
+		return false, redisError("SET NX", err)
+	}
+	return ok, nil
+}
+
 // Get implements Store with GET.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	v, err := r.client.Get(ctx, r.prefix+key).Bytes()

@@ -62,6 +62,12 @@ type Store interface {
 	// deleted, so of two concurrent PutOwned for one owner exactly one
 	// ticket stays live. The pointer lives as long as the ticket.
 	PutOwned(ctx context.Context, owner, key string, value []byte, ttl time.Duration) error
+	// PutNew stores value under key until ttl has passed unless a live
+	// value is already there, and reports whether it did, in one atomic
+	// step: of concurrent PutNews of one key exactly one reports true. It
+	// is how "at most one at a time" is kept where a second one must be
+	// refused rather than replace the first (one email link per user).
+	PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	// Get returns the value under key without consuming it, for pages that
 	// show what a secret is for before it is used.
 	Get(ctx context.Context, key string) ([]byte, error)

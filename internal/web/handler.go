@@ -63,7 +63,9 @@ type Handler struct {
 	ErrorCallbacks map[string]string
 	Sessions       Sessions
 	Passwords      Passwords
-	Finish         ClientFinisher
+	// EmailLinks serves the pages of invitations and password resets.
+	EmailLinks EmailLinks
+	Finish     ClientFinisher
 	// JWKS returns the published keys; it is called per request, so the
 	// answer follows the key ring. JWKSMaxAge is how long apps may cache
 	// it: shorter than a new key is published before it signs.
@@ -135,6 +137,14 @@ func (h *Handler) Mount() {
 	h.handle("POST "+p+"/logout", h.sameOriginForm(h.logout))
 	h.handle("GET "+p+"/logout/done", h.signedOutPage)
 	h.handle("POST "+p+"/password", h.form(h.setPassword))
+	// {$}: these paths end in "/" (seed 001's prefixes end ".../?x="), and
+	// a pattern that does would match everything under it.
+	h.handle("GET "+p+invitePath+"{$}", h.invitePage)
+	h.handle("POST "+p+invitePath+"{$}", h.form(h.acceptInvite))
+	h.handle("GET "+p+pwresetPath+"{$}", h.resetPage)
+	h.handle("POST "+p+pwresetPath+"{$}", h.form(h.resetPassword))
+	h.handle("GET "+p+revokePath+"{$}", h.revokePage)
+	h.handle("POST "+p+revokePath+"{$}", h.form(h.revokeLink))
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
 	h.handle("GET "+p+"/assets/style.css", serveCSS)
 	h.handle("GET "+p+"/assets/busy.js", serveBusyJS)

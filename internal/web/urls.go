@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/url"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
+
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
 
@@ -29,6 +31,30 @@ func (u URLs) LinkURL(secret, loc string) string {
 // project from p.
 func (u URLs) CodeLinkURL(secret, loc, project string) string {
 	return u.Origin + u.Prefix + "/login/email/link?t=" + secret + "&p=" + url.QueryEscape(project) + "&l=" + linkLocale(loc)
+}
+
+// The pages behind seed 001's default URL prefixes, and the revoke link of
+// its mails. A ticket is appended to each as it is (a base64url secret
+// needs no escaping); the page reads the link's locale from its ticket.
+const (
+	invitePath  = "/account/invite/"
+	pwresetPath = "/account/pwreset/"
+	revokePath  = "/account/revoke/"
+)
+
+// EmailLinkURL is seed 001's default urlPrefix for a link of type t: the
+// ticket is appended to it.
+func (u URLs) EmailLinkURL(t flow.EmailLinkType) string {
+	if t == flow.Invitation {
+		return u.Origin + u.Prefix + invitePath + "?x="
+	}
+	return u.Origin + u.Prefix + pwresetPath + "?x="
+}
+
+// RevokeURL is the "this wasn't me" link of an invitation or reset mail,
+// served by GET {prefix}/account/revoke/.
+func (u URLs) RevokeURL(secret string) string {
+	return u.Origin + u.Prefix + revokePath + "?x=" + secret
 }
 
 // linkLocale is the l= of a mailed link for loc, query-escaped: an empty

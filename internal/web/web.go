@@ -60,6 +60,14 @@ const (
 	PageUnavailable = "unavailable"
 	// PageLogoutFailed is a sign-out that did not happen.
 	PageLogoutFailed = "logout_failed"
+	// The pages of seed 001's email links: an invitation to accept, a
+	// password to reset, a link to revoke and its revocation, and a link
+	// that no longer works.
+	PageInvite           = "invite"
+	PageReset            = "pwreset"
+	PageRevoke           = "revoke"
+	PageRevoked          = "revoked"
+	PageEmailLinkInvalid = "email_link_invalid"
 )
 
 // Data is what a page shows.
@@ -98,6 +106,11 @@ type Data struct {
 	Project string
 	// Until is when a pause ends, as a time of day for the page's reader.
 	Until string
+	// Sender is the app that sent an email link, empty for the operator.
+	Sender string
+	// LinkType is an email link's type (flow.EmailLinkType), for pages
+	// whose words depend on it.
+	LinkType string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and

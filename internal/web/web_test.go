@@ -17,7 +17,8 @@ func TestEveryPageRendersSafely(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := []string{PageLogin, PageSent, PageConfirm, PageInvalid, PageSendFailed, PageLogout, PageLogoutFailed, PageSignedOut, PageSetPassword, PageCodeLinked, PageCode, PageCodeLinkInvalid, PageCodeLocked, PageUnavailable, "bad_form"}
+	pages := []string{PageLogin, PageSent, PageConfirm, PageInvalid, PageSendFailed, PageLogout, PageLogoutFailed, PageSignedOut, PageSetPassword, PageCodeLinked, PageCode, PageCodeLinkInvalid, PageCodeLocked, PageUnavailable, "bad_form",
+		PageInvite, PageReset, PageRevoke, PageRevoked, PageEmailLinkInvalid}
 	for locale := range catalogues {
 		for _, page := range pages {
 			rec := httptest.NewRecorder()
