@@ -16,8 +16,9 @@ import (
 )
 
 // guard is the hot path, crossed by every proxied request: find the
-// session cookie, verify it (a cache hit after its first request), replace
-// the identity headers and set the placeholders, then pass the request on.
+// session cookie, verify it (a cache hit after its first request), take
+// mailgate's cookies out of the request, replace the identity headers and
+// set the placeholders, then pass the request on.
 // Anything else is refused, and the upstream is never reached.
 func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	token := session.FindCookie(r.Header, session.CookieName(m.secure))
@@ -33,6 +34,7 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return m.unavailable(w, r, err, false)
 	}
 	id := s.Data.(*identity)
+	session.StripOwnCookies(r.Header, m.secure)
 	m.headers.strip(r.Header)
 	m.headers.set(r.Header, id)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)

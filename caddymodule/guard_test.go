@@ -72,3 +72,25 @@ func TestSameHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamGetsNoMailgateCookies: the proxied request carries the
+// site's own cookies and none of mailgate's, so the upstream (and its logs)
+// never holds a session it could replay.
+func TestUpstreamGetsNoMailgateCookies(t *testing.T) {
+	e := startCaddy(t)
+	b := e.browser(t)
+	b.login("alice@example.com", "/")
+	if b.cookie("__Host-mailgate") == "" || b.cookie("__Host-mailgate-form") == "" {
+		t.Fatal("the browser holds no session or form cookie to send")
+	}
+	if r := b.get("/whoami", "Cookie", "theme=dark; lang=nl"); r.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %s", r.Status)
+	}
+	h := e.upstream.last(t)
+	if got := h.Values("Cookie"); len(got) != 1 || got[0] != "theme=dark; lang=nl" {
+		t.Fatalf("upstream Cookie %q, want the site's cookies only", got)
+	}
+	if h.Get("Remote-Email") != "alice@example.com" {
+		t.Fatalf("upstream Remote-Email %q", h.Get("Remote-Email"))
+	}
+}
