@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/textproto"
 	"sync"
 	"time"
 
@@ -61,20 +62,44 @@ type pool struct {
 type conn struct {
 	client *smtp.Client
 	raw    *deadlineConn
+	// text speaks on the connection go-smtp speaks on (after TLS), for the
+	// pipelined exchange of a message (see send), which go-smtp's client
+	// does not make. Both read only whole answers to their own commands,
+	// so neither leaves the other's answer in its buffer.
+	text *textproto.Conn
+	// What the server offers, from its answer to EHLO.
+	pipelining, chunking, eightBit bool
 	// idleSince is when it went back to the pool.
 	idleSince time.Time
 }
 
+// uncheckedReuse is how long after its last message a connection to a
+// server that offers PIPELINING is reused without a NOOP first. Under load
+// connections are idle for microseconds, and the NOOP's round trip would
+// cost as much as the whole pipelined message. Within a second neither a
+// server's idle limit nor a firewall's ends a connection; a server that
+// restarts meanwhile is found out by the message's first answer, and the
+// message goes on a new connection then (see unanswered), as it would have
+// after a failed NOOP.
+const uncheckedReuse = time.Second
+
 // get returns a connection for one message, ready for MAIL and watched by
 // ctx with a fresh Timeout: an idle one that still answers, else a new one.
-// The caller hands it back with put or discard.
-func (s *SMTP) get(ctx context.Context) (*conn, error) {
+// checked is false for an idle one reused without a NOOP (see
+// uncheckedReuse), which Deliver replaces if it turns out to be gone. The
+// caller hands it back with put or discard.
+func (s *SMTP) get(ctx context.Context) (c *conn, checked bool, err error) {
 	if err := s.pool.acquire(ctx, orDefault(s.MaxConns, DefaultMaxConns)); err != nil {
-		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
+		return nil, false, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
 	}
 	if c := s.takeIdle(); c != nil {
+		if c.pipelining && s.now().Sub(c.idleSince) < uncheckedReuse {
+			c.raw.watch(ctx)
+			c.raw.within(ctx, s.Timeout)
+			return c, false, nil
+		}
 		if err := s.reuse(ctx, c); err == nil {
-			return c, nil
+			return c, true, nil
 		}
 		// The server hung up while c waited (at its idle limit, or in a
 		// restart), or will not go on with it. That is no failed delivery,
@@ -82,6 +107,13 @@ func (s *SMTP) get(ctx context.Context) (*conn, error) {
 		// place, once.
 		c.close()
 	}
+	c, err = s.redial(ctx)
+	return c, true, err
+}
+
+// redial opens a new connection in the slot of one that is gone; the slot
+// is given back if it cannot be opened.
+func (s *SMTP) redial(ctx context.Context) (*conn, error) {
 	c, err := s.connect(ctx)
 	if err != nil {
 		s.pool.release()

@@ -1,12 +1,12 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"time"
 	"unicode/utf8"
 
@@ -66,7 +66,7 @@ var errNoSMTPUTF8 = errors.New("an address is not ASCII and the mail server does
 // as the *smtp.SMTPError it is, so that the queue can tell one for good
 // (see permanent); so does errNoSMTPUTF8.
 func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
-	c, err := s.get(ctx)
+	c, checked, err := s.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,18 @@ func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
 			return fmt.Errorf("mail: sending through %s: %w", s.Addr, errNoSMTPUTF8)
 		}
 	}
-	if err := c.client.SendMail(from, []string{to}, bytes.NewReader(msg)); err != nil {
+	err = c.send(from, to, msg)
+	var gone unanswered
+	if err != nil && !checked && errors.As(err, &gone) && ctx.Err() == nil {
+		// The connection was reused without a NOOP, and was gone: as
+		// after a failed NOOP, a new one takes its place, once.
+		c.close()
+		if c, err = s.redial(ctx); err != nil {
+			return err
+		}
+		err = c.send(from, to, msg)
+	}
+	if err != nil {
 		// Whatever the exchange left the connection in, it is no state to
 		// start the next message from.
 		s.discard(c)
@@ -133,6 +144,11 @@ func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
 		}
 	}
+	// Known once greeted; after STARTTLS, what the server offered in the
+	// clear no longer counts, and this is the greeting through TLS.
+	c.pipelining, _ = c.client.Extension("PIPELINING")
+	c.chunking, _ = c.client.Extension("CHUNKING")
+	c.eightBit, _ = c.client.Extension("8BITMIME")
 	return c, nil
 }
 
@@ -189,7 +205,7 @@ func (s *SMTP) dial(ctx context.Context) (*conn, error) {
 		dc.Close()
 		return nil, err
 	}
-	return &conn{client: smtp.NewClient(sc), raw: dc}, nil
+	return &conn{client: smtp.NewClient(sc), raw: dc, text: textproto.NewConn(sc)}, nil
 }
 
 // handshake secures nc with TLS, within DialTimeout, at once rather than
