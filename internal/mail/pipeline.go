@@ -16,87 +16,111 @@ import (
 // way (docs/performance.md, "Mail to the SMTP server"). So where the server
 // allows it, send sends the commands together (PIPELINING, RFC 2920): with
 // CHUNKING (RFC 3030) the message itself goes along with them, in BDAT, and
-// the whole of it takes one round trip; without, DATA must wait for its 354,
-// and it takes two. A server that offers neither gets go-smtp's command by
-// command exchange.
+// the whole of it takes one round trip, as do several messages (see
+// Deliver); without, DATA must wait for its 354, and it takes two. A server
+// that offers neither gets go-smtp's command by command exchange.
 
-// errLine is a command argument that would end the command early and start
+// errLine is an address that would end its command early and start
 // another: go-smtp refuses the same.
-var errLine = errors.New("mail: an address contains a line break")
+var errLine = errors.New("an address contains a line break")
 
-// unanswered is a failure before the server answered the message's first
-// command: the connection was gone (the server dropped it while it was
-// idle, or restarted), and the server has taken nothing of the message, so
-// it may go on a new connection at once. Only sendPipelined, which knows
-// where its exchange stopped, reports it.
-type unanswered struct{ err error }
+// validLine reports whether s can go in a command line.
+func validLine(s string) bool { return !strings.ContainsAny(s, "\r\n") }
 
-func (e unanswered) Error() string { return e.err.Error() }
-func (e unanswered) Unwrap() error { return e.err }
-
-// send delivers msg on c, in as few round trips as the server allows.
-func (c *conn) send(from, to string, msg []byte) error {
+// send delivers the messages of batch on c, in as few round trips as the
+// server allows, and returns each one's outcome. gone reports a failure
+// before the server answered the first command: the connection was gone
+// (the server dropped it while it was idle, or restarted), and the server
+// has taken nothing of the batch, so it may go on a new connection at
+// once.
+//
+// A batch of more than one needs PIPELINING and CHUNKING: each message
+// after the first starts with RSET, so that one refused (and the commands
+// after its refusal answered with 503) leaves no state behind for the
+// next. The answers are read to the end, so that each message's outcome
+// is the server's, and only what could not be read is an error for all
+// that follow; the connection is closed after any error (see
+// sendWaiting).
+func (c *conn) send(batch []*message) (errs []error, gone bool) {
+	errs = make([]error, len(batch))
 	if !c.pipelining {
-		return c.client.SendMail(from, []string{to}, bytes.NewReader(msg))
-	}
-	return c.sendPipelined(from, to, msg)
-}
-
-// sendPipelined sends MAIL, RCPT and DATA, or BDAT with the message, at
-// once, then reads their answers in order. A refusal comes back as the
-// *smtp.SMTPError go-smtp would return for it; what the commands after it
-// were answered is not read, since the connection is closed after any
-// error (see Deliver).
-func (c *conn) sendPipelined(from, to string, msg []byte) error {
-	if strings.ContainsAny(from, "\r\n") || strings.ContainsAny(to, "\r\n") {
-		return errLine
+		m := batch[0]
+		errs[0] = c.client.SendMail(m.from, []string{m.to}, bytes.NewReader(m.msg))
+		return errs, false
 	}
 	w := c.text.W
-	w.WriteString("MAIL FROM:<" + from + ">")
-	// As go-smtp's Mail adds them.
-	if c.eightBit {
-		w.WriteString(" BODY=8BITMIME")
-	}
-	if !isASCII(from) || !isASCII(to) {
-		w.WriteString(" SMTPUTF8")
-	}
-	w.WriteString("\r\nRCPT TO:<" + to + ">\r\n")
-	if c.chunking {
-		msg = crlf(msg)
-		fmt.Fprintf(w, "BDAT %d LAST\r\n", len(msg))
-		w.Write(msg)
-	} else {
-		w.WriteString("DATA\r\n")
+	for i, m := range batch {
+		if i > 0 {
+			w.WriteString("RSET\r\n")
+		}
+		w.WriteString("MAIL FROM:<" + m.from + ">")
+		// As go-smtp's Mail adds them.
+		if c.eightBit {
+			w.WriteString(" BODY=8BITMIME")
+		}
+		if !isASCII(m.from) || !isASCII(m.to) {
+			w.WriteString(" SMTPUTF8")
+		}
+		w.WriteString("\r\nRCPT TO:<" + m.to + ">\r\n")
+		if c.chunking {
+			msg := crlf(m.msg)
+			fmt.Fprintf(w, "BDAT %d LAST\r\n", len(msg))
+			w.Write(msg)
+		} else {
+			w.WriteString("DATA\r\n")
+		}
 	}
 	if err := w.Flush(); err != nil {
-		return unanswered{err}
+		return fill(errs, 0, err), true
 	}
-	if _, _, err := c.text.ReadResponse(250); err != nil {
-		if isReply(err) && !closing(err) {
-			return smtpError(err)
+	first := true
+	for i := range batch {
+		// MAIL, RCPT, and BDAT or DATA; RSET before them.
+		codes := []int{250, 25, 250}
+		if !c.chunking {
+			codes[2] = 354
 		}
-		return unanswered{smtpError(err)}
+		if i > 0 {
+			codes = append([]int{250}, codes...)
+		}
+		for _, code := range codes {
+			_, _, err := c.text.ReadResponse(code)
+			switch {
+			case err == nil:
+			case first && (!isReply(err) || closing(err)):
+				return fill(errs, 0, smtpError(err)), true
+			case !isReply(err):
+				return fill(errs, i, err), false
+			case errs[i] == nil:
+				errs[i] = smtpError(err)
+			}
+			first = false
+		}
 	}
-	if _, _, err := c.text.ReadResponse(25); err != nil {
-		return smtpError(err)
+	if c.chunking || errs[0] != nil {
+		return errs, false
 	}
-	if c.chunking {
-		_, _, err := c.text.ReadResponse(250)
-		return smtpError(err)
-	}
-	if _, _, err := c.text.ReadResponse(354); err != nil {
-		return smtpError(err)
-	}
+	// DATA was answered 354: the message follows, dot-stuffed, and its
+	// end is answered.
 	dw := c.text.DotWriter()
-	if _, err := dw.Write(msg); err != nil {
-		return err
+	if _, err := dw.Write(batch[0].msg); err != nil {
+		return fill(errs, 0, err), false
 	}
 	// Close writes the final dot and flushes.
 	if err := dw.Close(); err != nil {
-		return err
+		return fill(errs, 0, err), false
 	}
 	_, _, err := c.text.ReadResponse(250)
-	return smtpError(err)
+	errs[0] = smtpError(err)
+	return errs, false
+}
+
+// fill sets errs from i on to err, and returns errs.
+func fill(errs []error, i int, err error) []error {
+	for j := i; j < len(errs); j++ {
+		errs[j] = err
+	}
+	return errs
 }
 
 // isReply reports whether err is the server's answer, not a failure to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -55,4 +56,43 @@ func TestMessagesArriveAsSentWhateverTheServerOffers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMessagesWaitingGoTogether: messages that wait for a connection go
+// in one exchange, over one connection; one that the server refuses there
+// comes back refused, and the others arrive.
+func TestMessagesWaitingGoTogether(t *testing.T) {
+	srv := secure(t, testsmtp.Options{RejectTo: "carol@example.com"})
+	s := pooled(srv, TLSStartTLS, 1)
+	defer s.Close()
+	// As if they had come while the one connection was in an exchange.
+	var waiting []*message
+	for _, to := range []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"} {
+		m := &message{ctx: context.Background(), from: "login@example.com", to: to, msg: []byte("Subject: hi\r\n\r\nhi\r\n"), done: make(chan error, 1)}
+		s.pool.wait(m)
+		waiting = append(waiting, m)
+	}
+	// The next Deliver takes them all, the longest waiting first.
+	if err := s.Deliver(context.Background(), "login@example.com", "erin@example.com", []byte("Subject: hi\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range waiting {
+		err := <-m.done
+		if refused := m.to == "carol@example.com"; refused != (err != nil) || refused && !permanent(err) {
+			t.Errorf("%s: %v", m.to, err)
+		}
+	}
+	var to []string
+	for _, m := range srv.Messages() {
+		to = append(to, m.To...)
+	}
+	if want := []string{"alice@example.com", "bob@example.com", "dave@example.com", "erin@example.com"}; !slices.Equal(to, want) {
+		t.Fatalf("arrived for %q, want %q", to, want)
+	}
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+	// The refusal closed the connection; the next mail takes a new one.
+	waitClosed(t, srv)
+	mustSend(t, s)
 }

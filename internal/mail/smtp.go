@@ -23,8 +23,8 @@ const (
 
 // SMTP delivers messages to one SMTP server. It keeps the connections it
 // opens and reuses them (see pool.go): a message on a reused connection
-// costs neither a TCP nor a TLS handshake nor an AUTH, only a NOOP. Fields
-// must not change after the first Deliver; Close ends the reuse.
+// costs neither a TCP nor a TLS handshake nor an AUTH, at most a NOOP.
+// Fields must not change after the first Deliver; Close ends the reuse.
 type SMTP struct {
 	Addr     string
 	TLS      string
@@ -35,8 +35,8 @@ type SMTP struct {
 	// of the exchange of each message.
 	DialTimeout time.Duration
 	Timeout     time.Duration
-	// MaxConns bounds the connections open at once, and so the messages
-	// delivered at once; 0 means DefaultMaxConns.
+	// MaxConns bounds the connections open at once, which the messages
+	// delivered at once share (see Deliver); 0 means DefaultMaxConns.
 	MaxConns int
 	// IdleTimeout is how long a connection may wait for its next message:
 	// one that waited longer is closed rather than reused. 0 means
@@ -61,44 +61,6 @@ type SMTP struct {
 // address can only be sent with it, and the server will not offer it on a
 // later attempt either.
 var errNoSMTPUTF8 = errors.New("an address is not ASCII and the mail server does not offer SMTPUTF8")
-
-// Deliver implements Transport. The server's refusal comes back wrapped,
-// as the *smtp.SMTPError it is, so that the queue can tell one for good
-// (see permanent); so does errNoSMTPUTF8.
-func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
-	c, checked, err := s.get(ctx)
-	if err != nil {
-		return err
-	}
-	// go-smtp would refuse too, but with an error that says nothing of
-	// whether it lasts; and since nothing was said on the connection, it
-	// can carry the next message.
-	if !isASCII(from) || !isASCII(to) {
-		if ok, _ := c.client.Extension("SMTPUTF8"); !ok {
-			s.put(c)
-			return fmt.Errorf("mail: sending through %s: %w", s.Addr, errNoSMTPUTF8)
-		}
-	}
-	err = c.send(from, to, msg)
-	var gone unanswered
-	if err != nil && !checked && errors.As(err, &gone) && ctx.Err() == nil {
-		// The connection was reused without a NOOP, and was gone: as
-		// after a failed NOOP, a new one takes its place, once.
-		c.close()
-		if c, err = s.redial(ctx); err != nil {
-			return err
-		}
-		err = c.send(from, to, msg)
-	}
-	if err != nil {
-		// Whatever the exchange left the connection in, it is no state to
-		// start the next message from.
-		s.discard(c)
-		return fmt.Errorf("mail: sending through %s: %w", s.Addr, err)
-	}
-	s.put(c)
-	return nil
-}
 
 // isASCII reports whether s is ASCII, as an address must be for a server
 // that does not offer SMTPUTF8.
@@ -149,6 +111,7 @@ func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 	c.pipelining, _ = c.client.Extension("PIPELINING")
 	c.chunking, _ = c.client.Extension("CHUNKING")
 	c.eightBit, _ = c.client.Extension("8BITMIME")
+	c.smtpUTF8, _ = c.client.Extension("SMTPUTF8")
 	return c, nil
 }
 

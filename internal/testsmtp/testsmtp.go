@@ -38,8 +38,10 @@ type Options struct {
 	TLS string
 	// Username and Password, if set, are required (AUTH PLAIN).
 	Username, Password string
-	// RejectRcpt makes every RCPT fail with a permanent error.
+	// RejectRcpt makes every RCPT fail with a permanent error; RejectTo,
+	// every RCPT to this address.
 	RejectRcpt bool
+	RejectTo   string
 	// FailFirst makes the first FailFirst RCPTs fail with a temporary
 	// error (451), as a server that is briefly unwell: a sender that
 	// retries gets its mail through afterwards.
@@ -293,7 +295,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.srv.opts.RejectRcpt {
+	if s.srv.opts.RejectRcpt || to == s.srv.opts.RejectTo && to != "" {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
 	}
 	s.srv.mu.Lock()
