@@ -49,6 +49,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before counting starts")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to count")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write Caddy's CPU profile over the counted time to this file")
+	flag.StringVar(&o.linkTTL, "link-ttl", "10m", "the site's link_ttl: pending links live this long")
+	flag.StringVar(&o.maxMemory, "max-memory", "", "the memory store's max_memory; empty: its default")
 	flag.DurationVar(&o.mailWait, "mail-timeout", 10*time.Second, "login mode: how long a client waits for its mail")
 	flag.Parse()
 	if o.caddy == "" {
@@ -61,7 +63,7 @@ func main() {
 
 type options struct {
 	caddy, cpus, store, redis, mode string
-	profile                         string
+	profile, linkTTL, maxMemory     string
 	conns, addresses                int
 	warmup, duration, mailWait      time.Duration
 }
@@ -82,7 +84,8 @@ func run(o options) error {
 			return err
 		}
 	}
-	s := site{Dir: dir, AdminPort: ports[0], Port: ports[1], SMTPUser: "mailer", SMTPPass: "load-secret"}
+	s := site{Dir: dir, AdminPort: ports[0], Port: ports[1], SMTPUser: "mailer", SMTPPass: "load-secret",
+		LinkTTL: o.linkTTL, MaxMemory: o.maxMemory}
 	sk, err := startSink(fmt.Sprintf("http://localhost:%d/.mailgate/link?", s.Port), s.SMTPUser, s.SMTPPass)
 	if err != nil {
 		return err

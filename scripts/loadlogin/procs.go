@@ -37,7 +37,7 @@ http://localhost:{{.Port}} {
 		base_url http://localhost:{{.Port}}
 		site_name "loadlogin"
 		allow domain load.example
-		link_ttl 10m
+		link_ttl {{.LinkTTL}}
 		smtp {{.SMTPAddr}} {
 			tls starttls
 			ca_file {{.Dir}}/sink-ca.pem
@@ -48,6 +48,10 @@ http://localhost:{{.Port}} {
 {{- if .Redis}}
 		store redis {
 			address {{.Redis}}
+		}
+{{- else if .MaxMemory}}
+		store memory {
+			max_memory {{.MaxMemory}}
 		}
 {{- end}}
 		limits {
@@ -67,6 +71,7 @@ type site struct {
 	AdminPort, Port    int
 	SMTPAddr, Redis    string
 	SMTPUser, SMTPPass string
+	LinkTTL, MaxMemory string
 }
 
 // proc is a child process stopped by its PID.
