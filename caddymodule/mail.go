@@ -56,10 +56,13 @@ type SMTPConfig struct {
 
 	// MaxConnections bounds the connections to the server open at once,
 	// which are reused from one mail to the next: a reused connection
-	// costs neither a TLS handshake nor an AUTH. One carries hundreds of
-	// mails a second; raise it only for a server that is slow to answer.
-	// From 1 to 64. Default: 4, as many as mails delivered at once in the
-	// background.
+	// costs neither a TLS handshake nor an AUTH. The mails delivered at
+	// once share them: to a server that offers PIPELINING and CHUNKING
+	// (Postfix, the large providers), the mails waiting for a connection
+	// go together, many in one round trip, so a few connections carry
+	// thousands of mails a second. Raise it only for a server that is
+	// slow to answer or offers neither; some servers allow a client no
+	// more than three. From 1 to 64. Default: 4.
 	MaxConnections int `json:"max_connections,omitempty"`
 
 	// IdleTimeout is how long a connection may wait for the next mail;

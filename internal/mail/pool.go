@@ -2,8 +2,9 @@ package mail
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"net/textproto"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,16 +13,17 @@ import (
 
 // Defaults for an SMTP's zero fields.
 //
-// Four connections are as many as the queue has workers (DefaultWorkers),
-// so that its deliveries never wait for one. More would seldom help: a
-// mail on a reused connection costs a few round trips, so one carries
-// hundreds of mails a second to a nearby server (BenchmarkSMTP), and a few
-// stay far below the connections per client a mail server allows.
+// Four connections carry what the queue's workers deliver at once (see
+// Deliver): to a server that offers PIPELINING and CHUNKING, the messages
+// that wait go together, one round trip for many, so a few connections
+// carry thousands of mails a second (BenchmarkSMTP), and stay far below the
+// connections per client a mail server allows (some allow three).
 //
 // Thirty seconds idle is well below what servers wait for a client's next
 // command (RFC 5321 asks for 5 minutes; Postfix waits 300s, 10s when under
 // stress), so a connection is mostly closed by us, with a QUIT, and seldom
-// found dead. When it is, the NOOP before reuse finds out, and a new
+// found dead. When it is, the NOOP before reuse finds out, or the first
+// answer to a connection reused without one (see uncheckedReuse), and a new
 // connection takes its place.
 const (
 	DefaultMaxConns    = 4
@@ -38,19 +40,22 @@ var (
 	_ io.Closer = (*SMTP)(nil)
 )
 
-// pool holds an SMTP's connections. A delivery holds one of MaxConns slots
-// while it has a connection, and dials a new one only when none is idle,
-// so that no more than MaxConns are ever open: each is either in a
-// delivery or idle.
+// pool holds an SMTP's connections, and the messages waiting for one. An
+// exchange holds one of MaxConns slots while it has a connection, and
+// dials a new one only when none is idle, so that no more than MaxConns
+// are ever open: each is either in an exchange or idle.
 //
 // The idle ones are reused last in, first out: at a steady trickle of mail
 // the same connection serves it all, and the others age out and close,
 // instead of all being kept barely alive in turn.
 type pool struct {
 	mu sync.Mutex
-	// slots holds a token for each delivery under way; made at first use,
+	// slots holds a token for each exchange under way; made at first use,
 	// MaxConns long.
 	slots chan struct{}
+	// waiting is the messages that no exchange has taken yet, the longest
+	// waiting first (see Deliver).
+	waiting []*message
 	// idle is the connections waiting for a message, the most recently
 	// used last.
 	idle   []*conn
@@ -61,20 +66,42 @@ type pool struct {
 type conn struct {
 	client *smtp.Client
 	raw    *deadlineConn
+	// text speaks on the connection go-smtp speaks on (after TLS), for the
+	// pipelined exchange of a message (see send), which go-smtp's client
+	// does not make. Both read only whole answers to their own commands,
+	// so neither leaves the other's answer in its buffer.
+	text *textproto.Conn
+	// What the server offers, from its answer to EHLO.
+	pipelining, chunking, eightBit, smtpUTF8 bool
 	// idleSince is when it went back to the pool.
 	idleSince time.Time
 }
 
-// get returns a connection for one message, ready for MAIL and watched by
-// ctx with a fresh Timeout: an idle one that still answers, else a new one.
-// The caller hands it back with put or discard.
-func (s *SMTP) get(ctx context.Context) (*conn, error) {
-	if err := s.pool.acquire(ctx, orDefault(s.MaxConns, DefaultMaxConns)); err != nil {
-		return nil, fmt.Errorf("mail: connecting to %s: %w", s.Addr, err)
-	}
+// uncheckedReuse is how long after its last message a connection to a
+// server that offers PIPELINING is reused without a NOOP first. Under load
+// connections are idle for microseconds, and the NOOP's round trip would
+// cost as much as the whole pipelined message. Within a second neither a
+// server's idle limit nor a firewall's ends a connection; a server that
+// restarts meanwhile is found out by the first answer, and the messages go
+// on a new connection then (see send), as they would have after a failed
+// NOOP.
+const uncheckedReuse = time.Second
+
+// get returns a connection for the messages of one exchange, ready for
+// MAIL and watched by ctx with a fresh Timeout: an idle one that still
+// answers, else a new one. checked is false for an idle one reused without
+// a NOOP (see uncheckedReuse), which sendWaiting replaces if it turns out
+// to be gone. The caller holds a slot, and hands the connection back with
+// put, or closes it.
+func (s *SMTP) get(ctx context.Context) (c *conn, checked bool, err error) {
 	if c := s.takeIdle(); c != nil {
+		if c.pipelining && s.now().Sub(c.idleSince) < uncheckedReuse {
+			c.raw.watch(ctx)
+			c.raw.within(ctx, s.Timeout)
+			return c, false, nil
+		}
 		if err := s.reuse(ctx, c); err == nil {
-			return c, nil
+			return c, true, nil
 		}
 		// The server hung up while c waited (at its idle limit, or in a
 		// restart), or will not go on with it. That is no failed delivery,
@@ -82,12 +109,8 @@ func (s *SMTP) get(ctx context.Context) (*conn, error) {
 		// place, once.
 		c.close()
 	}
-	c, err := s.connect(ctx)
-	if err != nil {
-		s.pool.release()
-		return nil, err
-	}
-	return c, nil
+	c, err = s.connect(ctx)
+	return c, true, err
 }
 
 // reuse makes sure that an idle connection still answers, within ctx,
@@ -111,11 +134,10 @@ func (s *SMTP) reuse(ctx context.Context, c *conn) error {
 	return nil
 }
 
-// put hands back the connection of a delivery that went through: to the
+// put hands back the connection of an exchange that went through: to the
 // idle ones, or closed if the pool was closed meanwhile, or if the
-// delivery's context ended and closed it.
+// exchange's context ended and closed it.
 func (s *SMTP) put(c *conn) {
-	defer s.pool.release()
 	if !c.raw.unwatch() {
 		c.close()
 		return
@@ -123,12 +145,6 @@ func (s *SMTP) put(c *conn) {
 	if !s.pool.push(c, s.now) {
 		c.quit()
 	}
-}
-
-// discard closes the connection of a delivery that failed.
-func (s *SMTP) discard(c *conn) {
-	c.close()
-	s.pool.release()
 }
 
 // takeIdle returns the most recently used idle connection, unless it has
@@ -163,32 +179,61 @@ func (s *SMTP) now() time.Time {
 	return time.Now()
 }
 
-// acquire takes a slot for a delivery, waiting for one while n are taken,
-// or until ctx ends.
-func (p *pool) acquire(ctx context.Context, n int) error {
-	// A delivery that is over must not take an idle connection, only for
-	// its context to close it.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// slotsOf returns the slots, one for each exchange under way, made n long
+// at first use. An exchange holds one while it has a connection, so no
+// more than n are ever open: each is in an exchange or idle.
+func (p *pool) slotsOf(n int) chan struct{} {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.slots == nil {
 		p.slots = make(chan struct{}, n)
 	}
-	slots := p.slots
-	p.mu.Unlock()
-	select {
-	case slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p.slots
 }
 
-// release gives back a delivery's slot, after its connection went back or
+// release gives back an exchange's slot, after its connection went back or
 // was closed.
 func (p *pool) release() {
 	<-p.slots
+}
+
+// wait adds m to the messages waiting for a connection.
+func (p *pool) wait(m *message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waiting = append(p.waiting, m)
+}
+
+// withdraw takes m out of the waiting messages, and reports false if an
+// exchange had taken it already.
+func (p *pool) withdraw(m *message) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.sent {
+		return false
+	}
+	p.waiting = slices.DeleteFunc(p.waiting, func(w *message) bool { return w == m })
+	return true
+}
+
+// taken reports whether an exchange has taken m.
+func (p *pool) taken(m *message) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return m.sent
+}
+
+// next takes up to n of the waiting messages, the longest waiting first.
+func (p *pool) next(n int) []*message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n = min(n, len(p.waiting))
+	taken := slices.Clone(p.waiting[:n])
+	for _, m := range taken {
+		m.sent = true
+	}
+	p.waiting = slices.Delete(p.waiting, 0, n)
+	return taken
 }
 
 // push adds c to the idle connections, as of now, unless the pool is

@@ -1,12 +1,12 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"time"
 	"unicode/utf8"
 
@@ -23,8 +23,8 @@ const (
 
 // SMTP delivers messages to one SMTP server. It keeps the connections it
 // opens and reuses them (see pool.go): a message on a reused connection
-// costs neither a TCP nor a TLS handshake nor an AUTH, only a NOOP. Fields
-// must not change after the first Deliver; Close ends the reuse.
+// costs neither a TCP nor a TLS handshake nor an AUTH, at most a NOOP.
+// Fields must not change after the first Deliver; Close ends the reuse.
 type SMTP struct {
 	Addr     string
 	TLS      string
@@ -35,8 +35,8 @@ type SMTP struct {
 	// of the exchange of each message.
 	DialTimeout time.Duration
 	Timeout     time.Duration
-	// MaxConns bounds the connections open at once, and so the messages
-	// delivered at once; 0 means DefaultMaxConns.
+	// MaxConns bounds the connections open at once, which the messages
+	// delivered at once share (see Deliver); 0 means DefaultMaxConns.
 	MaxConns int
 	// IdleTimeout is how long a connection may wait for its next message:
 	// one that waited longer is closed rather than reused. 0 means
@@ -61,33 +61,6 @@ type SMTP struct {
 // address can only be sent with it, and the server will not offer it on a
 // later attempt either.
 var errNoSMTPUTF8 = errors.New("an address is not ASCII and the mail server does not offer SMTPUTF8")
-
-// Deliver implements Transport. The server's refusal comes back wrapped,
-// as the *smtp.SMTPError it is, so that the queue can tell one for good
-// (see permanent); so does errNoSMTPUTF8.
-func (s *SMTP) Deliver(ctx context.Context, from, to string, msg []byte) error {
-	c, err := s.get(ctx)
-	if err != nil {
-		return err
-	}
-	// go-smtp would refuse too, but with an error that says nothing of
-	// whether it lasts; and since nothing was said on the connection, it
-	// can carry the next message.
-	if !isASCII(from) || !isASCII(to) {
-		if ok, _ := c.client.Extension("SMTPUTF8"); !ok {
-			s.put(c)
-			return fmt.Errorf("mail: sending through %s: %w", s.Addr, errNoSMTPUTF8)
-		}
-	}
-	if err := c.client.SendMail(from, []string{to}, bytes.NewReader(msg)); err != nil {
-		// Whatever the exchange left the connection in, it is no state to
-		// start the next message from.
-		s.discard(c)
-		return fmt.Errorf("mail: sending through %s: %w", s.Addr, err)
-	}
-	s.put(c)
-	return nil
-}
 
 // isASCII reports whether s is ASCII, as an address must be for a server
 // that does not offer SMTPUTF8.
@@ -133,6 +106,12 @@ func (s *SMTP) connect(ctx context.Context) (*conn, error) {
 			return nil, fmt.Errorf("mail: authenticating to %s as %s: %w", s.Addr, s.Username, err)
 		}
 	}
+	// Known once greeted; after STARTTLS, what the server offered in the
+	// clear no longer counts, and this is the greeting through TLS.
+	c.pipelining, _ = c.client.Extension("PIPELINING")
+	c.chunking, _ = c.client.Extension("CHUNKING")
+	c.eightBit, _ = c.client.Extension("8BITMIME")
+	c.smtpUTF8, _ = c.client.Extension("SMTPUTF8")
 	return c, nil
 }
 
@@ -189,7 +168,7 @@ func (s *SMTP) dial(ctx context.Context) (*conn, error) {
 		dc.Close()
 		return nil, err
 	}
-	return &conn{client: smtp.NewClient(sc), raw: dc}, nil
+	return &conn{client: smtp.NewClient(sc), raw: dc, text: textproto.NewConn(sc)}, nil
 }
 
 // handshake secures nc with TLS, within DialTimeout, at once rather than

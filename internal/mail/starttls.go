@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -71,14 +72,40 @@ func offers(ehlo, ext string) bool {
 }
 
 // smtpError turns a refusal into the *smtp.SMTPError that go-smtp returns
-// for the same refusal later on, which tells the queue whether it lasts
-// (see permanent).
+// for the same refusal, which tells the queue whether it lasts (see
+// permanent): with the enhanced status code (RFC 2034) that leads the text
+// taken out of it, as go-smtp does.
 func smtpError(err error) error {
 	var te *textproto.Error
-	if errors.As(err, &te) {
-		return &smtp.SMTPError{Code: te.Code, Message: te.Msg}
+	if !errors.As(err, &te) {
+		return err
 	}
-	return err
+	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg}
+	if code, msg, ok := strings.Cut(te.Msg, " "); ok {
+		if ec, ok := enhancedCode(code); ok {
+			se.EnhancedCode = ec
+			// Each line of a reply repeats the code.
+			se.Message = strings.ReplaceAll(msg, "\n"+code+" ", "\n")
+		}
+	}
+	return se
+}
+
+// enhancedCode parses an enhanced status code such as 4.3.0.
+func enhancedCode(s string) (smtp.EnhancedCode, bool) {
+	var ec smtp.EnhancedCode
+	parts := strings.Split(s, ".")
+	if len(parts) != len(ec) {
+		return ec, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return ec, false
+		}
+		ec[i] = n
+	}
+	return ec, true
 }
 
 // resumed is a connection secured with STARTTLS, handed to go-smtp as if it

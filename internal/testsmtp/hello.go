@@ -55,3 +55,24 @@ func isHello(line []byte) bool {
 	verb, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
 	return bytes.EqualFold(verb, []byte("EHLO")) || bytes.EqualFold(verb, []byte("HELO"))
 }
+
+// without is a connection on which the server's answer to EHLO leaves out
+// some extensions. go-smtp's server writes each line of an answer with a
+// write of its own, so a line can be dropped whole; only lines that go on
+// ("250-"), since the last one would end the answer.
+type without struct {
+	net.Conn
+	exts []string
+}
+
+func (c *without) Write(p []byte) (int, error) {
+	if ext, ok := bytes.CutPrefix(p, []byte("250-")); ok {
+		name, _, _ := bytes.Cut(bytes.TrimRight(ext, "\r\n"), []byte(" "))
+		for _, e := range c.exts {
+			if bytes.EqualFold(name, []byte(e)) {
+				return len(p), nil
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}

@@ -38,8 +38,10 @@ type Options struct {
 	TLS string
 	// Username and Password, if set, are required (AUTH PLAIN).
 	Username, Password string
-	// RejectRcpt makes every RCPT fail with a permanent error.
+	// RejectRcpt makes every RCPT fail with a permanent error; RejectTo,
+	// every RCPT to this address.
 	RejectRcpt bool
+	RejectTo   string
 	// FailFirst makes the first FailFirst RCPTs fail with a temporary
 	// error (451), as a server that is briefly unwell: a sender that
 	// retries gets its mail through afterwards.
@@ -48,6 +50,12 @@ type Options struct {
 	// connection that was greeted already, as some servers do. It needs
 	// TLS "none" (see oneHello).
 	OneHello bool
+	// Without names extensions, such as PIPELINING or CHUNKING, that the
+	// server leaves out of its answer to EHLO, as a server without them
+	// would: go-smtp's server offers both, and takes pipelined commands
+	// whether or not it offered them. It needs TLS "none" (see without);
+	// SIZE and AUTH, which end the answer, cannot be left out.
+	Without []string
 	// Hold, if not nil, stalls every session at MAIL until it is closed,
 	// as a hung server, or lets one MAIL through for each value sent on
 	// it; Server.Held tells a test when a session stalls.
@@ -87,8 +95,8 @@ type Server struct {
 // Start starts a server on 127.0.0.1 and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if opts.OneHello && opts.TLS != "none" {
-		t.Fatal("testsmtp: OneHello needs TLS none")
+	if (opts.OneHello || opts.Without != nil) && opts.TLS != "none" {
+		t.Fatal("testsmtp: OneHello and Without need TLS none")
 	}
 	s := &Server{opts: opts, held: make(chan struct{}, 64), closed: make(chan struct{}, 64), open: map[*conn]struct{}{}}
 	cert := testcert.New(t)
@@ -204,10 +212,14 @@ func (l *listener) Accept() (net.Conn, error) {
 	defer l.srv.mu.Unlock()
 	l.srv.accepted++
 	l.srv.open[c] = struct{}{}
-	if l.srv.opts.OneHello {
-		return &oneHello{Conn: c, r: bufio.NewReader(c)}, nil
+	var served net.Conn = c
+	if l.srv.opts.Without != nil {
+		served = &without{Conn: served, exts: l.srv.opts.Without}
 	}
-	return c, nil
+	if l.srv.opts.OneHello {
+		served = &oneHello{Conn: served, r: bufio.NewReader(served)}
+	}
+	return served, nil
 }
 
 // conn is an accepted connection that leaves Server.open when it closes.
@@ -283,7 +295,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.srv.opts.RejectRcpt {
+	if s.srv.opts.RejectRcpt || to == s.srv.opts.RejectTo && to != "" {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox"}
 	}
 	s.srv.mu.Lock()
