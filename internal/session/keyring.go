@@ -62,6 +62,18 @@ type keySet struct {
 	// sessionMACs holds each key's session MAC key, by the exact encoded
 	// header a session token MACed with it carries (see sessionmac.go).
 	sessionMACs map[string]*macKey
+	// derived keeps DeriveKeys' answers by purpose: deriving takes the
+	// seed out of its JWK and runs HKDF per key, which every form post
+	// would otherwise pay (a fifth of a full login's CPU). A new reading
+	// of the ring is a new keySet, so nothing here outlives its keys.
+	derived sync.Map // purpose → *derivedKeys
+}
+
+// derivedKeys are one purpose's keys, with the key that signed when they
+// were derived: a scheduled rotation changes it without a new reading.
+type derivedKeys struct {
+	signing jwk.Key
+	keys    [][]byte
 }
 
 // ringKey is a private key with its schedule; zero times mean "always"
@@ -343,15 +355,21 @@ func (r *KeyRing) KeyID() string { return r.keys.Load().signing(r.now()).KeyID()
 // made on one (form tokens) verify on another, and no second secret needs
 // storing; MACs are made with the first and checked against all, so a
 // rotation invalidates none.
+//
+// The keys are the ring's, shared by every caller: read them, never write.
 func (r *KeyRing) DeriveKeys(purpose string) [][]byte {
 	ks := r.keys.Load()
 	signing := ks.signing(r.now())
+	if d, ok := ks.derived.Load(purpose); ok && d.(*derivedKeys).signing == signing {
+		return d.(*derivedKeys).keys
+	}
 	keys := [][]byte{deriveKey(signing, purpose)}
 	for _, k := range ks.keys {
 		if k.jwk != signing {
 			keys = append(keys, deriveKey(k.jwk, purpose))
 		}
 	}
+	ks.derived.Store(purpose, &derivedKeys{signing: signing, keys: keys})
 	return keys
 }
 

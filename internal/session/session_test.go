@@ -697,3 +697,27 @@ func TestRevokeUserOutlastsUserTokens(t *testing.T) {
 		t.Fatal("another user's token was revoked")
 	}
 }
+
+// TestDerivedKeysFollowTheSigningKey: derived keys are kept between calls,
+// and the first is the signing key's still after a rotation activates the
+// new key without a new reading of the ring, the old one following it.
+func TestDerivedKeysFollowTheSigningKey(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	r, _ := LoadKeyRing(ctx, memstorage.New(), "k", c.Now)
+	before := r.DeriveKeys("form token")
+	if again := r.DeriveKeys("form token"); &again[0][0] != &before[0][0] {
+		t.Fatal("the keys were derived again")
+	}
+	if _, err := r.Rotate(ctx, 5*time.Minute, 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.DeriveKeys("form token"); string(got[0]) != string(before[0]) || len(got) != 2 {
+		t.Fatalf("before the new key activates: %d keys, first changed %v", len(got), string(got[0]) != string(before[0]))
+	}
+	c.t = c.t.Add(5 * time.Minute)
+	after := r.DeriveKeys("form token")
+	if len(after) != 2 || string(after[0]) == string(before[0]) || string(after[1]) != string(before[0]) {
+		t.Fatalf("after activation: the new key's should come first, then the old (%d keys)", len(after))
+	}
+}
