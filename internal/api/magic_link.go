@@ -10,7 +10,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
-	"github.com/mailgate/caddy-mailgate/internal/locale"
 )
 
 // Seed 002 answers every call with {message, status, subSystem}; these are
@@ -108,7 +107,8 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		err = h.Links.RequestForClient(r.Context(), u, locale.Default, login)
+		// Seed 002 names no locale: the user's, or mailgate's default.
+		err = h.Links.RequestForClient(r.Context(), u, "", login)
 	}
 	var tooLong *flow.TooLongError
 	if errors.As(err, &tooLong) {

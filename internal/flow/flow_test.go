@@ -595,3 +595,24 @@ func TestObserverHearsOfMailsStartedAndGivenUp(t *testing.T) {
 		t.Fatalf("started %v, gave up %v; want 2 started, 1 link given up", obs.started, obs.gaveUp)
 	}
 }
+
+// An app's mail is in the locale the app asks for, or else in the user's
+// own.
+func TestClientLoginMailsInTheUsersLocale(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	users := f.flow.Users.(*directory.Directory)
+	u, err := users.Create(ctx, directory.NewUser{Email: "dora@example.com", Locale: "nl-NL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ClientLogin{ClientID: "shop", RedirectURI: "https://shop.example.com/cb"}
+	for asked, want := range map[string]string{"": "nl-NL", "nl-BE": "nl-BE"} {
+		if err := f.flow.RequestForClient(ctx, u, asked, c); err != nil {
+			t.Fatal(err)
+		}
+		if l := f.out.letters[len(f.out.letters)-1]; l.Locale != want {
+			t.Errorf("asked %q: letter in %q, want %q", asked, l.Locale, want)
+		}
+	}
+}

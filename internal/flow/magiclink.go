@@ -185,7 +185,8 @@ func (f *MagicLink) RequestForClient(ctx context.Context, u directory.User, loca
 	if err := f.Limits.PerAddress.Hit(ctx, f.Store, "mails_per_address", u.Email); err != nil {
 		return err
 	}
-	return f.send(ctx, linkPayload{Email: u.Email, Locale: locale, Client: &c})
+	// The app's locale for this mail, or else the user's own.
+	return f.send(ctx, linkPayload{Email: u.Email, Locale: cmp.Or(locale, u.Locale), Client: &c})
 }
 
 // send issues the link and mails it, returning once the mail server took
