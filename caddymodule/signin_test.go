@@ -87,6 +87,10 @@ func TestPasswordSignInThroughCaddy(t *testing.T) {
 	if page := b.get("/dashboard"); page.StatusCode != http.StatusOK || e.upstream.last(t).Get("Remote-Email") != "dana@corp.example" {
 		t.Fatalf("the protected page with the session: %s", page.Status)
 	}
+	// The user's display name reaches the app.
+	if got := e.upstream.last(t).Get("Remote-Name"); got != "Dana" {
+		t.Fatalf("Remote-Name %q, want the user's name", got)
+	}
 
 	wrong, wrongOut := e.browser(t).signIn(`{"username":"dana","password":"wrong horse battery staple","clientId":"kiosk"}`)
 	unknown, unknownOut := e.browser(t).signIn(`{"username":"nobody@example.com","password":"` + pw + `","clientId":"kiosk"}`)
