@@ -94,31 +94,9 @@ func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) error {
 // and signs them in here. A password that is too short or mistyped shows
 // the page again with the link unused.
 func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) error {
-	attempt, ok := h.guess(w, r)
-	if !ok {
-		return nil
-	}
-	defer h.settle(r, attempt)
-	secret, locale := r.PostFormValue("x"), r.PostFormValue("l")
-	err := h.EmailLinks.Reset(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"), func(login flow.Login) error {
-		h.observer().PasswordSet(login.User.ID)
-		return h.completeLogin(w, r, login)
-	})
-	retry := func(key string) error {
-		return h.render(w, r, http.StatusBadRequest, PageReset, Data{
-			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
-		})
-	}
-	switch {
-	case errors.Is(err, flow.ErrPasswordTooShort):
-		return retry("password_too_short")
-	case errors.Is(err, flow.ErrPasswordMismatch):
-		return retry("password_mismatch")
-	case errors.Is(err, flow.ErrLinkInvalid):
-		attempt.Failed()
+	return h.choosePassword(w, r, "x", PageReset, h.EmailLinks.Reset, func(locale string) error {
 		return h.emailLinkInvalid(w, r, flow.PasswordReset, locale)
-	}
-	return confirmFailed(err)
+	})
 }
 
 // revokeLink ends a link its recipient says was not for them.
