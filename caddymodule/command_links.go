@@ -114,7 +114,11 @@ func cmdEmailLink(fl caddycmd.Flags, typ flow.EmailLinkType) (int, error) {
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
-	links := m.newEmailLinks(store, users, mailer, nil)
+	allow, err := m.allowlist()
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	links := m.newEmailLinks(store, users, mailer, allow, nil)
 	err = links.Create(ctx, flow.EmailLinkRequest{UserID: u.ID, Type: typ, Locale: loc})
 	switch {
 	case errors.Is(err, flow.ErrEmailLinkExists):
@@ -125,6 +129,8 @@ func cmdEmailLink(fl caddycmd.Flags, typ flow.EmailLinkType) (int, error) {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("%s has not completed the signup: send an invitation (users invite) instead", u.Email)
 	case errors.Is(err, flow.ErrUserDisabled):
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("%s is disabled", u.Email)
+	case errors.Is(err, flow.ErrNotAdmitted):
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("%s is not admitted by the site's allow rules: a link to mailgate's pages would sign them in to a site that turns them away", u.Email)
 	case err != nil:
 		return caddy.ExitCodeFailedStartup, err
 	}

@@ -77,8 +77,9 @@ func (m *Mailgate) parseEmailLinks(d *caddyfile.Dispenser) error {
 // through the queue, since the API's answer (and the command's) promises
 // the handover. The default pages' URLs come from urls, built from
 // base_url. endSessions is nil where no session may be ended (the command
-// line, which only makes links).
-func (m *Mailgate) newEmailLinks(store ticket.Store, users *directory.Directory, mailer flow.Sender, endSessions func(ctx context.Context, userID string, before time.Time) error) *flow.EmailLinks {
+// line, which only makes links). allow is the site's allow rules, which
+// the default pages' links must fit.
+func (m *Mailgate) newEmailLinks(store ticket.Store, users *directory.Directory, mailer flow.Sender, allow flow.Allowlist, endSessions func(ctx context.Context, userID string, before time.Time) error) *flow.EmailLinks {
 	urls := m.urls()
 	return &flow.EmailLinks{
 		Store:         store,
@@ -89,6 +90,7 @@ func (m *Mailgate) newEmailLinks(store ticket.Store, users *directory.Directory,
 		InvitationTTL: time.Duration(m.EmailLinks.InvitationTTL),
 		ResetTTL:      time.Duration(m.EmailLinks.PasswordResetTTL),
 		SiteName:      m.SiteName,
+		Admits:        allow.Allows,
 		EndSessions:   endSessions,
 		Now:           now,
 		Observer:      m.observer,

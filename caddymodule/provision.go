@@ -50,6 +50,9 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(m.AllowEmails) == 0 && len(m.AllowDomains) == 0 {
+		m.logger.Warn("no allow email or allow domain configured: nobody can log in")
+	}
 	zone, err := timeZone(m.TimeZone)
 	if err != nil {
 		return err
@@ -74,7 +77,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users, allow)
 	links := m.newLinks(store, mailer, allow, users)
-	m.emailLinks = m.newEmailLinks(store, users, mailer, m.sessions.RevokeUser)
+	m.emailLinks = m.newEmailLinks(store, users, mailer, allow, m.sessions.RevokeUser)
 	codes := flow.AuthCodes{Store: store}
 	tokens, err := m.provisionAPI(r.ring, store, users, links, codes)
 	if err != nil {
@@ -345,9 +348,6 @@ func (m *Mailgate) allowlist() (flow.Allowlist, error) {
 		if name == "" || strings.ContainsAny(name, "@/ *") || !strings.Contains(name, ".") {
 			return flow.Allowlist{}, fmt.Errorf("mailgate: allow domain %q: not a domain name, or *.domain for every subdomain", d)
 		}
-	}
-	if len(emails) == 0 && len(m.AllowDomains) == 0 {
-		m.logger.Warn("no allow email or allow domain configured: nobody can log in")
 	}
 	return flow.NewAllowlist(emails, m.AllowDomains), nil
 }

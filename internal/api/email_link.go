@@ -119,6 +119,8 @@ func (h *EmailLink) Create(w http.ResponseWriter, r *http.Request) {
 		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "has not completed the signup. Password resets are for users who have; send an invitation instead."))
 	case errors.Is(err, flow.ErrUserDisabled):
 		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "is disabled."))
+	case errors.Is(err, flow.ErrNotAdmitted):
+		writeEmailLinkError(w, http.StatusUnprocessableEntity, aboutUser(id, "is not admitted by this site's allow rules. Give a urlPrefix that leads to the app's own page."))
 	default:
 		h.unavailable(w, "email-link: link not sent", err)
 	}

@@ -35,6 +35,10 @@ var (
 	ErrNotSignedUp = errors.New("flow: the user has not completed the signup, so there is no password to reset")
 	// ErrUserDisabled: a link for a user who may not sign in.
 	ErrUserDisabled = errors.New("flow: the user is disabled")
+	// ErrNotAdmitted: a link to mailgate's own pages for an address the
+	// site's allow rules do not admit, which would sign the person in to
+	// a site that turns them away.
+	ErrNotAdmitted = errors.New("flow: the site's allow rules do not admit the user")
 	// ErrNoEmailLink: the user has no live link to show or withdraw.
 	ErrNoEmailLink = errors.New("flow: the user has no email link")
 )
@@ -81,6 +85,10 @@ type EmailLinks struct {
 	InvitationTTL time.Duration
 	ResetTTL      time.Duration
 	SiteName      string
+	// Admits, if set, is the site's allow rules. A link to mailgate's own
+	// pages (no URLPrefix) signs the person in to the site, so it is for
+	// an address the rules admit; an app's own page decides for itself.
+	Admits func(email string) bool
 	// EndSessions ends every session of userID issued before before, so
 	// that a new password leaves no other device signed in
 	// (session.Manager.RevokeUser). Only Reset calls it.
@@ -160,7 +168,8 @@ func signedUp(u directory.User) bool {
 // Create makes a link for the user and mails it, and returns once the mail
 // server took the mail. It fails with directory.ErrNotFound for an unknown
 // user, ErrUserDisabled, ErrSignedUp or ErrNotSignedUp when the type does
-// not fit the user, ErrEmailLinkExists while the user has a live link, and
+// not fit the user, ErrNotAdmitted for mailgate's own pages and an address
+// the site does not admit, ErrEmailLinkExists while the user has a live link, and
 // ErrDelivery when the mail could not be sent: then no link is left, and
 // a new one may be asked for at once.
 func (f *EmailLinks) Create(ctx context.Context, req EmailLinkRequest) error {
@@ -177,6 +186,8 @@ func (f *EmailLinks) Create(ctx context.Context, req EmailLinkRequest) error {
 		return ErrSignedUp
 	case req.Type == PasswordReset && !signedUp(u):
 		return ErrNotSignedUp
+	case req.URLPrefix == "" && f.Admits != nil && !f.Admits(u.Email):
+		return ErrNotAdmitted
 	}
 	ttl := f.TTL(req.Type)
 	expires := f.Now().Add(ttl).UnixNano()

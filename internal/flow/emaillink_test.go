@@ -394,3 +394,25 @@ func TestEmailLinkConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestEmailLinkOnlyForAdmittedAddresses: a link to mailgate's own pages
+// signs the person in to the site, so it is refused for an address the
+// site's allow rules do not admit; a link to the app's own page is the
+// app's business.
+func TestEmailLinkOnlyForAdmittedAddresses(t *testing.T) {
+	ctx := context.Background()
+	f := newLinkFixture(t, memoryStore(t))
+	f.flow.Admits = NewAllowlist([]string{"alice@example.com"}, nil).Allows
+	if err := f.flow.Create(ctx, EmailLinkRequest{UserID: "u-invited", Type: Invitation}); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("mailgate's page for an address the site does not admit: %v", err)
+	}
+	if len(f.mail.sent) != 0 {
+		t.Fatalf("mailed: %+v", f.mail.sent)
+	}
+	if err := f.flow.Create(ctx, EmailLinkRequest{UserID: "u-invited", Type: Invitation, URLPrefix: "https://hr.example.com/?invitation="}); err != nil {
+		t.Fatalf("the app's own page: %v", err)
+	}
+	if err := f.flow.Create(ctx, EmailLinkRequest{UserID: "u-active", Type: PasswordReset}); err != nil {
+		t.Fatalf("an admitted address: %v", err)
+	}
+}
