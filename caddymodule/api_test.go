@@ -427,7 +427,7 @@ func TestMagicLinkResetPassword(t *testing.T) {
 			"p": pending, "password": pw, "confirm": confirm, "form_token": b.cookie("__Host-mailgate-form"),
 		})
 	}
-	if r := form("short", "short"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "at least 10") {
+	if r := form("short", "short"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "at least 15") {
 		t.Fatalf("short password: %s", r.Status)
 	}
 	if r := form("a long enough password", "a long enough passw0rd"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "not the same") {

@@ -391,8 +391,11 @@ func TestPasswordResetEndsOtherSessions(t *testing.T) {
 			"x": x, "password": pw, "confirm": confirm, "form_token": phone.cookie("__Host-mailgate-form"),
 		})
 	}
-	if r := post("short", "short"); r.StatusCode != 400 || !strings.Contains(r.body, "at least 10 characters") {
+	if r := post("short", "short"); r.StatusCode != 400 || !strings.Contains(r.body, "at least 15 characters") {
 		t.Fatalf("a short password: %s\n%s", r.Status, r.body)
+	}
+	if r := post("123456789987654321", "123456789987654321"); r.StatusCode != 400 || !strings.Contains(r.body, "common in data breaches") {
+		t.Fatalf("a common password: %s\n%s", r.Status, r.body)
 	}
 	if r := post("a long new password", "a long new password"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("resetting: %s\n%s", r.Status, r.body)

@@ -12,6 +12,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/memstorage"
+	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -489,17 +490,21 @@ func TestPasswordStep(t *testing.T) {
 	if _, err := completeStep(ctx, step, secret, "short", "short"); !errors.Is(err, ErrPasswordTooShort) {
 		t.Fatalf("short password: err = %v", err)
 	}
-	if _, err := completeStep(ctx, step, secret, "long enough 1", "long enough 2"); !errors.Is(err, ErrPasswordMismatch) {
+	if _, err := completeStep(ctx, step, secret, "long enough phrase 1", "long enough phrase 2"); !errors.Is(err, ErrPasswordMismatch) {
 		t.Fatalf("mismatch: err = %v", err)
 	}
-	login, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1")
+	var weak *PasswordRulesError
+	if _, err := completeStep(ctx, step, secret, "123456789987654321", "123456789987654321"); !errors.As(err, &weak) || weak.Rules[0] != password.RuleCommon {
+		t.Fatalf("a common password: err = %v", err)
+	}
+	login, err := completeStep(ctx, step, secret, "long enough phrase 1", "long enough phrase 1")
 	if err != nil || login.User.ID != u.ID || login.Locale != "nl-NL" || login.Client == nil || *login.Client != c {
 		t.Fatalf("the refused attempts used the step up, or the login came back wrong: %+v, %v", login, err)
 	}
 	if stored, _ := users.ByID(ctx, u.ID); stored.PasswordHash == "" {
 		t.Fatal("no password stored")
 	}
-	if _, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1"); !errors.Is(err, ErrLinkInvalid) {
+	if _, err := completeStep(ctx, step, secret, "long enough phrase 1", "long enough phrase 1"); !errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("second use of the step: err = %v, want ErrLinkInvalid", err)
 	}
 }

@@ -4,19 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
-)
-
-// The password policy follows NIST SP 800-63B: a floor on length (raised
-// from 8 to 10), a ceiling only to bound hashing work, no composition rules.
-const (
-	MinPasswordLength = 10
-	MaxPasswordBytes  = 1024
 )
 
 // Errors of a chosen password. The pending step is not used up by them, so
@@ -99,13 +93,33 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string,
 	})
 }
 
+// PasswordRulesError is a chosen password that breaks the policy
+// (password.Policy, NIST SP 800-63B-4): the rules it breaks.
+type PasswordRulesError struct{ Rules []password.Rule }
+
+func (e *PasswordRulesError) Error() string {
+	names := make([]string, len(e.Rules))
+	for i, r := range e.Rules {
+		names[i] = string(r)
+	}
+	return "flow: the password breaks the policy: " + strings.Join(names, ", ")
+}
+
+// Is makes a password that is too short ErrPasswordTooShort.
+func (e *PasswordRulesError) Is(target error) bool {
+	return target == ErrPasswordTooShort && slices.Contains(e.Rules, password.RuleTooShort)
+}
+
 // checkNewPassword holds a chosen password to the policy, for every page
-// where one is chosen (this step, a password reset).
+// where one is chosen (this step, a password reset): a *PasswordRulesError,
+// or ErrPasswordMismatch when the two differ. The pages check before the
+// secret is used, so the account's own name is not among the rules' words
+// here; the sign-in flows that know it pass it.
 func checkNewPassword(pw, confirm string) error {
-	switch {
-	case utf8.RuneCountInString(pw) < MinPasswordLength || len(pw) > MaxPasswordBytes:
-		return ErrPasswordTooShort
-	case pw != confirm:
+	if broken := (password.Policy{}).Check(pw); len(broken) > 0 {
+		return &PasswordRulesError{Rules: broken}
+	}
+	if pw != confirm {
 		return ErrPasswordMismatch
 	}
 	return nil

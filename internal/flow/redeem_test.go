@@ -98,11 +98,11 @@ func TestFailedPasswordStepKeepsTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.readOnly = true
-	if _, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1"); err == nil || errors.Is(err, ErrLinkInvalid) {
+	if _, err := completeStep(ctx, step, secret, "long enough phrase 1", "long enough phrase 1"); err == nil || errors.Is(err, ErrLinkInvalid) {
 		t.Fatalf("setting a password with the storage read-only: %v, want a failure that keeps the step", err)
 	}
 	st.readOnly = false
-	if login, err := completeStep(ctx, step, secret, "long enough 1", "long enough 1"); err != nil || login.User.ID != u.ID {
+	if login, err := completeStep(ctx, step, secret, "long enough phrase 1", "long enough phrase 1"); err != nil || login.User.ID != u.ID {
 		t.Fatalf("pressing again once the storage is back: %+v, %v", login, err)
 	}
 }

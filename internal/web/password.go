@@ -52,9 +52,11 @@ func (h *Handler) choosePassword(w http.ResponseWriter, r *http.Request, field, 
 			FormToken: h.Forms.Token(w, r), Secret: secret, Locale: locale, Error: key,
 		})
 	}
+	var weak *flow.PasswordRulesError
 	switch {
-	case errors.Is(err, flow.ErrPasswordTooShort):
-		return retry("password_too_short")
+	case errors.As(err, &weak):
+		// The first rule broken: its sentence says what to do.
+		return retry("password_" + string(weak.Rules[0]))
 	case errors.Is(err, flow.ErrPasswordMismatch):
 		return retry("password_mismatch")
 	case errors.Is(err, flow.ErrLinkInvalid):
