@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -139,6 +140,10 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseAllow(d)
 		case "session_ttl":
 			return checked(d, durationArg(d, &m.SessionTTL), func() error { return checkSessionTTL(m.SessionTTL) })
+		case "persistent_session_ttl":
+			return checked(d, durationArg(d, &m.PersistentSessionTTL), func() error {
+				return checkPersistentSessionTTL(m.PersistentSessionTTL, cmp.Or(m.SessionTTL, caddy.Duration(defaultSessionTTL)))
+			})
 		case "session_cache":
 			return checked(d, intArg(d, &m.SessionCache), func() error { return checkSessionCache(m.SessionCache) })
 		case "key_rotation":

@@ -170,7 +170,9 @@ func (r *cliRealm) admin() *admin.Users {
 	if r.store != nil {
 		var ttl, tokenTTL time.Duration
 		for _, m := range r.handlers {
-			ttl = max(ttl, time.Duration(m.SessionTTL))
+			// A persistent session lasts 30 days unless the config says
+			// otherwise: cut-offs must outlast it.
+			ttl = max(ttl, time.Duration(m.SessionTTL), time.Duration(cmp.Or(m.PersistentSessionTTL, caddy.Duration(maxSessionTTL))))
 			tokenTTL = max(tokenTTL, m.longestProjectTokenTTL())
 		}
 		a.Sessions = session.NewManager(session.Config{

@@ -333,6 +333,7 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"unknown scope", "client shop {\nsecret x\nscopes everything\n}", `unknown scope "everything"`},
 		{"client without a secret", "client shop {\nscopes login_email\n}", `client "shop": a secret or secret_hash is required`},
 		{"sign-in client origin with a path", "client kiosk {\nsign_in\ncors_origin https://kiosk.example.com/app\n}", "must be an origin"},
+		{"persistent_session_ttl under session_ttl", "persistent_session_ttl 1h", "persistent_session_ttl 1h0m0s: must be between session_ttl (12h0m0s) and 720h"},
 		{"password_hashing_memory too small", "password_hashing_memory 1MiB", "must be at least 19MiB"},
 		{"redirect uri over http", "client shop {\nsecret x\nredirect_uri http://shop.example.com/cb\n}", "must use https"},
 		{"tiny store", "store memory {\nmax_memory 1MiB\n}", "must be at least 2MiB"},

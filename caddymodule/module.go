@@ -75,6 +75,12 @@ type Mailgate struct {
 	// SessionTTL is how long a session lasts, 1m to 30 days. Default: 12h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
+	// PersistentSessionTTL is how long a session lasts that the person
+	// asked to keep (seed 004's `persistent`): its cookie outlives the
+	// browser, with this lifetime. session_ttl to 30 days (NIST SP
+	// 800-63B-4's limit for reauthentication at AAL1). Default: 30 days.
+	PersistentSessionTTL caddy.Duration `json:"persistent_session_ttl,omitempty"`
+
 	// SessionCache is how many verified sessions this handler remembers,
 	// so that a returning session costs a lookup instead of a MAC check
 	// and a read of the user. When it is full, the sessions seen once are

@@ -120,12 +120,13 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory, allow flow.Allowlist) {
 	m.headers = newHeaderSet(m.IdentityHeaders)
 	m.sessions = session.NewManager(session.Config{
-		Signer:      session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
-		TTL:         time.Duration(m.SessionTTL),
-		Revocations: revocations,
-		Identities:  newIdentities(users, allow, now),
-		Prepare:     m.headers.prepare,
-		CacheSize:   m.SessionCache,
+		Signer:        session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
+		TTL:           time.Duration(m.SessionTTL),
+		PersistentTTL: time.Duration(m.PersistentSessionTTL),
+		Revocations:   revocations,
+		Identities:    newIdentities(users, allow, now),
+		Prepare:       m.headers.prepare,
+		CacheSize:     m.SessionCache,
 		// with_logout must outlast the longest-lived user JWT.
 		UserTokenTTL: m.longestProjectTokenTTL(),
 	})
@@ -204,6 +205,12 @@ func (m *Mailgate) applyDefaults() error {
 		m.LinkTTL = caddy.Duration(defaultLinkTTL)
 	}
 	if err := checkSessionTTL(m.SessionTTL); err != nil {
+		return err
+	}
+	if m.PersistentSessionTTL == 0 {
+		m.PersistentSessionTTL = caddy.Duration(maxSessionTTL)
+	}
+	if err := checkPersistentSessionTTL(m.PersistentSessionTTL, m.SessionTTL); err != nil {
 		return err
 	}
 	if m.SessionCache == 0 {
@@ -295,6 +302,13 @@ func checkSessionCache(n int) error {
 func checkSessionTTL(d caddy.Duration) error {
 	if d < caddy.Duration(time.Minute) || d > caddy.Duration(maxSessionTTL) {
 		return fmt.Errorf("mailgate: session_ttl %s: must be between 1m and 720h (30 days)", time.Duration(d))
+	}
+	return nil
+}
+
+func checkPersistentSessionTTL(d, sessionTTL caddy.Duration) error {
+	if d < sessionTTL || d > caddy.Duration(maxSessionTTL) {
+		return fmt.Errorf("mailgate: persistent_session_ttl %s: must be between session_ttl (%s) and 720h (30 days)", time.Duration(d), time.Duration(sessionTTL))
 	}
 	return nil
 }

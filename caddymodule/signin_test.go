@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,25 @@ func TestPasswordSignInThroughCaddy(t *testing.T) {
 	// The user's display name reaches the app.
 	if got := e.upstream.last(t).Get("Remote-Name"); got != "Dana" {
 		t.Fatalf("Remote-Name %q, want the user's name", got)
+	}
+
+	// "Keep me signed in": a cookie that outlives the browser, for
+	// persistent_session_ttl (30 days by default); without it, one that
+	// does not.
+	for persistent, want := range map[bool]time.Duration{false: 0, true: 30 * 24 * time.Hour} {
+		r, _ := e.browser(t).signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk","persistent":` + strconv.FormatBool(persistent) + `}`)
+		var session *http.Cookie
+		for _, c := range r.Cookies() {
+			if c.Name == "__Host-mailgate" {
+				session = c
+			}
+		}
+		if session == nil {
+			t.Fatalf("persistent %v: no session cookie", persistent)
+		}
+		if left := time.Until(session.Expires); (want == 0) != session.Expires.IsZero() || (want != 0 && (left < want-time.Minute || left > want+time.Minute)) {
+			t.Fatalf("persistent %v: the cookie expires %v", persistent, session.Expires)
+		}
 	}
 
 	wrong, wrongOut := e.browser(t).signIn(`{"username":"dana","password":"wrong horse battery staple","clientId":"kiosk"}`)

@@ -37,9 +37,11 @@ type Credentials interface {
 	Check(ctx context.Context, who flow.Requester, username, pw string) (directory.User, error)
 }
 
-// SessionIssuer starts a session (session.Manager).
+// SessionIssuer starts a session (session.Manager): one that ends with the
+// browser, or, when the person asked to keep it, a persistent one.
 type SessionIssuer interface {
 	Issue(userID string) (token string, expiry time.Time, err error)
+	IssuePersistent(userID string) (token string, expiry time.Time, err error)
 }
 
 // SignIn serves seed 004.
@@ -233,7 +235,11 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	case err != nil:
 		return h.unavailable(w, err)
 	}
-	token, expiry, err := h.Sessions.Issue(u.ID)
+	issue := h.Sessions.Issue
+	if req.Persistent {
+		issue = h.Sessions.IssuePersistent
+	}
+	token, expiry, err := issue(u.ID)
 	if err != nil {
 		return h.unavailable(w, err)
 	}

@@ -41,6 +41,10 @@ func (fakeIssuer) Issue(string) (string, time.Time, error) {
 	return "session-token", time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC), nil
 }
 
+func (fakeIssuer) IssuePersistent(string) (string, time.Time, error) {
+	return "kept-token", time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), nil
+}
+
 func newSignInAPI() http.Handler {
 	return Routes("/.mailgate", nil, &SignIn{
 		Clients: map[string]*SignInClient{
@@ -97,7 +101,7 @@ func TestSignInDone(t *testing.T) {
 	for _, c := range w.Result().Cookies() {
 		byName[c.Name] = c
 	}
-	if s := byName["__Host-mailgate"]; s == nil || s.Expires.IsZero() {
+	if s := byName["__Host-mailgate"]; s == nil || s.Value != "kept-token" || !s.Expires.Equal(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("persistent session cookie: %v", s)
 	}
 	if u := byName["__Host-mailgate-username"]; u == nil || u.Value != "alice" || !u.Secure || u.Path != "/" {

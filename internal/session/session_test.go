@@ -721,3 +721,32 @@ func TestDerivedKeysFollowTheSigningKey(t *testing.T) {
 		t.Fatalf("after activation: the new key's should come first, then the old (%d keys)", len(after))
 	}
 }
+
+// A session the person asked to keep lasts PersistentTTL, and verifies
+// past the ordinary TTL; an ordinary one does not, and a token that claims
+// more than the longest lifetime is refused.
+func TestPersistentSessionsLastLonger(t *testing.T) {
+	f := newFixture(t)
+	f.m = NewManager(Config{Signer: f.signer(), TTL: time.Hour, PersistentTTL: 30 * 24 * time.Hour, Revocations: f.store, Identities: users})
+	kept, exp, err := f.m.IssuePersistent(alice.UserID)
+	if err != nil || !exp.Equal(f.clock.t.Add(30*24*time.Hour)) {
+		t.Fatalf("persistent: expiry %v, %v", exp, err)
+	}
+	ordinary, _, _ := f.m.Issue(alice.UserID)
+	f.clock.t = f.clock.t.Add(2 * time.Hour)
+	if _, err := f.m.Verify(context.Background(), kept); err != nil {
+		t.Fatalf("a persistent session after 2h: %v", err)
+	}
+	if _, err := f.m.Verify(context.Background(), ordinary); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an ordinary session after 2h: %v", err)
+	}
+	f.clock.t = f.clock.t.Add(30 * 24 * time.Hour)
+	if _, err := f.m.Verify(context.Background(), kept); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a persistent session after 30 days: %v", err)
+	}
+	// Without PersistentTTL, a persistent session is an ordinary one.
+	plain := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: users})
+	if _, exp, _ := plain.IssuePersistent(alice.UserID); !exp.Equal(f.clock.t.Add(time.Hour)) {
+		t.Fatalf("persistent without PersistentTTL: expiry %v", exp)
+	}
+}

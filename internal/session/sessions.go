@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -69,8 +70,11 @@ type Identities interface {
 
 // Manager issues, verifies and revokes sessions.
 type Manager struct {
-	signer      Signer
-	ttl         time.Duration
+	signer        Signer
+	ttl           time.Duration
+	persistentTTL time.Duration
+	// maxTTL is the longest lifetime a session token may claim.
+	maxTTL      time.Duration
 	revocations Revocations
 	identities  Identities
 	prepare     func(*Session) any
@@ -95,25 +99,41 @@ type Config struct {
 	// UserTokenRevoked checks, when it is longer than TTL: RevokeUser's
 	// cut-off then lasts until the last of them expires.
 	UserTokenTTL time.Duration
+	// PersistentTTL is the lifetime of a session the person asked to keep
+	// (IssuePersistent); zero: TTL.
+	PersistentTTL time.Duration
 }
 
 // NewManager returns a Manager for cfg.
 func NewManager(cfg Config) *Manager {
+	persistent := cmp.Or(cfg.PersistentTTL, cfg.TTL)
 	return &Manager{
-		signer:      cfg.Signer,
-		ttl:         cfg.TTL,
-		revocations: cfg.Revocations,
-		identities:  cfg.Identities,
-		prepare:     cfg.Prepare,
-		revokeFor:   max(cfg.TTL, cfg.UserTokenTTL),
-		cache:       newVerifiedCache(cfg.CacheSize),
+		signer:        cfg.Signer,
+		ttl:           cfg.TTL,
+		persistentTTL: persistent,
+		maxTTL:        max(cfg.TTL, persistent),
+		revocations:   cfg.Revocations,
+		identities:    cfg.Identities,
+		prepare:       cfg.Prepare,
+		revokeFor:     max(cfg.TTL, persistent, cfg.UserTokenTTL),
+		cache:         newVerifiedCache(cfg.CacheSize),
 	}
 }
 
 // Issue creates a session for the user and returns its signed token, which
 // names the user and the session by id and nothing else.
 func (m *Manager) Issue(userID string) (token string, expiry time.Time, err error) {
-	expiry = m.signer.Now().Add(m.ttl).Truncate(time.Second)
+	return m.issue(userID, m.ttl)
+}
+
+// IssuePersistent is Issue for a session the person asked to keep ("keep
+// me signed in"): it lasts PersistentTTL.
+func (m *Manager) IssuePersistent(userID string) (token string, expiry time.Time, err error) {
+	return m.issue(userID, m.persistentTTL)
+}
+
+func (m *Manager) issue(userID string, ttl time.Duration) (token string, expiry time.Time, err error) {
+	expiry = m.signer.Now().Add(ttl).Truncate(time.Second)
 	t := jwt.New()
 	_ = t.Set(jwt.SubjectKey, userID)
 	_ = t.Set(jwt.ExpirationKey, expiry)
@@ -169,7 +189,7 @@ func tokenKey(token string) [32]byte {
 }
 
 func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
-	c, err := m.signer.verifySession(token, m.ttl)
+	c, err := m.signer.verifySession(token, m.maxTTL)
 	if err != nil {
 		return nil, err
 	}
