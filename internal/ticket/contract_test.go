@@ -125,7 +125,7 @@ func testStoreContract(t *testing.T, open backend) {
 			key := fmt.Sprintf("one:r%d", round)
 			var wins atomic.Int32
 			var wg sync.WaitGroup
-			for range 8 {
+			for range 50 {
 				wg.Go(func() {
 					if ok, err := s.PutNew(ctx, key, []byte("v"), time.Minute); ok && err == nil {
 						wins.Add(1)
