@@ -411,6 +411,9 @@ func (f *EmailLinks) Reset(ctx context.Context, secret, pw, confirm string, use 
 		return err
 	}
 	return f.use(ctx, secret, PasswordReset, func(l EmailLink) error {
+		if err := checkOwnWords(pw, l.User); err != nil {
+			return err
+		}
 		if err := f.Users.SetPassword(ctx, l.UserID, password.New(pw).String()); err != nil {
 			return err
 		}

@@ -313,6 +313,12 @@ func TestEmailLinkAcceptAndReset(t *testing.T) {
 	if err := f.flow.Reset(ctx, reset, "long enough password", "long enough passwore", nil); !errors.Is(err, ErrPasswordMismatch) {
 		t.Fatalf("a mistyped password: %v", err)
 	}
+	// The account's own address is refused once the link shows whose it
+	// is, and the link stays usable.
+	var weak *PasswordRulesError
+	if err := f.flow.Reset(ctx, reset, "Alice@Example.com!!", "Alice@Example.com!!", nil); !errors.As(err, &weak) || weak.Rules[0] != password.RuleContext {
+		t.Fatalf("the account's own address as the password: %v", err)
+	}
 	if err := f.flow.Reset(ctx, reset, "long enough password", "long enough password", func(l Login) error { login = l; return nil }); err != nil {
 		t.Fatal(err)
 	}

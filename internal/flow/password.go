@@ -85,6 +85,9 @@ func (p *PasswordStep) Complete(ctx context.Context, secret, pw, confirm string,
 		if err != nil {
 			return err
 		}
+		if err := checkOwnWords(pw, u); err != nil {
+			return err
+		}
 		if err := p.Users.SetPassword(ctx, pending.UserID, password.New(pw).String()); err != nil {
 			return err
 		}
@@ -110,11 +113,21 @@ func (e *PasswordRulesError) Is(target error) bool {
 	return target == ErrPasswordTooShort && slices.Contains(e.Rules, password.RuleTooShort)
 }
 
+// checkOwnWords refuses a password that is the account's own username or
+// address (RuleContext), once the account is known: checkNewPassword ran
+// before the secret was used and could not know it.
+func checkOwnWords(pw string, u directory.User) error {
+	if password.IsAbout(pw, u.Username, u.Email) {
+		return &PasswordRulesError{Rules: []password.Rule{password.RuleContext}}
+	}
+	return nil
+}
+
 // checkNewPassword holds a chosen password to the policy, for every page
 // where one is chosen (this step, a password reset): a *PasswordRulesError,
 // or ErrPasswordMismatch when the two differ. The pages check before the
-// secret is used, so the account's own name is not among the rules' words
-// here; the sign-in flows that know it pass it.
+// secret is used, so the account's own name is checked afterwards
+// (checkOwnWords), with the secret put back when it fails.
 func checkNewPassword(pw, confirm string) error {
 	if broken := (password.Policy{}).Check(pw); len(broken) > 0 {
 		return &PasswordRulesError{Rules: broken}

@@ -28,9 +28,6 @@ func NewHashing(budget int64, wait time.Duration) *Hashing {
 	return &Hashing{slots: make(chan struct{}, max(1, budget/HashMemory)), wait: wait}
 }
 
-// Slots is how many hashes may run at once.
-func (h *Hashing) Slots() int { return cap(h.slots) }
-
 // Do runs hash once a slot is free, or returns ErrBusy after the wait (or
 // ctx's error, when the request is gone first).
 func (h *Hashing) Do(ctx context.Context, hash func()) error {

@@ -1,7 +1,6 @@
 package password
 
 import (
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,8 +28,8 @@ const (
 	defaultMaxLength      = 256
 )
 
-// Rule names a rule a password broke. Contracts show its text (Sentence)
-// or list its name.
+// Rule names a rule a password broke; each contract says it in its own
+// words (the pages have a sentence per rule and locale).
 type Rule string
 
 // The rules.
@@ -50,26 +49,6 @@ const (
 	// RuleRepetitive: one character over and over.
 	RuleRepetitive Rule = "repetitive"
 )
-
-// Sentence says what a rule asks, for people, in English; pages translate
-// the rule's name.
-func (r Rule) Sentence(p Policy) string {
-	switch r {
-	case RuleTooShort:
-		return "use at least " + strconv.Itoa(p.minLength()) + " characters"
-	case RuleTooLong:
-		return "use at most " + strconv.Itoa(p.maxLength()) + " characters"
-	case RuleNotText:
-		return "use letters, digits, punctuation and spaces only"
-	case RuleCommon:
-		return "this password is common in breaches; choose another"
-	case RuleContext:
-		return "do not use your own name, address or the site's name"
-	case RuleRepetitive:
-		return "do not repeat one character"
-	}
-	return string(r)
-}
 
 func (p Policy) minLength() int {
 	if p.MinLength == 0 {
@@ -104,7 +83,7 @@ func (p Policy) Check(pw string, context ...string) []Rule {
 	if common(pw) {
 		broken = append(broken, RuleCommon)
 	}
-	if isContext(pw, context) {
+	if IsAbout(pw, context...) {
 		broken = append(broken, RuleContext)
 	}
 	if first, _ := utf8.DecodeRuneInString(pw); strings.Trim(pw, string(first)) == "" {
@@ -113,10 +92,12 @@ func (p Policy) Check(pw string, context ...string) []Rule {
 	return broken
 }
 
-// isContext reports whether pw is one of the words, or one of their parts
+// IsAbout reports whether pw is one of the words, or one of their parts
 // (an address's local part and domain labels), once case, digits and
-// punctuation are set aside: "Alice-2026!" for alice@example.com.
-func isContext(pw string, words []string) bool {
+// punctuation are set aside: "Alice-2026!" for alice@example.com. Check
+// runs it with its context; a caller that learns the words only later (a
+// page that checks before it uses its link) runs it then.
+func IsAbout(pw string, words ...string) bool {
 	core := letters(pw)
 	if core == "" {
 		return false

@@ -49,9 +49,3 @@ func TestPolicyNormalizes(t *testing.T) {
 		t.Fatalf("fullwidth password: %v", got)
 	}
 }
-
-func TestSentences(t *testing.T) {
-	if s := RuleTooShort.Sentence(Policy{}); s != "use at least 15 characters" {
-		t.Fatalf("too short: %q", s)
-	}
-}
