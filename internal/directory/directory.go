@@ -51,6 +51,10 @@ type User struct {
 	// password; empty for link-only accounts.
 	PasswordHash string    `json:"password_hash,omitempty"`
 	PasswordSet  time.Time `json:"password_set,omitzero"`
+	// PasswordExpired is an operator's order to replace the password at
+	// the next password sign-in (seed 004's expired_password step);
+	// storing a new password (SetPassword) clears it.
+	PasswordExpired bool `json:"password_expired,omitempty"`
 }
 
 // Storage is where users are kept. Caddy's storage modules satisfy it.
@@ -184,6 +188,7 @@ func (d *Directory) SetPassword(ctx context.Context, id, hash string) error {
 	}
 	u.PasswordHash = hash
 	u.PasswordSet = d.now().UTC()
+	u.PasswordExpired = false
 	return d.put(ctx, u)
 }
 
