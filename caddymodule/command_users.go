@@ -38,7 +38,7 @@ const cliBy = "command line"
 // running server and across a cluster.
 func usersCommand() *cobra.Command {
 	users := &cobra.Command{
-		Use:   "users list|add|show|disable|enable|delete|invite|reset",
+		Use:   "users list|add|show|disable|enable|delete|invite|reset|expire-password",
 		Short: "Lists, adds, shows, disables, enables and deletes users; mails invitations and resets",
 		Long: `
 Manages the users of a mailgate realm in the storage the config names, so
@@ -61,6 +61,7 @@ command cannot reach; use the users API there (docs/users.md).
 		userCommand("disable <id|email>", "Disables a user and ends their sessions, links and codes", cobra.ExactArgs(1), cmdUsersDisable),
 		userCommand("enable <id|email>", "Enables a disabled user", cobra.ExactArgs(1), cmdUsersEnable),
 		userCommand("delete <id|email>", "Deletes a user and ends their sessions, links and codes", cobra.ExactArgs(1), cmdUsersDelete),
+		userCommand("expire-password <id|email>", "Makes a user replace their password at the next password sign-in", cobra.ExactArgs(1), cmdUsersExpirePassword),
 	)
 	addLinkCommands(users)
 	return users
@@ -211,6 +212,8 @@ func cliError(err error) error {
 		return errors.New("another user has this email address")
 	case errors.Is(err, directory.ErrUsernameTaken):
 		return errors.New("another user has this username")
+	case errors.Is(err, admin.ErrNoPassword):
+		return errors.New("this user has no password to expire")
 	}
 	return err
 }
@@ -266,6 +269,16 @@ func cmdUsersDelete(fl caddycmd.Flags) (int, error) {
 		}
 		u.Status = statusDeleted
 		return u, nil
+	})
+}
+
+func cmdUsersExpirePassword(fl caddycmd.Flags) (int, error) {
+	return runOnRealm(fl, false, func(ctx context.Context, a *admin.Users) (any, error) {
+		u, err := a.Lookup(ctx, fl.Arg(0))
+		if err != nil {
+			return nil, err
+		}
+		return a.ExpirePassword(ctx, u.ID)
 	})
 }
 

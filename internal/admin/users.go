@@ -277,3 +277,21 @@ func checkLocale(l string) (string, error) {
 	}
 	return canon, nil
 }
+
+// ErrNoPassword is an account without a password, which has none to
+// expire.
+var ErrNoPassword = errors.New("admin: the user has no password")
+
+// ExpirePassword makes the user with id replace their password at the
+// next password sign-in (seed 004's expired_password step), before any
+// session starts; sessions that run go on. Storing a new password ends
+// the order.
+func (a *Users) ExpirePassword(ctx context.Context, id string) (directory.User, error) {
+	return a.Directory.Update(ctx, id, func(u *directory.User) error {
+		if u.PasswordHash == "" {
+			return ErrNoPassword
+		}
+		u.PasswordExpired = true
+		return nil
+	})
+}
