@@ -104,9 +104,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        force_create
 //	        scopes            <scope...>
 //	        sign_in
+//	        ask_persist
 //	        cors_origin       <origin...>
 //	    }
 //	    password_hashing_memory <size>
+//	    password_max_age <duration>
 //	}
 //
 // Every subdirective but allow and client may appear once. Durations take
@@ -173,6 +175,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			m.PasswordHashingMemory = int64(size)
 			return checked(d, nil, func() error { return checkHashingMemory(m.PasswordHashingMemory) })
+		case "password_max_age":
+			return checked(d, durationArg(d, &m.PasswordMaxAge), func() error { return checkPasswordMaxAge(m.PasswordMaxAge) })
 		case "email_links":
 			return m.parseEmailLinks(d)
 		case "client":
@@ -336,6 +340,12 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			c.SignIn = true
+			return nil
+		case "ask_persist":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.AskPersist = true
 			return nil
 		case "cors_origin":
 			c.CORSOrigins = d.RemainingArgs()

@@ -68,6 +68,12 @@ type ClientConfig struct {
 	// scopes nor redirect URIs.
 	SignIn bool `json:"sign_in,omitempty"`
 
+	// AskPersist makes the client's sign-ins stop at a "keep me signed
+	// in" step (`next: "persist"`) after the password, which the app
+	// finishes with `{prefix}/api/account/login-persist`; login's own
+	// `persistent` is then not used. Only with SignIn. Default: off.
+	AskPersist bool `json:"ask_persist,omitempty"`
+
 	// CORSOrigins are the origins (`https://host[:port]`) whose pages may
 	// call the sign-in API for the client, with cookies.
 	CORSOrigins []string `json:"cors_origins,omitempty"`
@@ -94,6 +100,9 @@ func (c ClientConfig) check() error {
 	}
 	if c.browserOnly() && (!c.SignIn || len(c.Scopes) > 0 || len(c.RedirectURIs) > 0) {
 		return fmt.Errorf("mailgate: client %q: a secret or secret_hash is required (only a sign_in client without scopes or redirect_uri goes without)", c.ID)
+	}
+	if c.AskPersist && !c.SignIn {
+		return fmt.Errorf("mailgate: client %q: ask_persist needs sign_in", c.ID)
 	}
 	for _, o := range c.CORSOrigins {
 		if err := checkOrigin(o); err != nil {

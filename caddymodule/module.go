@@ -136,6 +136,13 @@ type Mailgate struct {
 	// requests. At least 19 MiB.
 	PasswordHashingMemory int64 `json:"password_hashing_memory,omitempty"`
 
+	// PasswordMaxAge is how old a password may get before the next
+	// password sign-in must replace it (seed 004's `next:
+	// "expired_password"`), at least 24h. Default: 0, passwords do not
+	// age, as NIST SP 800-63B-4 advises; the operator can still expire one
+	// user's password (`caddy mailgate users expire-password`).
+	PasswordMaxAge caddy.Duration `json:"password_max_age,omitempty"`
+
 	// IdentityHeaders names the request headers that carry the identity to
 	// the upstream. Incoming copies of them, in any case and with `_` for
 	// `-`, are always removed.

@@ -242,6 +242,9 @@ func (m *Mailgate) applyDefaults() error {
 			return err
 		}
 	}
+	if err := checkPasswordMaxAge(m.PasswordMaxAge); err != nil {
+		return err
+	}
 	if err := m.checkProjects(); err != nil {
 		return err
 	}

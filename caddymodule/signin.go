@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/mailgate/caddy-mailgate/internal/clientapi"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
-	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/password"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
 const (
@@ -19,6 +21,15 @@ const (
 	hashingWait = time.Second
 )
 
+// checkPasswordMaxAge refuses an age so short that a password could expire
+// between its setting and the next sign-in.
+func checkPasswordMaxAge(d caddy.Duration) error {
+	if d != 0 && time.Duration(d) < 24*time.Hour {
+		return fmt.Errorf("mailgate: password_max_age %s: must be at least 24h, or 0 for passwords that do not age", time.Duration(d))
+	}
+	return nil
+}
+
 func checkHashingMemory(n int64) error {
 	if n < password.HashMemory {
 		return fmt.Errorf("mailgate: password_hashing_memory %d bytes: must be at least 19MiB, the memory of one check", n)
@@ -28,11 +39,11 @@ func checkHashingMemory(n int64) error {
 
 // provisionSignIn builds seed 004's sign-in for the clients that may sign
 // people in; nil when none may, so that its route is not mounted.
-func (m *Mailgate) provisionSignIn(store limit.FailureCounter, users *directory.Directory, allow flow.Allowlist) *clientapi.SignIn {
+func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Directory, allow flow.Allowlist) *clientapi.SignIn {
 	clients := make(map[string]*clientapi.SignInClient, len(m.Clients))
 	someSignIn := false
 	for _, c := range m.Clients {
-		clients[c.ID] = &clientapi.SignInClient{ID: c.ID, SignIn: c.SignIn, CORSOrigins: c.CORSOrigins}
+		clients[c.ID] = &clientapi.SignInClient{ID: c.ID, SignIn: c.SignIn, AskPersist: c.AskPersist, CORSOrigins: c.CORSOrigins}
 		someSignIn = someSignIn || c.SignIn
 	}
 	if !someSignIn {
@@ -41,14 +52,25 @@ func (m *Mailgate) provisionSignIn(store limit.FailureCounter, users *directory.
 	if m.PasswordHashingMemory == 0 {
 		m.PasswordHashingMemory = defaultHashingMemory
 	}
+	// The new passwords of expired ones share the sign-ins' bound.
+	hashing := password.NewHashing(m.PasswordHashingMemory, hashingWait)
 	return &clientapi.SignIn{
 		Clients: clients,
 		Credentials: &flow.SignIn{
 			Users:     users,
 			Allowlist: allow,
-			Hashing:   password.NewHashing(m.PasswordHashingMemory, hashingWait),
+			Hashing:   hashing,
 			Limits:    m.Limits.signInLimits(store),
 			Observer:  m.observer,
+		},
+		Steps: &flow.SignInSteps{
+			Store:          store,
+			Users:          users,
+			Hashing:        hashing,
+			PasswordMaxAge: time.Duration(m.PasswordMaxAge),
+			Failures:       m.Limits.failures(store),
+			EndSessions:    m.sessions.RevokeUser,
+			Now:            now,
 		},
 		Sessions: m.sessions,
 		Tenant:   m.Realm,

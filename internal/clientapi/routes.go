@@ -33,5 +33,15 @@ func Routes(prefix string, codes *EmailCode, signIn *SignIn) *http.ServeMux {
 			method: http.MethodPost, app: signIn.call, serve: signIn.login, write: writeSignInError, credentials: true,
 		})
 	}
+	if signIn != nil && signIn.Steps != nil {
+		step := func(method, path string, serve func(http.ResponseWriter, *http.Request, struct{}) *Error) {
+			handle(method, path, endpoint[struct{}]{method: method, app: signIn.anyClient, serve: serve, write: writeSignInError, credentials: true})
+		}
+		step(http.MethodGet, "/api/account/login-resume", signIn.resume)
+		step(http.MethodPost, "/api/account/login-persist", signIn.persist)
+		handle(http.MethodPost, "/api/account/update-expired-password", endpoint[*expiredCall]{
+			method: http.MethodPost, app: signIn.expiredCall, serve: signIn.updateExpired, write: writeSignInError, credentials: true,
+		})
+	}
 	return mux
 }

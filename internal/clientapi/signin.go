@@ -28,6 +28,9 @@ import (
 type SignInClient struct {
 	ID     string
 	SignIn bool
+	// AskPersist offers "keep me signed in" as a step of its own (next
+	// "persist") rather than taking login's persistent.
+	AskPersist bool
 	// CORSOrigins are the origins whose pages may call for the client.
 	CORSOrigins []string
 }
@@ -60,6 +63,9 @@ type SignIn struct {
 	// Observer is told of the failures the answer only shows as such,
 	// with the error's identifier. Nil: nobody is told.
 	Observer flow.Observer
+	// Steps are the steps between a right password and a session
+	// (flow.SignInSteps). Nil: every right password is done at once.
+	Steps Steps
 }
 
 // loginRequest is the body of POST {prefix}/api/account/login.
@@ -146,11 +152,15 @@ var errorKinds = map[string]string{
 	"method_not_allowed":      "validation",
 	"too_many_requests":       "rate_limit",
 	"temporarily_unavailable": "server",
+	"invalid_state_token":     "authentication",
+	"password_rejected":       "validation",
 }
 
 // fieldError is one entry of the seed's errors list.
 type fieldError struct {
-	Field   string `json:"field"`
+	Field string `json:"field"`
+	// Code names the rule a new password broke (password.Rule).
+	Code    string `json:"code,omitempty"`
 	Message string `json:"message"`
 }
 
@@ -235,27 +245,66 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	case err != nil:
 		return h.unavailable(w, err)
 	}
-	issue := h.Sessions.Issue
-	if req.Persistent {
-		issue = h.Sessions.IssuePersistent
-	}
-	token, expiry, err := issue(u.ID)
-	if err != nil {
-		return h.unavailable(w, err)
-	}
-	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, req.Persistent))
 	if req.RememberUserName {
 		http.SetCookie(w, &http.Cookie{
 			Name: UsernameCookie(h.Secure), Value: u.Username, Path: "/", Secure: h.Secure,
 			HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(rememberFor / time.Second),
 		})
 	}
-	api.WriteJSON(w, http.StatusOK, LoginResponse{
-		SessionToken: &token,
-		Next:         NextDone,
-		Principal:    &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant},
-	})
+	st := flow.SignInState{Step: flow.StepDone, ClientID: call.client.ID, Persistent: req.Persistent, AskPersist: call.client.AskPersist}
+	token := ""
+	if h.Steps != nil {
+		if st, token, err = h.Steps.Start(r.Context(), u, st); err != nil {
+			return h.unavailable(w, err)
+		}
+	}
+	return h.answer(w, u, st, token)
+}
+
+// answer tells the app the step a sign-in of u is at: with the stateToken
+// that goes on from it, or, when it is done, with the session it starts
+// (kept when st.Persistent), in a cookie and in sessionToken.
+func (h *SignIn) answer(w http.ResponseWriter, u directory.User, st flow.SignInState, stateToken string) *Error {
+	var sessionToken string
+	if st.Step == flow.StepDone {
+		var err error
+		if sessionToken, err = h.startSession(w, u.ID, st.Persistent); err != nil {
+			return h.unavailable(w, err)
+		}
+	}
+	h.write(w, u, st.Step, sessionToken, stateToken)
 	return nil
+}
+
+// startSession issues the session of userID, kept or for the browser's
+// life, and sets its cookie.
+func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent bool) (string, error) {
+	issue := h.Sessions.Issue
+	if persistent {
+		issue = h.Sessions.IssuePersistent
+	}
+	token, expiry, err := issue(userID)
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
+	return token, nil
+}
+
+// write is the seed's 200: the session when the sign-in is done, else the
+// stateToken of its step; the principal either way, since the password
+// was right.
+func (h *SignIn) write(w http.ResponseWriter, u directory.User, step flow.SignInStep, sessionToken, stateToken string) {
+	out := LoginResponse{
+		Next:      string(step),
+		Principal: &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant},
+	}
+	if step == flow.StepDone {
+		out.SessionToken = &sessionToken
+	} else {
+		out.StateToken = &stateToken
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // missingFields answers a body without a required field, naming each.
