@@ -31,6 +31,8 @@ func (fakeCredentials) Check(_ context.Context, _ flow.Requester, username, pw s
 		return directory.User{}, flow.ErrMayNotSignIn
 	case username == "alice" && pw == "right":
 		return directory.User{ID: "u1", Username: "alice", Email: "alice@example.com", Name: "Alice"}, nil
+	case username == "old" && pw == "right":
+		return directory.User{ID: "u2", Username: "old", Email: "old@example.com", PasswordExpired: true}, nil
 	}
 	return directory.User{}, flow.ErrBadCredentials
 }
