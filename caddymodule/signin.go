@@ -61,7 +61,6 @@ func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Director
 			Allowlist: allow,
 			Hashing:   hashing,
 			Limits:    m.Limits.signInLimits(store),
-			Observer:  m.observer,
 		},
 		Steps: &flow.SignInSteps{
 			Store:          store,
@@ -71,6 +70,7 @@ func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Director
 			Failures:       m.Limits.failures(store),
 			EndSessions:    m.sessions.RevokeUser,
 			Now:            now,
+			Observer:       m.observer,
 		},
 		Sessions: m.sessions,
 		Tenant:   m.Realm,

@@ -60,7 +60,8 @@ type SignIn struct {
 	// flags follow it.
 	Secure   bool
 	ClientIP func(*http.Request) string
-	// Observer is told of the failures the answer only shows as such,
+	// Observer is told of the sign-ins done (when their session starts,
+	// after any step) and of the failures the answer only shows as such,
 	// with the error's identifier. Nil: nobody is told.
 	Observer flow.Observer
 	// Steps are the steps between a right password and a session
@@ -288,6 +289,7 @@ func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent b
 		return "", err
 	}
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
+	flow.Observed(h.Observer).LoginDone(userID, flow.MethodPassword)
 	return token, nil
 }
 

@@ -70,8 +70,21 @@ func (s fakeSteps) UpdateExpired(_ context.Context, _ flow.Requester, token, _, 
 	return s.token(token)
 }
 
-func newStepsAPI() http.Handler {
+// logins records the sign-ins reported done.
+type logins struct {
+	flow.Unobserved
+	done []string
+}
+
+func (l *logins) LoginDone(userID string, _ flow.Method) { l.done = append(l.done, userID) }
+
+func newStepsAPI(obs ...flow.Observer) http.Handler {
+	var o flow.Observer
+	if len(obs) > 0 {
+		o = obs[0]
+	}
 	return Routes("/.mailgate", nil, &SignIn{
+		Observer: o,
 		Clients: map[string]*SignInClient{
 			"shop":   {ID: "shop", SignIn: true, CORSOrigins: []string{"https://shop.example.com"}},
 			"keeper": {ID: "keeper", SignIn: true, AskPersist: true, CORSOrigins: []string{"https://keeper.example.com"}},
@@ -111,7 +124,8 @@ func cookies(w *httptest.ResponseRecorder) map[string]*http.Cookie {
 // A step answers 200 with a stateToken, no session and the principal; the
 // endpoints that finish one answer next done with the session.
 func TestSignInStepAnswers(t *testing.T) {
-	h := newStepsAPI()
+	obs := &logins{}
+	h := newStepsAPI(obs)
 	for body, want := range map[string]string{
 		`{"username":"alice","password":"right","clientId":"keeper"}`: "st-persist",
 		`{"username":"old","password":"right","clientId":"keeper"}`:   "st-expired",
@@ -121,6 +135,9 @@ func TestSignInStepAnswers(t *testing.T) {
 		if w.Code != http.StatusOK || out["stateToken"] != want || out["sessionToken"] != nil || p["id"] == nil || len(w.Result().Cookies()) != 0 {
 			t.Fatalf("%s: %d %v %v", body, w.Code, out, w.Result().Cookies())
 		}
+	}
+	if len(obs.done) != 0 {
+		t.Fatalf("a sign-in at a step was reported done: %v", obs.done)
 	}
 	w, out := stepCall(t, h, http.MethodGet, "login-resume?token=st-persist", "")
 	if w.Code != http.StatusOK || out["next"] != "persist" || out["stateToken"] != "st-persist" || w.Header().Get("Access-Control-Allow-Origin") != "https://keeper.example.com" {
@@ -141,6 +158,9 @@ func TestSignInStepAnswers(t *testing.T) {
 	w, out = stepCall(t, h, http.MethodPost, "update-expired-password", `{"password":"a long new passphrase","stateToken":"st-expired","clientId":"keeper","tenant":"default"}`)
 	if c := cookies(w); w.Code != http.StatusOK || out["next"] != "done" || out["sessionToken"] != "kept-token" || c["__Host-mailgate"] == nil {
 		t.Fatalf("update-expired-password: %d %v", w.Code, out)
+	}
+	if len(obs.done) != 3 {
+		t.Fatalf("sign-ins reported done: %v; want one per session started", obs.done)
 	}
 }
 

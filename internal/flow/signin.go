@@ -54,8 +54,6 @@ type SignIn struct {
 	// Hashing bounds the argon2id work that runs at once.
 	Hashing *password.Hashing
 	Limits  SignInLimits
-	// Observer is told of the sign-ins done. Nil: nobody is told.
-	Observer Observer
 }
 
 // Check returns the account whose username or address and password these
@@ -101,7 +99,8 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 	if u.Status != directory.StatusActive || !f.Allowlist.Allows(u.Email) {
 		return directory.User{}, ErrMayNotSignIn
 	}
-	Observed(f.Observer).LoginDone(u.ID, MethodPassword)
+	// Not a login yet: the caller reports it when the session starts,
+	// which a step (SignInSteps) may come before.
 	return u, nil
 }
 

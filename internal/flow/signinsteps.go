@@ -84,6 +84,8 @@ type SignInSteps struct {
 	// device signed in.
 	EndSessions func(ctx context.Context, userID string, before time.Time) error
 	Now         func() time.Time
+	// Observer is told of the passwords replaced. Nil: nobody is told.
+	Observer Observer
 }
 
 func (f *SignInSteps) tickets(step SignInStep) ticket.Kind[SignInState] {
@@ -214,6 +216,7 @@ func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, c
 			if err := f.Users.SetPassword(ctx, u.ID, h.String()); err != nil {
 				return err
 			}
+			Observed(f.Observer).PasswordSet(u.ID)
 			if err := f.EndSessions(ctx, u.ID, cutoff); err != nil {
 				return err
 			}
