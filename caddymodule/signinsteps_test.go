@@ -134,6 +134,11 @@ func TestExpiredPasswordThroughCaddy(t *testing.T) {
 	if !rules["too_short"] || !rules["common"] || len(rules) != 2 {
 		t.Fatalf("the broken rules: %v", out["errors"])
 	}
+	r, out = update(stepsPassword, "default", token)
+	wantRefusal(t, "the expired password again", r, out, http.StatusBadRequest, "password_rejected")
+	if errs, _ := out["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["code"] != "same_as_expired" {
+		t.Fatalf("the expired password again: %v", out["errors"])
+	}
 	r, out = update("a new and rather long passphrase", "another-tenant", token)
 	wantRefusal(t, "another tenant", r, out, http.StatusForbidden, "client_not_allowed")
 	r, out = b.stepCall(http.MethodPost, "login-persist", `{"stateToken":"`+token+`","persistent":true}`)

@@ -222,6 +222,7 @@ var ruleSentences = map[password.Rule]string{
 	password.RuleCommon:     "this password is on a list of common or breached passwords",
 	password.RuleContext:    "do not use your username, your address or the site's name",
 	password.RuleRepetitive: "do not repeat one character",
+	flow.RuleSameAsExpired:  "choose a password other than the expired one",
 }
 
 // ruleErrors is the errors list of a password that breaks rules: one

@@ -30,6 +30,11 @@ const (
 	StepPersist SignInStep = "persist"
 )
 
+// RuleSameAsExpired is a new password that is the expired one: an expiry
+// the operator ordered (a password that may have leaked) would otherwise
+// change nothing.
+const RuleSameAsExpired password.Rule = "same_as_expired"
+
 // StateTokenTTL is how long a stateToken can be used.
 const StateTokenTTL = 10 * time.Minute
 
@@ -182,8 +187,9 @@ func (f *SignInSteps) Persist(ctx context.Context, who Requester, token string, 
 
 // UpdateExpired replaces the expired password of token's sign-in with pw
 // for the client clientID: the policy is checked first (a
-// *PasswordRulesError, and the token stays usable), then the token is used
-// up, the password stored (argon2id), the account's other sessions ended,
+// *PasswordRulesError, and the token stays usable; so for the account's own
+// words and for the expired password itself, RuleSameAsExpired, once the
+// token shows whose it is), then the token is used up, the password stored (argon2id), the account's other sessions ended,
 // and use is handed the account and what comes next (StepDone, when it
 // starts the session, or the persist step and its new stateToken). A token
 // of another client is ErrStateInvalid and used up: whoever holds it is not
@@ -206,8 +212,18 @@ func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, c
 				return err
 			}
 			var h password.Hash
-			if err := f.Hashing.Do(ctx, func() { h = password.New(pw) }); err != nil {
+			same := false
+			if err := f.Hashing.Do(ctx, func() {
+				if old, err := password.Parse(u.PasswordHash); err == nil && old.Matches(pw) {
+					same = true
+					return
+				}
+				h = password.New(pw)
+			}); err != nil {
 				return err
+			}
+			if same {
+				return &PasswordRulesError{Rules: []password.Rule{RuleSameAsExpired}}
 			}
 			// The cut-off is read before the new session is issued, so
 			// that it ends every other session and not the new one (see

@@ -203,7 +203,7 @@ func TestUpdateExpiredPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for pw, want := range map[string]password.Rule{"short": password.RuleTooShort, "dana@example.com!!": password.RuleContext} {
+	for pw, want := range map[string]password.Rule{"short": password.RuleTooShort, "dana@example.com!!": password.RuleContext, alicePassword: RuleSameAsExpired} {
 		var rules *PasswordRulesError
 		err := f.UpdateExpired(ctx, at, token, "kiosk", pw, func(directory.User, SignInState, string) error { return nil })
 		if !errors.As(err, &rules) || rules.Rules[0] != want {
