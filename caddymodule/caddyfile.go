@@ -107,6 +107,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        cors_origin       <origin...>
 //	    }
 //	    password_hashing_memory <size>
+//	    admins <user id or email...>
 //	}
 //
 // Every subdirective but allow and client may appear once. Durations take
@@ -179,6 +180,12 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseClient(d)
 		case "project":
 			return m.parseProject(d)
+		case "admins":
+			m.Admins = d.RemainingArgs()
+			if len(m.Admins) == 0 {
+				return d.ArgErr()
+			}
+			return checked(d, nil, func() error { return checkAdmins(m.Admins) })
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})

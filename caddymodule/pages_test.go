@@ -1,0 +1,147 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// adminsConfig makes alice the dashboard's only admin, and lets the kiosk
+// sign people in with passwords (so that the profile offers a change of
+// password) with an account locked after three wrong ones.
+func adminsConfig(e *env) siteConfig {
+	c := kioskConfig(e)
+	c.Mailgate += "\n\t\tadmins alice@example.com"
+	return c
+}
+
+// TestNoAccessCallbackNamesTheAccount: an app that will not have this
+// person sends them to the no-access page, which names the account and
+// switches it: a post with the page's token ends this session and leads to
+// the login page, which brings the person back to the state's path.
+func TestNoAccessCallbackNamesTheAccount(t *testing.T) {
+	e := startCaddy(t)
+	b := e.browser(t)
+	if r := b.get("/.mailgate/no-access-callback?state=%2Fapp"); r.StatusCode != http.StatusSeeOther ||
+		r.Header.Get("Location") != "/.mailgate/login?return=%2Fapp" {
+		t.Fatalf("without a session: %s %s", r.Status, r.Header.Get("Location"))
+	}
+	cookie := b.login("alice@example.com", "/")
+	r := b.get("/.mailgate/no-access-callback?state=" + url.QueryEscape("/app?x=1"))
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "You are signed in as alice@example.com") ||
+		!strings.Contains(r.body, `name="state" value="/app?x=1"`) {
+		t.Fatalf("no-access page: %s\n%s", r.Status, r.body)
+	}
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") ||
+		r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Strict-Transport-Security") == "" {
+		t.Errorf("headers: %v", r.Header)
+	}
+	// Another origin's URL is no way back.
+	if r := b.get("/.mailgate/no-access-callback?state=" + url.QueryEscape("https://evil.example/x")); strings.Contains(r.body, "evil.example") {
+		t.Fatalf("the page offers a way to another origin:\n%s", r.body)
+	}
+	// Without the page's token, nothing happens.
+	if r := b.post("/.mailgate/no-access-callback", map[string]string{"state": "/app"}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a post without the form token: %s", r.Status)
+	}
+	if got := e.sessionStatus(t, cookie); got != http.StatusOK {
+		t.Fatalf("the session after a refused post: %d", got)
+	}
+	r = b.post("/.mailgate/no-access-callback", map[string]string{"state": "/app", "form_token": b.cookie("__Host-mailgate-form")})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/login?return=%2Fapp" {
+		t.Fatalf("switching account: %s %s", r.Status, r.Header.Get("Location"))
+	}
+	if got := e.sessionStatus(t, cookie); got != http.StatusUnauthorized {
+		t.Fatalf("the switched-away session still admits: %d", got)
+	}
+}
+
+// TestDashboardRefusedToOthers: without a session the dashboard sends to
+// the login page and back; signed in as someone not in admins, it is 403
+// and lists nobody.
+func TestDashboardRefusedToOthers(t *testing.T) {
+	e := startCaddyWith(t, adminsConfig)
+	b := e.browser(t)
+	r := b.get("/.mailgate/_/op-dashboard")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/.mailgate/login?return=%2F.mailgate%2F_%2Fop-dashboard" {
+		t.Fatalf("without a session: %s %s", r.Status, r.Header.Get("Location"))
+	}
+	b.login("bob@corp.example", "/")
+	r = b.get("/.mailgate/_/op-dashboard")
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "Only the site&#39;s administrators") || strings.Contains(r.body, "alice@") {
+		t.Fatalf("a non-admin: %s\n%s", r.Status, r.body)
+	}
+	// Nor can a non-admin act, with a valid form token of their own.
+	r = b.post("/.mailgate/_/op-dashboard/status", map[string]string{
+		"id": "anyone", "status": "disabled", "form_token": b.cookie("__Host-mailgate-form"),
+	})
+	if r.StatusCode != http.StatusForbidden {
+		t.Fatalf("a non-admin's disable: %s", r.Status)
+	}
+}
+
+// TestProfileChangePassword: the profile holds a new password to the
+// policy and names the rule broken, counts wrong current passwords as
+// failed sign-ins (locking the account after three), and a right change
+// ends the person's other sessions while this one goes on.
+func TestProfileChangePassword(t *testing.T) {
+	e := startCaddyWith(t, adminsConfig)
+	const pw = "correct horse battery staple"
+	withPassword(t, "dana@corp.example", pw)
+	other := e.browser(t)
+	if r, out := other.signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk"}`); out["next"] != "done" {
+		t.Fatalf("sign-in: %s %s", r.Status, r.body)
+	}
+	otherCookie := other.cookie("__Host-mailgate")
+	b := e.browser(t)
+	b.login("dana@corp.example", "/")
+	if r := b.get("/.mailgate/profile"); !strings.Contains(r.body, "Change your password") {
+		t.Fatalf("profile without the change of password:\n%s", r.body)
+	}
+	change := func(current, next string) response {
+		return b.post("/.mailgate/profile/password", map[string]string{
+			"current": current, "password": next, "confirm": next, "form_token": b.cookie("__Host-mailgate-form"),
+		})
+	}
+	if r := change(pw, "dana@corp.example"); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(r.body, "Do not use your own username or email address as your password.") {
+		t.Fatalf("own address as password: %s\n%s", r.Status, r.body)
+	}
+	const fresh = "a fresh sentence for a password"
+	if r := change("wrong password number one", fresh); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(r.body, "The current password is wrong.") {
+		t.Fatalf("wrong current password: %s\n%s", r.Status, r.body)
+	}
+	// The change ends the sessions of earlier seconds (tokens carry whole
+	// seconds, see session.Manager.RevokeUser): a second passes.
+	clockOffset.Add(int64(time.Second))
+	r := change(pw, fresh)
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("changing the password: %s\n%s", r.Status, r.body)
+	}
+	if r := b.get(r.Header.Get("Location")); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Your password is changed.") {
+		t.Fatalf("after the change: %s\n%s", r.Status, r.body)
+	}
+	if got := e.sessionStatus(t, otherCookie); got != http.StatusUnauthorized {
+		t.Errorf("the other session after the change: %d", got)
+	}
+	if got := e.sessionStatus(t, b.cookie("__Host-mailgate")); got != http.StatusOK {
+		t.Errorf("this browser's new session: %d", got)
+	}
+	// Wrong current passwords lock the account like wrong sign-ins
+	// (failed_sign_ins_per_account 3; the right one above forgave the
+	// first).
+	for i := range 3 {
+		if r := change("wrong again", fresh); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("wrong password %d: %s", i+1, r.Status)
+		}
+	}
+	if r := change(fresh, "yet another good sentence"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after three wrong passwords: %s %v", r.Status, r.Header)
+	}
+	if _, out := other.signIn(`{"username":"dana","password":"` + fresh + `","clientId":"kiosk"}`); out["next"] == "done" {
+		t.Fatal("the sign-in API let a locked account in")
+	}
+}
