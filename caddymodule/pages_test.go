@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // adminsConfig makes alice the dashboard's only admin, and lets the kiosk
@@ -143,5 +145,25 @@ func TestProfileChangePassword(t *testing.T) {
 	}
 	if _, out := other.signIn(`{"username":"dana","password":"` + fresh + `","clientId":"kiosk"}`); out["next"] == "done" {
 		t.Fatal("the sign-in API let a locked account in")
+	}
+}
+
+// TestAdminsConfig: admins takes user ids and addresses; one that is
+// neither is named with its line.
+func TestAdminsConfig(t *testing.T) {
+	adapt := func(line string) error {
+		site := "http://localhost:8080 {\n\tmailgate {\n" + line + "\nbase_url http://localhost:8080\noutbox ./mailgate-outbox\n\t}\n}\n"
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(site), nil)
+		return err
+	}
+	if err := adapt("admins alice@example.com 5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77"); err != nil {
+		t.Fatal(err)
+	}
+	err := adapt("admins alice@")
+	if err == nil || !strings.Contains(err.Error(), `admins: "alice@" is not an email address`) || !strings.HasSuffix(err.Error(), "at Caddyfile:3") {
+		t.Fatalf("a bad admin: %v", err)
+	}
+	if err := adapt("admins"); err == nil {
+		t.Fatal("admins without a value was accepted")
 	}
 }

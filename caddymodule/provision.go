@@ -50,6 +50,9 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAdmins(m.Admins); err != nil {
+		return err
+	}
 	if len(m.AllowEmails) == 0 && len(m.AllowDomains) == 0 {
 		m.logger.Warn("no allow email or allow domain configured: nobody can log in")
 	}
