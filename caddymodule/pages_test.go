@@ -1,13 +1,18 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // adminsConfig makes alice the dashboard's only admin, and lets the kiosk
@@ -165,5 +170,37 @@ func TestAdminsConfig(t *testing.T) {
 	}
 	if err := adapt("admins"); err == nil {
 		t.Fatal("admins without a value was accepted")
+	}
+}
+
+// TestPagesDocCaddyfile: the snippet of docs/pages.md parses and validates.
+func TestPagesDocCaddyfile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	raw, err := os.ReadFile("../docs/pages.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(raw), "```caddyfile\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("docs/pages.md has no Caddyfile snippet")
+	}
+	for _, b := range blocks {
+		snippet, _, _ := strings.Cut(b, "```")
+		if formatted := string(caddyfile.Format([]byte(snippet))); formatted != snippet {
+			t.Errorf("a snippet is not as caddy fmt prints it:\n%s", snippet)
+		}
+		cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte("http://localhost:8080 {\n"+snippet+"}\n"), nil)
+		if err != nil {
+			t.Fatalf("the snippet does not parse: %v", err)
+		}
+		var cfg caddy.Config
+		if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := caddy.Validate(&cfg); err != nil {
+			t.Errorf("the snippet does not validate: %v", err)
+		}
 	}
 }
