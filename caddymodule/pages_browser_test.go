@@ -91,3 +91,46 @@ func TestBrowserDashboardDisablesUser(t *testing.T) {
 	wd.click(`li[data-email="bob@corp.example"] button[name=status]`)
 	wd.waitFor("the notice of the enable", func() bool { return strings.Contains(wd.source(), "The user is enabled.") })
 }
+
+// TestBrowserNoAccessSwitchesAccount: in Chromium the no-access page names
+// the account, and its one button signs out and leads to the login page,
+// which would bring the person back to the state's path.
+func TestBrowserNoAccessSwitchesAccount(t *testing.T) {
+	e := startCaddy(t)
+	wd := startBrowser(t)
+	wd.loginByLink(e, "alice@example.com", "/private")
+	wd.open(e.base + "/.mailgate/no-access-callback?state=%2Fprivate")
+	if src := wd.source(); !strings.Contains(src, "You are signed in as alice@example.com, and this account may not use this app.") {
+		t.Fatalf("the no-access page:\n%s", src)
+	}
+	wd.screenshot("no-access")
+	wd.click("button[type=submit]")
+	wd.waitFor("the login page", func() bool { return wd.url() == e.base+"/.mailgate/login?return=%2Fprivate" })
+	wd.open(e.base + "/private")
+	if u := wd.url(); !strings.Contains(u, "/.mailgate/login") {
+		t.Fatalf("after switching account, /private loaded at %s", u)
+	}
+}
+
+// TestBrowserProfilePasswordRule: in Chromium, a new password that is the
+// account's own address is refused on the profile with the rule it breaks,
+// and the old password still works.
+func TestBrowserProfilePasswordRule(t *testing.T) {
+	e := startCaddyWith(t, adminsConfig)
+	const pw = "correct horse battery staple"
+	withPassword(t, "dana@corp.example", pw)
+	wd := startBrowser(t)
+	wd.loginByLink(e, "dana@corp.example", "/private")
+	wd.open(e.base + "/.mailgate/profile")
+	wd.typeInto("#current", pw)
+	wd.typeInto("#password", "dana@corp.example")
+	wd.typeInto("#confirm", "dana@corp.example")
+	wd.click("#change-password")
+	wd.waitFor("the rule broken", func() bool {
+		return strings.Contains(wd.source(), "Do not use your own username or email address as your password.")
+	})
+	wd.screenshot("profile-password-rule")
+	if _, out := e.browser(t).signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk"}`); out["next"] != "done" {
+		t.Fatalf("the old password after a refused change: %v", out)
+	}
+}

@@ -45,6 +45,13 @@ func TestNoAccessCallbackNamesTheAccount(t *testing.T) {
 		r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Strict-Transport-Security") == "" {
 		t.Errorf("headers: %v", r.Header)
 	}
+	for lang, want := range map[string]string{
+		"nl-BE": "U bent aangemeld als alice@example.com", "nl-NL": "Je bent ingelogd als alice@example.com",
+	} {
+		if r := b.get("/.mailgate/no-access-callback", "Accept-Language", lang); !strings.Contains(r.body, want) {
+			t.Errorf("%s: the page lacks %q:\n%s", lang, want, r.body)
+		}
+	}
 	// Another origin's URL is no way back.
 	if r := b.get("/.mailgate/no-access-callback?state=" + url.QueryEscape("https://evil.example/x")); strings.Contains(r.body, "evil.example") {
 		t.Fatalf("the page offers a way to another origin:\n%s", r.body)
