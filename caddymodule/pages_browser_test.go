@@ -45,6 +45,7 @@ func TestBrowserProfileSignOutEverywhere(t *testing.T) {
 		t.Error("a site without passwords offers to change one")
 	}
 	wd.screenshot("profile")
+	checkContrast(t, wd, "profile")
 	if got := e.sessionStatus(t, otherCookie); got != http.StatusOK {
 		t.Fatalf("the other session before: %d", got)
 	}
@@ -83,6 +84,7 @@ func TestBrowserDashboardDisablesUser(t *testing.T) {
 	if got := e.sessionStatus(t, bobCookie); got != http.StatusUnauthorized {
 		t.Fatalf("bob's session after the disable: %d", got)
 	}
+	checkContrast(t, wd, "dashboard")
 	src = wd.source()
 	if !strings.Contains(src, `<dt>Disabled</dt><dd>1</dd>`) || !strings.Contains(src, `<dt>Active</dt><dd>1</dd>`) {
 		t.Errorf("counts after the disable:\n%s", src)
@@ -132,5 +134,25 @@ func TestBrowserProfilePasswordRule(t *testing.T) {
 	wd.screenshot("profile-password-rule")
 	if _, out := e.browser(t).signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk"}`); out["next"] != "done" {
 		t.Fatalf("the old password after a refused change: %v", out)
+	}
+}
+
+// checkContrast holds the page Chromium shows to WCAG AA (4.5:1) in the
+// light and the dark scheme, as TestPagesReachContrastAA does for the
+// sign-in pages.
+func checkContrast(t *testing.T, wd *webDriver, name string) {
+	t.Helper()
+	url := wd.url()
+	for _, scheme := range []string{"light", "dark"} {
+		wd.call(http.MethodPost, wd.session+"/goog/cdp/execute", map[string]any{
+			"cmd":    "Emulation.setEmulatedMedia",
+			"params": map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": scheme}}},
+		}, nil)
+		wd.open(url)
+		worst, _ := wd.script(contrastScript).(map[string]any)
+		if ratio, _ := worst["ratio"].(float64); ratio < 4.5 {
+			t.Errorf("%s page, %s scheme: %s %q is %v on %v, contrast %.2f:1, below 4.5:1",
+				name, scheme, worst["tag"], worst["text"], worst["fg"], worst["bg"], ratio)
+		}
 	}
 }
