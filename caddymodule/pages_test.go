@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
@@ -271,5 +272,51 @@ func TestProfileWrongPasswordsAtOnce(t *testing.T) {
 				t.Fatalf("answers to %d wrong passwords at once: %v; want 3 checked, the rest 429", n, counts)
 			}
 		})
+	}
+}
+
+// TestDashboardSendsLinks: an admin sends an invited user their invitation
+// again and an active user a password reset, through the email-link flow;
+// a second link while one works is refused and not mailed.
+func TestDashboardSendsLinks(t *testing.T) {
+	e := startCaddyWith(t, adminsConfig)
+	ctx := caddy.ActiveContext()
+	invited, err := directory.New(ctx.Storage(), "mailgate/default", now).Create(ctx, directory.NewUser{Email: "erin@corp.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dana := withPassword(t, "dana@corp.example", "correct horse battery staple")
+	admin := e.browser(t)
+	admin.login("alice@example.com", "/")
+	send := func(id, typ string) string {
+		t.Helper()
+		admin.get("/.mailgate/_/op-dashboard")
+		r := admin.post("/.mailgate/_/op-dashboard/link", map[string]string{
+			"id": id, "type": typ, "q": "corp", "form_token": admin.cookie("__Host-mailgate-form"),
+		})
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.StatusCode != http.StatusSeeOther || loc.Path != "/.mailgate/_/op-dashboard" || loc.Query().Get("q") != "corp" {
+			t.Fatalf("sending a %s: %s %s", typ, r.Status, r.Header.Get("Location"))
+		}
+		return loc.Query().Get("note")
+	}
+	if note := send(invited.ID, "invitation"); note != "dash_sent" || e.mailsTo("erin@corp.example") != 1 ||
+		!strings.Contains(e.mailedText(t, "erin@corp.example"), "/.mailgate/account/invite/") {
+		t.Fatalf("the invitation: note %q, %d mails", note, e.mailsTo("erin@corp.example"))
+	}
+	if note := send(dana.ID, "passwordReset"); note != "dash_sent" || e.mailsTo("dana@corp.example") != 1 {
+		t.Fatalf("the reset: note %q, %d mails", note, e.mailsTo("dana@corp.example"))
+	}
+	if note := send(dana.ID, "passwordReset"); note != "dash_link_exists" || e.mailsTo("dana@corp.example") != 1 {
+		t.Fatalf("a second reset: note %q, %d mails", note, e.mailsTo("dana@corp.example"))
+	}
+	if note := send(dana.ID, "invitation"); note != "dash_link_exists" && note != "dash_signed_up" {
+		t.Fatalf("an invitation to a signed-up user: note %q", note)
+	}
+	if r := admin.get("/.mailgate/_/op-dashboard?note=dash_link_exists&q=corp"); !strings.Contains(r.body, "already has a link that works") {
+		t.Fatalf("the dashboard does not show the note:\n%s", r.body)
+	}
+	if r := admin.get("/.mailgate/_/op-dashboard?note=made+up+words"); strings.Contains(r.body, "made up words") {
+		t.Fatal("the dashboard shows words from its URL")
 	}
 }

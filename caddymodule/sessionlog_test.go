@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"testing"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -28,6 +29,23 @@ func TestMethodOfTheEndpointThatSetTheCookie(t *testing.T) {
 	} {
 		if got := methodOf(path); got != want {
 			t.Errorf("methodOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+func TestIsAdminByIDOrAddress(t *testing.T) {
+	m := &Mailgate{Admins: []string{"Alice@Example.com", "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77"}}
+	for _, c := range []struct {
+		u    directory.User
+		want bool
+	}{
+		{directory.User{ID: "x", Email: "alice@example.com"}, true},
+		{directory.User{ID: "5b7c3a1e-6c1d-4d1f-9a51-3c1f0e9a2b77", Email: "bob@example.com"}, true},
+		{directory.User{ID: "y", Email: "bob@example.com"}, false},
+		{directory.User{ID: "alice@example.com", Email: "eve@example.com"}, false},
+	} {
+		if got := m.isAdmin(c.u); got != c.want {
+			t.Errorf("isAdmin(%+v) = %v", c.u, got)
 		}
 	}
 }
