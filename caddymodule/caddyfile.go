@@ -109,6 +109,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    password_hashing_memory <size>
 //	    password_max_age <duration>
+//	    admins <user id or email...>
 //	}
 //
 // Every subdirective but allow and client may appear once. Durations take
@@ -183,6 +184,12 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseClient(d)
 		case "project":
 			return m.parseProject(d)
+		case "admins":
+			m.Admins = d.RemainingArgs()
+			if len(m.Admins) == 0 {
+				return d.ArgErr()
+			}
+			return checked(d, nil, func() error { return checkAdmins(m.Admins) })
 		}
 		return d.Errf("unknown subdirective %q", name)
 	})

@@ -25,6 +25,7 @@ func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 	m.warnForeignHost(r)
 	m.setHSTS(w.Header())
+	w = m.recordSessions(w, r)
 	for _, contract := range [...]*http.ServeMux{m.api, m.clientAPI} {
 		if _, pattern := contract.Handler(r); pattern != "" {
 			contract.ServeHTTP(w, r)

@@ -153,6 +153,11 @@ type Mailgate struct {
 	// LimitsConfig).
 	Limits *LimitsConfig `json:"limits,omitempty"`
 
+	// Admins are the users who may open the operator dashboard
+	// (`{prefix}/_/op-dashboard`), by user id or email address. Everyone
+	// else signed in is answered 403. Default: nobody.
+	Admins []string `json:"admins,omitempty"`
+
 	logger *zap.Logger
 	access *zap.Logger
 	// observer hears what the flows and contracts report (events.go).
@@ -178,6 +183,8 @@ type Mailgate struct {
 	pages     *web.Handler
 	// emailLinks is seed 001's flow, which the API and the pages share.
 	emailLinks *flow.EmailLinks
+	// sessionLog records the sessions issued, for the profile page.
+	sessionLog sessionRecords
 }
 
 // CaddyModule returns the Caddy module information.

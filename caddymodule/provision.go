@@ -50,6 +50,9 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkAdmins(m.Admins); err != nil {
+		return err
+	}
 	if len(m.AllowEmails) == 0 && len(m.AllowDomains) == 0 {
 		m.logger.Warn("no allow email or allow domain configured: nobody can log in")
 	}
@@ -83,7 +86,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, m.provisionSignIn(store, users, allow))
+	signIn := m.provisionSignIn(store, users, allow)
+	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, signIn)
 	m.pages = &web.Handler{
 		Pages:          pages,
 		Forms:          web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
@@ -107,6 +111,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Observer:       m.observer,
 		Now:            now,
 		Zone:           zone,
+		Account:        m.provisionAccount(users, store, signIn),
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"

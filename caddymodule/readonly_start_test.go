@@ -26,7 +26,10 @@ func TestStartOnReadOnlyStorage(t *testing.T) {
 	var mu sync.Mutex
 	var tried []string
 	failStorage(t, func(op, key string) error {
-		if strings.HasPrefix(key, "mailgate/") {
+		// The profile's list of sessions (docs/pages.md) is written at
+		// each sign-in, at best effort: that write fails here, and the
+		// sign-in below must succeed all the same.
+		if strings.HasPrefix(key, "mailgate/") && !strings.HasPrefix(key, "mailgate/default/sessions/") {
 			mu.Lock()
 			tried = append(tried, op+" "+key)
 			mu.Unlock()

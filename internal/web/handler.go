@@ -100,6 +100,9 @@ type Handler struct {
 	Now func() time.Time
 	// Zone is the site's time zone, in which pages tell times; nil is UTC.
 	Zone *time.Location
+	// Account, if set, serves the signed-in person's own pages: the
+	// profile, the no-access page and the operator dashboard.
+	Account *Account
 
 	mux *http.ServeMux
 }
@@ -148,6 +151,16 @@ func (h *Handler) Mount() {
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
 	h.handle("GET "+p+"/assets/style.css", serveCSS)
 	h.handle("GET "+p+"/assets/busy.js", serveBusyJS)
+	if h.Account != nil {
+		h.handle("GET "+p+"/no-access-callback", h.noAccessPage)
+		h.handle("POST "+p+"/no-access-callback", h.form(h.switchAccount))
+		h.handle("GET "+p+"/profile", h.profilePage)
+		h.handle("POST "+p+"/profile/sign-out-everywhere", h.form(h.signOutEverywhere))
+		h.handle("POST "+p+"/profile/password", h.form(h.changePassword))
+		h.handle("GET "+p+dashboardPath, h.dashboardPage)
+		h.handle("POST "+p+dashboardPath+"/status", h.form(h.dashboardStatus))
+		h.handle("POST "+p+dashboardPath+"/link", h.form(h.dashboardLink))
+	}
 }
 
 // Error is a failure the pages leave to the server's error handling (so an

@@ -33,6 +33,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 			return h.logoutFailed(w, r, err)
 		}
 		h.observer().SignedOut(s.UserID, false)
+		h.forgetSession(r, s)
 	}
 	http.SetCookie(w, session.ClearCookie(h.Secure))
 	// Post/Redirect/Get: a refresh of the answer must not post again.

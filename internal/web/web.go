@@ -111,6 +111,10 @@ type Data struct {
 	// LinkType is an email link's type (flow.EmailLinkType), for pages
 	// whose words depend on it.
 	LinkType string
+	// Profile is the profile page's content.
+	Profile *ProfileData
+	// Dashboard is the operator dashboard's content.
+	Dashboard *DashboardData
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
