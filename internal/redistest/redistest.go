@@ -29,7 +29,9 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
-	args []string
+	// argv is the command line for a port: a plain server's flags, or a
+	// sentinel's config file (see StartSentinels).
+	argv func(port int) []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -43,15 +45,41 @@ type Server struct {
 // must not pass silently.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	s := &Server{t: t, bin: need(t, "redis-server"), dir: t.TempDir()}
+	s.argv = func(port int) []string {
+		return append([]string{
+			"--port", strconv.Itoa(port),
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", s.dir,
+			"--logfile", filepath.Join(s.dir, "redis.log"),
+		}, args...)
+	}
+	s.launch()
+	return s
+}
+
+// need returns the path of a Redis program, skipping the test without it,
+// or failing it under CI (CI set), where a missing program must not pass
+// silently.
+func need(t testing.TB, program string) string {
+	t.Helper()
+	bin, err := exec.LookPath(program)
 	if err != nil {
-		const msg = "redis-server not on PATH: apt-get install redis-server"
+		msg := program + " not on PATH: apt-get install redis-server redis-tools"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
+	return bin
+}
+
+// launch starts s on a free port and stops it when the test ends.
+func (s *Server) launch() {
+	t := s.t
+	t.Helper()
 	// The port is free when asked for but could be taken before
 	// redis-server binds it, so a failed start tries another.
 	for attempt := 1; ; attempt++ {
@@ -65,8 +93,10 @@ func Start(t testing.TB, args ...string) *Server {
 		}
 	}
 	t.Cleanup(s.Stop)
-	return s
 }
+
+// Port is the server's port, the same after Restart.
+func (s *Server) Port() int { return s.port }
 
 // Addr is the server's host:port, the same after Restart.
 func (s *Server) Addr() string {
@@ -99,16 +129,7 @@ func (s *Server) Restart() {
 // start runs redis-server on s.port and waits until it answers PING, or
 // fails if it exits or stays silent for startTimeout.
 func (s *Server) start() error {
-	logFile := filepath.Join(s.dir, "redis.log")
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", s.dir,
-		"--logfile", logFile,
-	}, s.args...)
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(s.bin, s.argv(s.port)...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
