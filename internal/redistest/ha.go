@@ -17,50 +17,96 @@ import (
 // MasterName is the name the sentinels of StartSentinel monitor.
 const MasterName = "mymaster"
 
-// Sentinel timings, small so that a failover takes about a second or two
-// instead of Sentinel's default half minute: the master is judged down
-// after DownAfter without an answer.
+// Sentinel timings, small so that a failover takes seconds instead of
+// Sentinel's default half minute: the master is judged down after
+// DownAfter without an answer. Below a second, a loaded test machine made
+// the sentinels judge a busy new master down too, and fail over again.
 const (
-	DownAfter       = 500 * time.Millisecond
-	failoverTimeout = 2 * time.Second
+	DownAfter       = time.Second
+	failoverTimeout = 3 * time.Second
 )
 
-// Sentinel is a master, one replica and three sentinels watching them
-// (quorum 2), all on 127.0.0.1: the smallest Sentinel deployment that
-// survives the loss of its master.
+// replicated are the flags of every data node of a Sentinel deployment:
+// a replica that must resync in full (one that rejoins after a failover)
+// starts at once instead of after diskless replication's 5s delay.
+var replicated = []string{"--repl-diskless-sync-delay", "0"}
+
+// Sentinel is a master, its replicas and three sentinels watching them
+// (quorum 2), all on 127.0.0.1: with one replica, the smallest Sentinel
+// deployment that survives the loss of its master.
 type Sentinel struct {
-	Master, Replica *Server
-	Sentinels       []*Server
+	Master    *Server
+	Replicas  []*Server
+	Sentinels []*Server
 }
 
-// StartSentinel starts the master, its replica and three sentinels, and
-// returns once the replica is in sync and every sentinel knows the replica
-// and the two other sentinels, so a failover can start as soon as the
-// master dies. Everything stops when the test ends.
-func StartSentinel(t testing.TB) *Sentinel {
+// StartSentinel starts the master, replicas (at least 1) replicas of it and
+// three sentinels, and returns once the replicas are in sync and every
+// sentinel knows them and the two other sentinels, so a failover can start
+// as soon as the master dies. Everything stops when the test ends.
+func StartSentinel(t testing.TB, replicas int) *Sentinel {
 	t.Helper()
-	master := Start(t)
-	replica := Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
-	d := &Sentinel{Master: master, Replica: replica}
+	master := Start(t, replicated...)
+	d := &Sentinel{Master: master}
+	for range replicas {
+		d.Replicas = append(d.Replicas, Start(t, append(replicated, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))...))
+	}
 	for range 3 {
 		d.Sentinels = append(d.Sentinels, startSentinel(t, master.Port()))
 	}
 	ctx := context.Background()
-	waitFor(t, 20*time.Second, "the replica in sync and known to the three sentinels", func() bool {
-		if !strings.Contains(info(ctx, master.Addr(), "replication"), "state=online") {
+	waitFor(t, 20*time.Second, "the replicas in sync and known to the three sentinels", func() bool {
+		if strings.Count(info(ctx, master.Addr(), "replication"), "state=online") != replicas {
 			return false
 		}
 		for _, s := range d.Sentinels {
 			c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
 			m, err := c.Master(ctx, MasterName).Result()
 			_ = c.Close()
-			if err != nil || m["num-other-sentinels"] != "2" || m["num-slaves"] != "1" {
+			if err != nil || m["num-other-sentinels"] != "2" || m["num-slaves"] != strconv.Itoa(replicas) {
 				return false
 			}
 		}
 		return true
 	})
 	return d
+}
+
+// WaitPromoted waits until the sentinels report one of the replicas as the
+// master, and returns its address.
+func (d *Sentinel) WaitPromoted(t testing.TB) string {
+	t.Helper()
+	var addr string
+	waitFor(t, 30*time.Second, "a replica promoted", func() bool {
+		a, err := d.MasterAddr(context.Background())
+		addr = a
+		return err == nil && d.IsReplica(a)
+	})
+	return addr
+}
+
+// Rejoin restarts the stopped master as a replica of the current one, as
+// a Sentinel-aware supervisor does (it asks the sentinels where the master
+// is before it starts the node): left to the sentinels, a node that comes
+// back as a master is turned into a replica only some 8s later.
+func (d *Sentinel) Rejoin(t testing.TB) {
+	t.Helper()
+	addr, err := d.MasterAddr(context.Background())
+	if err != nil {
+		t.Fatalf("redistest: asking the sentinels for the master: %v", err)
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	d.Master.RestartWith("--replicaof", host, port)
+}
+
+// IsReplica reports whether addr is one of the replicas started with d.
+func (d *Sentinel) IsReplica(addr string) bool {
+	for _, r := range d.Replicas {
+		if r.Addr() == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // Addrs are the sentinels' host:port.

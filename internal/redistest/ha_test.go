@@ -9,7 +9,7 @@ import (
 // TestSentinelFailsOver: the sentinels promote the replica once the master
 // is killed, within seconds: what the Redis store's failover tests build on.
 func TestSentinelFailsOver(t *testing.T) {
-	d := StartSentinel(t)
+	d := StartSentinel(t, 1)
 	ctx := context.Background()
 	old, err := d.MasterAddr(ctx)
 	if err != nil || old != d.Master.Addr() {
@@ -17,10 +17,7 @@ func TestSentinelFailsOver(t *testing.T) {
 	}
 	d.Master.Stop()
 	began := time.Now()
-	waitFor(t, 15*time.Second, "the replica promoted", func() bool {
-		a, err := d.MasterAddr(ctx)
-		return err == nil && a == d.Replica.Addr()
-	})
+	d.WaitPromoted(t)
 	t.Logf("sentinels promoted the replica %s after the master was killed", time.Since(began))
 }
 

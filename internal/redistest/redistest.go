@@ -126,6 +126,15 @@ func (s *Server) Restart() {
 	}
 }
 
+// RestartWith is Restart with args added to the command line, for this
+// start and the next.
+func (s *Server) RestartWith(args ...string) {
+	s.t.Helper()
+	argv := s.argv
+	s.argv = func(port int) []string { return append(argv(port), args...) }
+	s.Restart()
+}
+
 // start runs redis-server on s.port and waits until it answers PING, or
 // fails if it exits or stays silent for startTimeout.
 func (s *Server) start() error {
@@ -171,6 +180,9 @@ func (s *Server) ping() bool {
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	return err == nil && strings.TrimSpace(line) == "+PONG"
 }
+
+// LogTail returns the end of the server's log, for a failure message.
+func (s *Server) LogTail() string { return s.logTail() }
 
 // logTail returns the end of the server's log, for a failure message.
 func (s *Server) logTail() string {

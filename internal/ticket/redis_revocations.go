@@ -77,19 +77,24 @@ func (r *Redis) revoke(ctx context.Context, key string, before int64, ttl time.D
 	if before != 0 {
 		values = append(values, "before", strconv.FormatInt(before, 10))
 	}
-	err := r.client.XAdd(ctx, &redis.XAddArgs{
-		Stream: r.stream,
-		MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
-		Approx: true,
-		Values: values,
-	}).Err()
-	if err != nil {
+	var cmd *redis.StringCmd
+	ack := r.write(ctx, r.stream, func(c redis.Cmdable) {
+		cmd = c.XAdd(ctx, &redis.XAddArgs{
+			Stream: r.stream,
+			MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
+			Approx: true,
+			Values: values,
+		})
+	})
+	if err := cmd.Err(); err != nil {
 		return redisError("XADD", err)
 	}
+	// Kept here even when the replicas did not acknowledge it: this
+	// instance refuses the session at once either way.
 	if err := r.keep(revocation{key: key, exp: expMs * int64(time.Millisecond), before: before}, now.UnixNano()); err != nil {
 		return fmt.Errorf("ticket: local revocation set: %w", err)
 	}
-	return nil
+	return ack
 }
 
 // Revoked implements Revocations from the local set alone: an atomic load,
@@ -153,8 +158,10 @@ func (r *Redis) load(ctx context.Context) (string, error) {
 
 // follow keeps the local set current until ctx ends: it reads the entries
 // after lastID with XREAD BLOCK, and after a failure waits a capped backoff
-// and reads again from the same lastID (go-redis redials by itself), so no
-// revocation added while Redis was away is skipped.
+// and reads again from the same lastID, or from the stream's end if a
+// failover moved it back (see rewind); go-redis redials by itself, and
+// under Sentinel asks where the primary now is. So no revocation added
+// while Redis was away, or that reached the new primary, is skipped.
 func (r *Redis) follow(ctx context.Context, lastID string) {
 	defer close(r.feedDone)
 	backoff := feedMinBackoff
@@ -181,6 +188,10 @@ func (r *Redis) follow(ctx context.Context, lastID string) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, feedMaxBackoff)
+		// Redis may be another one now (a failover, a restart): read
+		// from where its stream ends if that is earlier. Failing here,
+		// the next read fails too, and comes back here.
+		_ = r.rewind(ctx, &lastID)
 	}
 }
 
