@@ -119,3 +119,30 @@ func TestRedisSentinelFailoverInCaddy(t *testing.T) {
 		t.Fatalf("dave signed in by his link: %s", r.Status)
 	}
 }
+
+// TestRedisHAConfigErrors: a Sentinel or Cluster store that cannot work is
+// refused when the Caddyfile is read, with the line.
+func TestRedisHAConfigErrors(t *testing.T) {
+	store := func(inner string) string {
+		return "base_url https://app.example.com\n" + outbox + "store redis {\n" + inner + "\n}"
+	}
+	for name, c := range map[string]struct{ body, want string }{
+		"sentinel without master_name":  {store("sentinel 127.0.0.1:26379"), "master_name is required"},
+		"master_name without sentinel":  {store("address 127.0.0.1:6379\nmaster_name mymaster"), "go with sentinel"},
+		"address and cluster":           {store("address 127.0.0.1:6379\ncluster 127.0.0.1:7000"), "not several"},
+		"sentinel with no address":      {store("sentinel\nmaster_name mymaster"), "wrong argument count"},
+		"cluster address not host:port": {store("cluster 127.0.0.1:7000 redis-b"), `store redis address "redis-b": want host:port`},
+		"cluster with a db":             {store("cluster 127.0.0.1:7000\ndb 2"), "db must be 0"},
+		"cluster prefix with braces":    {store("cluster 127.0.0.1:7000\nkey_prefix {a}:"), "no braces"},
+		"negative min_replicas_ack":     {store("address 127.0.0.1:6379\nmin_replicas_ack -1"), "min_replicas_ack -1"},
+		"ack_timeout over timeout":      {store("address 127.0.0.1:6379\ntimeout 1s\nack_timeout 2s"), "shorter than timeout"},
+		"sentinel on store memory":      {"base_url https://app.example.com\n" + outbox + "store memory {\nsentinel 127.0.0.1:26379\n}", "are for store redis"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := validate(t, c.body)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Caddyfile:") {
+				t.Fatalf("error %v, want one mentioning %q and the Caddyfile line", err, c.want)
+			}
+		})
+	}
+}

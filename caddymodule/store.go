@@ -180,8 +180,11 @@ func (s *StoreConfig) checkDeployment() error {
 			n++
 		}
 	}
-	if n != 1 {
-		return errors.New("mailgate: store redis: set exactly one of address, sentinel (with master_name) and cluster")
+	switch {
+	case n == 0:
+		return fmt.Errorf("mailgate: store redis address %q: want host:port, or sentinel (with master_name), or cluster", s.Address)
+	case n > 1:
+		return errors.New("mailgate: store redis: set one of address, sentinel and cluster, not several")
 	}
 	for _, a := range append(append([]string{s.Address}, s.Sentinel...), s.Cluster...) {
 		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
