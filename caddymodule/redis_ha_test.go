@@ -146,3 +146,12 @@ func TestRedisHAConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoInstancesOnRedisClusterBehaveAsOne: the two-instance journey
+// (a link asked for on one instance and confirmed on the other, a code
+// exchanged once, a used DPoP proof, a logout seen within 5s, 20
+// concurrent confirms of one link) on a three-master Redis Cluster.
+func TestTwoInstancesOnRedisClusterBehaveAsOne(t *testing.T) {
+	c := redistest.StartCluster(t)
+	twoInstancesBehaveAsOne(t, siteConfig{Mailgate: "store redis {\n\t\t\tcluster " + strings.Join(c.Addrs(), " ") + "\n\t\t}"})
+}
