@@ -72,9 +72,12 @@ type StoreConfig struct {
 	// attempts at a code, logouts) wait until that many replicas have
 	// acknowledged it (Redis WAIT), for at most AckTimeout; if they do not,
 	// the request is refused (503) instead of reporting done what a
-	// failover could undo. Keep more replicas than this, or losing one
-	// refuses every sign-in. Default: 0, don't wait (Redis replicates
-	// asynchronously; a failover can lose the last second of writes).
+	// failover could undo. Set to the number of replicas, every write
+	// reported done is on whichever replica Sentinel promotes; writes then
+	// need that many live replicas, so after a failover they answer 503
+	// until the dead node is back as a replica (see
+	// docs/operations-redis.md). Default: 0, don't wait (Redis replicates
+	// asynchronously; a failover can lose the writes not yet replicated).
 	MinReplicasAck int `json:"min_replicas_ack,omitempty"`
 
 	// AckTimeout bounds the wait of MinReplicasAck; it must be shorter
