@@ -93,6 +93,16 @@ func TestRedisClusterKeysShareOneSlot(t *testing.T) {
 	if len(slots) != 2 {
 		t.Errorf("two realms share a slot")
 	}
+	// With min_replicas, each write and its WAIT go to the shard that holds
+	// the realm (any other would answer MOVED): on a cluster without
+	// replicas the write lands, unacknowledged.
+	r := openRedis(t, RedisConfig{ClusterAddrs: c.Addrs(), KeyPrefix: "mailgate:three:", MinReplicas: 1, AckTimeout: 50 * time.Millisecond})
+	if err := r.PutOwned(ctx, "link-of:o", "link:c", []byte("v"), time.Minute); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("PutOwned on a cluster without replicas: %v, want ErrNotReplicated", err)
+	}
+	if v, err := r.Get(ctx, "link:c"); err != nil || string(v) != "v" {
+		t.Fatalf("the unacknowledged ticket on its primary: %q, %v", v, err)
+	}
 	if _, err := NewRedis(RedisConfig{ClusterAddrs: c.Addrs(), KeyPrefix: "a{b}:"}, nil); err == nil {
 		t.Error("a prefix with braces, which would make another hash tag, was accepted on a cluster")
 	}
