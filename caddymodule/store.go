@@ -96,7 +96,8 @@ type StoreConfig struct {
 	DB int `json:"db,omitempty"`
 
 	// TLS connects to Redis over TLS, checking its certificate against
-	// the system's roots and Address's host name.
+	// the system's roots and the name of the host dialled (Address, each
+	// sentinel and the primary it names, each cluster node).
 	TLS bool `json:"tls,omitempty"`
 
 	// KeyPrefix starts every key mailgate writes in Redis; the realm's name

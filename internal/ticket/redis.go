@@ -106,6 +106,11 @@ type RedisConfig struct {
 // here, 503 upstream) instead of evicting a marker, a counter or the
 // revocation log, and with persistence, or a restart forgets them (running
 // instances keep their local revocations; new ones would start without).
+//
+// Under Sentinel the client follows the primary through a failover; what a
+// failover may lose of the writes the old primary acknowledged is what
+// MinReplicas is for (see write). On a cluster every key carries the
+// prefix as a hash tag (see clusterPrefix).
 type Redis struct {
 	client      redis.UniversalClient
 	cluster     *redis.ClusterClient // client, on Redis Cluster; else nil
