@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -350,4 +351,27 @@ func (w *writers) stop() ([]string, int) {
 	}
 	w.wg.Wait()
 	return w.acked, w.refused
+}
+
+// BenchmarkRedisWriteWithReplicaAck measures what min_replicas costs a
+// write (a Mark, as for a used DPoP proof) on a primary with one replica:
+// the WAIT's round trip to the replica, on top of the write's own.
+func BenchmarkRedisWriteWithReplicaAck(b *testing.B) {
+	d := redistest.StartSentinel(b, 1)
+	for _, acks := range []int{0, 1} {
+		b.Run(fmt.Sprintf("min_replicas=%d", acks), func(b *testing.B) {
+			r, err := NewRedis(RedisConfig{SentinelAddrs: d.Addrs(), MasterName: redistest.MasterName, KeyPrefix: testPrefix(), MinReplicas: acks}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if _, err := r.Mark(ctx, "dpop-jti:"+strconv.Itoa(i), time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
