@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,8 @@ import (
 // it, on the promoted replica.
 func TestRedisSentinelFailoverInCaddy(t *testing.T) {
 	d := redistest.StartSentinel(t, 1)
-	e := startCaddyWith(t, func(*env) siteConfig {
-		return siteConfig{Mailgate: fmt.Sprintf(`store redis {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		return siteConfig{Global: e.logBlock("caddy.log", ""), Mailgate: fmt.Sprintf(`store redis {
 			sentinel %s
 			master_name %s
 			min_replicas_ack 1
@@ -110,6 +112,23 @@ func TestRedisSentinelFailoverInCaddy(t *testing.T) {
 	}
 	if r := e.browser(t).do(e.withCookie("/", bobToken)); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("bob's logged-out cookie: %s", r.Status)
+	}
+	// The operator sees the failover in Caddy's log, at warn; the
+	// client's routine discovery of sentinels stays at info.
+	lines, err := os.ReadFile(filepath.Join(e.dir, "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := func(level, msg string) bool {
+		for _, l := range strings.Split(string(lines), "\n") {
+			if strings.Contains(l, `"logger":"http.handlers.mailgate.redis"`) && strings.Contains(l, `"level":"`+level+`"`) && strings.Contains(l, msg) {
+				return true
+			}
+		}
+		return false
+	}
+	if !logged("warn", "sentinel: new master") || !logged("info", "sentinel: selected") || logged("warn", "sentinel: selected") {
+		t.Errorf("Caddy's log lacks the failover at warn or the sentinel's selection at info:\n%s", lines)
 	}
 	// Dave's pending link, asked for before the failover, signs him in.
 	if r := dave.confirm(daveLink); r.StatusCode != http.StatusSeeOther {
