@@ -146,14 +146,16 @@ func runScript(ctx context.Context, c redis.Cmdable, s *redis.Script, keys []str
 	return s.Run(ctx, c, keys, args...)
 }
 
-// rewind moves lastID back to the stream's last id when that is earlier,
-// after the feed lost Redis. A failover can promote a replica that missed
-// the last entries the feed read from the old primary; the new primary then
-// numbers new entries after its own last id, by its own clock, which may lie
-// before lastID, and an XREAD after lastID would skip them. Reading again
-// from the earlier id re-applies entries the set holds already, which
-// changes nothing (see keep). A stream that is gone (a Redis that came back
-// empty) is read again from the start.
+// rewind makes the feed read the stream again from its start when the
+// stream now ends before lastID, after the feed lost Redis. That happens
+// after a failover that promoted a replica which missed the last entries
+// the feed read from the old primary (the new primary then numbers new
+// entries after its own last id, by its own clock, possibly before lastID,
+// where an XREAD after lastID would skip them), and after a Redis that came
+// back empty (every entry is new). The two look alike from here, so the
+// whole stream is read again; entries the set holds already change nothing
+// (see keep), and this happens only after an outage. A stream that is gone
+// is read from the start too.
 func (r *Redis) rewind(ctx context.Context, lastID *string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.readTimeout)
 	defer cancel()
@@ -166,7 +168,7 @@ func (r *Redis) rewind(ctx context.Context, lastID *string) error {
 		return redisError("XINFO STREAM", err)
 	}
 	if streamIDLess(info.LastGeneratedID, *lastID) {
-		*lastID = info.LastGeneratedID
+		*lastID = "0-0"
 	}
 	return nil
 }

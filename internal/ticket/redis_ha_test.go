@@ -375,3 +375,32 @@ func BenchmarkRedisWriteWithReplicaAck(b *testing.B) {
 		})
 	}
 }
+
+// TestRedisFeedRereadsAStreamThatWentBack: after an outage the stream may
+// end before the feed's position (a promoted replica that missed entries,
+// whose clock lags; a Redis back empty) and get entries numbered before
+// it. The feed reads it again, so it misses none of them.
+func TestRedisFeedRereadsAStreamThatWentBack(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	prefix := testPrefix()
+	r := openRedis(t, RedisConfig{Address: srv.Addr(), KeyPrefix: prefix})
+	if err := r.Revoke(ctx, "revoked-session:before", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the feed past its own entry", func() bool {
+		return r.syncedAt.Load() > time.Now().Add(-500*time.Millisecond).UnixNano()
+	})
+	srv.Restart()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	// Another instance's logout, numbered by a clock far behind this one.
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
+	if err := admin.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "revocations", ID: "1-1", Values: []string{"key", "revoked-session:after", "exp", exp}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the entry numbered before the feed's position", func() bool {
+		ok, err := r.Revoked("revoked-session:after")
+		return ok && err == nil
+	})
+}

@@ -158,8 +158,8 @@ func (r *Redis) load(ctx context.Context) (string, error) {
 
 // follow keeps the local set current until ctx ends: it reads the entries
 // after lastID with XREAD BLOCK, and after a failure waits a capped backoff
-// and reads again from the same lastID, or from the stream's end if a
-// failover moved it back (see rewind); go-redis redials by itself, and
+// and reads again from the same lastID, or from the stream's start if a
+// failover or a restart left the stream ending before it (see rewind); go-redis redials by itself, and
 // under Sentinel asks where the primary now is. So no revocation added
 // while Redis was away, or that reached the new primary, is skipped.
 func (r *Redis) follow(ctx context.Context, lastID string) {
@@ -167,7 +167,16 @@ func (r *Redis) follow(ctx context.Context, lastID string) {
 	backoff := feedMinBackoff
 	failing := false
 	for {
-		err := r.read(ctx, &lastID)
+		var err error
+		if failing {
+			// Redis may be another one now (a failover, a restart): read
+			// its stream again if it ends before lastID. Until that can
+			// be asked, nothing is read.
+			err = r.rewind(ctx, &lastID)
+		}
+		if err == nil {
+			err = r.read(ctx, &lastID)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,10 +197,6 @@ func (r *Redis) follow(ctx context.Context, lastID string) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, feedMaxBackoff)
-		// Redis may be another one now (a failover, a restart): read
-		// from where its stream ends if that is earlier. Failing here,
-		// the next read fails too, and comes back here.
-		_ = r.rewind(ctx, &lastID)
 	}
 }
 
