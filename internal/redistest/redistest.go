@@ -1,7 +1,8 @@
 // Package redistest runs a real redis-server for tests: the Redis store's
 // guarantees (atomic scripts, GETDEL, streams, what a client sees while the
 // server is down) are Redis's own behaviour, which a fake would only
-// restate.
+// restate. So are Sentinel's failover and Cluster's slots: StartSentinel
+// and StartCluster (ha.go) run those deployments on loopback too.
 package redistest
 
 import (
