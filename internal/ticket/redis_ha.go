@@ -111,15 +111,20 @@ func (r *Redis) write(ctx context.Context, key string, queue func(c redis.Cmdabl
 		queue(r.client)
 		return nil
 	}
-	var p redis.Pipeliner
+	p := r.client.Pipeline()
 	if r.cluster != nil {
 		node, err := r.cluster.MasterForKey(ctx, key)
 		if err != nil {
-			return fmt.Errorf("ticket: redis cluster: finding the primary: %w", err)
+			// The commands are queued, so the caller has them to read,
+			// and fail unsent.
+			queue(p)
+			err = fmt.Errorf("ticket: redis cluster: finding the primary: %w", err)
+			for _, c := range p.Cmds() {
+				c.SetErr(err)
+			}
+			return err
 		}
 		p = node.Pipeline()
-	} else {
-		p = r.client.Pipeline()
 	}
 	queue(p)
 	wait := p.Do(ctx, "WAIT", r.minReplicas, r.ackTimeout.Milliseconds())
