@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,9 @@ type Sentinel struct {
 	Master    *Server
 	Replicas  []*Server
 	Sentinels []*Server
+	// Password and SentinelPassword, when set, are required by the data
+	// nodes and by the sentinels (see StartSentinelAuth).
+	Password, SentinelPassword string
 }
 
 // StartSentinel starts the master, replicas (at least 1) replicas of it and
@@ -46,21 +50,33 @@ type Sentinel struct {
 // as soon as the master dies. Everything stops when the test ends.
 func StartSentinel(t testing.TB, replicas int) *Sentinel {
 	t.Helper()
-	master := Start(t, replicated...)
-	d := &Sentinel{Master: master}
+	return StartSentinelAuth(t, replicas, "", "")
+}
+
+// StartSentinelAuth is StartSentinel with the data nodes requiring
+// password (requirepass, and masterauth for the replicas) and the
+// sentinels requiring sentinelPassword; each empty for none.
+func StartSentinelAuth(t testing.TB, replicas int, password, sentinelPassword string) *Sentinel {
+	t.Helper()
+	nodeArgs := replicated
+	if password != "" {
+		nodeArgs = append(slices.Clone(replicated), "--requirepass", password, "--masterauth", password)
+	}
+	master := Start(t, nodeArgs...)
+	d := &Sentinel{Master: master, Password: password, SentinelPassword: sentinelPassword}
 	for range replicas {
-		d.Replicas = append(d.Replicas, Start(t, append(replicated, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))...))
+		d.Replicas = append(d.Replicas, Start(t, append(slices.Clone(nodeArgs), "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))...))
 	}
 	for range 3 {
-		d.Sentinels = append(d.Sentinels, startSentinel(t, master.Port()))
+		d.Sentinels = append(d.Sentinels, startSentinel(t, master.Port(), password, sentinelPassword))
 	}
 	ctx := context.Background()
 	waitFor(t, 20*time.Second, "the replicas in sync and known to the three sentinels", func() bool {
-		if strings.Count(info(ctx, master.Addr(), "replication"), "state=online") != replicas {
+		if strings.Count(info(ctx, master.Addr(), password, "replication"), "state=online") != replicas {
 			return false
 		}
 		for _, s := range d.Sentinels {
-			c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
+			c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr(), Password: sentinelPassword})
 			m, err := c.Master(ctx, MasterName).Result()
 			_ = c.Close()
 			if err != nil || m["num-other-sentinels"] != "2" || m["num-slaves"] != strconv.Itoa(replicas) {
@@ -120,7 +136,7 @@ func (d *Sentinel) Addrs() []string {
 
 // MasterAddr is the master's host:port as the sentinels report it.
 func (d *Sentinel) MasterAddr(ctx context.Context) (string, error) {
-	c := redis.NewSentinelClient(&redis.Options{Addr: d.Sentinels[0].Addr()})
+	c := redis.NewSentinelClient(&redis.Options{Addr: d.Sentinels[0].Addr(), Password: d.SentinelPassword})
 	defer c.Close()
 	a, err := c.GetMasterAddrByName(ctx, MasterName).Result()
 	if err != nil {
@@ -132,7 +148,7 @@ func (d *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 // startSentinel runs `redis-server <conf> --sentinel` monitoring the
 // master on masterPort. Sentinel rewrites its config file, so each start
 // writes a fresh one.
-func startSentinel(t testing.TB, masterPort int) *Server {
+func startSentinel(t testing.TB, masterPort int, password, sentinelPassword string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: need(t, "redis-server"), dir: t.TempDir()}
 	s.argv = func(port int) []string {
@@ -147,6 +163,13 @@ sentinel failover-timeout %s %d
 sentinel parallel-syncs %s 1
 `, port, s.dir, filepath.Join(s.dir, "redis.log"),
 			MasterName, masterPort, MasterName, DownAfter.Milliseconds(), MasterName, failoverTimeout.Milliseconds(), MasterName)
+		if password != "" {
+			body += fmt.Sprintf("sentinel auth-pass %s %s\n", MasterName, password)
+		}
+		if sentinelPassword != "" {
+			// Sentinels talk to each other too: each presents the password.
+			body += fmt.Sprintf("requirepass %s\nsentinel sentinel-pass %s\n", sentinelPassword, sentinelPassword)
+		}
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +210,7 @@ func StartCluster(t testing.TB) *Cluster {
 	ctx := context.Background()
 	waitFor(t, 20*time.Second, "the cluster ok on every node", func() bool {
 		for _, n := range c.Nodes {
-			if !strings.Contains(info(ctx, n.Addr(), "cluster"), "cluster_state:ok") {
+			if !strings.Contains(info(ctx, n.Addr(), "", "cluster"), "cluster_state:ok") {
 				return false
 			}
 		}
@@ -207,8 +230,8 @@ func (c *Cluster) Addrs() []string {
 
 // info returns the answer of INFO section (or, for "cluster", CLUSTER
 // INFO) at addr, "" when it cannot be read.
-func info(ctx context.Context, addr, section string) string {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+func info(ctx context.Context, addr, password, section string) string {
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1})
 	defer c.Close()
 	var s string
 	var err error

@@ -179,7 +179,9 @@ func (s *Server) ping() bool {
 		return false
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
-	return err == nil && strings.TrimSpace(line) == "+PONG"
+	// A server that requires a password answers, and is up, all the same.
+	line = strings.TrimSpace(line)
+	return err == nil && (line == "+PONG" || strings.HasPrefix(line, "-NOAUTH"))
 }
 
 // LogTail returns the end of the server's log, for a failure message.

@@ -404,3 +404,31 @@ func TestRedisFeedRereadsAStreamThatWentBack(t *testing.T) {
 		return ok && err == nil
 	})
 }
+
+// TestRedisSentinelWithPasswords: sentinels and data nodes that require
+// passwords of their own, each given its own: the store finds the primary
+// and works; a wrong sentinel password is refused when the store opens.
+func TestRedisSentinelWithPasswords(t *testing.T) {
+	ctx := context.Background()
+	d := redistest.StartSentinelAuth(t, 1, "data-secret", "sentinel-secret")
+	cfg := RedisConfig{
+		SentinelAddrs: d.Addrs(), MasterName: redistest.MasterName, SentinelPassword: "sentinel-secret",
+		Password: "data-secret", KeyPrefix: testPrefix(), MinReplicas: 1,
+	}
+	r := openRedis(t, cfg)
+	if err := r.Put(ctx, "link:a", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := r.Get(ctx, "link:a"); err != nil || string(v) != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	cfg.SentinelPassword = "wrong"
+	r, err := NewRedis(cfg, nil)
+	if err == nil {
+		_ = r.Close()
+		t.Fatal("a wrong sentinel password was accepted")
+	}
+	if !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("a wrong sentinel password: %v, want the sentinels' refusal", err)
+	}
+}
