@@ -67,6 +67,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    store redis {
 //	        address    <host:port>
+//	        sentinel   <host:port...>
+//	        master_name <name>
+//	        sentinel_username <user>
+//	        sentinel_password <password>
+//	        cluster    <host:port...>
+//	        min_replicas_ack <n>
+//	        ack_timeout <duration>
 //	        username   <user>
 //	        password   <password>
 //	        db         <n>
@@ -275,6 +282,27 @@ func (m *Mailgate) parseStore(d *caddyfile.Dispenser) error {
 			return durationArg(d, &s.Timeout)
 		case "counters":
 			return intArg(d, &s.Counters)
+		case "sentinel", "cluster":
+			addrs := d.RemainingArgs()
+			if len(addrs) == 0 {
+				return d.ArgErr()
+			}
+			if name == "sentinel" {
+				s.Sentinel = append(s.Sentinel, addrs...)
+			} else {
+				s.Cluster = append(s.Cluster, addrs...)
+			}
+			return nil
+		case "master_name":
+			return oneArg(d, &s.MasterName)
+		case "sentinel_username":
+			return oneArg(d, &s.SentinelUsername)
+		case "sentinel_password":
+			return oneArg(d, &s.SentinelPassword)
+		case "min_replicas_ack":
+			return intArg(d, &s.MinReplicasAck)
+		case "ack_timeout":
+			return durationArg(d, &s.AckTimeout)
 		}
 		return d.Errf("store: unknown subdirective %q", name)
 	})

@@ -102,7 +102,12 @@ func (b *browser) on(e *env) *browser { return &browser{t: b.t, e: e, client: b.
 // confirms of one link, split across both, exactly one wins.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	srv := redistest.Start(t)
-	site := siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	twoInstancesBehaveAsOne(t, siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"})
+}
+
+// twoInstancesBehaveAsOne runs the journey of TestTwoInstancesBehaveAsOne
+// on the store site configures (one Redis, a Redis Cluster).
+func twoInstancesBehaveAsOne(t *testing.T, site siteConfig) {
 	a := startCaddyWith(t, func(*env) siteConfig { return site })
 	b := startSecondInstance(t, a, site)
 

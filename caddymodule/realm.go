@@ -66,7 +66,7 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.D
 		return nil, err
 	}
 	r := v.(*realm)
-	if loaded && r.settings != want {
+	if loaded && !r.settings.same(want) {
 		_, _ = realms.Delete(key)
 		return nil, fmt.Errorf("mailgate: realm %q runs a %s; this config asks for a %s. "+
 			"A reload cannot swap the store without losing pending links and revocations: restart Caddy to apply it",

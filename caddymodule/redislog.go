@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,20 @@ func init() { redis.SetLogger(redisLog{}) }
 // redisLog is go-redis's logger, writing to Caddy's log.
 type redisLog struct{}
 
+// routine are the starts of go-redis's messages that report normal work
+// under Sentinel (which sentinel answered, which sentinels it found),
+// logged at info; the rest (failed dials, a new master after a failover)
+// at warn, where an operator looks.
+var routine = []string{"sentinel: selected ", "sentinel: discovered new sentinel"}
+
 func (redisLog) Printf(_ context.Context, format string, v ...any) {
-	caddy.Log().Named("http.handlers.mailgate.redis").Warn(fmt.Sprintf(format, v...))
+	log := caddy.Log().Named("http.handlers.mailgate.redis")
+	msg := fmt.Sprintf(format, v...)
+	for _, p := range routine {
+		if strings.HasPrefix(msg, p) {
+			log.Info(msg)
+			return
+		}
+	}
+	log.Warn(msg)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"time"
 
@@ -37,11 +38,51 @@ type StoreConfig struct {
 	// 250,000. Memory store only.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 
-	// Address is the Redis server, `host:port`. Required for the redis
-	// store. Redis 6.2 or later, a single server or an endpoint in front of
-	// a primary (not Redis Cluster), run with `maxmemory-policy
-	// noeviction` and persistence.
+	// Address is the Redis server, `host:port`: a single server or an
+	// endpoint in front of a primary. The redis store needs exactly one of
+	// address, sentinel (with master_name) and cluster. Redis 6.2 or later,
+	// run with `maxmemory-policy noeviction` and persistence.
 	Address string `json:"address,omitempty"`
+
+	// Sentinel lists Redis Sentinels, `host:port` each, that watch the
+	// primary named MasterName: mailgate asks them where the primary is
+	// and follows it when they fail over to a replica. See
+	// docs/operations-redis.md.
+	Sentinel []string `json:"sentinel,omitempty"`
+
+	// MasterName is the primary's name in the sentinels' configuration
+	// (`sentinel monitor <name> ...`). Required with sentinel.
+	MasterName string `json:"master_name,omitempty"`
+
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// when they require it (`requirepass` or an ACL user in
+	// sentinel.conf); Username and Password are for the data nodes.
+	// Placeholders are replaced in SentinelPassword as in Password.
+	SentinelUsername string `json:"sentinel_username,omitempty"`
+	SentinelPassword string `json:"sentinel_password,omitempty"`
+
+	// Cluster lists some nodes of a Redis Cluster, `host:port` each;
+	// mailgate discovers the rest. All of a realm's keys share one hash
+	// slot (the key prefix and realm in braces), so its scripts run on a
+	// cluster. db must be 0.
+	Cluster []string `json:"cluster,omitempty"`
+
+	// MinReplicasAck, when above 0, makes each write that must survive a
+	// failover (pending links and codes, their use, used DPoP proofs,
+	// attempts at a code, logouts) wait until that many replicas have
+	// acknowledged it (Redis WAIT), for at most AckTimeout; if they do not,
+	// the request is refused (503) instead of reporting done what a
+	// failover could undo. Set to the number of replicas, every write
+	// reported done is on whichever replica Sentinel promotes; writes then
+	// need that many live replicas, so after a failover they answer 503
+	// until the dead node is back as a replica (see
+	// docs/operations-redis.md). Default: 0, don't wait (Redis replicates
+	// asynchronously; a failover can lose the writes not yet replicated).
+	MinReplicasAck int `json:"min_replicas_ack,omitempty"`
+
+	// AckTimeout bounds the wait of MinReplicasAck; it must be shorter
+	// than Timeout. Default: 1s, or half of Timeout when that is shorter.
+	AckTimeout caddy.Duration `json:"ack_timeout,omitempty"`
 
 	// Username is the Redis ACL user; empty for the default user.
 	Username string `json:"username,omitempty"`
@@ -55,7 +96,8 @@ type StoreConfig struct {
 	DB int `json:"db,omitempty"`
 
 	// TLS connects to Redis over TLS, checking its certificate against
-	// the system's roots and Address's host name.
+	// the system's roots and the name of the host dialled (Address, each
+	// sentinel and the primary it names, each cluster node).
 	TLS bool `json:"tls,omitempty"`
 
 	// KeyPrefix starts every key mailgate writes in Redis; the realm's name
@@ -80,11 +122,12 @@ func (s *StoreConfig) applyDefaults() error {
 	if s.Type == "" {
 		s.Type = "memory"
 	}
-	redisSet := s.Address != "" || s.Username != "" || s.Password != "" || s.DB != 0 || s.TLS || s.KeyPrefix != "" || s.Timeout != 0 || s.Counters != 0
+	redisSet := s.Address != "" || s.Username != "" || s.Password != "" || s.DB != 0 || s.TLS || s.KeyPrefix != "" || s.Timeout != 0 || s.Counters != 0 ||
+		len(s.Sentinel) > 0 || s.MasterName != "" || s.SentinelUsername != "" || s.SentinelPassword != "" || len(s.Cluster) > 0 || s.MinReplicasAck != 0 || s.AckTimeout != 0
 	switch s.Type {
 	case "memory":
 		if redisSet {
-			return errors.New("mailgate: store memory: address, username, password, db, tls, key_prefix, timeout and counters are for store redis")
+			return errors.New("mailgate: store memory: address, sentinel, cluster and the other connection settings are for store redis")
 		}
 		if s.MaxMemory == 0 {
 			s.MaxMemory = defaultMaxMemory
@@ -96,8 +139,8 @@ func (s *StoreConfig) applyDefaults() error {
 		if s.MaxMemory != 0 {
 			return errors.New("mailgate: store redis: max_memory is for store memory; Redis's own maxmemory bounds a redis store")
 		}
-		if _, _, err := net.SplitHostPort(s.Address); err != nil {
-			return fmt.Errorf("mailgate: store redis address %q: want host:port", s.Address)
+		if err := s.checkDeployment(); err != nil {
+			return err
 		}
 		if s.DB < 0 {
 			return fmt.Errorf("mailgate: store redis db %d: must be 0 or more", s.DB)
@@ -111,6 +154,15 @@ func (s *StoreConfig) applyDefaults() error {
 		if t := time.Duration(s.Timeout); t < 100*time.Millisecond || t > time.Minute {
 			return fmt.Errorf("mailgate: store redis timeout %s: must be between 100ms and 1m", t)
 		}
+		if s.MinReplicasAck < 0 {
+			return fmt.Errorf("mailgate: store redis min_replicas_ack %d: must be 0 or more", s.MinReplicasAck)
+		}
+		if s.AckTimeout == 0 {
+			s.AckTimeout = caddy.Duration(min(ticket.DefaultRedisAckTimeout, time.Duration(s.Timeout)/2))
+		}
+		if s.AckTimeout <= 0 || s.AckTimeout >= s.Timeout {
+			return fmt.Errorf("mailgate: store redis ack_timeout %s: must be above 0 and shorter than timeout %s", time.Duration(s.AckTimeout), time.Duration(s.Timeout))
+		}
 		if s.Counters == 0 {
 			s.Counters = ticket.DefaultRedisCounters
 		}
@@ -119,6 +171,39 @@ func (s *StoreConfig) applyDefaults() error {
 		}
 	default:
 		return fmt.Errorf("mailgate: store %q: unknown (known: memory, redis)", s.Type)
+	}
+	return nil
+}
+
+// checkDeployment requires exactly one of address, sentinel and cluster,
+// each address host:port.
+func (s *StoreConfig) checkDeployment() error {
+	n := 0
+	for _, set := range []bool{s.Address != "", len(s.Sentinel) > 0, len(s.Cluster) > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return fmt.Errorf("mailgate: store redis address %q: want host:port, or sentinel (with master_name), or cluster", s.Address)
+	case n > 1:
+		return errors.New("mailgate: store redis: set one of address, sentinel and cluster, not several")
+	}
+	for _, a := range append(append([]string{s.Address}, s.Sentinel...), s.Cluster...) {
+		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
+			return fmt.Errorf("mailgate: store redis address %q: want host:port", a)
+		}
+	}
+	switch {
+	case len(s.Sentinel) > 0 && s.MasterName == "":
+		return errors.New("mailgate: store redis sentinel: master_name is required")
+	case len(s.Sentinel) == 0 && (s.MasterName != "" || s.SentinelUsername != "" || s.SentinelPassword != ""):
+		return errors.New("mailgate: store redis: master_name, sentinel_username and sentinel_password go with sentinel")
+	case len(s.Cluster) > 0 && s.DB != 0:
+		return errors.New("mailgate: store redis cluster: db must be 0, a cluster has no other")
+	case len(s.Cluster) > 0 && strings.ContainsAny(s.KeyPrefix, "{}"):
+		return fmt.Errorf("mailgate: store redis cluster: key_prefix %q: no braces, mailgate makes the prefix the keys' hash tag", s.KeyPrefix)
 	}
 	return nil
 }
@@ -132,29 +217,59 @@ func (s StoreConfig) newStore(realm string, logger *zap.Logger) (ticket.Store, e
 	if err != nil {
 		return nil, err
 	}
+	sentinelPassword, err := expandSecret("store redis sentinel_password", s.SentinelPassword)
+	if err != nil {
+		return nil, err
+	}
 	cfg := ticket.RedisConfig{
 		Address: s.Address, Username: s.Username, Password: password, DB: s.DB,
+		SentinelAddrs: s.Sentinel, MasterName: s.MasterName,
+		SentinelUsername: s.SentinelUsername, SentinelPassword: sentinelPassword,
+		ClusterAddrs: s.Cluster,
+		MinReplicas:  s.MinReplicasAck, AckTimeout: time.Duration(s.AckTimeout),
 		KeyPrefix:   s.KeyPrefix + realm + ":",
 		DialTimeout: time.Duration(s.Timeout), ReadTimeout: time.Duration(s.Timeout), WriteTimeout: time.Duration(s.Timeout),
 		Counters: s.Counters,
 		Now:      now,
 	}
 	if s.TLS {
-		host, _, _ := net.SplitHostPort(s.Address)
-		cfg.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		// One server's certificate is checked against its name; under
+		// Sentinel or Cluster the nodes change, and go-redis checks each
+		// against the host it dials.
+		if s.Address != "" {
+			cfg.TLS.ServerName, _, _ = net.SplitHostPort(s.Address)
+		}
 	}
 	store, err := ticket.NewRedis(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("mailgate: store redis at %s: %w", s.Address, err)
+		return nil, fmt.Errorf("mailgate: store redis at %s: %w", s.where(), err)
 	}
 	return store, nil
 }
 
 func (s StoreConfig) String() string {
 	if s.Type == "redis" {
-		return fmt.Sprintf("redis store at %s, db %d, key_prefix %q", s.Address, s.DB, s.KeyPrefix)
+		return fmt.Sprintf("redis store at %s, db %d, key_prefix %q, min_replicas_ack %d", s.where(), s.DB, s.KeyPrefix, s.MinReplicasAck)
 	}
 	return fmt.Sprintf("%s store, max_memory %s", s.Type, humanize.IBytes(uint64(s.MaxMemory)))
+}
+
+// same reports whether s and o build the same store, so that a reload can
+// keep a running one.
+func (s StoreConfig) same(o StoreConfig) bool {
+	return reflect.DeepEqual(s, o)
+}
+
+// where names the Redis deployment, for messages.
+func (s StoreConfig) where() string {
+	switch {
+	case len(s.Sentinel) > 0:
+		return fmt.Sprintf("sentinel %s (master %s)", strings.Join(s.Sentinel, " "), s.MasterName)
+	case len(s.Cluster) > 0:
+		return "cluster " + strings.Join(s.Cluster, " ")
+	}
+	return s.Address
 }
 
 // fullLogger tells the operator when the store refuses a marker or a

@@ -1,7 +1,8 @@
 // Package redistest runs a real redis-server for tests: the Redis store's
 // guarantees (atomic scripts, GETDEL, streams, what a client sees while the
 // server is down) are Redis's own behaviour, which a fake would only
-// restate.
+// restate. So are Sentinel's failover and Cluster's slots: StartSentinel
+// and StartCluster (ha.go) run those deployments on loopback too.
 package redistest
 
 import (
@@ -29,7 +30,9 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
-	args []string
+	// argv is the command line for a port: a plain server's flags, or a
+	// sentinel's config file (see StartSentinels).
+	argv func(port int) []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -43,15 +46,41 @@ type Server struct {
 // must not pass silently.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	s := &Server{t: t, bin: need(t, "redis-server"), dir: t.TempDir()}
+	s.argv = func(port int) []string {
+		return append([]string{
+			"--port", strconv.Itoa(port),
+			"--bind", "127.0.0.1",
+			"--save", "",
+			"--appendonly", "no",
+			"--dir", s.dir,
+			"--logfile", filepath.Join(s.dir, "redis.log"),
+		}, args...)
+	}
+	s.launch()
+	return s
+}
+
+// need returns the path of a Redis program, skipping the test without it,
+// or failing it under CI (CI set), where a missing program must not pass
+// silently.
+func need(t testing.TB, program string) string {
+	t.Helper()
+	bin, err := exec.LookPath(program)
 	if err != nil {
-		const msg = "redis-server not on PATH: apt-get install redis-server"
+		msg := program + " not on PATH: apt-get install redis-server redis-tools"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
+	return bin
+}
+
+// launch starts s on a free port and stops it when the test ends.
+func (s *Server) launch() {
+	t := s.t
+	t.Helper()
 	// The port is free when asked for but could be taken before
 	// redis-server binds it, so a failed start tries another.
 	for attempt := 1; ; attempt++ {
@@ -65,8 +94,10 @@ func Start(t testing.TB, args ...string) *Server {
 		}
 	}
 	t.Cleanup(s.Stop)
-	return s
 }
+
+// Port is the server's port, the same after Restart.
+func (s *Server) Port() int { return s.port }
 
 // Addr is the server's host:port, the same after Restart.
 func (s *Server) Addr() string {
@@ -96,19 +127,19 @@ func (s *Server) Restart() {
 	}
 }
 
+// RestartWith is Restart with args added to the command line, for this
+// start and the next.
+func (s *Server) RestartWith(args ...string) {
+	s.t.Helper()
+	argv := s.argv
+	s.argv = func(port int) []string { return append(argv(port), args...) }
+	s.Restart()
+}
+
 // start runs redis-server on s.port and waits until it answers PING, or
 // fails if it exits or stays silent for startTimeout.
 func (s *Server) start() error {
-	logFile := filepath.Join(s.dir, "redis.log")
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", s.dir,
-		"--logfile", logFile,
-	}, s.args...)
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(s.bin, s.argv(s.port)...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -148,8 +179,13 @@ func (s *Server) ping() bool {
 		return false
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
-	return err == nil && strings.TrimSpace(line) == "+PONG"
+	// A server that requires a password answers, and is up, all the same.
+	line = strings.TrimSpace(line)
+	return err == nil && (line == "+PONG" || strings.HasPrefix(line, "-NOAUTH"))
 }
+
+// LogTail returns the end of the server's log, for a failure message.
+func (s *Server) LogTail() string { return s.logTail() }
 
 // logTail returns the end of the server's log, for a failure message.
 func (s *Server) logTail() string {

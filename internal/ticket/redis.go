@@ -10,17 +10,42 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap"
 )
 
 // RedisConfig configures a Redis store. Redis 6.2 or later is required
-// (GETDEL, XADD MINID, exclusive XRANGE), at one address (a standalone
-// server or an endpoint in front of a primary), not Redis Cluster:
-// PutOwned's script deletes a key whose name it reads from another.
+// (GETDEL, XADD MINID, exclusive XRANGE), in one of three deployments:
+// one server at Address (a standalone server or an endpoint in front of a
+// primary), a primary found through Sentinel (SentinelAddrs and
+// MasterName), or Redis Cluster (ClusterAddrs). Exactly one of them is set.
 type RedisConfig struct {
 	// Address is the server's host:port.
 	Address string
+	// SentinelAddrs are the host:port of Redis Sentinels watching the
+	// primary named MasterName: the store asks them where the primary is,
+	// and follows it when they fail over to a replica.
+	SentinelAddrs []string
+	MasterName    string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// (which may differ from the data nodes' Username and Password).
+	SentinelUsername string
+	SentinelPassword string
+	// ClusterAddrs are the host:port of some nodes of a Redis Cluster; the
+	// client discovers the rest. On a cluster every key of the store
+	// carries its KeyPrefix as a hash tag, so they share one slot: see
+	// clusterPrefix.
+	ClusterAddrs []string
+	// MinReplicas, when above 0, makes each write that must survive a
+	// failover (a pending ticket, a consumed or deleted one, a marker, an
+	// attempt, a revocation) wait, with WAIT, until that many replicas
+	// acknowledge it, for at most AckTimeout; one that is not acknowledged
+	// in time fails with ErrNotReplicated, so the caller refuses (503)
+	// rather than report done what a failover could undo. 0 (default)
+	// does not wait: Redis replicates asynchronously, and a failover may
+	// lose the last writes the old primary acknowledged.
+	MinReplicas int
+	// AckTimeout bounds the WAIT of MinReplicas. Default 1s.
+	AckTimeout time.Duration
 	// Username and Password authenticate each connection (Username for an
 	// ACL user; empty for the default user).
 	Username string
@@ -81,8 +106,16 @@ type RedisConfig struct {
 // here, 503 upstream) instead of evicting a marker, a counter or the
 // revocation log, and with persistence, or a restart forgets them (running
 // instances keep their local revocations; new ones would start without).
+//
+// Under Sentinel the client follows the primary through a failover; what a
+// failover may lose of the writes the old primary acknowledged is what
+// MinReplicas is for (see write). On a cluster every key carries the
+// prefix as a hash tag (see clusterPrefix).
 type Redis struct {
-	client      *redis.Client
+	client      redis.UniversalClient
+	cluster     *redis.ClusterClient // client, on Redis Cluster; else nil
+	minReplicas int
+	ackTimeout  time.Duration
 	prefix      string
 	stream      string // <prefix>revocations, the revocation log
 	readTimeout time.Duration
@@ -109,6 +142,7 @@ const (
 	DefaultRedisStaleAfter      = 5 * time.Second
 	DefaultRedisRevocationBytes = 64 << 20
 	DefaultRedisCounters        = 1 << 18
+	DefaultRedisAckTimeout      = time.Second
 )
 
 // NewRedis connects to Redis, loads the whole revocation stream into the
@@ -118,11 +152,17 @@ const (
 // cannot be reached is reported here rather than as refused requests. log
 // receives the feed's losses and recoveries; nil discards them.
 func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
-	if cfg.Address == "" {
-		return nil, errors.New("ticket: redis address is required")
+	if err := checkDeployment(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = DefaultRedisKeyPrefix
+	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = DefaultRedisAckTimeout
+	}
+	if cfg.MinReplicas < 0 || cfg.AckTimeout < 0 {
+		return nil, errors.New("ticket: redis min replicas and ack timeout must be positive")
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = DefaultRedisTimeout
@@ -154,6 +194,9 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 	if cfg.PoolSize < 0 || cfg.PoolSize == 1 {
 		return nil, fmt.Errorf("ticket: redis pool size %d: the revocation feed holds a connection, use 0 (default) or at least 2", cfg.PoolSize)
 	}
+	if cfg.MinReplicas > 0 && cfg.AckTimeout >= cfg.ReadTimeout {
+		return nil, fmt.Errorf("ticket: redis ack timeout %s must be shorter than the read timeout %s, which would cut its WAIT short", cfg.AckTimeout, cfg.ReadTimeout)
+	}
 	if cfg.StaleAfter <= feedBlock+cfg.ReadTimeout {
 		return nil, fmt.Errorf("ticket: redis stale_after %s must exceed %s (the feed's blocking read plus read timeout)", cfg.StaleAfter, feedBlock+cfg.ReadTimeout)
 	}
@@ -164,32 +207,19 @@ func NewRedis(cfg RedisConfig, log *zap.Logger) (*Redis, error) {
 		return nil, fmt.Errorf("ticket: redis counters %d must be at least %d", cfg.Counters, counterWays)
 	}
 
-	client := redis.NewClient(&redis.Options{
-		Addr:         cfg.Address,
-		Username:     cfg.Username,
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		TLSConfig:    cfg.TLS,
-		DialTimeout:  cfg.DialTimeout,
-		ReadTimeout:  cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout,
-		PoolSize:     cfg.PoolSize,
-		// One dial per attempt and one retry per command (enough to step
-		// over a connection a Redis restart closed) keep a dead Redis from
-		// holding a request much past the timeouts; go-redis's defaults
-		// (5 dials, 3 retries) could wait out DialTimeout twenty times.
-		DialerRetries: 1,
-		MaxRetries:    1,
-		// Let a caller's deadline (a request's) end a command sooner.
-		ContextTimeoutEnabled: true,
-		// Maintenance notifications are a Redis Enterprise feature; on
-		// other servers they only cost a command per connection.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	client := newRedisClient(cfg)
+	prefix := cfg.KeyPrefix
+	cluster, _ := client.(*redis.ClusterClient)
+	if cluster != nil {
+		prefix = clusterPrefix(prefix)
+	}
 	r := &Redis{
 		client:      client,
-		prefix:      cfg.KeyPrefix,
-		stream:      cfg.KeyPrefix + "revocations",
+		cluster:     cluster,
+		minReplicas: cfg.MinReplicas,
+		ackTimeout:  cfg.AckTimeout,
+		prefix:      prefix,
+		stream:      prefix + "revocations",
 		readTimeout: cfg.ReadTimeout,
 		now:         cfg.Now,
 		staleAfter:  int64(cfg.StaleAfter),
@@ -219,10 +249,12 @@ func (r *Redis) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkTicketTTL(ttl); err != nil {
 		return err
 	}
-	if err := r.client.Set(ctx, r.prefix+key, value, roundMillis(ttl)).Err(); err != nil {
+	var cmd *redis.StatusCmd
+	ack := r.write(ctx, r.prefix+key, func(c redis.Cmdable) { cmd = c.Set(ctx, r.prefix+key, value, roundMillis(ttl)) })
+	if err := cmd.Err(); err != nil {
 		return redisError("SET", err)
 	}
-	return nil
+	return ack
 }
 
 // putOwnedScript deletes the owner's previous ticket and stores the new one
@@ -251,11 +283,14 @@ func (r *Redis) PutOwned(ctx context.Context, owner, key string, value []byte, t
 		return err
 	}
 	keys := []string{r.prefix + owner, r.prefix + key}
-	err := putOwnedScript.Run(ctx, r.client, keys, value, key, roundMillis(ttl).Milliseconds(), r.prefix).Err()
-	if err != nil {
+	var cmd *redis.Cmd
+	ack := r.write(ctx, keys[0], func(c redis.Cmdable) {
+		cmd = runScript(ctx, c, putOwnedScript, keys, value, key, roundMillis(ttl).Milliseconds(), r.prefix)
+	})
+	if err := cmd.Err(); err != nil {
 		return redisError("PutOwned script", err)
 	}
-	return nil
+	return ack
 }
 
 // PutNew implements Store with SET NX PX: one command, so of concurrent
@@ -264,11 +299,13 @@ func (r *Redis) PutNew(ctx context.Context, key string, value []byte, ttl time.D
 	if err := checkTicketTTL(ttl); err != nil {
 		return false, err
 	}
-	ok, err := r.client.SetNX(ctx, r.prefix+key, value, roundMillis(ttl)).Result()
+	var cmd *redis.BoolCmd
+	ack := r.write(ctx, r.prefix+key, func(c redis.Cmdable) { cmd = c.SetNX(ctx, r.prefix+key, value, roundMillis(ttl)) })
+	ok, err := cmd.Result()
 	if err != nil {
 		return false, redisError("SET NX", err)
 	}
-	return ok, nil
+	return ok, ack
 }
 
 // Get implements Store with GET.
@@ -284,19 +321,28 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 // what lets exactly one of concurrent Takes, from any instance, get the
 // value.
 func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
-	v, err := r.client.GetDel(ctx, r.prefix+key).Bytes()
+	var cmd *redis.StringCmd
+	ack := r.write(ctx, r.prefix+key, func(c redis.Cmdable) { cmd = c.GetDel(ctx, r.prefix+key) })
+	v, err := cmd.Bytes()
 	if err != nil {
 		return nil, redisError("GETDEL", err)
+	}
+	if ack != nil {
+		// Taken on the primary, but a failover could bring it back: the
+		// caller must not act on it.
+		return nil, ack
 	}
 	return v, nil
 }
 
 // Delete implements Store with DEL.
 func (r *Redis) Delete(ctx context.Context, key string) error {
-	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+	var cmd *redis.IntCmd
+	ack := r.write(ctx, r.prefix+key, func(c redis.Cmdable) { cmd = c.Del(ctx, r.prefix+key) })
+	if err := cmd.Err(); err != nil {
 		return redisError("DEL", err)
 	}
-	return nil
+	return ack
 }
 
 // Mark implements Store with SET 1 NX PX: Redis sets the key only if it is
@@ -306,9 +352,15 @@ func (r *Redis) Mark(ctx context.Context, key string, ttl time.Duration) (bool, 
 	if ttl <= 0 {
 		return false, fmt.Errorf("ticket: marker ttl %s must be positive", ttl)
 	}
-	ok, err := r.client.SetNX(ctx, r.prefix+key, 1, roundMillis(ttl)).Result()
+	var cmd *redis.BoolCmd
+	ack := r.write(ctx, r.prefix+key, func(c redis.Cmdable) { cmd = c.SetNX(ctx, r.prefix+key, 1, roundMillis(ttl)) })
+	ok, err := cmd.Result()
 	if err != nil {
 		return false, redisError("SET NX", err)
+	}
+	if ack != nil {
+		// A marker a failover could undo vouches for nothing.
+		return false, ack
 	}
 	return ok, nil
 }

@@ -158,9 +158,15 @@ func (r *Redis) Attempt(ctx context.Context, key string, limit int64) (int64, er
 		return 0, err
 	}
 	keys := []string{r.prefix + key, r.prefix + key + ":attempts"}
-	n, err := attemptScript.Run(ctx, r.client, keys, limit).Int64()
+	var cmd *redis.Cmd
+	ack := r.write(ctx, keys[0], func(c redis.Cmdable) { cmd = runScript(ctx, c, attemptScript, keys, limit) })
+	n, err := cmd.Int64()
 	if err != nil {
 		return 0, redisError("Attempt script", err)
+	}
+	if ack != nil {
+		// An attempt a failover could forget must not be compared.
+		return 0, ack
 	}
 	if n == 0 {
 		return 0, ErrNotFound

@@ -37,7 +37,7 @@ func (r *Redis) checkPersistence() {
 // append-only file or by RDB snapshots. It asks CONFIG GET; when that is
 // refused it falls back on INFO persistence, which tells whether AOF is on
 // but not whether snapshots are scheduled, so it can only confirm.
-func redisPersists(ctx context.Context, c *redis.Client) (bool, error) {
+func redisPersists(ctx context.Context, c redis.UniversalClient) (bool, error) {
 	persists, cfgErr := configPersists(ctx, c)
 	if cfgErr == nil {
 		return persists, nil
@@ -54,7 +54,7 @@ func redisPersists(ctx context.Context, c *redis.Client) (bool, error) {
 
 // configPersists reads appendonly and save. They are asked one at a time:
 // CONFIG GET with several parameters needs Redis 7, and mailgate runs on 6.2.
-func configPersists(ctx context.Context, c *redis.Client) (bool, error) {
+func configPersists(ctx context.Context, c redis.UniversalClient) (bool, error) {
 	aof, err := c.ConfigGet(ctx, "appendonly").Result()
 	if err != nil {
 		return false, err

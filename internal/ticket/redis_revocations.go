@@ -77,19 +77,24 @@ func (r *Redis) revoke(ctx context.Context, key string, before int64, ttl time.D
 	if before != 0 {
 		values = append(values, "before", strconv.FormatInt(before, 10))
 	}
-	err := r.client.XAdd(ctx, &redis.XAddArgs{
-		Stream: r.stream,
-		MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
-		Approx: true,
-		Values: values,
-	}).Err()
-	if err != nil {
+	var cmd *redis.StringCmd
+	ack := r.write(ctx, r.stream, func(c redis.Cmdable) {
+		cmd = c.XAdd(ctx, &redis.XAddArgs{
+			Stream: r.stream,
+			MinID:  strconv.FormatInt(now.Add(-revocationRetention).UnixMilli(), 10),
+			Approx: true,
+			Values: values,
+		})
+	})
+	if err := cmd.Err(); err != nil {
 		return redisError("XADD", err)
 	}
+	// Kept here even when the replicas did not acknowledge it: this
+	// instance refuses the session at once either way.
 	if err := r.keep(revocation{key: key, exp: expMs * int64(time.Millisecond), before: before}, now.UnixNano()); err != nil {
 		return fmt.Errorf("ticket: local revocation set: %w", err)
 	}
-	return nil
+	return ack
 }
 
 // Revoked implements Revocations from the local set alone: an atomic load,
@@ -153,14 +158,25 @@ func (r *Redis) load(ctx context.Context) (string, error) {
 
 // follow keeps the local set current until ctx ends: it reads the entries
 // after lastID with XREAD BLOCK, and after a failure waits a capped backoff
-// and reads again from the same lastID (go-redis redials by itself), so no
-// revocation added while Redis was away is skipped.
+// and reads again from the same lastID, or from the stream's start if a
+// failover or a restart left the stream ending before it (see rewind); go-redis redials by itself, and
+// under Sentinel asks where the primary now is. So no revocation added
+// while Redis was away, or that reached the new primary, is skipped.
 func (r *Redis) follow(ctx context.Context, lastID string) {
 	defer close(r.feedDone)
 	backoff := feedMinBackoff
 	failing := false
 	for {
-		err := r.read(ctx, &lastID)
+		var err error
+		if failing {
+			// Redis may be another one now (a failover, a restart): read
+			// its stream again if it ends before lastID. Until that can
+			// be asked, nothing is read.
+			err = r.rewind(ctx, &lastID)
+		}
+		if err == nil {
+			err = r.read(ctx, &lastID)
+		}
 		if ctx.Err() != nil {
 			return
 		}
