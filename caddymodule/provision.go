@@ -83,7 +83,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, m.provisionSignIn(store, users, allow))
+	signIn := m.provisionSignIn(store, users, allow)
+	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, signIn)
 	m.pages = &web.Handler{
 		Pages:          pages,
 		Forms:          web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
@@ -107,6 +108,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Observer:       m.observer,
 		Now:            now,
 		Zone:           zone,
+		PasswordLogin:  m.provisionPasswordLogin(signIn, store, users, allow),
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -243,6 +245,9 @@ func (m *Mailgate) applyDefaults() error {
 		}
 	}
 	if err := checkPasswordMaxAge(m.PasswordMaxAge); err != nil {
+		return err
+	}
+	if err := checkPasswordKeepSignedIn(m.PasswordKeepSignedIn); err != nil {
 		return err
 	}
 	if err := m.checkProjects(); err != nil {

@@ -100,6 +100,9 @@ type Handler struct {
 	Now func() time.Time
 	// Zone is the site's time zone, in which pages tell times; nil is UTC.
 	Zone *time.Location
+	// PasswordLogin, if set, offers a password sign-in beside the mailed
+	// link (password_login on).
+	PasswordLogin *PasswordLogin
 
 	mux *http.ServeMux
 }
@@ -148,6 +151,9 @@ func (h *Handler) Mount() {
 	h.handle("GET "+p+"/jwks.json", h.serveJWKS)
 	h.handle("GET "+p+"/assets/style.css", serveCSS)
 	h.handle("GET "+p+"/assets/busy.js", serveBusyJS)
+	if h.PasswordLogin != nil {
+		h.mountPasswordLogin()
+	}
 }
 
 // Error is a failure the pages leave to the server's error handling (so an

@@ -111,6 +111,16 @@ type Data struct {
 	// LinkType is an email link's type (flow.EmailLinkType), for pages
 	// whose words depend on it.
 	LinkType string
+
+	// The password sign-in's (passwordlogin.go). PasswordLogin offers
+	// "use a password instead" on the login form; KeepCheckbox, "keep me
+	// signed in" on the password form. Username is what the person typed,
+	// shown again. Rules are the catalogue keys of each password rule a
+	// new password broke.
+	PasswordLogin bool
+	KeepCheckbox  bool
+	Username      string
+	Rules         []string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
