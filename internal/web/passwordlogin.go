@@ -291,7 +291,6 @@ func (h *Handler) tooManyPasswords(w http.ResponseWriter, r *http.Request, e *li
 // failing.
 func (h *Handler) passwordUnavailable(w http.ResponseWriter, r *http.Request, err error) error {
 	if errors.Is(err, password.ErrBusy) {
-		SetSecurityHeaders(w.Header())
 		w.Header().Set("Retry-After", "1")
 		return h.render(w, r, http.StatusServiceUnavailable, PageUnavailable, Data{})
 	}
