@@ -192,7 +192,8 @@ func TestPasswordPageSameAnswerLocksAndSpeaksDutch(t *testing.T) {
 // TestPasswordPageKeepSignedInStep: with password_keep_signed_in ask, a
 // right password leads to a page that asks whether to stay signed in; the
 // answer starts the session kept or for the browser's life, and the step
-// works once.
+// works once. An account the allow rules do not admit gets a page that
+// says so, only for its right password.
 func TestPasswordPageKeepSignedInStep(t *testing.T) {
 	e := startCaddyWith(t, passwordPageConfig("password_keep_signed_in ask"))
 	withPassword(t, "dana@corp.example", stepsPassword)
@@ -221,6 +222,18 @@ func TestPasswordPageKeepSignedInStep(t *testing.T) {
 		if r := keep(); r.StatusCode != http.StatusGone || !strings.Contains(r.body, "That page has expired") {
 			t.Fatalf("the step again: %s %q", r.Status, r.body)
 		}
+	}
+
+	// An account the allow rules do not admit: its right password is told
+	// so and gets no session; a wrong one reads as any other.
+	withPassword(t, "eve@elsewhere.example", stepsPassword)
+	r := e.browser(t).passwordSignIn("eve@elsewhere.example", stepsPassword)
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "You cannot sign in here now") || cookieOf(r, "__Host-mailgate") != nil {
+		t.Fatalf("a right password of an account not allowed: %s %q", r.Status, r.body)
+	}
+	if r := e.browser(t).passwordSignIn("eve@elsewhere.example", "not it"); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(r.body, "The username or password is wrong.") {
+		t.Fatalf("a wrong password of an account not allowed: %s %q", r.Status, r.body)
 	}
 }
 
