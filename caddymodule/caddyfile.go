@@ -117,6 +117,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    password_hashing_memory <size>
 //	    password_max_age <duration>
 //	    admins <user id or email...>
+//	    password_login on|off
+//	    password_keep_signed_in checkbox|ask|off
 //	}
 //
 // Every subdirective but allow and client may appear once. Durations take
@@ -185,6 +187,10 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return checked(d, nil, func() error { return checkHashingMemory(m.PasswordHashingMemory) })
 		case "password_max_age":
 			return checked(d, durationArg(d, &m.PasswordMaxAge), func() error { return checkPasswordMaxAge(m.PasswordMaxAge) })
+		case "password_login":
+			return m.parsePasswordLogin(d)
+		case "password_keep_signed_in":
+			return checked(d, oneArg(d, &m.PasswordKeepSignedIn), func() error { return checkPasswordKeepSignedIn(m.PasswordKeepSignedIn) })
 		case "email_links":
 			return m.parseEmailLinks(d)
 		case "client":

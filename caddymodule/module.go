@@ -143,6 +143,20 @@ type Mailgate struct {
 	// user's password (`caddy mailgate users expire-password`).
 	PasswordMaxAge caddy.Duration `json:"password_max_age,omitempty"`
 
+	// PasswordLogin offers "use a password instead" on mailgate's own
+	// login page: a username (or address) and password form that runs the
+	// sign-in of seed 004's API, with its lockout, limits and steps (a new
+	// password in place of an expired one, "keep me signed in"), as pages
+	// that work without script. Only users with a password can use it.
+	// Default: off.
+	PasswordLogin bool `json:"password_login,omitempty"`
+
+	// PasswordKeepSignedIn is how the password form offers "keep me signed
+	// in" (a session of persistent_session_ttl whose cookie outlives the
+	// browser): `checkbox` on the form, `ask` on a page of its own after
+	// the password, or `off`. Default: `checkbox`.
+	PasswordKeepSignedIn string `json:"password_keep_signed_in,omitempty"`
+
 	// IdentityHeaders names the request headers that carry the identity to
 	// the upstream. Incoming copies of them, in any case and with `_` for
 	// `-`, are always removed.

@@ -112,6 +112,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Now:            now,
 		Zone:           zone,
 		Account:        m.provisionAccount(users, store, signIn),
+		PasswordLogin:  m.provisionPasswordLogin(signIn, store, users, allow),
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
@@ -248,6 +249,9 @@ func (m *Mailgate) applyDefaults() error {
 		}
 	}
 	if err := checkPasswordMaxAge(m.PasswordMaxAge); err != nil {
+		return err
+	}
+	if err := checkPasswordKeepSignedIn(m.PasswordKeepSignedIn); err != nil {
 		return err
 	}
 	if err := m.checkProjects(); err != nil {

@@ -103,6 +103,9 @@ type Handler struct {
 	// Account, if set, serves the signed-in person's own pages: the
 	// profile, the no-access page and the operator dashboard.
 	Account *Account
+	// PasswordLogin, if set, offers a password sign-in beside the mailed
+	// link (password_login on).
+	PasswordLogin *PasswordLogin
 
 	mux *http.ServeMux
 }
@@ -160,6 +163,9 @@ func (h *Handler) Mount() {
 		h.handle("GET "+p+dashboardPath, h.dashboardPage)
 		h.handle("POST "+p+dashboardPath+"/status", h.form(h.dashboardStatus))
 		h.handle("POST "+p+dashboardPath+"/link", h.form(h.dashboardLink))
+	}
+	if h.PasswordLogin != nil {
+		h.mountPasswordLogin()
 	}
 }
 

@@ -20,6 +20,8 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) error {
 		Return:     redirect.SafeReturn(r.URL.Query().Get("return")),
 		SignedInAs: h.signedInAs(r),
 		CodeLogin:  h.Codes != nil,
+		// The password form's link: see passwordlogin.go.
+		PasswordLogin: h.PasswordLogin != nil,
 	})
 }
 
@@ -36,6 +38,8 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 		Email:     email,
 		Minutes:   int(h.LinkTTL.Minutes()),
 		CodeLogin: h.Codes != nil,
+		// The password form's link: see passwordlogin.go.
+		PasswordLogin: h.PasswordLogin != nil,
 	}
 	who := flow.Requester{IP: limit.ClientIP(r, h.ClientIP), Agent: r.UserAgent()}
 	err := h.Links.Request(r.Context(), who, email, d.Return, h.locale(r))

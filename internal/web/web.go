@@ -115,6 +115,16 @@ type Data struct {
 	Profile *ProfileData
 	// Dashboard is the operator dashboard's content.
 	Dashboard *DashboardData
+
+	// The password sign-in's (passwordlogin.go). PasswordLogin offers
+	// "use a password instead" on the login form; KeepCheckbox, "keep me
+	// signed in" on the password form. Username is what the person typed,
+	// shown again. Rules are the catalogue keys of each password rule a
+	// new password broke.
+	PasswordLogin bool
+	KeepCheckbox  bool
+	Username      string
+	Rules         []string
 }
 
 // MaskEmail hides most of an address's local part, keeping its first and
