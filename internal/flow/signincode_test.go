@@ -25,9 +25,11 @@ func codeSteps(t *testing.T, store ticket.Store, now func() time.Time) (*SignInS
 	codes := &EmailCode{
 		Store: store, Users: users, Mailer: out,
 		Allowlist: NewAllowlist([]string{"dana@example.com"}, nil),
-		LinkURL:   func(s, _, _ string) string { return "https://login.example.com/login/email/link?t=" + url.QueryEscape(s) },
-		SiteName:  "Example",
-		Now:       now,
+		LinkURL: func(s, _, _ string) string {
+			return "https://login.example.com/login/email/link?t=" + url.QueryEscape(s)
+		},
+		SiteName: "Example",
+		Now:      now,
 		Limits: CodeLimits{
 			PerIP:           limit.Rule{Max: 100, Window: 15 * time.Minute},
 			PerAddress:      limit.Rule{Max: 3, Window: 15 * time.Minute},
