@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -38,23 +39,25 @@ func appPage(t *testing.T) (port string) {
 
 // fetchResult is what a page's fetch of the sign-in API came to.
 type fetchResult struct {
-	Status int    `json:"status"`
-	Next   string `json:"next"`
-	Error  string `json:"error"`
+	Status     int    `json:"status"`
+	Next       string `json:"next"`
+	StateToken string `json:"stateToken"`
+	Error      string `json:"error"`
 }
 
-// signInFromPage opens the app's page at origin and has it post a sign-in
-// to mailgate with fetch, as the app's script does, and returns what the
-// fetch came to: a status and next, or the error it rejected with.
-func signInFromPage(t *testing.T, wd *webDriver, e *env, origin, body string) fetchResult {
+// pageFetch has the page the browser is on fetch mailgate's path with
+// credentials, as the app's script does, and returns what the fetch came
+// to: a status and the answer's next and stateToken, or the error it
+// rejected with. body, when not empty, is POSTed as JSON.
+func pageFetch(t *testing.T, wd *webDriver, e *env, path, body string) fetchResult {
 	t.Helper()
-	wd.open(origin + "/")
+	init := `{credentials: "include"}`
+	if body != "" {
+		init = `{method: "POST", credentials: "include", headers: {"Content-Type": "application/json"}, body: ` + "`" + body + "`" + `}`
+	}
 	wd.script(`window.result = null;
-		fetch("` + e.base + `/.mailgate/api/account/login", {
-			method: "POST", credentials: "include",
-			headers: {"Content-Type": "application/json"},
-			body: ` + "`" + body + "`" + `,
-		}).then(r => r.json().then(b => { window.result = {status: r.status, next: b.next}; }))
+		fetch("` + e.base + path + `", ` + init + `)
+		  .then(r => r.json().then(b => { window.result = {status: r.status, next: b.next, stateToken: b.stateToken || ""}; }))
 		  .catch(err => { window.result = {error: String(err)}; });`)
 	var res fetchResult
 	wd.waitFor("the page's fetch", func() bool {
@@ -62,6 +65,14 @@ func signInFromPage(t *testing.T, wd *webDriver, e *env, origin, body string) fe
 		return json.Unmarshal(raw, &res) == nil && (res.Status != 0 || res.Error != "")
 	})
 	return res
+}
+
+// signInFromPage opens the app's page at origin and has it post a sign-in
+// to mailgate.
+func signInFromPage(t *testing.T, wd *webDriver, e *env, origin, body string) fetchResult {
+	t.Helper()
+	wd.open(origin + "/")
+	return pageFetch(t, wd, e, "/.mailgate/api/account/login", body)
 }
 
 // TestSignInFromAnotherOriginInChromium: a page on a configured
@@ -114,5 +125,42 @@ func TestSignInFromAnotherOriginInChromium(t *testing.T) {
 	}
 	if got := e.upstream.last(t).Get("Remote-Email"); got != "dana@corp.example" {
 		t.Fatalf("the upstream saw %q", got)
+	}
+}
+
+// TestEmailCodeStepFromAnotherOriginInChromium: the app's page (same site,
+// another origin) signs in for a client with second_factor email_code and
+// gets email_code; its polls of login-resume answer the same until the
+// mailed link is confirmed on another device; the next poll is done, and
+// the cookie of that GET lets the browser through to the protected site.
+func TestEmailCodeStepFromAnotherOriginInChromium(t *testing.T) {
+	app := "https://localhost:" + appPage(t)
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Mailgate: `client guard {
+			sign_in
+			second_factor email_code
+			cors_origin ` + app + `
+		}`}
+	})
+	withPassword(t, "dana@corp.example", stepsPassword)
+	wd := startBrowser(t)
+	res := signInFromPage(t, wd, e, app, `{"username":"dana","password":"`+stepsPassword+`","clientId":"guard"}`)
+	if res.Status != http.StatusOK || res.Next != "email_code" || res.StateToken == "" {
+		t.Fatalf("the sign-in: %+v", res)
+	}
+	poll := "/.mailgate/api/account/login-resume?token=" + url.QueryEscape(res.StateToken)
+	if again := pageFetch(t, wd, e, poll, ""); again.Status != http.StatusOK || again.Next != "email_code" || again.StateToken != res.StateToken {
+		t.Fatalf("a poll before the confirmation: %+v", again)
+	}
+	if _, ok := wd.cookies()["__Host-mailgate"]; ok {
+		t.Fatal("a session cookie before the code's link was confirmed")
+	}
+	e.confirmMailed(t, "dana@corp.example", app)
+	if done := pageFetch(t, wd, e, poll, ""); done.Status != http.StatusOK || done.Next != "done" {
+		t.Fatalf("the poll after the confirmation: %+v", done)
+	}
+	wd.open(e.base + "/dashboard")
+	if wd.url() != e.base+"/dashboard" || !strings.Contains(wd.source(), "hello dana@corp.example") {
+		t.Fatalf("the protected site after the code: at %s\n%s", wd.url(), wd.source())
 	}
 }

@@ -27,8 +27,8 @@ func codeGuardConfig(extra string) func(*env) siteConfig {
 
 // confirmMailed opens the link of the newest mail to to on another device
 // and confirms it there, as the person does; the page sends them back to
-// the app.
-func (e *env) confirmMailed(t *testing.T, to string) {
+// the app, at back.
+func (e *env) confirmMailed(t *testing.T, to, back string) {
 	t.Helper()
 	link := mustURL(e.mailedCodeLink(t, to))
 	other := e.browser(t)
@@ -36,7 +36,7 @@ func (e *env) confirmMailed(t *testing.T, to string) {
 		t.Fatalf("the code's link: %s\n%s", page.Status, page.body)
 	}
 	done := other.post("/.mailgate/login/email/link", map[string]string{"t": link.Query().Get("t"), "p": link.Query().Get("p"), "form_token": other.cookie("__Host-mailgate-form")})
-	if done.StatusCode != http.StatusOK || !strings.Contains(done.body, `href="`+kioskOrigin+`"`) {
+	if done.StatusCode != http.StatusOK || !strings.Contains(done.body, `href="`+back+`"`) {
 		t.Fatalf("confirming the code's link: %s\n%s", done.Status, done.body)
 	}
 	if other.cookie("__Host-mailgate") != "" {
@@ -85,7 +85,7 @@ func TestEmailCodeStepThroughCaddy(t *testing.T) {
 		`{"password":"a new and rather long passphrase","stateToken":"`+token+`","clientId":"guard","tenant":"default"}`)
 	wantRefusal(t, "an email_code token at update-expired-password", r, out, http.StatusBadRequest, "invalid_state_token")
 
-	e.confirmMailed(t, "dana@corp.example")
+	e.confirmMailed(t, "dana@corp.example", kioskOrigin)
 	r, out = b.stepCall(http.MethodGet, "login-resume?token="+url.QueryEscape(token), "")
 	session := cookieOf(r, "__Host-mailgate")
 	if r.StatusCode != http.StatusOK || out["next"] != "done" || out["stateToken"] != nil || session == nil || out["sessionToken"] != session.Value ||
@@ -104,7 +104,7 @@ func TestEmailCodeStepThroughCaddy(t *testing.T) {
 	// The step ends with its code, three minutes after the mail.
 	r, out = b.signIn(`{"username":"dana","password":"` + stepsPassword + `","clientId":"guard"}`)
 	late := wantStep(t, "a second sign-in", r, out, "email_code", dana.ID)
-	e.confirmMailed(t, "dana@corp.example")
+	e.confirmMailed(t, "dana@corp.example", kioskOrigin)
 	clockOffset.Add(int64(3 * time.Minute))
 	r, out = b.stepCall(http.MethodGet, "login-resume?token="+url.QueryEscape(late), "")
 	wantRefusal(t, "login-resume after three minutes", r, out, http.StatusBadRequest, "invalid_state_token")
@@ -116,7 +116,7 @@ func TestEmailCodeStepThroughCaddy(t *testing.T) {
 	}
 	r, out = b.signIn(`{"username":"dana","password":"` + stepsPassword + `","clientId":"guard"}`)
 	token = wantStep(t, "an expired password behind the code", r, out, "email_code", dana.ID)
-	e.confirmMailed(t, "dana@corp.example")
+	e.confirmMailed(t, "dana@corp.example", kioskOrigin)
 	r, out = b.stepCall(http.MethodGet, "login-resume?token="+url.QueryEscape(token), "")
 	expired := wantStep(t, "after the code", r, out, "expired_password", dana.ID)
 	update := func(pw string) (response, map[string]any) {
@@ -173,7 +173,7 @@ func TestEmailCodeStepFiftyResumesThroughCaddy(t *testing.T) {
 			dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
 			r, out := e.browser(t).signIn(`{"username":"` + dana.Email + `","password":"` + stepsPassword + `","clientId":"guard"}`)
 			token := wantStep(t, "email_code", r, out, "email_code", dana.ID)
-			e.confirmMailed(t, dana.Email)
+			e.confirmMailed(t, dana.Email, kioskOrigin)
 			type answer struct {
 				status  int
 				next    any
