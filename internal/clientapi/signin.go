@@ -301,12 +301,13 @@ func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent b
 
 // write is the seed's 200: the session when the sign-in is done, else the
 // stateToken of its step and what the step needs (items); the principal
-// either way, since the password was right.
+// once the person is known, since the password was right: not at
+// email_code, where the password alone does not prove who it is, and items
+// shows the address masked.
 func (h *SignIn) write(w http.ResponseWriter, u directory.User, st flow.SignInState, sessionToken, stateToken string) {
-	out := LoginResponse{
-		Next:      string(st.Step),
-		Principal: &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant},
-		Items:     h.items(st),
+	out := LoginResponse{Next: string(st.Step), Items: h.items(st)}
+	if st.Step != flow.StepEmailCode {
+		out.Principal = &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant}
 	}
 	if st.Step == flow.StepDone {
 		out.SessionToken = &sessionToken

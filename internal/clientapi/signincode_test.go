@@ -6,20 +6,21 @@ import (
 	"testing"
 )
 
-// next "email_code": a stateToken, no session, and items naming where the
-// code went (masked) and for how long; login-resume answers the same until
+// next "email_code": a stateToken, no session, no principal (the password
+// alone does not prove who it is), and items naming where the code went
+// (masked) and for how long; login-resume answers the same until
 // the link is confirmed, then done with the session.
 func TestEmailCodeStepAnswers(t *testing.T) {
 	h := newStepsAPI()
 	w, out := signIn(t, h, `{"username":"coded","password":"right","clientId":"guard"}`)
 	items, _ := out["items"].(map[string]any)
 	if w.Code != http.StatusOK || out["next"] != "email_code" || out["stateToken"] != "st-code" || out["sessionToken"] != nil ||
-		len(w.Result().Cookies()) != 0 || items["email"] != "c•••d@example.com" || items["expiresIn"] != float64(180) || len(items) != 2 {
+		out["principal"] != nil || len(w.Result().Cookies()) != 0 || items["email"] != "c•••d@example.com" || items["expiresIn"] != float64(180) || len(items) != 2 {
 		t.Fatalf("login: %d %v %v", w.Code, out, w.Result().Cookies())
 	}
 	w, out = stepCall(t, h, http.MethodGet, "login-resume?token=st-code", "")
 	items, _ = out["items"].(map[string]any)
-	if w.Code != http.StatusOK || out["next"] != "email_code" || out["stateToken"] != "st-code" || items["expiresIn"] != float64(60) || len(w.Result().Cookies()) != 0 {
+	if w.Code != http.StatusOK || out["next"] != "email_code" || out["stateToken"] != "st-code" || out["principal"] != nil || items["expiresIn"] != float64(60) || len(w.Result().Cookies()) != 0 {
 		t.Fatalf("resume before the confirmation: %d %v", w.Code, out)
 	}
 	w, out = stepCall(t, h, http.MethodGet, "login-resume?token=st-code-confirmed", "")
