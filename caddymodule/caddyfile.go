@@ -112,6 +112,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        scopes            <scope...>
 //	        sign_in
 //	        ask_persist
+//	        second_factor     email_code
 //	        cors_origin       <origin...>
 //	    }
 //	    password_hashing_memory <size>
@@ -387,6 +388,15 @@ func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			c.AskPersist = true
+			return nil
+		case "second_factor":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			c.SecondFactor = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
 			return nil
 		case "cors_origin":
 			c.CORSOrigins = d.RemainingArgs()

@@ -88,6 +88,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 	signIn := m.provisionSignIn(store, users, allow)
 	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, signIn)
+	secondFactorBy(signIn, emailCodes)
 	m.pages = &web.Handler{
 		Pages:          pages,
 		Forms:          web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -41,10 +42,21 @@ func checkHashingMemory(n int64) error {
 // people in; nil when none may, so that its route is not mounted.
 func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Directory, allow flow.Allowlist) *clientapi.SignIn {
 	clients := make(map[string]*clientapi.SignInClient, len(m.Clients))
+	secondFactor := map[string]flow.EmailCodeClient{}
 	someSignIn := false
 	for _, c := range m.Clients {
-		clients[c.ID] = &clientapi.SignInClient{ID: c.ID, SignIn: c.SignIn, AskPersist: c.AskPersist, CORSOrigins: c.CORSOrigins}
+		clients[c.ID] = &clientapi.SignInClient{
+			ID: c.ID, SignIn: c.SignIn, AskPersist: c.AskPersist, CORSOrigins: c.CORSOrigins,
+			SecondFactor: c.SecondFactor != "",
+		}
 		someSignIn = someSignIn || c.SignIn
+		if c.SecondFactor == SecondFactorEmailCode {
+			ec := flow.EmailCodeClient{Name: cmp.Or(c.Name, c.ID)}
+			if len(c.CORSOrigins) > 0 {
+				ec.ReturnURL = c.CORSOrigins[0]
+			}
+			secondFactor[c.ID] = ec
+		}
 	}
 	if !someSignIn {
 		return nil
@@ -71,11 +83,28 @@ func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Director
 			EndSessions:    m.sessions.RevokeUser,
 			Now:            now,
 			Observer:       m.observer,
+			SecondFactor:   secondFactor,
 		},
+		Now:      now,
 		Sessions: m.sessions,
 		Tenant:   m.Realm,
 		Secure:   m.secure,
 		ClientIP: clientIP,
 		Observer: m.observer,
+	}
+}
+
+// SecondFactorEmailCode is the second_factor of a client whose sign-ins
+// need a code mailed after the password.
+const SecondFactorEmailCode = "email_code"
+
+// secondFactorBy gives the sign-in's email_code step the email-code
+// engine, built after the sign-in since the engine's routes carry it.
+func secondFactorBy(signIn *clientapi.SignIn, codes *flow.EmailCode) {
+	if signIn == nil {
+		return
+	}
+	if steps, ok := signIn.Steps.(*flow.SignInSteps); ok {
+		steps.Codes = codes
 	}
 }

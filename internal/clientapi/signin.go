@@ -33,6 +33,10 @@ type SignInClient struct {
 	AskPersist bool
 	// CORSOrigins are the origins whose pages may call for the client.
 	CORSOrigins []string
+	// SecondFactor is a client whose sign-ins need an emailed code after
+	// the password (next "email_code"); its new passwords need only
+	// password.MinLengthWithSecond characters.
+	SecondFactor bool
 }
 
 // Credentials checks a username and password (flow.SignIn).
@@ -67,6 +71,8 @@ type SignIn struct {
 	// Steps are the steps between a right password and a session
 	// (flow.SignInSteps). Nil: every right password is done at once.
 	Steps Steps
+	// Now is the clock of the steps' expiresIn. Nil: time.Now.
+	Now func() time.Time
 }
 
 // loginRequest is the body of POST {prefix}/api/account/login.
@@ -255,8 +261,8 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	st := flow.SignInState{Step: flow.StepDone, ClientID: call.client.ID, Persistent: req.Persistent, AskPersist: call.client.AskPersist}
 	token := ""
 	if h.Steps != nil {
-		if st, token, err = h.Steps.Start(r.Context(), u, st); err != nil {
-			return h.unavailable(w, err)
+		if st, token, err = h.Steps.Start(r.Context(), h.requester(r), u, st); err != nil {
+			return h.stepError(w, err)
 		}
 	}
 	return h.answer(w, u, st, token)
@@ -273,7 +279,7 @@ func (h *SignIn) answer(w http.ResponseWriter, u directory.User, st flow.SignInS
 			return h.unavailable(w, err)
 		}
 	}
-	h.write(w, u, st.Step, sessionToken, stateToken)
+	h.write(w, u, st, sessionToken, stateToken)
 	return nil
 }
 
@@ -294,14 +300,16 @@ func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent b
 }
 
 // write is the seed's 200: the session when the sign-in is done, else the
-// stateToken of its step; the principal either way, since the password
-// was right.
-func (h *SignIn) write(w http.ResponseWriter, u directory.User, step flow.SignInStep, sessionToken, stateToken string) {
-	out := LoginResponse{
-		Next:      string(step),
-		Principal: &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant},
+// stateToken of its step and what the step needs (items); the principal
+// once the person is known, since the password was right: not at
+// email_code, where the password alone does not prove who it is, and items
+// shows the address masked.
+func (h *SignIn) write(w http.ResponseWriter, u directory.User, st flow.SignInState, sessionToken, stateToken string) {
+	out := LoginResponse{Next: string(st.Step), Items: h.items(st)}
+	if st.Step != flow.StepEmailCode {
+		out.Principal = &Principal{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, Tenant: h.Tenant}
 	}
-	if step == flow.StepDone {
+	if st.Step == flow.StepDone {
 		out.SessionToken = &sessionToken
 	} else {
 		out.StateToken = &stateToken

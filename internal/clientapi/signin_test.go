@@ -33,6 +33,9 @@ func (fakeCredentials) Check(_ context.Context, _ flow.Requester, username, pw s
 		return directory.User{ID: "u1", Username: "alice", Email: "alice@example.com", Name: "Alice"}, nil
 	case username == "old" && pw == "right":
 		return directory.User{ID: "u2", Username: "old", Email: "old@example.com", PasswordExpired: true}, nil
+	case (username == "coded" || username == "mailless" || username == "flooded") && pw == "right":
+		// Users the fake steps mail a code to, or fail to.
+		return directory.User{ID: "u3", Username: username, Email: "coded@example.com"}, nil
 	}
 	return directory.User{}, flow.ErrBadCredentials
 }

@@ -24,8 +24,8 @@ import (
 // Steps are the steps between a right password and a session
 // (flow.SignInSteps).
 type Steps interface {
-	Start(ctx context.Context, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
-	Resume(ctx context.Context, who flow.Requester, token string) (flow.SignInState, directory.User, error)
+	Start(ctx context.Context, who flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
+	Resume(ctx context.Context, who flow.Requester, token string, use func(u directory.User, st flow.SignInState, stateToken string) error) error
 	Persist(ctx context.Context, who flow.Requester, token string, use func(directory.User, flow.SignInState) error) error
 	UpdateExpired(ctx context.Context, who flow.Requester, token, clientID, pw string,
 		use func(u directory.User, next flow.SignInState, nextToken string) error) error
@@ -108,7 +108,9 @@ func (h *SignIn) expiredCall(w http.ResponseWriter, r *http.Request) (*expiredCa
 }
 
 // resume is GET {prefix}/api/account/login-resume?token=…: what login
-// answered when it issued the stateToken, which stays usable.
+// answered when it issued the stateToken, which stays usable; or, for an
+// email_code step whose link was confirmed, the step after it (done, with
+// the session, once).
 func (h *SignIn) resume(w http.ResponseWriter, r *http.Request, _ struct{}) *Error {
 	token := r.URL.Query().Get("token")
 	if token == "" {
@@ -116,11 +118,22 @@ func (h *SignIn) resume(w http.ResponseWriter, r *http.Request, _ struct{}) *Err
 			[]fieldError{{Field: "token", Message: "token is required"}})
 		return nil
 	}
-	st, u, err := h.Steps.Resume(r.Context(), h.requester(r), token)
+	var user directory.User
+	var state flow.SignInState
+	var sessionToken, stateToken string
+	err := h.Steps.Resume(r.Context(), h.requester(r), token, func(u directory.User, st flow.SignInState, next string) error {
+		user, state, stateToken = u, st, next
+		if st.Step != flow.StepDone {
+			return nil
+		}
+		var err error
+		sessionToken, err = h.startSession(w, u.ID, st.Persistent)
+		return err
+	})
 	if err != nil {
 		return h.stepError(w, err)
 	}
-	h.write(w, u, st.Step, "", token)
+	h.write(w, user, state, sessionToken, stateToken)
 	return nil
 }
 
@@ -148,7 +161,7 @@ func (h *SignIn) persist(w http.ResponseWriter, r *http.Request, _ struct{}) *Er
 		return h.stepError(w, err)
 	}
 	h.rememberKeepSignedIn(w, r, req)
-	h.write(w, user, flow.StepDone, sessionToken, "")
+	h.write(w, user, flow.SignInState{Step: flow.StepDone}, sessionToken, "")
 	return nil
 }
 
@@ -204,19 +217,19 @@ func (h *SignIn) updateExpired(w http.ResponseWriter, r *http.Request, call *exp
 		})
 	var rules *flow.PasswordRulesError
 	if errors.As(err, &rules) {
-		writeSignInErrorWith(w, ErrPasswordRejected.WithHint("the new password breaks the password rules"), uuid.NewString(), ruleErrors(rules.Rules))
+		writeSignInErrorWith(w, ErrPasswordRejected.WithHint("the new password breaks the password rules"), uuid.NewString(), ruleErrors(rules.Rules, call.client.minLength()))
 		return nil
 	}
 	if err != nil {
 		return h.stepError(w, err)
 	}
-	h.write(w, user, next.Step, sessionToken, stateToken)
+	h.write(w, user, next, sessionToken, stateToken)
 	return nil
 }
 
-// ruleSentences say each password rule for the errors list.
+// ruleSentences say each password rule for the errors list (too_short's
+// says the client's minimum).
 var ruleSentences = map[password.Rule]string{
-	password.RuleTooShort:   fmt.Sprintf("use at least %d characters", password.MinLengthSingleFactor),
 	password.RuleTooLong:    "use fewer characters",
 	password.RuleNotText:    "use printable characters and spaces only",
 	password.RuleCommon:     "this password is on a list of common or breached passwords",
@@ -226,13 +239,26 @@ var ruleSentences = map[password.Rule]string{
 }
 
 // ruleErrors is the errors list of a password that breaks rules: one
-// entry per rule, with the rule's code.
-func ruleErrors(rules []password.Rule) []fieldError {
+// entry per rule, with the rule's code; a password shorter than minLength
+// is told that number.
+func ruleErrors(rules []password.Rule, minLength int) []fieldError {
 	out := make([]fieldError, len(rules))
 	for i, r := range rules {
-		out[i] = fieldError{Field: "password", Code: string(r), Message: ruleSentences[r]}
+		msg := ruleSentences[r]
+		if r == password.RuleTooShort {
+			msg = fmt.Sprintf("use at least %d characters", minLength)
+		}
+		out[i] = fieldError{Field: "password", Code: string(r), Message: msg}
 	}
 	return out
+}
+
+// minLength is the fewest characters of the client's new passwords.
+func (c *SignInClient) minLength() int {
+	if c.SecondFactor {
+		return password.MinLengthWithSecond
+	}
+	return password.MinLengthSingleFactor
 }
 
 // stepError answers a step's failure in the seed's shape.
@@ -249,6 +275,9 @@ func (h *SignIn) stepError(w http.ResponseWriter, err error) *Error {
 	case errors.Is(err, password.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		return ErrTemporarilyUnavailable.WithHint("too many passwords are being hashed now; try again in a second")
+	case errors.Is(err, flow.ErrDelivery):
+		w.Header().Set("Retry-After", "60")
+		return ErrTemporarilyUnavailable.WithHint("the code cannot be mailed now; try again later")
 	}
 	return h.unavailable(w, err)
 }

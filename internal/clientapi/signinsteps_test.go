@@ -23,8 +23,15 @@ type fakeSteps struct{}
 
 var aliceUser = directory.User{ID: "u1", Username: "alice", Email: "alice@example.com", Name: "Alice"}
 
-func (fakeSteps) Start(_ context.Context, u directory.User, st flow.SignInState) (flow.SignInState, string, error) {
+func (fakeSteps) Start(_ context.Context, _ flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error) {
 	switch {
+	case u.Username == "mailless":
+		return flow.SignInState{}, "", flow.ErrDelivery
+	case u.Username == "flooded":
+		return flow.SignInState{}, "", &limit.ExceededError{Rule: "mails_per_address", RetryAfter: time.Minute}
+	case u.Username == "coded":
+		st.Step, st.Email, st.Expires = flow.StepEmailCode, u.Email, fakeNow.Add(flow.EmailCodeTTL).UnixNano()
+		return st, "st-code", nil
 	case u.PasswordExpired:
 		st.Step = flow.StepExpiredPassword
 		return st, "st-expired", nil
@@ -45,12 +52,20 @@ func (fakeSteps) token(token string) error {
 	return flow.ErrStateInvalid
 }
 
-func (s fakeSteps) Resume(_ context.Context, _ flow.Requester, token string) (flow.SignInState, directory.User, error) {
-	if token == "st-persist" {
-		return flow.SignInState{Step: flow.StepPersist}, aliceUser, nil
+func (s fakeSteps) Resume(_ context.Context, _ flow.Requester, token string, use func(directory.User, flow.SignInState, string) error) error {
+	switch token {
+	case "st-persist":
+		return use(aliceUser, flow.SignInState{Step: flow.StepPersist}, token)
+	case "st-code":
+		return use(aliceUser, flow.SignInState{Step: flow.StepEmailCode, Email: aliceUser.Email, Expires: fakeNow.Add(time.Minute).UnixNano()}, token)
+	case "st-code-confirmed":
+		return use(aliceUser, flow.SignInState{Step: flow.StepDone, Persistent: true}, "")
 	}
-	return flow.SignInState{}, directory.User{}, s.token(token)
+	return s.token(token)
 }
+
+// fakeNow is the clock of the fake steps.
+var fakeNow = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 
 func (s fakeSteps) Persist(_ context.Context, _ flow.Requester, token string, use func(directory.User, flow.SignInState) error) error {
 	if token == "st-persist" {
@@ -89,7 +104,9 @@ func newStepsAPI(obs ...flow.Observer) http.Handler {
 			"shop":   {ID: "shop", SignIn: true, CORSOrigins: []string{"https://shop.example.com"}},
 			"keeper": {ID: "keeper", SignIn: true, AskPersist: true, CORSOrigins: []string{"https://keeper.example.com"}},
 			"batch":  {ID: "batch"},
+			"guard":  {ID: "guard", SignIn: true, SecondFactor: true, CORSOrigins: []string{"https://keeper.example.com"}},
 		},
+		Now:         func() time.Time { return fakeNow },
 		Credentials: fakeCredentials{},
 		Sessions:    fakeIssuer{},
 		Steps:       fakeSteps{},

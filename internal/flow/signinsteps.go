@@ -58,6 +58,10 @@ type SignInState struct {
 	// store's own expiry follows its own clock (Redis's), this one the
 	// flow's.
 	Expires int64 `json:"expires"`
+	// CodeOperation is the email-code operation of StepEmailCode, and
+	// Email the address its code went to.
+	CodeOperation string `json:"code_op,omitempty"`
+	Email         string `json:"email,omitempty"`
 }
 
 // SignInStepUsers reads the account a step is for and stores its new
@@ -91,6 +95,11 @@ type SignInSteps struct {
 	Now         func() time.Time
 	// Observer is told of the passwords replaced. Nil: nobody is told.
 	Observer Observer
+	// SecondFactor are the clients, by id, whose sign-ins need an emailed
+	// code after the password (StepEmailCode), mailed by Codes. Their new
+	// passwords need only password.MinLengthWithSecond characters.
+	SecondFactor map[string]EmailCodeClient
+	Codes        SignInCodes
 }
 
 func (f *SignInSteps) tickets(step SignInStep) ticket.Kind[SignInState] {
@@ -98,7 +107,7 @@ func (f *SignInSteps) tickets(step SignInStep) ticket.Kind[SignInState] {
 }
 
 // pending are the steps a stateToken can be for.
-var pending = []SignInStep{StepExpiredPassword, StepPersist}
+var pending = []SignInStep{StepEmailCode, StepExpiredPassword, StepPersist}
 
 // Expired reports whether u's password must be replaced before u signs in.
 // A password without a known set time does not age: its age is unknown.
@@ -112,9 +121,14 @@ func (f *SignInSteps) Expired(u directory.User) bool {
 // Start returns the first step of a sign-in of u, whose password was right:
 // StepDone, when the caller starts the session, or a step with the
 // stateToken that goes on from it. st holds what the client asked for.
-func (f *SignInSteps) Start(ctx context.Context, u directory.User, st SignInState) (SignInState, string, error) {
+// The second factor comes first: nothing else is told or done before it.
+// Its mail's refusals come through (see startCode).
+func (f *SignInSteps) Start(ctx context.Context, who Requester, u directory.User, st SignInState) (SignInState, string, error) {
 	st.UserID = u.ID
 	st.Step = StepDone
+	if c, ok := f.SecondFactor[st.ClientID]; ok {
+		return f.startCode(ctx, who, u, st, c)
+	}
 	switch {
 	case f.Expired(u):
 		st.Step = StepExpiredPassword
@@ -126,26 +140,33 @@ func (f *SignInSteps) Start(ctx context.Context, u directory.User, st SignInStat
 
 // park issues the stateToken of st's step; a sign-in that is done has none.
 func (f *SignInSteps) park(ctx context.Context, st SignInState) (SignInState, string, error) {
+	return f.parkFor(ctx, st, StateTokenTTL)
+}
+
+// parkFor is park with a token that works for ttl.
+func (f *SignInSteps) parkFor(ctx context.Context, st SignInState, ttl time.Duration) (SignInState, string, error) {
 	if st.Step == StepDone {
 		return st, "", nil
 	}
-	st.Expires = f.Now().Add(StateTokenTTL).UnixNano()
-	token, err := f.tickets(st.Step).Issue(ctx, "", st, StateTokenTTL)
+	st.Expires = f.Now().Add(ttl).UnixNano()
+	token, err := f.tickets(st.Step).Issue(ctx, "", st, ttl)
 	if err != nil {
 		return SignInState{}, "", fmt.Errorf("flow: storing the sign-in's %s step: %w", st.Step, err)
 	}
 	return st, token, nil
 }
 
-// Resume returns the step token waits at, and its account, without using
-// the token up: what the sign-in answered when it issued it. The try is
-// counted per IP before the token is looked up; over the limit, an
-// *limit.ExceededError. An account that may no longer sign in is
-// ErrMayNotSignIn.
-func (f *SignInSteps) Resume(ctx context.Context, who Requester, token string) (SignInState, directory.User, error) {
-	var st SignInState
-	var u directory.User
-	err := f.try(ctx, who, func() error {
+// Resume hands use the step token waits at, its account and the token:
+// what the sign-in answered when it issued it, without using the token up.
+// A sign-in at StepEmailCode whose link was confirmed goes on instead: use
+// gets the step after it, with its own token (none when it is StepDone,
+// when use starts the session), and the token is used up (see
+// resumeCode). The try is counted per IP before the token is looked up;
+// over the limit, an *limit.ExceededError. An account that may no longer
+// sign in is ErrMayNotSignIn.
+func (f *SignInSteps) Resume(ctx context.Context, who Requester, token string, use func(u directory.User, st SignInState, stateToken string) error) error {
+	return f.try(ctx, who, func() error {
+		var st SignInState
 		var err error
 		for _, step := range pending {
 			st, err = f.tickets(step).Peek(ctx, token)
@@ -161,10 +182,15 @@ func (f *SignInSteps) Resume(ctx context.Context, who Requester, token string) (
 		case f.Now().UnixNano() >= st.Expires:
 			return ErrLinkInvalid
 		}
-		u, err = f.account(ctx, st)
-		return err
+		u, err := f.account(ctx, st)
+		if err != nil {
+			return err
+		}
+		if st.Step == StepEmailCode {
+			return f.resumeCode(ctx, token, st, u, use)
+		}
+		return use(u, st, token)
 	})
-	return st, u, err
 }
 
 // Persist uses up the persist step of token and hands the account and the
@@ -196,7 +222,7 @@ func (f *SignInSteps) Persist(ctx context.Context, who Requester, token string, 
 // that client's page.
 func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, clientID, pw string,
 	use func(u directory.User, next SignInState, nextToken string) error) error {
-	if err := checkNewPassword(pw, pw); err != nil {
+	if err := f.checkNew(clientID, pw); err != nil {
 		return err
 	}
 	return f.try(ctx, who, func() error {
@@ -248,6 +274,20 @@ func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, c
 			return use(u, next, nextToken)
 		})
 	})
+}
+
+// checkNew holds a new password for a sign-in of clientID to the policy:
+// at least password.MinLengthWithSecond characters where the client
+// enforces a second factor, password.MinLengthSingleFactor elsewhere.
+func (f *SignInSteps) checkNew(clientID, pw string) error {
+	p := password.Policy{}
+	if _, ok := f.SecondFactor[clientID]; ok {
+		p.MinLength = password.MinLengthWithSecond
+	}
+	if broken := p.Check(pw); len(broken) > 0 {
+		return &PasswordRulesError{Rules: broken}
+	}
+	return nil
 }
 
 // try counts one try at a stateToken from who's IP before do looks it up,

@@ -100,7 +100,7 @@ func TestSignInStepsStart(t *testing.T) {
 	ctx := context.Background()
 	step := func(u directory.User, ask bool) SignInStep {
 		t.Helper()
-		st, token, err := f.Start(ctx, u, SignInState{ClientID: "kiosk", AskPersist: ask})
+		st, token, err := f.Start(ctx, at, u, SignInState{ClientID: "kiosk", AskPersist: ask})
 		if err != nil || (st.Step == StepDone) != (token == "") {
 			t.Fatalf("start: %+v %q %v", st, token, err)
 		}
@@ -136,7 +136,7 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 	storetest.Each(t, clock.now, func(t *testing.T, s ticket.Store) {
 		f, users, dana, _ := newSteps(t, s, clock.now)
 		ctx := context.Background()
-		_, persist, err := f.Start(ctx, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, persist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 		if err := f.UpdateExpired(ctx, at, persist, "kiosk", newPassword, none); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("a persist token at update-expired-password: %v", err)
 		}
-		if st, u, err := f.Resume(ctx, at, persist); err != nil || st.Step != StepPersist || u.ID != dana.ID {
+		if st, u, err := resumeStep(ctx, f, at, persist); err != nil || st.Step != StepPersist || u.ID != dana.ID {
 			t.Fatalf("resume: %+v %v", st, err)
 		}
 		if err := f.Persist(ctx, at, persist, count); err != nil || used != 1 {
@@ -155,12 +155,12 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 		if err := f.Persist(ctx, at, persist, count); !errors.Is(err, ErrStateInvalid) || used != 1 {
 			t.Fatalf("persist again: %v", err)
 		}
-		if _, _, err := f.Resume(ctx, at, persist); !errors.Is(err, ErrStateInvalid) {
+		if _, _, err := resumeStep(ctx, f, at, persist); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("resume a used token: %v", err)
 		}
 
 		expiredDana := expire(t, users, dana)
-		_, expired, err := f.Start(ctx, expiredDana, SignInState{ClientID: "kiosk"})
+		_, expired, err := f.Start(ctx, at, expiredDana, SignInState{ClientID: "kiosk"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,17 +170,17 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 		if err := f.UpdateExpired(ctx, at, expired, "other-app", newPassword, none); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("another client's token: %v", err)
 		}
-		_, late, err := f.Start(ctx, expiredDana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, late, err := f.Start(ctx, at, expiredDana, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, latePersist, err := f.Start(ctx, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, latePersist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		clock.move(StateTokenTTL)
 		defer clock.move(-StateTokenTTL)
-		if _, _, err := f.Resume(ctx, at, late); !errors.Is(err, ErrStateInvalid) {
+		if _, _, err := resumeStep(ctx, f, at, late); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("resume after ten minutes: %v", err)
 		}
 		if err := f.UpdateExpired(ctx, at, late, "kiosk", newPassword, none); !errors.Is(err, ErrStateInvalid) {
@@ -199,7 +199,7 @@ func TestUpdateExpiredPassword(t *testing.T) {
 	clock := newStepsClock()
 	f, users, dana, ended := newSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
-	_, token, err := f.Start(ctx, expire(t, users, dana), SignInState{ClientID: "kiosk", AskPersist: true, Persistent: true})
+	_, token, err := f.Start(ctx, at, expire(t, users, dana), SignInState{ClientID: "kiosk", AskPersist: true, Persistent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestUpdateExpiredPassword(t *testing.T) {
 	if cuts := ended.cuts[dana.ID]; len(cuts) != 1 || !cuts[0].Equal(clock.now()) {
 		t.Fatalf("sessions ended: %v", cuts)
 	}
-	if st, _, err := f.Resume(ctx, at, nextToken); err != nil || st.Step != StepPersist {
+	if st, _, err := resumeStep(ctx, f, at, nextToken); err != nil || st.Step != StepPersist {
 		t.Fatalf("the persist step after: %+v %v", st, err)
 	}
 }
@@ -239,12 +239,12 @@ func TestStateTokenTriesAreLimited(t *testing.T) {
 	f, _, dana, _ := newSteps(t, clock.store(t), clock.now)
 	f.Failures.Rule = limit.Rule{Max: 3, Window: 15 * time.Minute}
 	ctx := context.Background()
-	_, token, err := f.Start(ctx, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+	_, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, _, err := f.Resume(ctx, at, "guess"); !errors.Is(err, ErrStateInvalid) {
+		if _, _, err := resumeStep(ctx, f, at, "guess"); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("a guess: %v", err)
 		}
 	}
@@ -285,7 +285,7 @@ func TestStateTokenFiftyAtOnce(t *testing.T) {
 			wg.Wait()
 			return int(okN.Load()), int(invalidN.Load())
 		}
-		_, persist, err := f.Start(ctx, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, persist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func TestStateTokenFiftyAtOnce(t *testing.T) {
 		if ok != 1 || invalid != 49 || sessions.Load() != 1 {
 			t.Fatalf("persist: %d through, %d refused, %d sessions", ok, invalid, sessions.Load())
 		}
-		_, expired, err := f.Start(ctx, expire(t, users, dana), SignInState{ClientID: "kiosk"})
+		_, expired, err := f.Start(ctx, at, expire(t, users, dana), SignInState{ClientID: "kiosk"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,4 +308,16 @@ func TestStateTokenFiftyAtOnce(t *testing.T) {
 			t.Fatalf("update-expired-password: %d through, %d refused, %d sessions", ok, invalid, sessions.Load())
 		}
 	})
+}
+
+// resumeStep is login-resume without a session: the step token is at (or
+// goes on to), and its account.
+func resumeStep(ctx context.Context, f *SignInSteps, who Requester, token string) (SignInState, directory.User, error) {
+	var st SignInState
+	var u directory.User
+	err := f.Resume(ctx, who, token, func(user directory.User, s SignInState, _ string) error {
+		st, u = s, user
+		return nil
+	})
+	return st, u, err
 }

@@ -52,7 +52,7 @@ type PasswordCredentials interface {
 // PasswordSteps are the steps between a right password and a session
 // (flow.SignInSteps).
 type PasswordSteps interface {
-	Start(ctx context.Context, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
+	Start(ctx context.Context, who flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
 	Persist(ctx context.Context, who flow.Requester, token string, use func(directory.User, flow.SignInState) error) error
 	UpdateExpired(ctx context.Context, who flow.Requester, token, clientID, pw string,
 		use func(u directory.User, next flow.SignInState, nextToken string) error) error
@@ -143,7 +143,7 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		Persistent: pl.Keep == KeepCheckbox && r.PostFormValue("keep") == "on",
 		AskPersist: pl.Keep == KeepAsk,
 	}
-	st, token, err := pl.Steps.Start(r.Context(), u, st)
+	st, token, err := pl.Steps.Start(r.Context(), h.passwordRequester(r), u, st)
 	if err != nil {
 		return h.passwordUnavailable(w, r, err)
 	}
