@@ -50,6 +50,8 @@ type identity struct {
 	// userID and userEmail are the placeholders' values, boxed once here
 	// rather than on every request.
 	userID, userEmail any
+	// amr is how the person signed in (session.AMR), for the assertion.
+	amr []string
 }
 
 // prepare is the session manager's Prepare hook.
@@ -58,6 +60,7 @@ func (h headerSet) prepare(s *session.Session) any {
 		values:    [3]string{s.UserID, s.Email, s.Name},
 		userID:    s.UserID,
 		userEmail: s.Email,
+		amr:       s.AMR,
 	}
 }
 

@@ -42,6 +42,7 @@ type Credentials interface {
 type SessionIssuer interface {
 	Issue(userID string) (token string, expiry time.Time, err error)
 	IssuePersistent(userID string) (token string, expiry time.Time, err error)
+	IssueWith(userID string, o session.IssueOptions) (token string, expiry time.Time, err error)
 }
 
 // SignIn serves seed 004.
@@ -235,11 +236,7 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	case err != nil:
 		return h.unavailable(w, err)
 	}
-	issue := h.Sessions.Issue
-	if req.Persistent {
-		issue = h.Sessions.IssuePersistent
-	}
-	token, expiry, err := issue(u.ID)
+	token, expiry, err := h.Sessions.IssueWith(u.ID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: req.Persistent})
 	if err != nil {
 		return h.unavailable(w, err)
 	}

@@ -29,12 +29,23 @@ type Session struct {
 	Identity
 	ID     string
 	Expiry time.Time
+	// AMR is how the person signed in (RFC 8176 values, then the method:
+	// see AMR), nil for a session issued before sessions said so.
+	AMR []string
+	// AuthTime is when the person signed in; a session refreshed for
+	// session_idle keeps it, and its absolute lifetime counts from it.
+	AuthTime time.Time
+	// Persistent: the person asked to keep the session; its cookie
+	// outlives the browser.
+	Persistent bool
 	// Data is what Manager.Prepare returned for this session. It is computed
 	// once per token, so the guard can keep per-request work to lookups.
 	Data any
 
-	// issuedAt is the token's iat in Unix seconds, held against the user's
-	// cut-off (RevokeUser).
+	// issuedAt is when the session began in Unix seconds (auth_time, or
+	// iat for a token without it), held against the user's cut-off
+	// (RevokeUser): a token refreshed for session_idle keeps it, so no
+	// refresh outlives a logout-all.
 	issuedAt int64
 	// The keys of the session's and of its user's revocations, made once
 	// per token so the per-request checks do not allocate.
@@ -120,24 +131,51 @@ func NewManager(cfg Config) *Manager {
 	}
 }
 
+// IssueOptions says what a new session carries beyond its user.
+type IssueOptions struct {
+	// Method is how the person signed in, as flow.Method names it (link,
+	// code, password, invitation, password_reset): the token's amr claim
+	// (see AMR). Empty: not known, and no amr.
+	Method string
+	// Persistent: the person asked to keep the session ("keep me signed
+	// in"); it lasts PersistentTTL and its cookie outlives the browser.
+	Persistent bool
+}
+
 // Issue creates a session for the user and returns its signed token, which
-// names the user and the session by id and nothing else.
+// names the user and the session by id and nothing else. IssueWith also
+// says how the person signed in.
 func (m *Manager) Issue(userID string) (token string, expiry time.Time, err error) {
-	return m.issue(userID, m.ttl)
+	return m.IssueWith(userID, IssueOptions{})
 }
 
 // IssuePersistent is Issue for a session the person asked to keep ("keep
 // me signed in"): it lasts PersistentTTL.
 func (m *Manager) IssuePersistent(userID string) (token string, expiry time.Time, err error) {
-	return m.issue(userID, m.persistentTTL)
+	return m.IssueWith(userID, IssueOptions{Persistent: true})
 }
 
-func (m *Manager) issue(userID string, ttl time.Duration) (token string, expiry time.Time, err error) {
-	expiry = m.signer.Now().Add(ttl).Truncate(time.Second)
+// IssueWith creates a session for the user as o says and returns its
+// signed token: ids, how and when the person signed in, and whether the
+// session is to be kept; nothing that names the person.
+func (m *Manager) IssueWith(userID string, o IssueOptions) (token string, expiry time.Time, err error) {
+	ttl := m.ttl
+	if o.Persistent {
+		ttl = m.persistentTTL
+	}
+	now := m.signer.Now().Truncate(time.Second)
+	expiry = now.Add(ttl)
 	t := jwt.New()
 	_ = t.Set(jwt.SubjectKey, userID)
 	_ = t.Set(jwt.ExpirationKey, expiry)
 	_ = t.Set("sid", ticket.NewSecret())
+	_ = t.Set("auth_time", now.Unix())
+	if amr := AMR(o.Method); amr != nil {
+		_ = t.Set("amr", amr)
+	}
+	if o.Persistent {
+		_ = t.Set("persistent", true)
+	}
 	token, err = m.signer.signSession(t)
 	return token, expiry, err
 }
@@ -193,7 +231,13 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Expiry: time.Unix(c.Expiry, 0).UTC(), issuedAt: c.IssuedAt}
+	s := &Session{
+		Expiry:     time.Unix(c.Expiry, 0).UTC(),
+		AMR:        amrSlice(c.AMR),
+		AuthTime:   time.Unix(c.authTime(), 0).UTC(),
+		Persistent: c.Persistent,
+		issuedAt:   c.authTime(),
+	}
 	if s.Identity, err = m.identities.Identity(ctx, c.Subject); err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return nil, err
