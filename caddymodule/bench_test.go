@@ -35,6 +35,12 @@ func guardFixture(b testing.TB) (*Mailgate, *http.Request) {
 // guardFixtureWith uses rev as the revocation list, or a memory store if nil.
 func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.Request) {
 	b.Helper()
+	return guardFixtureIdle(b, rev, 0)
+}
+
+// guardFixtureIdle is guardFixtureWith with session_idle set to idle.
+func guardFixtureIdle(b testing.TB, rev session.Revocations, idle time.Duration) (*Mailgate, *http.Request) {
+	b.Helper()
 	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +62,7 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
+		Idle:        idle,
 		Revocations: rev,
 		Identities:  newIdentities(users, flow.NewAllowlist([]string{"alice@example.com"}, nil), time.Now),
 		Prepare:     m.headers.prepare,
@@ -95,6 +102,26 @@ func BenchmarkGuard(b *testing.B) {
 		if err := m.ServeHTTP(w, r, nextOK); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkGuardIdle is BenchmarkGuard with session_idle on: a request
+// that does not re-issue the cookie (all of them, within the benchmark's
+// minute) adds a comparison.
+func BenchmarkGuardIdle(b *testing.B) {
+	m, r := guardFixtureIdle(b, nil, 30*time.Minute)
+	again := resend(r)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		again()
+		if err := m.ServeHTTP(w, r, nextOK); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if w.Header().Get("Set-Cookie") != "" {
+		b.Fatal("the session was re-issued within its first minute")
 	}
 }
 

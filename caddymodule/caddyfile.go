@@ -38,6 +38,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allow email <address...>
 //	    allow domain <domain...>
 //	    session_ttl <duration>
+//	    persistent_session_ttl <duration>
+//	    session_idle <duration>
 //	    session_cache <entries>
 //	    link_ttl    <duration>
 //	    smtp <host:port> {
@@ -144,6 +146,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return checked(d, durationArg(d, &m.PersistentSessionTTL), func() error {
 				return checkPersistentSessionTTL(m.PersistentSessionTTL, cmp.Or(m.SessionTTL, caddy.Duration(defaultSessionTTL)))
 			})
+		case "session_idle":
+			return checked(d, durationArg(d, &m.SessionIdle), func() error { return checkSessionIdle(m.SessionIdle) })
 		case "session_cache":
 			return checked(d, intArg(d, &m.SessionCache), func() error { return checkSessionCache(m.SessionCache) })
 		case "key_rotation":

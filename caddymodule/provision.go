@@ -123,6 +123,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Signer:        session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:           time.Duration(m.SessionTTL),
 		PersistentTTL: time.Duration(m.PersistentSessionTTL),
+		Idle:          time.Duration(m.SessionIdle),
 		Revocations:   revocations,
 		Identities:    newIdentities(users, allow, now),
 		Prepare:       m.headers.prepare,
@@ -211,6 +212,9 @@ func (m *Mailgate) applyDefaults() error {
 		m.PersistentSessionTTL = caddy.Duration(maxSessionTTL)
 	}
 	if err := checkPersistentSessionTTL(m.PersistentSessionTTL, m.SessionTTL); err != nil {
+		return err
+	}
+	if err := checkSessionIdle(m.SessionIdle); err != nil {
 		return err
 	}
 	if m.SessionCache == 0 {
@@ -309,6 +313,15 @@ func checkSessionTTL(d caddy.Duration) error {
 func checkPersistentSessionTTL(d, sessionTTL caddy.Duration) error {
 	if d < sessionTTL || d > caddy.Duration(maxSessionTTL) {
 		return fmt.Errorf("mailgate: persistent_session_ttl %s: must be between session_ttl (%s) and 720h (30 days)", time.Duration(d), time.Duration(sessionTTL))
+	}
+	return nil
+}
+
+// checkSessionIdle accepts off (0), or at least two of the refresh
+// intervals, so that a session in use is refreshed before it counts as idle.
+func checkSessionIdle(d caddy.Duration) error {
+	if d != 0 && (d < caddy.Duration(2*session.RefreshEvery) || d > caddy.Duration(maxSessionTTL)) {
+		return fmt.Errorf("mailgate: session_idle %s: must be between 2m and 720h (30 days), or omitted for no inactivity limit", time.Duration(d))
 	}
 	return nil
 }

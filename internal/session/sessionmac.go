@@ -123,7 +123,14 @@ func (c sessionClaims) authTime() int64 {
 // signSession MACs t as a session token with the MAC key of the ring key
 // that signs now, setting iss, aud and iat.
 func (s Signer) signSession(t jwt.Token) (string, error) {
+	return s.signSessionAt(t, s.Now())
+}
+
+// signSessionAt is signSession with iat at rather than now: a refreshed
+// session is never issued before its sign-in, whatever the clocks.
+func (s Signer) signSessionAt(t jwt.Token, at time.Time) (string, error) {
 	s.stamp(t)
+	_ = t.Set(jwt.IssuedAtKey, at.Truncate(time.Second))
 	ks := s.Ring.keys.Load()
 	mk := ks.sessionMACs[sessionHeader(ks.signing(s.Now()).KeyID())]
 	hdr := jws.NewHeaders()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -51,6 +52,12 @@ type Session struct {
 	// per token so the per-request checks do not allocate.
 	revokedKey     string
 	userRevokedKey string
+	// refreshed is the token's iat in Unix seconds: when the session was
+	// last seen in use, to a minute, for Config.Idle.
+	refreshed int64
+	// renewal is the token that replaced this one (Refresh), handed to
+	// every request that still carries this one.
+	renewal atomic.Pointer[Renewal]
 }
 
 // Revocations records logged-out session ids, and per user the time before
@@ -93,6 +100,8 @@ type Manager struct {
 	// revokeFor is how long a RevokeUser cut-off must last: the longest
 	// lifetime of anything checked against it.
 	revokeFor time.Duration
+	// idle is Config.Idle.
+	idle time.Duration
 }
 
 // Config configures a Manager.
@@ -113,7 +122,18 @@ type Config struct {
 	// PersistentTTL is the lifetime of a session the person asked to keep
 	// (IssuePersistent); zero: TTL.
 	PersistentTTL time.Duration
+	// Idle, if set, refuses a session unused for longer: one whose token
+	// was issued, or last refreshed, Idle ago. Refresh re-issues a token
+	// in use at most once every RefreshEvery, so a session in use lives on
+	// until its absolute lifetime (TTL, or PersistentTTL), counted from the
+	// sign-in, ends it. Zero: no inactivity limit.
+	Idle time.Duration
 }
+
+// RefreshEvery is how often, at most, Refresh re-issues a session in use
+// when Config.Idle is set: a session idle for between Idle − RefreshEvery
+// and Idle is refused.
+const RefreshEvery = time.Minute
 
 // NewManager returns a Manager for cfg.
 func NewManager(cfg Config) *Manager {
@@ -127,6 +147,7 @@ func NewManager(cfg Config) *Manager {
 		identities:    cfg.Identities,
 		prepare:       cfg.Prepare,
 		revokeFor:     max(cfg.TTL, persistent, cfg.UserTokenTTL),
+		idle:          cfg.Idle,
 		cache:         newVerifiedCache(cfg.CacheSize),
 	}
 }
@@ -212,7 +233,75 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 	if ok && s.issuedAt < cutoff.Unix() {
 		return nil, ErrRevoked
 	}
+	if m.idle > 0 && !now.Before(time.Unix(s.refreshed, 0).Add(m.idle)) {
+		return nil, errIdle
+	}
 	return s, nil
+}
+
+// errIdle refuses a session unused for longer than Config.Idle.
+var errIdle = fmt.Errorf("%w: session unused for too long", ErrInvalid)
+
+// Renewal is a session's token re-issued by Refresh, for the cookie.
+type Renewal struct {
+	Token      string
+	Expiry     time.Time
+	Persistent bool
+}
+
+// Refresh re-issues s, a session just verified, when Config.Idle is set and
+// its token is RefreshEvery old: a token of the same session, user, sign-in
+// time, amr and absolute expiry, issued now, which the caller sets as the
+// cookie. It returns nil when no refresh is due, which costs a comparison.
+// The new token is cached as verified, with s's Data, so its next request
+// is a lookup; and every request that still carries the old one gets the
+// same new token, so a page's parallel requests make one.
+func (m *Manager) Refresh(s *Session) (*Renewal, error) {
+	if m.idle <= 0 {
+		return nil, nil
+	}
+	now := m.signer.Now()
+	if now.Before(time.Unix(s.refreshed, 0).Add(RefreshEvery)) {
+		return nil, nil
+	}
+	if r := s.renewal.Load(); r != nil {
+		return r, nil
+	}
+	iat := now.Truncate(time.Second)
+	if iat.Before(s.AuthTime) {
+		iat = s.AuthTime
+	}
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, s.UserID)
+	_ = t.Set(jwt.ExpirationKey, s.Expiry)
+	_ = t.Set("sid", s.ID)
+	_ = t.Set("auth_time", s.AuthTime.Unix())
+	if len(s.AMR) > 0 {
+		_ = t.Set("amr", s.AMR)
+	}
+	if s.Persistent {
+		_ = t.Set("persistent", true)
+	}
+	token, err := m.signer.signSessionAt(t, iat)
+	if err != nil {
+		return nil, err
+	}
+	next := &Session{
+		Identity:       s.Identity,
+		ID:             s.ID,
+		Expiry:         s.Expiry,
+		AMR:            s.AMR,
+		AuthTime:       s.AuthTime,
+		Persistent:     s.Persistent,
+		Data:           s.Data,
+		issuedAt:       s.issuedAt,
+		revokedKey:     s.revokedKey,
+		userRevokedKey: s.userRevokedKey,
+		refreshed:      iat.Unix(),
+	}
+	m.cache.put(tokenKey(token), next, next.Expiry.Add(Skew), now)
+	s.renewal.CompareAndSwap(nil, &Renewal{Token: token, Expiry: s.Expiry, Persistent: s.Persistent})
+	return s.renewal.Load(), nil
 }
 
 // tokenKey hashes token without copying it to the heap: []byte(token) would
@@ -237,6 +326,7 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 		AuthTime:   time.Unix(c.authTime(), 0).UTC(),
 		Persistent: c.Persistent,
 		issuedAt:   c.authTime(),
+		refreshed:  c.IssuedAt,
 	}
 	if s.Identity, err = m.identities.Identity(ctx, c.Subject); err != nil {
 		if errors.Is(err, ErrInvalid) {
