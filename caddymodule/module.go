@@ -150,6 +150,11 @@ type Mailgate struct {
 	// `-`, are always removed.
 	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
+	// Assertion sets the signed identity assertion sent to the upstream
+	// with every proxied request (docs/assertion.md). Omitted: on, in
+	// `Mailgate-Assertion`, for base_url's origin, valid 5m.
+	Assertion *AssertionConfig `json:"assertion,omitempty"`
+
 	// Limits bound how often mail may be asked for, per address, per
 	// client IP and per API client. Omitted: the defaults (see
 	// LimitsConfig).
@@ -170,6 +175,8 @@ type Mailgate struct {
 	hostWarned *atomic.Bool
 	sessions   *session.Manager
 	headers    headerSet
+	// assertions signs the upstream's assertion; nil when it is off.
+	assertions *assertions
 	loginURL   string
 	challenge  string
 	// The three contracts under the prefix: the server-to-server API, the

@@ -119,6 +119,8 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 // that this config's allow rules admit.
 func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory, allow flow.Allowlist) {
 	m.headers = newHeaderSet(m.IdentityHeaders)
+	m.headers.assertion = m.Assertion.headerName()
+	m.assertions = m.provisionAssertions(ring)
 	m.sessions = session.NewManager(session.Config{
 		Signer:        session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:           time.Duration(m.SessionTTL),
@@ -215,6 +217,9 @@ func (m *Mailgate) applyDefaults() error {
 		return err
 	}
 	if err := checkSessionIdle(m.SessionIdle); err != nil {
+		return err
+	}
+	if err := m.Assertion.check(); err != nil {
 		return err
 	}
 	if m.SessionCache == 0 {
