@@ -294,7 +294,8 @@ func firstUserID(b testing.TB, m *Mailgate, r *http.Request) string {
 
 // BenchmarkCaddy is a request through a whole Caddy in this process, client
 // and upstream included, to a plain reverse_proxy site and to a mailgate
-// site in front of the same upstream, both with the same session cookie.
+// site in front of the same upstream, both with the same session cookie,
+// and a mailgate site with `assertion off`.
 // The difference between its sub-benchmarks (time, and allocations exactly)
 // is what mailgate costs in Caddy, which BenchmarkGuard does not see: the
 // handler chain, the replacer, the headers reverse_proxy copies and writes,
@@ -308,7 +309,7 @@ func BenchmarkCaddy(b *testing.B) {
 		_, _ = io.WriteString(w, "hello from upstream")
 	}))
 	b.Cleanup(upstream.Close)
-	plain, guarded := benchPort(b), benchPort(b)
+	plain, guarded, unasserted := benchPort(b), benchPort(b), benchPort(b)
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	persist_config off
@@ -324,7 +325,16 @@ http://localhost:%[3]d {
 		outbox %[1]s/outbox
 	}
 	reverse_proxy %[4]s
-}`, dir, plain, guarded, upstream.Listener.Addr())
+}
+http://localhost:%[5]d {
+	mailgate {
+		base_url http://localhost:%[5]d
+		allow email bench@example.com
+		outbox %[1]s/outbox
+		assertion off
+	}
+	reverse_proxy %[4]s
+}`, dir, plain, guarded, upstream.Listener.Addr(), unasserted)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -355,6 +365,14 @@ http://localhost:%[3]d {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The site without the assertion has its own issuer.
+	knownUnasserted, _, err := session.NewManager(session.Config{
+		Signer: session.Signer{Ring: ring, Issuer: fmt.Sprintf("http://localhost:%d", unasserted), Audience: "default", Now: time.Now},
+		TTL:    defaultSessionTTL,
+	}).Issue(u.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	get := func(b *testing.B, port int, cookie string) {
@@ -381,6 +399,7 @@ http://localhost:%[3]d {
 		{"plain", plain, false, known},
 		{"plain-no-cookie", plain, false, ""},
 		{"known", guarded, false, known},
+		{"known-assertion-off", unasserted, false, knownUnasserted},
 		{"plain-fresh", plain, true, ""},
 		{"first-sight", guarded, true, ""},
 	} {
