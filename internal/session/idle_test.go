@@ -75,6 +75,28 @@ func TestIdleSessionsEnd(t *testing.T) {
 	}
 }
 
+// TestRefreshKeepsAPersistentSession: a session the person asked to keep
+// is re-issued as one, for its cookie to outlive the browser still, with
+// the expiry of its sign-in.
+func TestRefreshKeepsAPersistentSession(t *testing.T) {
+	f := newFixture(t)
+	f.m = NewManager(Config{Signer: f.signer(), TTL: time.Hour, PersistentTTL: 24 * time.Hour, Idle: 10 * time.Minute, Revocations: f.store, Identities: users})
+	ctx := context.Background()
+	tok, exp, _ := f.m.IssueWith(alice.UserID, IssueOptions{Method: "password", Persistent: true})
+	f.clock.t = f.clock.t.Add(5 * time.Minute)
+	s, err := f.m.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.m.Refresh(s)
+	if err != nil || r == nil || !r.Persistent || !r.Expiry.Equal(exp) {
+		t.Fatalf("refreshing a persistent session: %+v, %v; want persistent until %v", r, err, exp)
+	}
+	if next, err := f.m.Verify(ctx, r.Token); err != nil || !next.Persistent || next.Method() != "password" {
+		t.Fatalf("the refreshed persistent session: %+v, %v", next, err)
+	}
+}
+
 // TestLogoutAllRefusesRefreshedSessions: a refresh after a logout-all's
 // cut-off does not escape it, because the cut-off is held against when the
 // person signed in.
