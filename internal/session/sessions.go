@@ -31,7 +31,8 @@ type Session struct {
 	ID     string
 	Expiry time.Time
 	// AMR is how the person signed in (RFC 8176 values, then the method:
-	// see AMR), nil for a session issued before sessions said so.
+	// see AMR), nil for a session issued before sessions said so. It may
+	// be shared with other sessions: read it, never write.
 	AMR []string
 	// AuthTime is when the person signed in; a session refreshed for
 	// session_idle keeps it, and its absolute lifetime counts from it.
