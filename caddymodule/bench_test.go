@@ -35,6 +35,12 @@ func guardFixture(b testing.TB) (*Mailgate, *http.Request) {
 // guardFixtureWith uses rev as the revocation list, or a memory store if nil.
 func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.Request) {
 	b.Helper()
+	return guardFixtureIdle(b, rev, 0)
+}
+
+// guardFixtureIdle is guardFixtureWith with session_idle set to idle.
+func guardFixtureIdle(b testing.TB, rev session.Revocations, idle time.Duration) (*Mailgate, *http.Request) {
+	b.Helper()
 	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 	if err != nil {
 		b.Fatal(err)
@@ -56,6 +62,7 @@ func guardFixtureWith(b testing.TB, rev session.Revocations) (*Mailgate, *http.R
 	m.sessions = session.NewManager(session.Config{
 		Signer:      session.Signer{Ring: ring, Issuer: "https://app.example.com", Audience: "default", Now: time.Now},
 		TTL:         time.Hour,
+		Idle:        idle,
 		Revocations: rev,
 		Identities:  newIdentities(users, flow.NewAllowlist([]string{"alice@example.com"}, nil), time.Now),
 		Prepare:     m.headers.prepare,
@@ -95,6 +102,52 @@ func BenchmarkGuard(b *testing.B) {
 		if err := m.ServeHTTP(w, r, nextOK); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkGuardAssertion is BenchmarkGuard with the signed assertion on:
+// the session's assertion, signed at its first request, is a load and a
+// comparison away, so a request still costs no allocation.
+func BenchmarkGuardAssertion(b *testing.B) {
+	m, r := guardFixture(b)
+	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.origin = "https://app.example.com"
+	m.assertions = m.provisionAssertions(ring)
+	again := resend(r)
+	w := httptest.NewRecorder()
+	if err := m.ServeHTTP(w, r, nextOK); err != nil || r.Header.Get("Mailgate-Assertion") == "" {
+		b.Fatalf("guard set no assertion: %v", err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		again()
+		if err := m.ServeHTTP(w, r, nextOK); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGuardIdle is BenchmarkGuard with session_idle on: a request
+// that does not re-issue the cookie (all of them, within the benchmark's
+// minute) adds a comparison.
+func BenchmarkGuardIdle(b *testing.B) {
+	m, r := guardFixtureIdle(b, nil, 30*time.Minute)
+	again := resend(r)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		again()
+		if err := m.ServeHTTP(w, r, nextOK); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if w.Header().Get("Set-Cookie") != "" {
+		b.Fatal("the session was re-issued within its first minute")
 	}
 }
 
@@ -241,7 +294,8 @@ func firstUserID(b testing.TB, m *Mailgate, r *http.Request) string {
 
 // BenchmarkCaddy is a request through a whole Caddy in this process, client
 // and upstream included, to a plain reverse_proxy site and to a mailgate
-// site in front of the same upstream, both with the same session cookie.
+// site in front of the same upstream, both with the same session cookie,
+// and a mailgate site with `assertion off`.
 // The difference between its sub-benchmarks (time, and allocations exactly)
 // is what mailgate costs in Caddy, which BenchmarkGuard does not see: the
 // handler chain, the replacer, the headers reverse_proxy copies and writes,
@@ -255,7 +309,7 @@ func BenchmarkCaddy(b *testing.B) {
 		_, _ = io.WriteString(w, "hello from upstream")
 	}))
 	b.Cleanup(upstream.Close)
-	plain, guarded := benchPort(b), benchPort(b)
+	plain, guarded, unasserted := benchPort(b), benchPort(b), benchPort(b)
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	persist_config off
@@ -271,7 +325,16 @@ http://localhost:%[3]d {
 		outbox %[1]s/outbox
 	}
 	reverse_proxy %[4]s
-}`, dir, plain, guarded, upstream.Listener.Addr())
+}
+http://localhost:%[5]d {
+	mailgate {
+		base_url http://localhost:%[5]d
+		allow email bench@example.com
+		outbox %[1]s/outbox
+		assertion off
+	}
+	reverse_proxy %[4]s
+}`, dir, plain, guarded, upstream.Listener.Addr(), unasserted)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -302,6 +365,14 @@ http://localhost:%[3]d {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The site without the assertion has its own issuer.
+	knownUnasserted, _, err := session.NewManager(session.Config{
+		Signer: session.Signer{Ring: ring, Issuer: fmt.Sprintf("http://localhost:%d", unasserted), Audience: "default", Now: time.Now},
+		TTL:    defaultSessionTTL,
+	}).Issue(u.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	get := func(b *testing.B, port int, cookie string) {
@@ -328,6 +399,7 @@ http://localhost:%[3]d {
 		{"plain", plain, false, known},
 		{"plain-no-cookie", plain, false, ""},
 		{"known", guarded, false, known},
+		{"known-assertion-off", unasserted, false, knownUnasserted},
 		{"plain-fresh", plain, true, ""},
 		{"first-sight", guarded, true, ""},
 	} {

@@ -19,6 +19,10 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	if isStrip(h.Dispenser) {
+		s := new(Strip)
+		return s, s.UnmarshalCaddyfile(h.Dispenser)
+	}
 	m := new(Mailgate)
 	err := m.UnmarshalCaddyfile(h.Dispenser)
 	return m, err
@@ -38,6 +42,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    allow email <address...>
 //	    allow domain <domain...>
 //	    session_ttl <duration>
+//	    persistent_session_ttl <duration>
+//	    session_idle <duration>
 //	    session_cache <entries>
 //	    link_ttl    <duration>
 //	    smtp <host:port> {
@@ -87,6 +93,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        email <header>
 //	        name  <header>
 //	    }
+//	    assertion off
+//	    assertion {
+//	        header   <header>
+//	        audience <aud>
+//	        ttl      <duration>
+//	    }
 //	    limits {
 //	        mails_per_address   <max> <window>
 //	        requests_per_ip     <max> <window>
@@ -121,6 +133,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    password_login on|off
 //	    password_keep_signed_in checkbox|ask|off
 //	}
+//
+// `mailgate strip` is another handler (Strip): on a route that mailgate does
+// not guard, it removes the identity headers, the assertion header and
+// mailgate's cookies.
 //
 // Every subdirective but allow and client may appear once. Durations take
 // Caddy's units and `d` for days: `invitation_ttl 7d`.
@@ -157,6 +173,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return checked(d, durationArg(d, &m.PersistentSessionTTL), func() error {
 				return checkPersistentSessionTTL(m.PersistentSessionTTL, cmp.Or(m.SessionTTL, caddy.Duration(defaultSessionTTL)))
 			})
+		case "session_idle":
+			return checked(d, durationArg(d, &m.SessionIdle), func() error { return checkSessionIdle(m.SessionIdle) })
 		case "session_cache":
 			return checked(d, intArg(d, &m.SessionCache), func() error { return checkSessionCache(m.SessionCache) })
 		case "key_rotation":
@@ -171,6 +189,8 @@ func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return m.parseStore(d)
 		case "identity_headers":
 			return m.parseIdentityHeaders(d)
+		case "assertion":
+			return m.parseAssertion(d)
 		case "limits":
 			return m.parseLimits(d)
 		case "access_token_ttl":
@@ -336,6 +356,31 @@ func (m *Mailgate) parseIdentityHeaders(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("identity_headers: unknown subdirective %q", name)
 	})
+}
+
+// parseAssertion reads `assertion off` or an assertion block.
+func (m *Mailgate) parseAssertion(d *caddyfile.Dispenser) error {
+	a := &AssertionConfig{}
+	m.Assertion = a
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return d.Errf("assertion: use `assertion off` or an assertion block")
+		}
+		a.Off = true
+		return nil
+	}
+	err := eachSubdirective(d, "assertion", func(name string) error {
+		switch name {
+		case "header":
+			return oneArg(d, &a.Header)
+		case "audience":
+			return oneArg(d, &a.Audience)
+		case "ttl":
+			return durationArg(d, &a.TTL)
+		}
+		return d.Errf("assertion: unknown subdirective %q", name)
+	})
+	return checked(d, err, a.check)
 }
 
 func (m *Mailgate) parseClient(d *caddyfile.Dispenser) error {

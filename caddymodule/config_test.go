@@ -121,6 +121,12 @@ locale nl-be {
 allow email alice@example.com bob@example.com
 allow domain example.com *.corp.example
 session_ttl 8h
+session_idle 30m
+assertion {
+	header X-Auth-Assertion
+	audience https://app.example.com/app
+	ttl 2m
+}
 session_cache 200000
 link_ttl 10m
 smtp smtp.example.com:465 {
@@ -188,7 +194,7 @@ func TestDocumentedCaddyfiles(t *testing.T) {
 	for _, v := range []string{"SMTP_PASSWORD", "SHOP_SECRET", "CRM_SECRET", "HR_SECRET"} {
 		t.Setenv(v, "documented-secret-"+v)
 	}
-	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/email-codes.md", "../docs/email-links.md"} {
+	for _, doc := range []string{"../README.md", "../docs/api.md", "../docs/email-codes.md", "../docs/email-links.md", "../docs/assertion.md"} {
 		raw, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
@@ -339,6 +345,10 @@ func TestValueErrorsCarryTheLine(t *testing.T) {
 		{"tiny store", "store memory {\nmax_memory 1MiB\n}", "must be at least 2MiB"},
 		{"locale not supported", "locale fr-FR", `locale "fr-FR": use one of en-GB, nl-BE, nl-NL`},
 		{"locale not a locale", "locale dutch", `locale "dutch": use one of en-GB, nl-BE, nl-NL`},
+		{"session_idle too short", "session_idle 1m", "session_idle 1m0s: must be between 2m and 720h"},
+		{"assertion neither off nor a block", "assertion maybe", "use `assertion off` or an assertion block"},
+		{"assertion ttl over 5m", "assertion {\nttl 10m\n}", "assertion ttl 10m0s: must be between 10s and 5m"},
+		{"assertion header not a name", "assertion {\nheader \"Mailgate Assertion\"\n}", `assertion header "Mailgate Assertion": not a header name`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// The line at fault is the third of the file: after the site

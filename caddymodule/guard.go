@@ -33,14 +33,35 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// The revocation list cannot be read: fail closed.
 		return m.unavailable(w, r, err, false)
 	}
+	m.refresh(w, s)
 	id := s.Data.(*identity)
 	session.StripOwnCookies(r.Header, m.secure)
 	m.headers.strip(r.Header)
 	m.headers.set(r.Header, id)
+	if m.assertions != nil {
+		if err := m.assertions.set(r.Header, s, id); err != nil {
+			// The upstream may rely on it: fail closed.
+			return m.unavailable(w, r, err, false)
+		}
+	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.userID)
 	repl.Set("http.auth.user.email", id.userEmail)
 	return next.ServeHTTP(w, r)
+}
+
+// refresh sets the cookie of a session in use anew, with a new inactivity
+// deadline, once a minute when session_idle is on; otherwise it costs a
+// comparison. A refresh that fails leaves the session as it is, still
+// valid until its deadline, and is logged: the request goes on.
+func (m *Mailgate) refresh(w http.ResponseWriter, s *session.Session) {
+	renewal, err := m.sessions.Refresh(s)
+	if err != nil {
+		m.logger.Warn("refreshing a session for session_idle", zap.Error(err))
+	}
+	if renewal != nil {
+		http.SetCookie(w, session.Cookie(renewal.Token, renewal.Expiry, m.secure, renewal.Persistent))
+	}
 }
 
 // unauthenticated sends a browser to the login page, keeping where it was

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"net/textproto"
+	"sync/atomic"
 
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -18,13 +19,15 @@ type IdentityHeaders struct {
 }
 
 // headerSet is the identity headers: their canonical names, for setting, and
-// the match used to delete every incoming copy.
+// the match used to delete every incoming copy. assertion is the signed
+// assertion's header, stripped like the others even when no assertion is
+// sent.
 type headerSet struct {
-	user, email, name string
+	user, email, name, assertion string
 }
 
 func newHeaderSet(c *IdentityHeaders) headerSet {
-	h := headerSet{user: "Remote-User", email: "Remote-Email", name: "Remote-Name"}
+	h := headerSet{user: "Remote-User", email: "Remote-Email", name: "Remote-Name", assertion: defaultAssertionHeader}
 	if c != nil {
 		if c.User != "" {
 			h.user = canonical(c.User)
@@ -50,6 +53,9 @@ type identity struct {
 	// userID and userEmail are the placeholders' values, boxed once here
 	// rather than on every request.
 	userID, userEmail any
+	// assertion is the session's signed assertion, once a request asked
+	// for it (assertion.go).
+	assertion atomic.Pointer[signedAssertion]
 }
 
 // prepare is the session manager's Prepare hook.
@@ -62,11 +68,12 @@ func (h headerSet) prepare(s *session.Session) any {
 }
 
 // strip deletes every header that a client could use to pose as someone:
-// the identity headers in any case, with '_' for '-'. Some servers and
-// frameworks fold Remote_Email into Remote-Email, so both must go.
+// the identity headers and the assertion's in any case, with '_' for '-'.
+// Some servers and frameworks fold Remote_Email into Remote-Email, so both
+// must go.
 func (h headerSet) strip(hdr http.Header) {
 	for k := range hdr {
-		if sameHeader(k, h.user) || sameHeader(k, h.email) || sameHeader(k, h.name) {
+		if sameHeader(k, h.user) || sameHeader(k, h.email) || sameHeader(k, h.name) || sameHeader(k, h.assertion) {
 			delete(hdr, k)
 		}
 	}

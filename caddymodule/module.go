@@ -81,6 +81,15 @@ type Mailgate struct {
 	// 800-63B-4's limit for reauthentication at AAL1). Default: 30 days.
 	PersistentSessionTTL caddy.Duration `json:"persistent_session_ttl,omitempty"`
 
+	// SessionIdle ends a session unused for this long (NIST SP 800-63B-4
+	// reauthentication after inactivity), at least 2m. The guard re-issues
+	// the cookie of a session in use at most once a minute, with a new
+	// inactivity deadline and the same absolute end (session_ttl, or
+	// persistent_session_ttl, from the sign-in), so the check needs no
+	// store: a session idle for between session_idle − 1m and session_idle
+	// is refused, and the person signs in again. Default: off.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+
 	// SessionCache is how many verified sessions this handler remembers,
 	// so that a returning session costs a lookup instead of a MAC check
 	// and a read of the user. When it is full, the sessions seen once are
@@ -162,6 +171,11 @@ type Mailgate struct {
 	// `-`, are always removed.
 	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
 
+	// Assertion sets the signed identity assertion sent to the upstream
+	// with every proxied request (docs/assertion.md). Omitted: on, in
+	// `Mailgate-Assertion`, for base_url's origin, valid 5m.
+	Assertion *AssertionConfig `json:"assertion,omitempty"`
+
 	// Limits bound how often mail may be asked for, per address, per
 	// client IP and per API client. Omitted: the defaults (see
 	// LimitsConfig).
@@ -187,6 +201,8 @@ type Mailgate struct {
 	hostWarned *atomic.Bool
 	sessions   *session.Manager
 	headers    headerSet
+	// assertions signs the upstream's assertion; nil when it is off.
+	assertions *assertions
 	loginURL   string
 	challenge  string
 	// The three contracts under the prefix: the server-to-server API, the

@@ -126,10 +126,13 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 // that this config's allow rules admit.
 func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.Revocations, users *directory.Directory, allow flow.Allowlist) {
 	m.headers = newHeaderSet(m.IdentityHeaders)
+	m.headers.assertion = m.Assertion.headerName()
+	m.assertions = m.provisionAssertions(ring)
 	m.sessions = session.NewManager(session.Config{
 		Signer:        session.Signer{Ring: ring, Issuer: m.origin, Audience: m.Realm, Now: now},
 		TTL:           time.Duration(m.SessionTTL),
 		PersistentTTL: time.Duration(m.PersistentSessionTTL),
+		Idle:          time.Duration(m.SessionIdle),
 		Revocations:   revocations,
 		Identities:    newIdentities(users, allow, now),
 		Prepare:       m.headers.prepare,
@@ -218,6 +221,12 @@ func (m *Mailgate) applyDefaults() error {
 		m.PersistentSessionTTL = caddy.Duration(maxSessionTTL)
 	}
 	if err := checkPersistentSessionTTL(m.PersistentSessionTTL, m.SessionTTL); err != nil {
+		return err
+	}
+	if err := checkSessionIdle(m.SessionIdle); err != nil {
+		return err
+	}
+	if err := m.Assertion.check(); err != nil {
 		return err
 	}
 	if m.SessionCache == 0 {
@@ -322,6 +331,15 @@ func checkSessionTTL(d caddy.Duration) error {
 func checkPersistentSessionTTL(d, sessionTTL caddy.Duration) error {
 	if d < sessionTTL || d > caddy.Duration(maxSessionTTL) {
 		return fmt.Errorf("mailgate: persistent_session_ttl %s: must be between session_ttl (%s) and 720h (30 days)", time.Duration(d), time.Duration(sessionTTL))
+	}
+	return nil
+}
+
+// checkSessionIdle accepts off (0), or at least two of the refresh
+// intervals, so that a session in use is refreshed before it counts as idle.
+func checkSessionIdle(d caddy.Duration) error {
+	if d != 0 && (d < caddy.Duration(2*session.RefreshEvery) || d > caddy.Duration(maxSessionTTL)) {
+		return fmt.Errorf("mailgate: session_idle %s: must be between 2m and 720h (30 days), or omitted for no inactivity limit", time.Duration(d))
 	}
 	return nil
 }

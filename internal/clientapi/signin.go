@@ -47,8 +47,7 @@ type Credentials interface {
 // SessionIssuer starts a session (session.Manager): one that ends with the
 // browser, or, when the person asked to keep it, a persistent one.
 type SessionIssuer interface {
-	Issue(userID string) (token string, expiry time.Time, err error)
-	IssuePersistent(userID string) (token string, expiry time.Time, err error)
+	IssueWith(userID string, o session.IssueOptions) (token string, expiry time.Time, err error)
 }
 
 // SignIn serves seed 004.
@@ -286,11 +285,7 @@ func (h *SignIn) answer(w http.ResponseWriter, u directory.User, st flow.SignInS
 // startSession issues the session of userID, kept or for the browser's
 // life, and sets its cookie.
 func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent bool) (string, error) {
-	issue := h.Sessions.Issue
-	if persistent {
-		issue = h.Sessions.IssuePersistent
-	}
-	token, expiry, err := issue(userID)
+	token, expiry, err := h.Sessions.IssueWith(userID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: persistent})
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
 	"github.com/mailgate/caddy-mailgate/internal/password"
+	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
 // fakeCredentials knows alice's password, locks "locked", refuses
@@ -48,6 +49,13 @@ func (fakeIssuer) Issue(string) (string, time.Time, error) {
 
 func (fakeIssuer) IssuePersistent(string) (string, time.Time, error) {
 	return "kept-token", time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), nil
+}
+
+func (f fakeIssuer) IssueWith(userID string, o session.IssueOptions) (string, time.Time, error) {
+	if o.Persistent {
+		return f.IssuePersistent(userID)
+	}
+	return f.Issue(userID)
 }
 
 func newSignInAPI() http.Handler {

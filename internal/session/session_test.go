@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,7 +239,7 @@ func TestTokenCarriesNoPersonalData(t *testing.T) {
 	}
 	for k, v := range claims {
 		switch k {
-		case "iss", "aud", "sub", "sid", "iat", "exp":
+		case "iss", "aud", "sub", "sid", "iat", "exp", "auth_time":
 		default:
 			t.Errorf("session token carries %s = %v", k, v)
 		}
@@ -748,5 +749,48 @@ func TestPersistentSessionsLastLonger(t *testing.T) {
 	plain := NewManager(Config{Signer: f.signer(), TTL: time.Hour, Revocations: f.store, Identities: users})
 	if _, exp, _ := plain.IssuePersistent(alice.UserID); !exp.Equal(f.clock.t.Add(time.Hour)) {
 		t.Fatalf("persistent without PersistentTTL: expiry %v", exp)
+	}
+}
+
+// TestSessionSaysHowThePersonSignedIn: each sign-in method's session carries
+// its amr (RFC 8176 values, then the method), when the person signed in and
+// whether the session is to be kept, through both verifying paths; a
+// session without a method carries no amr.
+func TestSessionSaysHowThePersonSignedIn(t *testing.T) {
+	f := newFixture(t)
+	f.m = NewManager(Config{Signer: f.signer(), TTL: time.Hour, PersistentTTL: 24 * time.Hour, Revocations: f.store, Identities: users})
+	for _, c := range []struct {
+		method     string
+		persistent bool
+		amr        []string
+	}{
+		{"link", false, []string{"otp", "link"}},
+		{"code", true, []string{"otp", "code"}},
+		{"password", false, []string{"pwd", "password"}},
+		{"invitation", false, []string{"otp", "invitation"}},
+		{"password_reset", true, []string{"otp", "password_reset"}},
+		{"passkey", false, []string{"passkey"}},
+		{"", false, nil},
+	} {
+		tok, exp, err := f.m.IssueWith(alice.UserID, IssueOptions{Method: c.method, Persistent: c.persistent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.m.Verify(context.Background(), tok)
+		if err != nil {
+			t.Fatalf("%s: %v", c.method, err)
+		}
+		if !slices.Equal(s.AMR, c.amr) || s.Method() != c.method || s.Persistent != c.persistent ||
+			!s.AuthTime.Equal(f.clock.t) || !s.Expiry.Equal(exp) {
+			t.Fatalf("%s: session %+v", c.method, s)
+		}
+		if c.persistent != exp.Equal(f.clock.t.Add(24*time.Hour)) {
+			t.Fatalf("%s: expiry %v", c.method, exp)
+		}
+		fast, v := f.signer().verifySessionFast(tok, 24*time.Hour)
+		ref, err := f.signer().verifySessionJWX(tok, 24*time.Hour)
+		if v != accepted || err != nil || fast != ref {
+			t.Fatalf("%s: fast path %v %+v, jwx %+v %v", c.method, v, fast, ref, err)
+		}
 	}
 }

@@ -55,15 +55,45 @@ func (s Signer) verifySessionFast(token string, maxTTL time.Duration) (sessionCl
 	if err != nil {
 		return sessionClaims{}, undecided
 	}
+	// amr, auth_time and persistent are optional: sessions issued before
+	// they existed have none, and only a persistent session says so.
+	var c sessionClaims
 	p := claimParser{b: raw[:n]}
-	p.lit(`{"aud":[`)
+	p.lit(`{`)
+	if p.has(`"amr":[`) {
+		for i := 0; ; i++ {
+			if i == maxAMR {
+				p.bad = true
+				break
+			}
+			if v := p.str(); len(v) > 0 {
+				c.AMR[i] = string(v)
+			} else {
+				// Empty, or not a plain string: jwx decides.
+				p.bad = true
+			}
+			if !p.has(`,`) {
+				break
+			}
+		}
+		p.lit(`],`)
+	}
+	p.lit(`"aud":[`)
 	aud := p.str()
-	p.lit(`],"exp":`)
+	p.lit(`],`)
+	authTime := int64(0)
+	hasAuthTime := p.has(`"auth_time":`)
+	if hasAuthTime {
+		authTime = p.num()
+		p.lit(`,`)
+	}
+	p.lit(`"exp":`)
 	exp := p.num()
 	p.lit(`,"iat":`)
 	iat := p.num()
 	p.lit(`,"iss":`)
 	iss := p.str()
+	c.Persistent = p.has(`,"persistent":true`)
 	p.lit(`,"sid":`)
 	sid := p.str()
 	p.lit(`,"sub":`)
@@ -92,7 +122,12 @@ func (s Signer) verifySessionFast(token string, maxTTL time.Duration) (sessionCl
 	if len(sub) == 0 || len(sid) == 0 {
 		return sessionClaims{}, rejected
 	}
-	return sessionClaims{Subject: string(sub), SessionID: string(sid), IssuedAt: iat, Expiry: exp}, accepted
+	c.IssuedAt, c.Expiry, c.AuthTime = iat, exp, authTime
+	if hasAuthTime && (authTime <= 0 || !c.authTimeOK(maxTTL)) {
+		return sessionClaims{}, rejected
+	}
+	c.Subject, c.SessionID = string(sub), string(sid)
+	return c, accepted
 }
 
 // sessionParts is a session token taken apart.
@@ -146,6 +181,15 @@ func decode(dst []byte, src string) (int, error) {
 type claimParser struct {
 	b   []byte
 	bad bool
+}
+
+// has consumes s if the claims go on with it, and reports whether they did.
+func (p *claimParser) has(s string) bool {
+	if !p.bad && bytes.HasPrefix(p.b, []byte(s)) {
+		p.b = p.b[len(s):]
+		return true
+	}
+	return false
 }
 
 // lit consumes s.

@@ -203,9 +203,92 @@ func FuzzSessionVerdicts(f *testing.F) {
 		empty := `{"aud":["default"],"exp":3600,"iat":,"iss":"https://app.example.com","sid":"s","sub":"u"}`
 		f.Add(string(hdr), empty, "", -base*1000)
 	}
+	// The optional claims: amr, auth_time and persistent, as issued and
+	// around every rule both paths hold them to.
+	full := fullClaims(`["otp","link"]`, base-600, "default", base+3600, base, "https://app.example.com", true, "s-1", "u-1")
+	for _, claims := range []string{
+		full,
+		fullClaims(`["pwd","password"]`, base, "default", base+3600, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["a","b","c","d"]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["a","b","c","d","e"]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`[]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`[""]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["otp",""]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["otp",1]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["otp","link",]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`"otp"`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims(`["o\u0074p"]`, base, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		// auth_time: after iat, 0, the absolute lifetime's edge and past it.
+		fullClaims("", base+1, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims("", 0, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims("", base+60-3600-30, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims("", base+60-3600-31, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		fullClaims("", 1, "default", base+60, base, "https://app.example.com", false, "s", "u"),
+		strings.Replace(full, `"auth_time":`, `"auth_time":-`, 1),
+		strings.Replace(full, `,"exp"`, `.5,"exp"`, 1),
+		strings.Replace(full, `"persistent":true`, `"persistent":false`, 1),
+		strings.Replace(full, `"persistent":true`, `"persistent":1`, 1),
+		strings.Replace(full, `"persistent":true`, `"persistent":"true"`, 1),
+		strings.Replace(full, `"amr":`, `"amr": `, 1),
+	} {
+		f.Add(string(hdr), claims, "", int64(0))
+	}
 	f.Fuzz(func(t *testing.T, header, claims, sig string, offsetMillis int64) {
 		fx.agree(t, fx.token(header, claims, sig), time.Unix(base, 0).Add(time.Duration(offsetMillis)*time.Millisecond))
 	})
+}
+
+// fullClaims writes claims as jwx writes a session's with its optional
+// claims: amr as raw JSON (omitted when ""), auth_time (omitted when
+// negative), persistent when set.
+func fullClaims(amr string, authTime int64, aud string, exp, iat int64, iss string, persistent bool, sid, sub string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	if amr != "" {
+		fmt.Fprintf(&b, `"amr":%s,`, amr)
+	}
+	fmt.Fprintf(&b, `"aud":[%q],`, aud)
+	if authTime >= 0 {
+		fmt.Fprintf(&b, `"auth_time":%d,`, authTime)
+	}
+	fmt.Fprintf(&b, `"exp":%d,"iat":%d,"iss":%q,`, exp, iat, iss)
+	if persistent {
+		b.WriteString(`"persistent":true,`)
+	}
+	fmt.Fprintf(&b, `"sid":%q,"sub":%q}`, sid, sub)
+	return b.String()
+}
+
+// TestSessionExtrasAreDecidedByTheFastPath: the claims a session carries
+// beyond the registered ones, as mailgate writes them, are accepted by the
+// fast path with the same reading as jwx's; an auth_time that breaks a rule
+// is refused by both.
+func TestSessionExtrasAreDecidedByTheFastPath(t *testing.T) {
+	fx := newVerdictFixture(t)
+	base := fx.clock.t.Unix()
+	hdr, _ := base64.RawURLEncoding.DecodeString(fx.key.header)
+	for _, c := range []struct {
+		claims string
+		want   verdict
+	}{
+		{fullClaims(`["otp","link"]`, base-600, "default", base+3000, base, "https://app.example.com", true, "s-1", "u-1"), accepted},
+		// A session issued before sessions carried these claims.
+		{canonicalClaims("default", base+3000, base, "https://app.example.com", "s-1", "u-1"), accepted},
+		{fullClaims(`["a","b","c","d"]`, -1, "default", base+60, base, "https://app.example.com", false, "s", "u"), accepted},
+		{fullClaims("", base+1, "default", base+60, base, "https://app.example.com", false, "s", "u"), rejected},
+		{fullClaims("", 0, "default", base+60, base, "https://app.example.com", false, "s", "u"), rejected},
+		{fullClaims("", base+60-3600-31, "default", base+60, base, "https://app.example.com", false, "s", "u"), rejected},
+	} {
+		tok := fx.token(string(hdr), c.claims, "")
+		got, v := fx.s.verifySessionFast(tok, fx.ttl)
+		if v != c.want {
+			t.Fatalf("%s: fast path says %v, want %v", c.claims, v, c.want)
+		}
+		fx.agree(t, tok, fx.clock.t)
+		if v == accepted && got.Subject == "" {
+			t.Fatalf("%s: read %+v", c.claims, got)
+		}
+	}
 }
 
 // FuzzSessionTokenBytes mutates whole tokens, to reach what assembling them

@@ -4,8 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -98,12 +101,36 @@ type sessionClaims struct {
 	SessionID string
 	IssuedAt  int64
 	Expiry    int64
+	// AMR is how the person signed in (amr.go), in order, "" after the
+	// last value: an array keeps the claims comparable.
+	AMR [maxAMR]string
+	// AuthTime is when the person signed in (auth_time), or 0 when the
+	// token does not say, for a token issued before it did: then iat.
+	AuthTime int64
+	// Persistent: the person asked to keep the session; its cookie
+	// outlives the browser.
+	Persistent bool
+}
+
+// authTime is when the session began: its auth_time, or its iat.
+func (c sessionClaims) authTime() int64 {
+	if c.AuthTime != 0 {
+		return c.AuthTime
+	}
+	return c.IssuedAt
 }
 
 // signSession MACs t as a session token with the MAC key of the ring key
 // that signs now, setting iss, aud and iat.
 func (s Signer) signSession(t jwt.Token) (string, error) {
+	return s.signSessionAt(t, s.Now())
+}
+
+// signSessionAt is signSession with iat at rather than now: a refreshed
+// session is never issued before its sign-in, whatever the clocks.
+func (s Signer) signSessionAt(t jwt.Token, at time.Time) (string, error) {
 	s.stamp(t)
+	_ = t.Set(jwt.IssuedAtKey, at.Truncate(time.Second))
 	ks := s.Ring.keys.Load()
 	mk := ks.sessionMACs[sessionHeader(ks.signing(s.Now()).KeyID())]
 	hdr := jws.NewHeaders()
@@ -163,5 +190,53 @@ func (s Signer) verifySessionJWX(token string, maxTTL time.Duration) (sessionCla
 	if c.Subject == "" || c.SessionID == "" {
 		return sessionClaims{}, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
 	}
+	if err := c.readSessionExtras(msg.Payload(), maxTTL); err != nil {
+		return sessionClaims{}, err
+	}
 	return c, nil
+}
+
+// readSessionExtras reads and checks the claims a session may carry beyond
+// the registered ones, as the fast path does: amr, one to maxAMR non-empty
+// strings; auth_time, a whole JSON number after 0, no later than iat, and
+// no further from exp than the longest lifetime; persistent, a boolean.
+func (c *sessionClaims) readSessionExtras(payload []byte, maxTTL time.Duration) error {
+	var x struct {
+		AMR        json.RawMessage `json:"amr"`
+		AuthTime   json.RawMessage `json:"auth_time"`
+		Persistent json.RawMessage `json:"persistent"`
+	}
+	if err := json.Unmarshal(payload, &x); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrInvalid, err)
+	}
+	if x.AMR != nil {
+		var amr []string
+		if err := json.Unmarshal(x.AMR, &amr); err != nil || len(amr) == 0 || len(amr) > maxAMR || slices.Contains(amr, "") {
+			return fmt.Errorf("%w: amr is not 1 to %d strings", ErrInvalid, maxAMR)
+		}
+		copy(c.AMR[:], amr)
+	}
+	if x.AuthTime != nil {
+		at, err := strconv.ParseInt(string(x.AuthTime), 10, 64)
+		if err != nil || at <= 0 {
+			return fmt.Errorf("%w: auth_time is not a whole NumericDate", ErrInvalid)
+		}
+		c.AuthTime = at
+	}
+	if x.Persistent != nil {
+		if err := json.Unmarshal(x.Persistent, &c.Persistent); err != nil {
+			return fmt.Errorf("%w: persistent is not a boolean", ErrInvalid)
+		}
+	}
+	if !c.authTimeOK(maxTTL) {
+		return fmt.Errorf("%w: auth_time %d outside [exp − %s, iat]", ErrInvalid, c.AuthTime, maxTTL+Skew)
+	}
+	return nil
+}
+
+// authTimeOK holds auth_time, when there is one, to iat and exp: a session
+// is refreshed after it began, never before, and its absolute lifetime
+// counts from when the person signed in.
+func (c sessionClaims) authTimeOK(maxTTL time.Duration) bool {
+	return c.AuthTime == 0 || c.AuthTime <= c.IssuedAt && time.Unix(c.Expiry, 0).Sub(time.Unix(c.AuthTime, 0)) <= maxTTL+Skew
 }

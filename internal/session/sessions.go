@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -29,17 +30,35 @@ type Session struct {
 	Identity
 	ID     string
 	Expiry time.Time
+	// AMR is how the person signed in (RFC 8176 values, then the method:
+	// see AMR), nil for a session issued before sessions said so. It may
+	// be shared with other sessions: read it, never write.
+	AMR []string
+	// AuthTime is when the person signed in; a session refreshed for
+	// session_idle keeps it, and its absolute lifetime counts from it.
+	AuthTime time.Time
+	// Persistent: the person asked to keep the session; its cookie
+	// outlives the browser.
+	Persistent bool
 	// Data is what Manager.Prepare returned for this session. It is computed
 	// once per token, so the guard can keep per-request work to lookups.
 	Data any
 
-	// issuedAt is the token's iat in Unix seconds, held against the user's
-	// cut-off (RevokeUser).
+	// issuedAt is when the session began in Unix seconds (auth_time, or
+	// iat for a token without it), held against the user's cut-off
+	// (RevokeUser): a token refreshed for session_idle keeps it, so no
+	// refresh outlives a logout-all.
 	issuedAt int64
 	// The keys of the session's and of its user's revocations, made once
 	// per token so the per-request checks do not allocate.
 	revokedKey     string
 	userRevokedKey string
+	// refreshed is the token's iat in Unix seconds: when the session was
+	// last seen in use, to a minute, for Config.Idle.
+	refreshed int64
+	// renewal is the token that replaced this one (Refresh), handed to
+	// every request that still carries this one.
+	renewal atomic.Pointer[Renewal]
 }
 
 // Revocations records logged-out session ids, and per user the time before
@@ -82,6 +101,8 @@ type Manager struct {
 	// revokeFor is how long a RevokeUser cut-off must last: the longest
 	// lifetime of anything checked against it.
 	revokeFor time.Duration
+	// idle is Config.Idle.
+	idle time.Duration
 }
 
 // Config configures a Manager.
@@ -102,7 +123,18 @@ type Config struct {
 	// PersistentTTL is the lifetime of a session the person asked to keep
 	// (IssuePersistent); zero: TTL.
 	PersistentTTL time.Duration
+	// Idle, if set, refuses a session unused for longer: one whose token
+	// was issued, or last refreshed, Idle ago. Refresh re-issues a token
+	// in use at most once every RefreshEvery, so a session in use lives on
+	// until its absolute lifetime (TTL, or PersistentTTL), counted from the
+	// sign-in, ends it. Zero: no inactivity limit.
+	Idle time.Duration
 }
+
+// RefreshEvery is how often, at most, Refresh re-issues a session in use
+// when Config.Idle is set: a session idle for between Idle − RefreshEvery
+// and Idle is refused.
+const RefreshEvery = time.Minute
 
 // NewManager returns a Manager for cfg.
 func NewManager(cfg Config) *Manager {
@@ -116,28 +148,56 @@ func NewManager(cfg Config) *Manager {
 		identities:    cfg.Identities,
 		prepare:       cfg.Prepare,
 		revokeFor:     max(cfg.TTL, persistent, cfg.UserTokenTTL),
+		idle:          cfg.Idle,
 		cache:         newVerifiedCache(cfg.CacheSize),
 	}
 }
 
+// IssueOptions says what a new session carries beyond its user.
+type IssueOptions struct {
+	// Method is how the person signed in, as flow.Method names it (link,
+	// code, password, invitation, password_reset): the token's amr claim
+	// (see AMR). Empty: not known, and no amr.
+	Method string
+	// Persistent: the person asked to keep the session ("keep me signed
+	// in"); it lasts PersistentTTL and its cookie outlives the browser.
+	Persistent bool
+}
+
 // Issue creates a session for the user and returns its signed token, which
-// names the user and the session by id and nothing else.
+// names the user and the session by id and nothing else. IssueWith also
+// says how the person signed in.
 func (m *Manager) Issue(userID string) (token string, expiry time.Time, err error) {
-	return m.issue(userID, m.ttl)
+	return m.IssueWith(userID, IssueOptions{})
 }
 
 // IssuePersistent is Issue for a session the person asked to keep ("keep
 // me signed in"): it lasts PersistentTTL.
 func (m *Manager) IssuePersistent(userID string) (token string, expiry time.Time, err error) {
-	return m.issue(userID, m.persistentTTL)
+	return m.IssueWith(userID, IssueOptions{Persistent: true})
 }
 
-func (m *Manager) issue(userID string, ttl time.Duration) (token string, expiry time.Time, err error) {
-	expiry = m.signer.Now().Add(ttl).Truncate(time.Second)
+// IssueWith creates a session for the user as o says and returns its
+// signed token: ids, how and when the person signed in, and whether the
+// session is to be kept; nothing that names the person.
+func (m *Manager) IssueWith(userID string, o IssueOptions) (token string, expiry time.Time, err error) {
+	ttl := m.ttl
+	if o.Persistent {
+		ttl = m.persistentTTL
+	}
+	now := m.signer.Now().Truncate(time.Second)
+	expiry = now.Add(ttl)
 	t := jwt.New()
 	_ = t.Set(jwt.SubjectKey, userID)
 	_ = t.Set(jwt.ExpirationKey, expiry)
 	_ = t.Set("sid", ticket.NewSecret())
+	_ = t.Set("auth_time", now.Unix())
+	if amr := AMR(o.Method); amr != nil {
+		_ = t.Set("amr", amr)
+	}
+	if o.Persistent {
+		_ = t.Set("persistent", true)
+	}
 	token, err = m.signer.signSession(t)
 	return token, expiry, err
 }
@@ -174,7 +234,75 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 	if ok && s.issuedAt < cutoff.Unix() {
 		return nil, ErrRevoked
 	}
+	if m.idle > 0 && !now.Before(time.Unix(s.refreshed, 0).Add(m.idle)) {
+		return nil, errIdle
+	}
 	return s, nil
+}
+
+// errIdle refuses a session unused for longer than Config.Idle.
+var errIdle = fmt.Errorf("%w: session unused for too long", ErrInvalid)
+
+// Renewal is a session's token re-issued by Refresh, for the cookie.
+type Renewal struct {
+	Token      string
+	Expiry     time.Time
+	Persistent bool
+}
+
+// Refresh re-issues s, a session just verified, when Config.Idle is set and
+// its token is RefreshEvery old: a token of the same session, user, sign-in
+// time, amr and absolute expiry, issued now, which the caller sets as the
+// cookie. It returns nil when no refresh is due, which costs a comparison.
+// The new token is cached as verified, with s's Data, so its next request
+// is a lookup; and every request that still carries the old one gets the
+// same new token, so a page's parallel requests make one.
+func (m *Manager) Refresh(s *Session) (*Renewal, error) {
+	if m.idle <= 0 {
+		return nil, nil
+	}
+	now := m.signer.Now()
+	if now.Before(time.Unix(s.refreshed, 0).Add(RefreshEvery)) {
+		return nil, nil
+	}
+	if r := s.renewal.Load(); r != nil {
+		return r, nil
+	}
+	iat := now.Truncate(time.Second)
+	if iat.Before(s.AuthTime) {
+		iat = s.AuthTime
+	}
+	t := jwt.New()
+	_ = t.Set(jwt.SubjectKey, s.UserID)
+	_ = t.Set(jwt.ExpirationKey, s.Expiry)
+	_ = t.Set("sid", s.ID)
+	_ = t.Set("auth_time", s.AuthTime.Unix())
+	if len(s.AMR) > 0 {
+		_ = t.Set("amr", s.AMR)
+	}
+	if s.Persistent {
+		_ = t.Set("persistent", true)
+	}
+	token, err := m.signer.signSessionAt(t, iat)
+	if err != nil {
+		return nil, err
+	}
+	next := &Session{
+		Identity:       s.Identity,
+		ID:             s.ID,
+		Expiry:         s.Expiry,
+		AMR:            s.AMR,
+		AuthTime:       s.AuthTime,
+		Persistent:     s.Persistent,
+		Data:           s.Data,
+		issuedAt:       s.issuedAt,
+		revokedKey:     s.revokedKey,
+		userRevokedKey: s.userRevokedKey,
+		refreshed:      iat.Unix(),
+	}
+	m.cache.put(tokenKey(token), next, next.Expiry.Add(Skew), now)
+	s.renewal.CompareAndSwap(nil, &Renewal{Token: token, Expiry: s.Expiry, Persistent: s.Persistent})
+	return s.renewal.Load(), nil
 }
 
 // tokenKey hashes token without copying it to the heap: []byte(token) would
@@ -193,7 +321,14 @@ func (m *Manager) verify(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Expiry: time.Unix(c.Expiry, 0).UTC(), issuedAt: c.IssuedAt}
+	s := &Session{
+		Expiry:     time.Unix(c.Expiry, 0).UTC(),
+		AMR:        amrSlice(c.AMR),
+		AuthTime:   time.Unix(c.authTime(), 0).UTC(),
+		Persistent: c.Persistent,
+		issuedAt:   c.authTime(),
+		refreshed:  c.IssuedAt,
+	}
 	if s.Identity, err = m.identities.Identity(ctx, c.Subject); err != nil {
 		if errors.Is(err, ErrInvalid) {
 			return nil, err

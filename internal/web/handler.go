@@ -33,7 +33,7 @@ type Codes interface {
 
 // Sessions starts, checks and ends sessions.
 type Sessions interface {
-	Issue(userID string) (token string, expiry time.Time, err error)
+	IssueWith(userID string, o session.IssueOptions) (token string, expiry time.Time, err error)
 	Verify(ctx context.Context, token string) (*session.Session, error)
 	Revoke(ctx context.Context, s *session.Session) error
 }

@@ -80,7 +80,7 @@ func confirmFailed(err error) error {
 // session behind (and the link usable, see flow.MagicLink.Redeem).
 func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login flow.Login) error {
 	u := login.User
-	token, expiry, err := h.Sessions.Issue(u.ID)
+	token, expiry, err := h.Sessions.IssueWith(u.ID, session.IssueOptions{Method: string(login.Method)})
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}

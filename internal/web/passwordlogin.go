@@ -61,8 +61,7 @@ type PasswordSteps interface {
 // PasswordSessions starts the session of a password sign-in: for the
 // browser's life, or kept when the person asked (session.Manager).
 type PasswordSessions interface {
-	Issue(userID string) (token string, expiry time.Time, err error)
-	IssuePersistent(userID string) (token string, expiry time.Time, err error)
+	IssueWith(userID string, o session.IssueOptions) (token string, expiry time.Time, err error)
 }
 
 // Keep-signed-in offers of a site's password sign-in.
@@ -175,11 +174,7 @@ func (h *Handler) passwordStep(w http.ResponseWriter, r *http.Request, u directo
 // startPasswordSession issues the session of userID, kept or for the
 // browser's life, and sets its cookie, as seed 004's sign-in does.
 func (h *Handler) startPasswordSession(w http.ResponseWriter, userID string, persistent bool) error {
-	issue := h.PasswordLogin.Sessions.Issue
-	if persistent {
-		issue = h.PasswordLogin.Sessions.IssuePersistent
-	}
-	token, expiry, err := issue(userID)
+	token, expiry, err := h.PasswordLogin.Sessions.IssueWith(userID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: persistent})
 	if err != nil {
 		return err
 	}

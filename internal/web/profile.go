@@ -155,12 +155,13 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusServiceUnavailable, err)
 	}
 	// Every session ended with the change, this one too: the person who
-	// changed it goes on in a new one.
-	token, expiry, err := h.Sessions.Issue(u.ID)
+	// changed it goes on in a new one, proved by the password just typed,
+	// kept as long as the one it replaces was asked to be.
+	token, expiry, err := h.Sessions.IssueWith(u.ID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: s.Persistent})
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
-	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, false))
+	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, s.Persistent))
 	http.Redirect(w, r, h.Prefix+"/profile?changed=1&state="+url.QueryEscape(state), http.StatusSeeOther)
 	return nil
 }
