@@ -29,6 +29,14 @@
 #   cookie       plain without a cookie against plain with the session
 #                cookie: what proxying the cookie costs, which plain pays
 #                and mailgate does not (it takes its cookies out)
+#   flood        known, alone (A) against known while a flood of wrong
+#                passwords (wrk -c16, each for a new unknown account, so
+#                each costs a decoy argon2id hash) hits seed 004's sign-in
+#                on a site of the same process whose limits let every try
+#                through (M): what the guard keeps while Caddy hashes at
+#                its limit; also prints the flood's answers per second
+#   flood-limited  the same, the flood on a site with the default limits
+#                (failures_per_ip): what one attacker's IP gets through
 #
 # For each case it prints mailgate's requests/s over plain's in the same
 # pair (median and range) and the difference in Caddy's CPU time per
@@ -55,12 +63,12 @@ while getopts d:n:f: o; do
 	esac
 done
 shift $((OPTIND - 1))
-cases=${*:-known first past forged garbage none redis-known redis-first cookie}
+cases=${*:-known first past forged garbage none redis-known redis-first cookie flood flood-limited}
 conns=32
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-pid= upid= rpid=
-trap 'kill $pid $upid $rpid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+pid= upid= rpid= fpid=
+trap 'kill $pid $upid $rpid $fpid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 caddy=${CADDY:-}
 if [ -z "$caddy" ]; then
@@ -88,12 +96,34 @@ cat >"$work/Caddyfile" <<CADDY
 http://localhost:9002 {
 	reverse_proxy localhost:9001
 }
-# The default cache (65,536 sessions): known, past, forged, garbage, none.
+# The default cache (65,536 sessions): known, past, forged, garbage, none;
+# with the default limits, the flood-limited case's sign-in.
 http://localhost:9003 {
 	mailgate {
 		base_url http://localhost:9003
 		allow email bench@example.com
 		outbox $work/outbox
+		client bench {
+			sign_in
+			cors_origin http://localhost:9003
+		}
+	}
+	reverse_proxy localhost:9001
+}
+# The flood case's sign-in: limits that let every wrong password be hashed.
+http://localhost:9006 {
+	mailgate {
+		realm flood
+		base_url http://localhost:9006
+		allow email bench@example.com
+		outbox $work/outbox
+		client bench {
+			sign_in
+			cors_origin http://localhost:9006
+		}
+		limits {
+			failures_per_ip 1000000000 1m
+		}
 	}
 	reverse_proxy localhost:9001
 }
@@ -191,6 +221,44 @@ request = function()
 end
 LUA
 
+cat >flood.lua <<'LUA'
+-- Wrong passwords for accounts that do not exist, a new one per request
+-- (so no account's lockout answers before the decoy hash), posted to seed
+-- 004's sign-in as the client "bench" from the site's own origin. Counts
+-- the answers by status and prints them when done.
+local origin, run = os.getenv("FLOOD_ORIGIN"), os.getenv("FLOOD_RUN")
+local n, counts, threads = 0, {}, {}
+setup = function(thread) table.insert(threads, thread) end
+request = function()
+	n = n + 1
+	local body = string.format('{"username":"nobody-%s-%d@example.com","password":"not the password of anyone here","clientId":"bench"}', run, n)
+	return wrk.format("POST", "/.mailgate/api/account/login",
+		{ ["Content-Type"] = "application/json", ["Origin"] = origin }, body)
+end
+response = function(status) counts[status] = (counts[status] or 0) + 1 end
+done = function()
+	for _, t in ipairs(threads) do
+		for status, c in pairs(t:get("counts")) do print("status " .. status .. " " .. c) end
+	end
+end
+LUA
+
+# flood PORT SECONDS: a flood of wrong passwords at PORT's sign-in for as
+# long, on core 1, in the background (fpid); its answers go to flood.out.
+# Each flood names its accounts afresh, so none is locked by an earlier one.
+flood() {
+	FLOOD_ORIGIN=http://localhost:$1 FLOOD_RUN=$RANDOM$RANDOM$RANDOM taskset -c 1 wrk -t1 -c16 -d"$2" -s flood.lua "http://localhost:$1/" >flood.out 2>&1 &
+	fpid=$!
+}
+# flooded prints the last flood's answers per second: wrong-password
+# answers (400), refusals by a limit (429), hashing busy (503), other.
+flooded() {
+	wait "$fpid" || true
+	fpid=
+	awk -v d="$secs" '/^status/ { c[$2] += $3 } END {
+		printf "%.1f %.1f %.1f %.1f\n", c[400] / d, c[429] / d, c[503] / d, (c[200] + c[401] + c[403] + c[500]) / d }' flood.out
+}
+
 # core0 prints core 0's user+nice+system ticks, its steal ticks and all its
 # ticks; caddycpu Caddy's user+sys ticks (all spent on core 0).
 core0() { awk '$1 == "cpu0" { print $2 + $3 + $4, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
@@ -219,6 +287,18 @@ run() {
 		'BEGIN { f = (busy - c + steal) / all; printf "%s %.2f %.3f %d\n", r, c * 1e6 / hz / q, f < 0 ? 0 : f, q }'
 }
 
+# mrun is run for the mailgate side: beside a flood, in the cases that
+# have one, whose answers per second go to the flood results with the
+# run's ok flag left to the pair.
+mrun() {
+	[ -n "$floodport" ] || { run "$@"; return; }
+	flood "$floodport" "$duration"
+	local out
+	out=$(run "$@")
+	echo "$c $(flooded)" >>"$work/floods"
+	echo "$out"
+}
+
 # sides CASE: prints "plain-port plain-tokens mailgate-port mailgate-tokens
 # fresh-realm fresh-port"; "-" for no cookie; a fresh realm means a new
 # file of sessions per pair, sent by both sides.
@@ -233,6 +313,7 @@ sides() {
 	redis-known) echo 9002 redis.txt 9004 redis.txt - - ;;
 	redis-first) echo 9002 fresh 9004 fresh redis 9004 ;;
 	cookie) echo 9002 known.txt 9002 - - - ;;
+	flood | flood-limited) echo 9003 known.txt 9003 known.txt - - ;;
 	*) echo "unknown case $1" >&2; exit 2 ;;
 	esac
 }
@@ -261,6 +342,8 @@ for c in $cases; do
 	# Resident memory counts what the live heap does not: the room the
 	# garbage collector lets the heap grow into, memory not yet returned.
 	[ "$c" != first ] || { read -r rss0 heap0 < <(memory); sent=0; }
+	floodport=
+	case $c in flood) floodport=9006 ;; flood-limited) floodport=9003 ;; esac
 	kept=0 tried=0
 	while [ "$kept" -lt "$pairs" ] && [ "$tried" -lt $((2 * pairs)) ]; do
 		tried=$((tried + 1))
@@ -271,9 +354,9 @@ for c in $cases; do
 		[ "$atok" != - ] || atok=
 		[ "$mtok" != - ] || mtok=
 		if [ $((tried % 2)) = 1 ]; then
-			a=$(run "$aport" "$atok") m=$(run "$mport" "$mtok")
+			a=$(run "$aport" "$atok") m=$(mrun "$mport" "$mtok")
 		else
-			m=$(run "$mport" "$mtok") a=$(run "$aport" "$atok")
+			m=$(mrun "$mport" "$mtok") a=$(run "$aport" "$atok")
 		fi
 		[ "$atok" != "" ] || atok=-
 		[ "$mtok" != "" ] || mtok=-
@@ -298,7 +381,7 @@ for c in $cases; do
 		# Beside each profile, its run's "req/s µs-per-request foreign-load"
 		# and request count, to turn the profile's seconds into µs/request.
 		run "$aport" "$atok" "$PROFILE/$c.plain.pprof" >"$PROFILE/$c.plain.run"
-		run "$mport" "$mtok" "$PROFILE/$c.mailgate.pprof" >"$PROFILE/$c.mailgate.run"
+		mrun "$mport" "$mtok" "$PROFILE/$c.mailgate.pprof" >"$PROFILE/$c.mailgate.run"
 	fi
 done
 [ -z "${KEEP:-}" ] || echo "work folder: $work" >&2
@@ -334,6 +417,29 @@ awk '
 	}' "$results"
 echo
 echo "\"cookie\" is plain without a cookie over plain with the same session cookie."
+if [ -s "$work/floods" ]; then
+	echo
+	echo "The floods beside the mailgate runs, median answers per second (range):"
+	awk '
+		function median(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		!($1 in seen) { seen[$1] = 1; order[++nc] = $1 }
+		{ k = ++n[$1]; for (i = 2; i <= 5; i++) v[$1, i, k] = $i }
+		END {
+			split("wrong password (400),limited (429),busy (503),other", name, ",")
+			for (o = 1; o <= nc; o++) {
+				c = order[o]; line = ""
+				for (i = 2; i <= 5; i++) {
+					for (j = 1; j <= n[c]; j++) a[j] = v[c, i, j]
+					m = median(a, n[c])
+					line = line sprintf("%s%s %.1f/s (%.1f–%.1f)", i > 2 ? ", " : "", name[i - 1], m, a[1], a[n[c]])
+				}
+				printf "- %s: %s\n", c, line
+			}
+		}' "$work/floods"
+fi
 if [ -s "$work/memory" ]; then
 	read -r rss heap sent <"$work/memory"
 	echo "memory per cached session ($sent in the first-seen site's cache): RSS $rss bytes, live heap $heap bytes"
