@@ -35,6 +35,9 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err := m.applyDefaults(); err != nil {
 		return err
 	}
+	if err := m.provisionObservers(ctx); err != nil {
+		return err
+	}
 	base, err := parseBaseURL(m.BaseURL)
 	if err != nil {
 		return err
@@ -68,12 +71,13 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 
 	m.realmKey = "mailgate/" + m.Realm
-	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.KeyRotation, m.logger)
+	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.KeyRotation, m.observer, m.logger)
 	if err != nil {
 		m.realmKey = ""
 		return err
 	}
-	store := fullLogger{Store: r.store, logger: m.logger}
+	m.store, m.storage, m.ring = r.store, ctx.Storage(), r.ring
+	store := fullLogger{Store: timedStore{Store: r.store, backend: m.Store.Type, observer: m.observer}, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users, allow)
 	links := m.newLinks(store, mailer, allow, users)
@@ -111,6 +115,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
+	live.Store(m, struct{}{})
 	return nil
 }
 
@@ -170,6 +175,7 @@ func (m *Mailgate) Cleanup() error {
 	// before the realm's store may close. Caddy also cleans up a module
 	// whose Provision failed, without ending its context: Stop ends the
 	// queue itself rather than wait for that.
+	live.Delete(m)
 	if m.deliveries != nil {
 		m.deliveries.Stop()
 		closeSMTP(m.deliveries)

@@ -93,6 +93,7 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 	if !right || u.PasswordHash == "" {
 		ip.Failed()
 		account.Failed()
+		ObservedIn(ctx, f.Observer).LoginFailed(MethodPassword, "bad_credentials")
 		return directory.User{}, ErrBadCredentials
 	}
 	if err := f.Limits.PerAccount.Forgive(ctx, subject); err != nil {
@@ -101,7 +102,7 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 	if u.Status != directory.StatusActive || !f.Allowlist.Allows(u.Email) {
 		return directory.User{}, ErrMayNotSignIn
 	}
-	Observed(f.Observer).LoginDone(u.ID, MethodPassword)
+	ObservedIn(ctx, f.Observer).LoginDone(u.ID, MethodPassword)
 	return u, nil
 }
 
