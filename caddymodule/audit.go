@@ -138,5 +138,6 @@ func (audit) Failed(string, error)                           {}
 func (audit) MailDelivered(string, int, time.Duration)       {}
 func (audit) MailRetried(string)                             {}
 func (audit) StoreCall(string, string, time.Duration, error) {}
+func (audit) TokenIssued(string)                             {}
 
 var _ flow.ActorObserver = audit{}

@@ -78,6 +78,9 @@ func (e events) LoginFailed(method flow.Method, reason string) {
 // KeyRotated writes nothing: the key upkeep logs the rotation itself.
 func (e events) KeyRotated(string) {}
 
+// TokenIssued writes nothing: a login's line says as much.
+func (e events) TokenIssued(string) {}
+
 // StoreCall writes nothing: a failing store is logged by whoever called it.
 func (e events) StoreCall(string, string, time.Duration, error) {}
 
@@ -174,6 +177,12 @@ func (o observers) KeyRotated(kid string) {
 func (o observers) StoreCall(backend, op string, d time.Duration, err error) {
 	for _, x := range o {
 		x.StoreCall(backend, op, d, err)
+	}
+}
+
+func (o observers) TokenIssued(kind string) {
+	for _, x := range o {
+		x.TokenIssued(kind)
 	}
 }
 

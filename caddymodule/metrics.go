@@ -43,6 +43,7 @@ type mailgateCollectors struct {
 	failures      *prometheus.CounterVec
 	storeSeconds  *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
+	tokens        *prometheus.CounterVec
 	gauges        *realmGauges
 }
 
@@ -76,6 +77,7 @@ func newCollectors() *mailgateCollectors {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"realm", "backend", "op"}),
 		storeErrors: counter("store_errors_total", "Ticket store operations that failed, per backend and operation.", "backend", "op"),
+		tokens:      counter("tokens_issued_total", "Tokens signed, per kind: session, access_token, id_token, user_jwt.", "kind"),
 		gauges:      &realmGauges{},
 	}
 }
@@ -92,7 +94,7 @@ func registerMetrics(reg prometheus.Registerer) (*mailgateCollectors, error) {
 	for _, x := range []prometheus.Collector{
 		c.guard, c.loginsStarted, c.loginsDone, c.loginFailures, c.refusals, c.limited,
 		c.mailsSent, c.mailsRetried, c.mailsGivenUp, c.mailLatency, c.signOuts,
-		c.userChanges, c.keyRotations, c.failures, c.storeSeconds, c.storeErrors, c.gauges,
+		c.userChanges, c.keyRotations, c.failures, c.storeSeconds, c.storeErrors, c.tokens, c.gauges,
 	} {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(x); err != nil && !errors.As(err, &already) {
@@ -194,6 +196,8 @@ func (m metrics) StoreCall(backend, op string, d time.Duration, err error) {
 		m.storeErrors.WithLabelValues(backend, op).Inc()
 	}
 }
+
+func (m metrics) TokenIssued(kind string) { m.c.tokens.WithLabelValues(m.realm, kind).Inc() }
 
 var _ flow.Observer = metrics{}
 

@@ -108,6 +108,7 @@ func TestMetricsCountAJourneyOnTheAdminEndpoint(t *testing.T) {
 		{"mailgate_login_failures_total", []string{`method="link"`, `reason="link_dead"`}, 2},
 		{"mailgate_mails_sent_total", []string{`template="login"`}, 2},
 		{"mailgate_mail_delivery_seconds_count", nil, 2},
+		{"mailgate_tokens_issued_total", []string{`kind="session"`}, 1},
 		{"mailgate_guard_decisions_total", []string{`decision="allowed"`}, 1},
 		{"mailgate_guard_decisions_total", []string{`decision="redirected"`}, 1},
 		{"mailgate_guard_decisions_total", []string{`decision="refused"`}, 1},
@@ -142,6 +143,17 @@ func TestMetricsCountAJourneyOnTheAdminEndpoint(t *testing.T) {
 	for _, leak := range []string{"alice", "mallory", "evil.example"} {
 		if strings.Contains(after, leak) {
 			t.Errorf("/metrics names %q", leak)
+		}
+	}
+
+	// A reload makes a new registry: the same collectors are registered
+	// with it, and keep their counts.
+	e.reload(t, siteConfig{})
+	reloaded := e.scrape(t)
+	for _, name := range []string{"mailgate_logins_completed_total", "mailgate_guard_decisions_total"} {
+		was, _ := metricValue(after, name, realm)
+		if now, ok := metricValue(reloaded, name, realm); !ok || now != was {
+			t.Errorf("%s after a reload: %v (served: %v), want %v", name, now, ok, was)
 		}
 	}
 }

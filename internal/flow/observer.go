@@ -61,7 +61,18 @@ type Observer interface {
 	// after d, with err when it failed (a missing key is no failure). It
 	// is called for every round trip, so it must cost next to nothing.
 	StoreCall(backend, op string, d time.Duration, err error)
+	// TokenIssued: a token of kind (TokenSession, TokenAccess, TokenID,
+	// TokenUserJWT) was signed for someone.
+	TokenIssued(kind string)
 }
+
+// The kinds of token TokenIssued reports.
+const (
+	TokenSession = "session"
+	TokenAccess  = "access_token"
+	TokenID      = "id_token"
+	TokenUserJWT = "user_jwt"
+)
 
 // LinkDead is LoginFailed's reason for a link that is unknown, used or
 // expired: the three look alike by design.
@@ -169,3 +180,4 @@ func (Unobserved) MailRetried(string)                             {}
 func (Unobserved) LoginFailed(Method, string)                     {}
 func (Unobserved) KeyRotated(string)                              {}
 func (Unobserved) StoreCall(string, string, time.Duration, error) {}
+func (Unobserved) TokenIssued(string)                             {}

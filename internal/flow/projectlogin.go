@@ -69,7 +69,9 @@ func (f *ProjectLogin) Token(ctx context.Context, p Project, login CodeLogin) (s
 	if err != nil {
 		return "", err
 	}
-	ObservedIn(ctx, f.Observer).LoginDone(login.User.ID, MethodCode)
+	o := ObservedIn(ctx, f.Observer)
+	o.TokenIssued(TokenUserJWT)
+	o.LoginDone(login.User.ID, MethodCode)
 	return token, nil
 }
 

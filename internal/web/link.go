@@ -84,6 +84,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
+	h.observer().TokenIssued(flow.TokenSession)
 	var params url.Values
 	if login.Client != nil {
 		if params, err = h.Finish.Params(r.Context(), login); err != nil {
