@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // scrape reads the admin endpoint's /metrics, as Prometheus does.
@@ -154,6 +158,54 @@ func TestMetricsCountAJourneyOnTheAdminEndpoint(t *testing.T) {
 		was, _ := metricValue(after, name, realm)
 		if now, ok := metricValue(reloaded, name, realm); !ok || now != was {
 			t.Errorf("%s after a reload: %v (served: %v), want %v", name, now, ok, was)
+		}
+	}
+}
+
+// TestDocsNameTheMetricsThereAre: every metric the Grafana dashboard
+// queries and every one docs/operations.md lists is one mailgate
+// registers, and docs/operations.md lists every one it registers.
+func TestDocsNameTheMetricsThereAre(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	if _, err := registerMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	c := collectors
+	descs := make(chan *prometheus.Desc, 64)
+	for _, x := range []prometheus.Collector{
+		c.guard, c.loginsStarted, c.loginsDone, c.loginFailures, c.refusals, c.limited,
+		c.mailsSent, c.mailsRetried, c.mailsGivenUp, c.mailLatency, c.signOuts,
+		c.userChanges, c.keyRotations, c.failures, c.storeSeconds, c.storeErrors, c.tokens, c.gauges,
+	} {
+		x.Describe(descs)
+	}
+	close(descs)
+	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	registered := map[string]bool{}
+	for d := range descs {
+		registered[fqName.FindStringSubmatch(d.String())[1]] = true
+	}
+	name := regexp.MustCompile(`mailgate_[a-z_]+`)
+	suffix := regexp.MustCompile(`_(bucket|count|sum)$`)
+	for _, doc := range []string{"../docs/grafana-mailgate.json", "../docs/operations.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := map[string]bool{}
+		for _, n := range name.FindAllString(string(b), -1) {
+			n = suffix.ReplaceAllString(n, "")
+			named[n] = true
+			if !registered[n] {
+				t.Errorf("%s names %s, which mailgate does not register", doc, n)
+			}
+		}
+		if strings.HasSuffix(doc, ".md") {
+			for n := range registered {
+				if !named[n] {
+					t.Errorf("%s does not list %s", doc, n)
+				}
+			}
 		}
 	}
 }
