@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -40,6 +42,9 @@ func (adminHealth) serveHealth(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range liveHandlers() {
 		reports = append(reports, m.checkHealth(r.Context()))
 	}
+	slices.SortFunc(reports, func(a, b healthReport) int {
+		return cmp.Or(cmp.Compare(a.Realm, b.Realm), cmp.Compare(a.BaseURL, b.BaseURL))
+	})
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(reports)
 }

@@ -113,6 +113,17 @@ func (m *Mailgate) keyAgeIn(ctx context.Context) (time.Duration, bool) {
 	return now().Sub(info.Modified), true
 }
 
+// healthAnswer is a public health answer and when it was found.
+type healthAnswer struct {
+	at      time.Time
+	healthy bool
+}
+
+// healthReuse is how long a public health answer is given again without
+// checking: the endpoint is public, and a flood of probes must not turn
+// into a flood of reads of the store and the storage.
+const healthReuse = time.Second
+
 // serveHealth answers {prefix}/health for a load balancer: 200 or 503 and
 // nothing more, since what is wrong is the operator's business, told on
 // the admin endpoint (admin.go).
@@ -120,7 +131,13 @@ func (m *Mailgate) serveHealth(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
-	if !m.checkHealth(r.Context()).Healthy {
+	// Two probes at once may both check: harmless, and no lock to wait on.
+	a := m.lastHealth.Load()
+	if t := now(); a == nil || t.Sub(a.at) >= healthReuse || t.Before(a.at) {
+		a = &healthAnswer{at: t, healthy: m.checkHealth(r.Context()).Healthy}
+		m.lastHealth.Store(a)
+	}
+	if !a.healthy {
 		h.Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("unavailable\n"))

@@ -181,6 +181,8 @@ type Mailgate struct {
 	store     ticket.Store
 	storage   certmagic.Storage
 	ring      *session.KeyRing
+	// lastHealth is the public health answer of the last second.
+	lastHealth *atomic.Pointer[healthAnswer]
 }
 
 // CaddyModule returns the Caddy module information.

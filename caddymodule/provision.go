@@ -115,6 +115,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
+	m.lastHealth = new(atomic.Pointer[healthAnswer])
 	live.Store(m, struct{}{})
 	return nil
 }
