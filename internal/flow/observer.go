@@ -6,11 +6,12 @@ import (
 )
 
 // Observer is told what the flows and the contracts over them do that an
-// operator may want to see: the log lines, and later metrics and audit
-// events, are implementations of it, so a new signal is a method here and
-// a line in each implementation, not a call sprinkled through handlers. It
-// is called on the request's goroutine (MailGivenUp on the mail queue's)
-// and must not block. Nothing it is told holds a secret or an address.
+// operator may want to see: the log lines, the metrics and the audit
+// trail are implementations of it (caddymodule's events.go, metrics.go,
+// audit.go), so a new signal is a method here and a line in each
+// implementation, not a call sprinkled through handlers. It is called on
+// the request's goroutine (MailGivenUp, MailDelivered and MailRetried on
+// the mail queue's, KeyRotated on the key upkeep's) and must not block. Nothing it is told holds a secret or an address.
 type Observer interface {
 	// LoginStarted: a mail that starts a login by method was handed on
 	// for delivery.
@@ -173,11 +174,11 @@ func (Unobserved) UserChanged(string, UserChange, string) {}
 func (Unobserved) EmailLinkRevoked(string)                {}
 func (Unobserved) Failed(string, error)                   {}
 
-var _ Observer = Unobserved{}
-
 func (Unobserved) MailDelivered(string, int, time.Duration)       {}
 func (Unobserved) MailRetried(string)                             {}
 func (Unobserved) LoginFailed(Method, string)                     {}
 func (Unobserved) KeyRotated(string)                              {}
 func (Unobserved) StoreCall(string, string, time.Duration, error) {}
 func (Unobserved) TokenIssued(string)                             {}
+
+var _ Observer = Unobserved{}
