@@ -167,7 +167,10 @@ func openRealm(fl caddycmd.Flags, withStore bool) (*cliRealm, error) {
 // admin is the users' management on this realm. Its revocations last as
 // long as the longest-lived session or user JWT of any site in the realm.
 func (r *cliRealm) admin() *admin.Users {
-	a := &admin.Users{Directory: r.users, Now: now, Observer: events{logger: caddy.Log().Named("mailgate")}}
+	// The audit trail on the logger a running Caddy writes it to, so
+	// that one log filter keeps the command line's changes too.
+	trail := audit{logger: caddy.Log().Named("http.handlers.mailgate.audit"), realm: r.name}
+	a := &admin.Users{Directory: r.users, Now: now, Observer: observers{events{logger: caddy.Log().Named("mailgate")}, trail}}
 	if r.store != nil {
 		var ttl, tokenTTL time.Duration
 		for _, m := range r.handlers {

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"time"
+
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
@@ -62,4 +64,138 @@ func (e events) EmailLinkRevoked(userID string) {
 
 func (e events) Failed(what string, err error) { e.logger.Error(what, zap.Error(err)) }
 
+// MailDelivered and MailRetried write nothing: the mail queue logs each
+// delivery at debug and each retry at warn, with the recipient's domain.
+func (e events) MailDelivered(string, int, time.Duration) {}
+func (e events) MailRetried(string)                       {}
+
+// LoginFailed is at debug: a dead link or a wrong code is everyday; the
+// audit log and the metrics keep count of them.
+func (e events) LoginFailed(method flow.Method, reason string) {
+	e.logger.Debug("a login secret was refused", zap.String("method", string(method)), zap.String("reason", reason))
+}
+
+// KeyRotated writes nothing: the key upkeep logs the rotation itself.
+func (e events) KeyRotated(string) {}
+
+// TokenIssued writes nothing: a login's line says as much.
+func (e events) TokenIssued(string) {}
+
+// StoreCall writes nothing: a failing store is logged by whoever called it.
+func (e events) StoreCall(string, string, time.Duration, error) {}
+
 var _ flow.Observer = events{}
+
+// observers tells every Observer in it what it is told: the log lines,
+// the metrics and the audit trail are three, each its own file.
+type observers []flow.Observer
+
+func (o observers) LoginStarted(m flow.Method) {
+	for _, x := range o {
+		x.LoginStarted(m)
+	}
+}
+
+func (o observers) LoginDone(userID string, m flow.Method) {
+	for _, x := range o {
+		x.LoginDone(userID, m)
+	}
+}
+
+func (o observers) Refused(m flow.Method, domain string) {
+	for _, x := range o {
+		x.Refused(m, domain)
+	}
+}
+
+func (o observers) Limited(rule string) {
+	for _, x := range o {
+		x.Limited(rule)
+	}
+}
+
+func (o observers) MailGivenUp(m flow.Method) {
+	for _, x := range o {
+		x.MailGivenUp(m)
+	}
+}
+
+func (o observers) SignedOut(userID string, everywhere bool) {
+	for _, x := range o {
+		x.SignedOut(userID, everywhere)
+	}
+}
+
+func (o observers) PasswordSet(userID string) {
+	for _, x := range o {
+		x.PasswordSet(userID)
+	}
+}
+
+func (o observers) UserChanged(userID string, change flow.UserChange, by string) {
+	for _, x := range o {
+		x.UserChanged(userID, change, by)
+	}
+}
+
+func (o observers) EmailLinkRevoked(userID string) {
+	for _, x := range o {
+		x.EmailLinkRevoked(userID)
+	}
+}
+
+func (o observers) Failed(what string, err error) {
+	for _, x := range o {
+		x.Failed(what, err)
+	}
+}
+
+func (o observers) MailDelivered(template string, attempts int, latency time.Duration) {
+	for _, x := range o {
+		x.MailDelivered(template, attempts, latency)
+	}
+}
+
+func (o observers) MailRetried(template string) {
+	for _, x := range o {
+		x.MailRetried(template)
+	}
+}
+
+func (o observers) LoginFailed(m flow.Method, reason string) {
+	for _, x := range o {
+		x.LoginFailed(m, reason)
+	}
+}
+
+func (o observers) KeyRotated(kid string) {
+	for _, x := range o {
+		x.KeyRotated(kid)
+	}
+}
+
+func (o observers) StoreCall(backend, op string, d time.Duration, err error) {
+	for _, x := range o {
+		x.StoreCall(backend, op, d, err)
+	}
+}
+
+func (o observers) TokenIssued(kind string) {
+	for _, x := range o {
+		x.TokenIssued(kind)
+	}
+}
+
+// Acting binds every observer in o that records actors to a.
+func (o observers) Acting(a flow.Actor) flow.Observer {
+	bound := make(observers, len(o))
+	for i, x := range o {
+		bound[i] = x
+		if ao, ok := x.(flow.ActorObserver); ok {
+			bound[i] = ao.Acting(a)
+		}
+	}
+	return bound
+}
+
+var _ flow.ActorObserver = observers(nil)

@@ -31,6 +31,7 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	if err != nil {
 		// The revocation list cannot be read: fail closed.
+		m.decisions.unavailable.Inc()
 		return m.unavailable(w, r, err, false)
 	}
 	m.refresh(w, s)
@@ -47,6 +48,7 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.userID)
 	repl.Set("http.auth.user.email", id.userEmail)
+	m.decisions.allowed.Inc()
 	return next.ServeHTTP(w, r)
 }
 
@@ -83,6 +85,7 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 	h.Set("Cache-Control", "no-store")
 	m.setHSTS(h)
 	if isNavigation(r) {
+		m.decisions.redirected.Inc()
 		loc := m.loginURL
 		// A return path over the bound would only be refused at the login
 		// form; the person lands on the home page instead.
@@ -93,6 +96,7 @@ func (m *Mailgate) unauthenticated(w http.ResponseWriter, r *http.Request, badCo
 		w.WriteHeader(http.StatusFound)
 		return nil
 	}
+	m.decisions.refused.Inc()
 	h.Set("WWW-Authenticate", m.challenge)
 	if handlesErrors(r) {
 		return caddyhttp.Error(http.StatusUnauthorized, errUnauthenticated)

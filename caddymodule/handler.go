@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -25,6 +26,11 @@ func (m *Mailgate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 func (m *Mailgate) serveEndpoint(w http.ResponseWriter, r *http.Request) error {
 	m.warnForeignHost(r)
 	m.setHSTS(w.Header())
+	// Who asked, for the audit trail: the flows' observer reads it.
+	r = r.WithContext(flow.WithActor(r.Context(), flow.Actor{IP: clientIP(r)}))
+	if r.URL.Path == m.Prefix+"/health" {
+		return m.serveHealth(w, r)
+	}
 	w = m.recordSessions(w, r)
 	for _, contract := range [...]*http.ServeMux{m.api, m.clientAPI} {
 		if _, pattern := contract.Handler(r); pattern != "" {

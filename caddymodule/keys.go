@@ -48,7 +48,7 @@ func checkKeyRotation(d caddy.Duration) error {
 // reads the key ring from storage and rotates it when its newest key is
 // older than rotation() (the value of the config that provisioned last).
 // Instances that share the storage rotate once between them.
-func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() time.Duration, logger *zap.Logger) {
+func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() time.Duration, rotated func(kid string), logger *zap.Logger) {
 	t := time.NewTicker(keyRefresh)
 	defer t.Stop()
 	for {
@@ -57,15 +57,18 @@ func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() ti
 			return
 		case <-t.C:
 		}
-		rotateKeysIfDue(ctx, ring, rotation(), logger)
+		if kid := rotateKeysIfDue(ctx, ring, rotation(), logger); kid != "" {
+			rotated(kid)
+		}
 	}
 }
 
-// rotateKeysIfDue is one round of maintainKeys.
-func rotateKeysIfDue(ctx context.Context, ring *session.KeyRing, rotation time.Duration, logger *zap.Logger) {
+// rotateKeysIfDue is one round of maintainKeys; it returns the kid of the
+// key it rotated to, or "".
+func rotateKeysIfDue(ctx context.Context, ring *session.KeyRing, rotation time.Duration, logger *zap.Logger) string {
 	if err := ring.Refresh(ctx, 0); err != nil {
 		logger.Warn("reading the key ring; signing with the keys in hand", zap.Error(err))
-		return
+		return ""
 	}
 	kid, err := ring.RotateIfDue(ctx, rotation, keyActivation, keyRetention)
 	if err != nil {
@@ -74,9 +77,10 @@ func rotateKeysIfDue(ctx context.Context, ring *session.KeyRing, rotation time.D
 		// is read-only until an operator makes it writable.
 		logger.Warn("cannot rotate the signing key (is the storage writable?); the current key goes on signing until a later try succeeds",
 			zap.Duration("next_try_in", keyRefresh), zap.Error(err))
-		return
+		return ""
 	}
 	if kid != "" {
 		logger.Info("rotated the signing key", zap.String("kid", kid), zap.Duration("signs_in", keyActivation))
 	}
+	return kid
 }

@@ -208,6 +208,10 @@ func (m *Mailgate) mailer(ctx caddy.Context, base *url.URL, zone *time.Location)
 		Logger:  m.logger.Named("mail"),
 		Backoff: time.Duration(retryBackoff.Load()),
 		Now:     now,
+		Delivered: func(l mail.Letter, attempts int, latency time.Duration) {
+			m.observer.MailDelivered(l.Template, attempts, latency)
+		},
+		Retried: func(l mail.Letter) { m.observer.MailRetried(l.Template) },
 	}
 	q.Start(ctx)
 	return q, nil

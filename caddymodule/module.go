@@ -11,11 +11,13 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/mail"
 	"github.com/mailgate/caddy-mailgate/internal/session"
+	"github.com/mailgate/caddy-mailgate/internal/ticket"
 	"github.com/mailgate/caddy-mailgate/internal/web"
 )
 
@@ -215,6 +217,16 @@ type Mailgate struct {
 	emailLinks *flow.EmailLinks
 	// sessionLog records the sessions issued, for the profile page.
 	sessionLog sessionRecords
+
+	// What metrics, health and the admin endpoint read (metrics.go,
+	// health.go): the guard's decision counters, the realm's store
+	// (unwrapped), the storage that holds the key ring, and the ring.
+	decisions guardCounters
+	store     ticket.Store
+	storage   certmagic.Storage
+	ring      *session.KeyRing
+	// lastHealth is the public health answer of the last second.
+	lastHealth *atomic.Pointer[healthAnswer]
 }
 
 // CaddyModule returns the Caddy module information.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mailgate/caddy-mailgate/internal/clientapi"
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
@@ -15,8 +14,8 @@ import (
 // provisionAccount builds what the person's own pages need: the profile,
 // the no-access page and the operator dashboard (docs/pages.md). A
 // password can be changed on the profile only where the site signs people
-// in with passwords (signIn is not nil).
-func (m *Mailgate) provisionAccount(users *directory.Directory, store ticket.Store, signIn *clientapi.SignIn) *web.Account {
+// in with passwords (pw is not nil).
+func (m *Mailgate) provisionAccount(users *directory.Directory, store ticket.Store, pw *passwords) *web.Account {
 	m.sessionLog = users
 	a := &web.Account{
 		Users:        users,
@@ -28,12 +27,11 @@ func (m *Mailgate) provisionAccount(users *directory.Directory, store ticket.Sto
 		Links:        m.emailLinks,
 	}
 	// The profile checks the current password with the very sign-in the
-	// API uses, so that its limits, lockout and hashing budget are shared.
-	if signIn != nil {
-		if creds, ok := signIn.Credentials.(*flow.SignIn); ok {
-			a.Passwords = &flow.PasswordChange{
-				SignIn: creds, Users: users, EndSessions: m.sessions.RevokeUser, Now: now, Observer: m.observer,
-			}
+	// API and the login page use, so that its limits, lockout and hashing
+	// budget are shared.
+	if pw != nil {
+		a.Passwords = &flow.PasswordChange{
+			SignIn: pw.signIn, Users: users, EndSessions: m.sessions.RevokeUser, Now: now, Observer: m.observer,
 		}
 	}
 	return a

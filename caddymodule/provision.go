@@ -35,6 +35,9 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err := m.applyDefaults(); err != nil {
 		return err
 	}
+	if err := m.provisionObservers(ctx); err != nil {
+		return err
+	}
 	base, err := parseBaseURL(m.BaseURL)
 	if err != nil {
 		return err
@@ -71,12 +74,13 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	}
 
 	m.realmKey = "mailgate/" + m.Realm
-	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.KeyRotation, m.logger)
+	r, err := loadRealm(ctx, m.realmKey, *m.Store, m.KeyRotation, m.observer, m.logger)
 	if err != nil {
 		m.realmKey = ""
 		return err
 	}
-	store := fullLogger{Store: r.store, logger: m.logger}
+	m.store, m.storage, m.ring = r.store, ctx.Storage(), r.ring
+	store := fullLogger{Store: timedStore{Store: r.store, backend: m.Store.Type, observer: m.observer}, logger: m.logger}
 	users := directory.New(ctx.Storage(), m.realmKey, now)
 	m.provisionSessions(r.ring, store, users, allow)
 	links := m.newLinks(store, mailer, allow, users)
@@ -86,9 +90,10 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	signIn := m.provisionSignIn(store, users, allow)
+	pw := m.provisionPasswords(store, users, allow)
+	signIn := m.provisionSignIn(pw)
 	emailCodes := m.provisionCodes(store, mailer, allow, users, tokens, signIn)
-	secondFactorBy(signIn, emailCodes)
+	pw.secondFactorBy(emailCodes)
 	m.pages = &web.Handler{
 		Pages:          pages,
 		Forms:          web.Forms{Keys: func() [][]byte { return r.ring.DeriveKeys("form token") }, Origin: m.origin, Secure: m.secure},
@@ -112,12 +117,14 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Observer:       m.observer,
 		Now:            now,
 		Zone:           zone,
-		Account:        m.provisionAccount(users, store, signIn),
-		PasswordLogin:  m.provisionPasswordLogin(signIn, store, users, allow),
+		Account:        m.provisionAccount(users, store, pw),
+		PasswordLogin:  m.provisionPasswordLogin(pw),
 	}
 	m.pages.Mount()
 	m.loginURL = m.origin + m.Prefix + "/login"
 	m.challenge = fmt.Sprintf(`Mailgate realm=%q, login_url=%q`, m.Realm, m.loginURL)
+	m.lastHealth = new(atomic.Pointer[healthAnswer])
+	live.Store(m, struct{}{})
 	return nil
 }
 
@@ -180,6 +187,7 @@ func (m *Mailgate) Cleanup() error {
 	// before the realm's store may close. Caddy also cleans up a module
 	// whose Provision failed, without ending its context: Stop ends the
 	// queue itself rather than wait for that.
+	live.Delete(m)
 	if m.deliveries != nil {
 		m.deliveries.Stop()
 		closeSMTP(m.deliveries)

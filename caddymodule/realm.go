@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -30,6 +31,9 @@ type realm struct {
 	// by the key maintenance that runs as long as the realm does.
 	rotation atomic.Int64
 	stopKeys context.CancelFunc
+	// observer is the observer of the config that provisioned last, told
+	// of the key upkeep's rotations.
+	observer atomic.Pointer[flow.Observer]
 }
 
 // Destruct implements caddy.Destructor: the last config using the realm is
@@ -44,7 +48,7 @@ func (r *realm) Destruct() error {
 // pending links and revocations that a reload must not lose, and a memory
 // store cannot hand them to a new one. So a reload that asks for other store
 // settings is refused with a clear error, and the running config carries on.
-func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.Duration, logger *zap.Logger) (*realm, error) {
+func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.Duration, observer flow.Observer, logger *zap.Logger) (*realm, error) {
 	v, loaded, err := realms.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ring, err := session.LoadKeyRing(ctx, ctx.Storage(), key+"/keys.json", now)
 		if err != nil {
@@ -59,7 +63,9 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.D
 		// Not ctx: the realm outlives the config that created it.
 		keysCtx, stop := context.WithCancel(context.Background())
 		r.stopKeys = stop
-		go maintainKeys(keysCtx, ring, func() time.Duration { return time.Duration(r.rotation.Load()) }, logger.Named("keys"))
+		rotated := func(kid string) { flow.Observed(*r.observer.Load()).KeyRotated(kid) }
+		r.observer.Store(&observer)
+		go maintainKeys(keysCtx, ring, func() time.Duration { return time.Duration(r.rotation.Load()) }, rotated, logger.Named("keys"))
 		return r, nil
 	})
 	if err != nil {
@@ -73,6 +79,7 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.D
 			strings.TrimPrefix(key, "mailgate/"), r.settings, want)
 	}
 	r.rotation.Store(int64(rotation))
+	r.observer.Store(&observer)
 	return r, nil
 }
 

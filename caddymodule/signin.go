@@ -38,17 +38,22 @@ func checkHashingMemory(n int64) error {
 	return nil
 }
 
-// provisionSignIn builds seed 004's sign-in for the clients that may sign
-// people in; nil when none may, so that its route is not mounted.
-func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Directory, allow flow.Allowlist) *clientapi.SignIn {
-	clients := make(map[string]*clientapi.SignInClient, len(m.Clients))
+// passwords is the password sign-in engine: the check of a username and
+// password and the steps after it, built once per config so that seed
+// 004's API, the login page's password form and the profile's change of
+// password share one hashing bound, one lockout and one set of steps.
+type passwords struct {
+	signIn *flow.SignIn
+	steps  *flow.SignInSteps
+}
+
+// provisionPasswords builds the password engine, or nil when nothing signs
+// people in with passwords: no client has sign_in and password_login is
+// off.
+func (m *Mailgate) provisionPasswords(store ticket.Store, users *directory.Directory, allow flow.Allowlist) *passwords {
+	someSignIn := m.PasswordLogin
 	secondFactor := map[string]flow.EmailCodeClient{}
-	someSignIn := false
 	for _, c := range m.Clients {
-		clients[c.ID] = &clientapi.SignInClient{
-			ID: c.ID, SignIn: c.SignIn, AskPersist: c.AskPersist, CORSOrigins: c.CORSOrigins,
-			SecondFactor: c.SecondFactor != "",
-		}
 		someSignIn = someSignIn || c.SignIn
 		if c.SecondFactor == SecondFactorEmailCode {
 			ec := flow.EmailCodeClient{Name: cmp.Or(c.Name, c.ID)}
@@ -66,15 +71,15 @@ func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Director
 	}
 	// The new passwords of expired ones share the sign-ins' bound.
 	hashing := password.NewHashing(m.PasswordHashingMemory, hashingWait)
-	return &clientapi.SignIn{
-		Clients: clients,
-		Credentials: &flow.SignIn{
+	return &passwords{
+		signIn: &flow.SignIn{
 			Users:     users,
 			Allowlist: allow,
 			Hashing:   hashing,
 			Limits:    m.Limits.signInLimits(store),
+			Observer:  m.observer,
 		},
-		Steps: &flow.SignInSteps{
+		steps: &flow.SignInSteps{
 			Store:          store,
 			Users:          users,
 			Hashing:        hashing,
@@ -85,12 +90,34 @@ func (m *Mailgate) provisionSignIn(store ticket.Store, users *directory.Director
 			Observer:       m.observer,
 			SecondFactor:   secondFactor,
 		},
-		Now:      now,
-		Sessions: m.sessions,
-		Tenant:   m.Realm,
-		Secure:   m.secure,
-		ClientIP: clientIP,
-		Observer: m.observer,
+	}
+}
+
+// provisionSignIn builds seed 004's sign-in for the clients that may sign
+// people in; nil when none may, so that its route is not mounted.
+func (m *Mailgate) provisionSignIn(pw *passwords) *clientapi.SignIn {
+	clients := make(map[string]*clientapi.SignInClient, len(m.Clients))
+	someSignIn := false
+	for _, c := range m.Clients {
+		clients[c.ID] = &clientapi.SignInClient{
+			ID: c.ID, SignIn: c.SignIn, AskPersist: c.AskPersist, CORSOrigins: c.CORSOrigins,
+			SecondFactor: c.SecondFactor != "",
+		}
+		someSignIn = someSignIn || c.SignIn
+	}
+	if !someSignIn {
+		return nil
+	}
+	return &clientapi.SignIn{
+		Clients:     clients,
+		Credentials: pw.signIn,
+		Steps:       pw.steps,
+		Now:         now,
+		Sessions:    m.sessions,
+		Tenant:      m.Realm,
+		Secure:      m.secure,
+		ClientIP:    clientIP,
+		Observer:    m.observer,
 	}
 }
 
@@ -100,11 +127,8 @@ const SecondFactorEmailCode = "email_code"
 
 // secondFactorBy gives the sign-in's email_code step the email-code
 // engine, built after the sign-in since the engine's routes carry it.
-func secondFactorBy(signIn *clientapi.SignIn, codes *flow.EmailCode) {
-	if signIn == nil {
-		return
-	}
-	if steps, ok := signIn.Steps.(*flow.SignInSteps); ok {
-		steps.Codes = codes
+func (pw *passwords) secondFactorBy(codes *flow.EmailCode) {
+	if pw != nil {
+		pw.steps.Codes = codes
 	}
 }

@@ -100,7 +100,7 @@ func (a *Users) Create(ctx context.Context, n directory.NewUser, by string) (dir
 	if err != nil {
 		return directory.User{}, err
 	}
-	flow.Observed(a.Observer).UserChanged(u.ID, flow.UserCreated, by)
+	flow.ObservedIn(ctx, a.Observer).UserChanged(u.ID, flow.UserCreated, by)
 	return u, nil
 }
 
@@ -181,9 +181,9 @@ func (a *Users) Update(ctx context.Context, id string, c Change, by string) (dir
 	// fails below, which a repeat completes without a second report.
 	switch {
 	case u.Status == directory.StatusDisabled && was != directory.StatusDisabled:
-		flow.Observed(a.Observer).UserChanged(u.ID, flow.UserDisabled, by)
+		flow.ObservedIn(ctx, a.Observer).UserChanged(u.ID, flow.UserDisabled, by)
 	case u.Status != directory.StatusDisabled && was == directory.StatusDisabled:
-		flow.Observed(a.Observer).UserChanged(u.ID, flow.UserEnabled, by)
+		flow.ObservedIn(ctx, a.Observer).UserChanged(u.ID, flow.UserEnabled, by)
 	}
 	if u.Status == directory.StatusDisabled {
 		if err := a.end(ctx, u); err != nil {
@@ -211,7 +211,7 @@ func (a *Users) Delete(ctx context.Context, id, by string) error {
 	if err := a.Directory.Delete(ctx, id); err != nil {
 		return err
 	}
-	flow.Observed(a.Observer).UserChanged(id, flow.UserDeleted, by)
+	flow.ObservedIn(ctx, a.Observer).UserChanged(id, flow.UserDeleted, by)
 	return nil
 }
 
@@ -227,7 +227,7 @@ func (a *Users) RevokeSessions(ctx context.Context, id string) (directory.User, 
 	if err := a.Sessions.RevokeUser(ctx, u.ID, a.Now()); err != nil {
 		return u, fmt.Errorf("admin: ending the sessions: %w", err)
 	}
-	flow.Observed(a.Observer).SignedOut(u.ID, true)
+	flow.ObservedIn(ctx, a.Observer).SignedOut(u.ID, true)
 	return u, nil
 }
 

@@ -170,6 +170,7 @@ func (e *TokenEndpoint) clientCredentials(r *http.Request, c *Client) (TokenResp
 	if err != nil {
 		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
+	flow.Observed(e.Observer).TokenIssued(flow.TokenAccess)
 	return TokenResponse{AccessToken: tok, TokenType: tokenType(jkt), ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: strings.Join(scopes, " ")}, nil
 }
 
@@ -211,6 +212,8 @@ func (e *TokenEndpoint) authorizationCode(r *http.Request, c *Client) (TokenResp
 	if err != nil {
 		return TokenResponse{}, ErrServerError.WithHint("could not sign the token")
 	}
+	flow.Observed(e.Observer).TokenIssued(flow.TokenID)
+	flow.Observed(e.Observer).TokenIssued(flow.TokenAccess)
 	return TokenResponse{AccessToken: at, IDToken: id, TokenType: tokenType(jkt), ExpiresIn: int(e.Tokens.TTL.Seconds()), Scope: scope}, nil
 }
 

@@ -264,17 +264,17 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 			return h.stepError(w, err)
 		}
 	}
-	return h.answer(w, u, st, token)
+	return h.answer(w, r, u, st, token)
 }
 
 // answer tells the app the step a sign-in of u is at: with the stateToken
 // that goes on from it, or, when it is done, with the session it starts
 // (kept when st.Persistent), in a cookie and in sessionToken.
-func (h *SignIn) answer(w http.ResponseWriter, u directory.User, st flow.SignInState, stateToken string) *Error {
+func (h *SignIn) answer(w http.ResponseWriter, r *http.Request, u directory.User, st flow.SignInState, stateToken string) *Error {
 	var sessionToken string
 	if st.Step == flow.StepDone {
 		var err error
-		if sessionToken, err = h.startSession(w, u.ID, st.Persistent); err != nil {
+		if sessionToken, err = h.startSession(w, r, u.ID, st.Persistent); err != nil {
 			return h.unavailable(w, err)
 		}
 	}
@@ -284,13 +284,13 @@ func (h *SignIn) answer(w http.ResponseWriter, u directory.User, st flow.SignInS
 
 // startSession issues the session of userID, kept or for the browser's
 // life, and sets its cookie.
-func (h *SignIn) startSession(w http.ResponseWriter, userID string, persistent bool) (string, error) {
+func (h *SignIn) startSession(w http.ResponseWriter, r *http.Request, userID string, persistent bool) (string, error) {
 	token, expiry, err := h.Sessions.IssueWith(userID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: persistent})
 	if err != nil {
 		return "", err
 	}
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
-	flow.Observed(h.Observer).LoginDone(userID, flow.MethodPassword)
+	flow.ObservedIn(r.Context(), h.Observer).LoginDone(userID, flow.MethodPassword)
 	return token, nil
 }
 

@@ -127,7 +127,7 @@ func (h *SignIn) resume(w http.ResponseWriter, r *http.Request, _ struct{}) *Err
 			return nil
 		}
 		var err error
-		sessionToken, err = h.startSession(w, u.ID, st.Persistent)
+		sessionToken, err = h.startSession(w, r, u.ID, st.Persistent)
 		return err
 	})
 	if err != nil {
@@ -154,7 +154,7 @@ func (h *SignIn) persist(w http.ResponseWriter, r *http.Request, _ struct{}) *Er
 	err := h.Steps.Persist(r.Context(), h.requester(r), req.StateToken, func(u directory.User, _ flow.SignInState) error {
 		var err error
 		user = u
-		sessionToken, err = h.startSession(w, u.ID, req.Persistent)
+		sessionToken, err = h.startSession(w, r, u.ID, req.Persistent)
 		return err
 	})
 	if err != nil {
@@ -212,7 +212,7 @@ func (h *SignIn) updateExpired(w http.ResponseWriter, r *http.Request, call *exp
 				return nil
 			}
 			var err error
-			sessionToken, err = h.startSession(w, u.ID, n.Persistent)
+			sessionToken, err = h.startSession(w, r, u.ID, n.Persistent)
 			return err
 		})
 	var rules *flow.PasswordRulesError

@@ -203,7 +203,7 @@ func (f *EmailCode) Start(ctx context.Context, r CodeRequest) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
 	if !f.Allowlist.Allows(email) {
-		Observed(f.Observer).Refused(MethodCode, email[strings.LastIndexByte(email, '@')+1:])
+		ObservedIn(ctx, f.Observer).Refused(MethodCode, email[strings.LastIndexByte(email, '@')+1:])
 		return f.startNothing(ctx, r, email)
 	}
 	r.Email = email
@@ -254,7 +254,7 @@ func (f *EmailCode) start(ctx context.Context, r CodeRequest) (string, error) {
 		_ = drop(context.WithoutCancel(ctx))
 		return "", fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
-	Observed(f.Observer).LoginStarted(MethodCode)
+	ObservedIn(ctx, f.Observer).LoginStarted(MethodCode)
 	return id, nil
 }
 
@@ -298,6 +298,7 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 	}
 	n, err := f.operations().Attempt(ctx, id, CodeAttempts)
 	if errors.Is(err, ticket.ErrNotFound) || (err == nil && n > CodeAttempts) {
+		ObservedIn(ctx, f.Observer).LoginFailed(MethodCode, "code_expired")
 		return CodeLogin{}, ErrCodeExpired
 	}
 	if err != nil {
@@ -320,6 +321,7 @@ func (f *EmailCode) Complete(ctx context.Context, project, email, id, code strin
 				return CodeLogin{}, fmt.Errorf("flow: dropping a guessed code: %w", err)
 			}
 		}
+		ObservedIn(ctx, f.Observer).LoginFailed(MethodCode, "wrong_code")
 		return CodeLogin{}, &WrongCodeError{Left: int(CodeAttempts - n)}
 	}
 	if err := f.wrongCodes().Forgive(ctx, subject); err != nil {

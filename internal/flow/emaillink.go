@@ -217,7 +217,7 @@ func (f *EmailLinks) Create(ctx context.Context, req EmailLinkRequest) error {
 		// getting the next one.
 		return errors.Join(fmt.Errorf("%w: %w", ErrDelivery, err), f.forget(ctx, u.ID, secret))
 	}
-	Observed(f.Observer).LoginStarted(methodOf(req.Type))
+	ObservedIn(ctx, f.Observer).LoginStarted(methodOf(req.Type))
 	return nil
 }
 

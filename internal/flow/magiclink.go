@@ -105,13 +105,13 @@ func (f *MagicLink) Request(ctx context.Context, who Requester, email, returnPat
 	var exceeded *limit.ExceededError
 	switch {
 	case errors.As(err, &exceeded):
-		Observed(f.Observer).Limited(exceeded.Rule)
+		ObservedIn(ctx, f.Observer).Limited(exceeded.Rule)
 		return f.mailNothing(ctx)
 	case err != nil:
 		return err
 	}
 	if !f.Allowlist.Allows(email) {
-		Observed(f.Observer).Refused(MethodLink, email[strings.LastIndexByte(email, '@')+1:])
+		ObservedIn(ctx, f.Observer).Refused(MethodLink, email[strings.LastIndexByte(email, '@')+1:])
 		return f.mailNothing(ctx)
 	}
 	return f.queue(ctx, linkPayload{Email: email, Return: returnPath, Locale: locale, Requester: &who})
@@ -143,7 +143,7 @@ func (f *MagicLink) queue(ctx context.Context, p linkPayload) error {
 		_ = drop(context.WithoutCancel(ctx))
 		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
-	Observed(f.Observer).LoginStarted(MethodLink)
+	ObservedIn(ctx, f.Observer).LoginStarted(MethodLink)
 	return nil
 }
 
@@ -201,7 +201,7 @@ func (f *MagicLink) send(ctx context.Context, p linkPayload) error {
 		_ = f.links().Drop(context.WithoutCancel(ctx), secret)
 		return fmt.Errorf("%w: %w", ErrDelivery, err)
 	}
-	Observed(f.Observer).LoginStarted(MethodLink)
+	ObservedIn(ctx, f.Observer).LoginStarted(MethodLink)
 	return nil
 }
 

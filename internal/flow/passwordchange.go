@@ -60,7 +60,7 @@ func (f *PasswordChange) Change(ctx context.Context, who Requester, userID, curr
 	if err := f.Users.SetPassword(ctx, u.ID, hash); err != nil {
 		return err
 	}
-	Observed(f.Observer).PasswordSet(u.ID)
+	ObservedIn(ctx, f.Observer).PasswordSet(u.ID)
 	return f.EndSessions(ctx, u.ID, f.Now())
 }
 

@@ -59,7 +59,7 @@ func (f *ProjectLogin) Token(ctx context.Context, p Project, login CodeLogin) (s
 		if err := f.Sessions.RevokeUser(ctx, login.User.ID, f.Now()); err != nil {
 			return "", err
 		}
-		Observed(f.Observer).SignedOut(login.User.ID, true)
+		ObservedIn(ctx, f.Observer).SignedOut(login.User.ID, true)
 	}
 	var payload *string
 	if p.CustomPayload && login.Payload != "" {
@@ -69,7 +69,9 @@ func (f *ProjectLogin) Token(ctx context.Context, p Project, login CodeLogin) (s
 	if err != nil {
 		return "", err
 	}
-	Observed(f.Observer).LoginDone(login.User.ID, MethodCode)
+	o := ObservedIn(ctx, f.Observer)
+	o.TokenIssued(TokenUserJWT)
+	o.LoginDone(login.User.ID, MethodCode)
 	return token, nil
 }
 

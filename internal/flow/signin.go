@@ -54,6 +54,8 @@ type SignIn struct {
 	// Hashing bounds the argon2id work that runs at once.
 	Hashing *password.Hashing
 	Limits  SignInLimits
+	// Observer is told of the wrong passwords. Nil: nobody is told.
+	Observer Observer
 }
 
 // Check returns the account whose username or address and password these
@@ -91,6 +93,7 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 	if !right || u.PasswordHash == "" {
 		ip.Failed()
 		account.Failed()
+		ObservedIn(ctx, f.Observer).LoginFailed(MethodPassword, "bad_credentials")
 		return directory.User{}, ErrBadCredentials
 	}
 	if err := f.Limits.PerAccount.Forgive(ctx, subject); err != nil {

@@ -258,7 +258,7 @@ func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, c
 			if err := f.Users.SetPassword(ctx, u.ID, h.String()); err != nil {
 				return err
 			}
-			Observed(f.Observer).PasswordSet(u.ID)
+			ObservedIn(ctx, f.Observer).PasswordSet(u.ID)
 			if err := f.EndSessions(ctx, u.ID, cutoff); err != nil {
 				return err
 			}

@@ -122,6 +122,12 @@ type Queue struct {
 	Jitter func(n int64) int64
 	// Now is the clock that link expiry is measured with.
 	Now func() time.Time
+	// Delivered, if set, is told of each letter the Sender took: after
+	// how many attempts, and how long after it was queued (metrics).
+	Delivered func(l Letter, attempts int, latency time.Duration)
+	// Retried, if set, is told of each failed attempt that another will
+	// follow.
+	Retried func(l Letter)
 
 	// ready holds the lines that have no worker yet.
 	ready chan waitKey
@@ -293,6 +299,14 @@ func (q *Queue) room() error {
 	return nil
 }
 
+// Len returns how many letters the queue holds, waiting or being
+// delivered: its depth, for metrics and health.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending
+}
+
 // Flush waits until every letter taken so far has been delivered or given
 // up, or until ctx ends. Tests of a whole server use it to read the mail a
 // form promised.
@@ -397,6 +411,9 @@ func (q *Queue) deliver(hard context.Context, j job) {
 		err := q.Sender.Send(hard, l)
 		if err == nil {
 			q.Logger.Debug("mail delivered", zap.String("domain", domainOf(l.To)), zap.Int("attempt", attempt))
+			if q.Delivered != nil {
+				q.Delivered(l, attempt, q.Now().Sub(j.queued))
+			}
 			return
 		}
 		wait := q.backoff(attempt)
@@ -409,6 +426,9 @@ func (q *Queue) deliver(hard context.Context, j job) {
 			zap.String("domain", domainOf(l.To)), zap.String("template", l.Template),
 			zap.Int("attempt", attempt), zap.Int("attempts", q.Attempts),
 			zap.Duration("retry_in", wait), zap.String("error", redact(err, l.To)))
+		if q.Retried != nil {
+			q.Retried(l)
+		}
 		// Cut short when the queue stops: the letter then gets its last
 		// attempt at once.
 		q.Sleep(q.stopping, wait)

@@ -597,3 +597,38 @@ func TestRedactTakesTheMailboxNameOut(t *testing.T) {
 		t.Fatalf("redact = %q", got)
 	}
 }
+
+// TestQueueTellsOfRetriesAndDeliveries: Retried hears each failed attempt
+// that another follows, Delivered the delivery, with its attempts and the
+// time since the letter was queued on the queue's clock (the backoffs),
+// and Len the letters held until then.
+func TestQueueTellsOfRetriesAndDeliveries(t *testing.T) {
+	s := &sender{errs: []error{temporary}}
+	var mu sync.Mutex
+	var retried, attempts int
+	var latency time.Duration
+	qs := startQueue(t, s, func(q *Queue) {
+		q.Retried = func(Letter) { mu.Lock(); retried++; mu.Unlock() }
+		q.Delivered = func(_ Letter, n int, d time.Duration) { mu.Lock(); attempts, latency = n, d; mu.Unlock() }
+	})
+	if n := qs.q.Len(); n != 0 {
+		t.Fatalf("an empty queue's Len is %d", n)
+	}
+	s.hold = make(chan struct{})
+	if err := qs.q.Enqueue(letter(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := qs.q.Len(); n != 1 {
+		t.Fatalf("Len with a letter held: %d, want 1", n)
+	}
+	close(s.hold)
+	qs.flush(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if retried != 1 || attempts != 2 || latency < DefaultBackoff {
+		t.Fatalf("retried %d, delivered after %d attempts and %s; want 1, 2 and at least %s", retried, attempts, latency, DefaultBackoff)
+	}
+	if n := qs.q.Len(); n != 0 {
+		t.Fatalf("Len once delivered: %d", n)
+	}
+}

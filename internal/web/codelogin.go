@@ -45,7 +45,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &exceeded) && exceeded.Rule == "mails_per_address" {
 		// As the link form does: the page must not tell, the operator's
 		// log does.
-		h.observer().Limited(exceeded.Rule)
+		flow.ObservedIn(r.Context(), h.Observer).Limited(exceeded.Rule)
 		id, err = ticket.NewSecret(), nil
 	}
 	d := Data{FormToken: h.Forms.Token(w, r), Return: ret, Email: email, CodeLogin: true}

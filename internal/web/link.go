@@ -84,13 +84,21 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
+	h.observer().TokenIssued(flow.TokenSession)
 	var params url.Values
 	if login.Client != nil {
 		if params, err = h.Finish.Params(r.Context(), login); err != nil {
 			return fail(http.StatusServiceUnavailable, err)
 		}
 	}
-	h.observer().LoginDone(u.ID, login.Method)
+	ctx := r.Context()
+	if login.Client != nil {
+		// The login ends at an app: the audit trail names it.
+		a := flow.ActorOf(ctx)
+		a.Client = login.Client.ClientID
+		ctx = flow.WithActor(ctx, a)
+	}
+	flow.ObservedIn(ctx, h.Observer).LoginDone(u.ID, login.Method)
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, false))
 	c := login.Client
 	if c == nil {
@@ -106,6 +114,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, login fl
 // linkInvalid says that a link no longer works and offers a new one, or a
 // code where the site offers codes: no page is a dead end.
 func (h *Handler) linkInvalid(w http.ResponseWriter, r *http.Request, locale string) error {
+	flow.ObservedIn(r.Context(), h.Observer).LoginFailed(flow.MethodLink, flow.LinkDead)
 	return h.render(w, r, http.StatusGone, PageInvalid, Data{
 		FormToken: h.Forms.Token(w, r), Return: "/", Locale: locale, CodeLogin: h.Codes != nil,
 	})

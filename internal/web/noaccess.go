@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -41,7 +42,7 @@ func (h *Handler) switchAccount(w http.ResponseWriter, r *http.Request) error {
 		if err := h.Sessions.Revoke(r.Context(), s); err != nil {
 			return h.logoutFailed(w, r, err)
 		}
-		h.observer().SignedOut(s.UserID, false)
+		flow.ObservedIn(r.Context(), h.Observer).SignedOut(s.UserID, false)
 		h.forgetSession(r, s)
 	}
 	http.SetCookie(w, session.ClearCookie(h.Secure))

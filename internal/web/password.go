@@ -44,7 +44,7 @@ func (h *Handler) choosePassword(w http.ResponseWriter, r *http.Request, field, 
 	defer h.settle(r, attempt)
 	secret, locale := r.PostFormValue(field), r.PostFormValue("l")
 	err := complete(r.Context(), secret, r.PostFormValue("password"), r.PostFormValue("confirm"), func(login flow.Login) error {
-		h.observer().PasswordSet(login.User.ID)
+		flow.ObservedIn(r.Context(), h.Observer).PasswordSet(login.User.ID)
 		return h.completeLogin(w, r, login)
 	})
 	retry := func(key string) error {

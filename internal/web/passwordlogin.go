@@ -164,7 +164,7 @@ func (h *Handler) passwordStep(w http.ResponseWriter, r *http.Request, u directo
 		// be skipped: no session starts.
 		return fail(http.StatusInternalServerError, fmt.Errorf("web: the password sign-in's step %q has no page", st.Step))
 	}
-	if err := h.startPasswordSession(w, u.ID, st.Persistent); err != nil {
+	if err := h.startPasswordSession(w, r, u.ID, st.Persistent); err != nil {
 		return h.passwordUnavailable(w, r, err)
 	}
 	http.Redirect(w, r, ret, http.StatusSeeOther)
@@ -173,13 +173,13 @@ func (h *Handler) passwordStep(w http.ResponseWriter, r *http.Request, u directo
 
 // startPasswordSession issues the session of userID, kept or for the
 // browser's life, and sets its cookie, as seed 004's sign-in does.
-func (h *Handler) startPasswordSession(w http.ResponseWriter, userID string, persistent bool) error {
+func (h *Handler) startPasswordSession(w http.ResponseWriter, r *http.Request, userID string, persistent bool) error {
 	token, expiry, err := h.PasswordLogin.Sessions.IssueWith(userID, session.IssueOptions{Method: string(flow.MethodPassword), Persistent: persistent})
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
-	h.observer().LoginDone(userID, flow.MethodPassword)
+	flow.ObservedIn(r.Context(), h.Observer).LoginDone(userID, flow.MethodPassword)
 	return nil
 }
 
@@ -211,7 +211,7 @@ func (h *Handler) replaceExpiredPassword(w http.ResponseWriter, r *http.Request)
 			}
 			// The session starts inside the step, so that a failure to
 			// start it leaves the step usable.
-			return h.startPasswordSession(w, u.ID, n.Persistent)
+			return h.startPasswordSession(w, r, u.ID, n.Persistent)
 		})
 	var rules *flow.PasswordRulesError
 	if errors.As(err, &rules) {
@@ -232,7 +232,7 @@ func (h *Handler) replaceExpiredPassword(w http.ResponseWriter, r *http.Request)
 func (h *Handler) keepSignedIn(w http.ResponseWriter, r *http.Request) error {
 	keep := r.PostFormValue("keep") == "yes"
 	err := h.PasswordLogin.Steps.Persist(r.Context(), h.passwordRequester(r), r.PostFormValue("s"), func(u directory.User, _ flow.SignInState) error {
-		return h.startPasswordSession(w, u.ID, keep)
+		return h.startPasswordSession(w, r, u.ID, keep)
 	})
 	if err != nil {
 		return h.passwordStepFailed(w, r, err)

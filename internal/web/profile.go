@@ -103,7 +103,7 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) erro
 	if err := h.Account.EndSessions(r.Context(), s.UserID, h.now().Add(time.Second)); err != nil {
 		return h.logoutFailed(w, r, err)
 	}
-	h.observer().SignedOut(s.UserID, true)
+	flow.ObservedIn(r.Context(), h.Observer).SignedOut(s.UserID, true)
 	if err := h.Account.Sessions.ForgetSessions(context.WithoutCancel(r.Context()), s.UserID); err != nil {
 		h.observer().Failed("dropping a user's list of sessions", err)
 	}

@@ -1,0 +1,196 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// logLine is one line of Caddy's JSON log.
+type logLine map[string]any
+
+// readLog reads the JSON log file name in the test's folder.
+func (e *env) readLog(t *testing.T, name string) (raw string, lines []logLine) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var line logLine
+		if json.Unmarshal([]byte(l), &line) == nil {
+			lines = append(lines, line)
+		}
+	}
+	return string(b), lines
+}
+
+// find returns the lines of logger with message msg whose fields include
+// every one of want.
+func find(lines []logLine, logger, msg string, want map[string]any) []logLine {
+	var found []logLine
+next:
+	for _, l := range lines {
+		if l["logger"] != logger || l["msg"] != msg {
+			continue
+		}
+		for k, v := range want {
+			if l[k] != v {
+				continue next
+			}
+		}
+		found = append(found, l)
+	}
+	return found
+}
+
+// TestAuditTrailRecordsAJourneyWithoutSecrets: a login by mailed link, a
+// wrong then a right mailed code, a wrong then a right password, a request
+// for an address outside the allow rules, one over mails_per_address, a
+// dead link and a sign-out each leave an audit line
+// (http.handlers.mailgate.audit) with the user id, method and client IP,
+// and the same as a Caddy event (seen in the events app's debug log); no
+// line of Caddy's log at DEBUG holds a secret the journey handled, or the
+// address of the account nobody has.
+func TestAuditTrailRecordsAJourneyWithoutSecrets(t *testing.T) {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		c := kioskConfig(e)
+		c.Global = e.logBlock("caddy.log", "DEBUG")
+		c.Limits = `limits {
+			mails_per_address 3 1m
+			requests_per_ip 1000000 1m
+			failures_per_ip 1000000 1m
+			failed_sign_ins_per_account 10 15m
+		}`
+		return c
+	})
+	var secrets []string
+	keep := func(what, s string) {
+		t.Helper()
+		if s == "" {
+			t.Fatalf("the journey handled no %s", what)
+		}
+		secrets = append(secrets, s)
+	}
+
+	// By mailed link (alice's first mail), then the link again, dead.
+	b := e.browser(t)
+	keep("session cookie", b.login("alice@example.com", "/"))
+	keep("form token", b.cookie("__Host-mailgate-form"))
+	link := e.mailedLink(t, "alice@example.com")
+	keep("link ticket", mustURL(link).Query().Get("t"))
+	if r := e.browser(t).confirm(link); r.StatusCode != http.StatusGone {
+		t.Fatalf("the used link: %s", r.Status)
+	}
+
+	// By mailed code (her second), a wrong one first.
+	c := e.browser(t)
+	c.requestCode("alice@example.com", "/")
+	keep("code cookie", c.cookie("__Host-mailgate-code"))
+	code := e.mailedCode(t, "alice@example.com")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	c.enterCode(wrong, "/")
+	if r := c.enterCode(code, "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the right code: %s", r.Status)
+	}
+	keep("code session cookie", c.cookie("__Host-mailgate"))
+
+	// By password, a wrong one first.
+	const pw = "correct horse battery staple"
+	keep("password", pw)
+	dana := withPassword(t, "dana@corp.example", pw)
+	p := e.browser(t)
+	p.signIn(`{"username":"dana","password":"wrong horse battery staple","clientId":"kiosk"}`)
+	if r, _ := p.signIn(`{"username":"dana","password":"` + pw + `","clientId":"kiosk"}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("the right password: %s", r.Status)
+	}
+	keep("password session cookie", p.cookie("__Host-mailgate"))
+
+	// An address nobody has, outside the rules; then alice over her limit
+	// (her third mail goes, the fourth request mails nothing).
+	e.browser(t).requestLink("mallory@evil.example", "/")
+	e.browser(t).requestLink("alice@example.com", "/")
+	e.browser(t).requestLink("alice@example.com", "/")
+
+	// Alice signs out.
+	b.get("/.mailgate/logout")
+	if r := b.post("/.mailgate/logout", map[string]string{"form_token": b.cookie("__Host-mailgate-form")}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %s", r.Status)
+	}
+	settleDeliveries()
+
+	raw, lines := e.readLog(t, "caddy.log")
+	alice := aliceID(t, lines)
+	const audit = "http.handlers.mailgate.audit"
+	ip := "127.0.0.1"
+	for _, w := range []struct {
+		msg    string
+		fields map[string]any
+		n      int
+	}{
+		{"login_started", map[string]any{"method": "link"}, 2},
+		{"login_started", map[string]any{"method": "code"}, 1},
+		{"login_completed", map[string]any{"method": "link", "user_id": alice}, 1},
+		{"login_completed", map[string]any{"method": "code", "user_id": alice}, 1},
+		{"login_completed", map[string]any{"method": "password", "user_id": dana.ID}, 1},
+		{"login_failed", map[string]any{"method": "link", "reason": "link_dead"}, 2},
+		{"login_failed", map[string]any{"method": "code", "reason": "wrong_code"}, 1},
+		{"login_failed", map[string]any{"method": "password", "reason": "bad_credentials"}, 1},
+		{"login_refused", map[string]any{"method": "link", "domain": "evil.example"}, 1},
+		{"limit_hit", map[string]any{"limit": "mails_per_address"}, 1},
+		{"signed_out", map[string]any{"user_id": alice, "everywhere": false}, 1},
+	} {
+		w.fields["realm"] = "default"
+		w.fields["client_ip"] = ip
+		if got := find(lines, audit, w.msg, w.fields); len(got) != w.n {
+			t.Errorf("%d audit lines %s %v, want %d", len(got), w.msg, w.fields, w.n)
+		}
+		// The same, emitted as a Caddy event, which the events app logs
+		// at debug with its data.
+		var events int
+		for _, l := range find(lines, "events", "event", map[string]any{"name": "mailgate." + w.msg}) {
+			data, _ := l["data"].(map[string]any)
+			ok := l["origin"] == "http.handlers.mailgate"
+			for k, v := range w.fields {
+				ok = ok && data[k] == v
+			}
+			if ok {
+				events++
+			}
+		}
+		if events != w.n {
+			t.Errorf("%d Caddy events mailgate.%s %v, want %d", events, w.msg, w.fields, w.n)
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(raw, s) {
+			t.Errorf("Caddy's log holds a secret the journey handled: %q", s)
+		}
+	}
+	// The code is six digits, which a timestamp may hold by chance: it is
+	// looked for as a number of its own.
+	if regexp.MustCompile(`(^|[^0-9.])` + code + `([^0-9]|$)`).MatchString(raw) {
+		t.Errorf("Caddy's log holds the mailed code %s", code)
+	}
+	if strings.Contains(raw, "mallory") {
+		t.Error("Caddy's log names the address nobody has")
+	}
+}
+
+// aliceID is the user id the log's login line gives alice's first login.
+func aliceID(t *testing.T, lines []logLine) string {
+	t.Helper()
+	got := find(lines, "http.handlers.mailgate.audit", "login_completed", map[string]any{"method": "link"})
+	if len(got) == 0 {
+		t.Fatal("no audit line for the login by link")
+	}
+	id, _ := got[0]["user_id"].(string)
+	return id
+}
