@@ -37,3 +37,37 @@ func TestDecoyPasswordOpensNoAccount(t *testing.T) {
 		}
 	})
 }
+
+// Attack: an operator expires a password that may have leaked; the person
+// chooses a new one, but ending the account's other sessions fails (the
+// store is down). The new password was stored before the sessions were
+// ended, so the retry of the same step with the same new password was
+// refused as "the expired one", while every session the leak opened went
+// on, and the next sign-in no longer stopped at the step. The sessions
+// must end before the new password counts.
+func TestExpiredPasswordStoredOnlyWithSessionsEnded(t *testing.T) {
+	clock := newStepsClock()
+	f, users, dana, ended := newSteps(t, clock.store(t), clock.now)
+	ctx := context.Background()
+	dana = expire(t, users, dana)
+	st, token, err := f.Start(ctx, dana, SignInState{ClientID: "kiosk"})
+	if err != nil || st.Step != StepExpiredPassword {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	down := errors.New("the store is down")
+	f.EndSessions = func(context.Context, string, time.Time) error { return down }
+	use := func(directory.User, SignInState, string) error { return nil }
+	if err := f.UpdateExpired(ctx, at, token, "kiosk", newPassword, use); !errors.Is(err, down) {
+		t.Fatalf("with the store down: %v", err)
+	}
+	if u, _ := users.ByID(ctx, dana.ID); !u.PasswordExpired {
+		t.Error("the password no longer counts as expired, yet the sessions it opened were not ended")
+	}
+	f.EndSessions = ended.end
+	if err := f.UpdateExpired(ctx, at, token, "kiosk", newPassword, use); err != nil {
+		t.Fatalf("the same step again, once the store is back: %v", err)
+	}
+	if len(ended.cuts[dana.ID]) != 1 {
+		t.Errorf("sessions ended %d times, want 1", len(ended.cuts[dana.ID]))
+	}
+}
