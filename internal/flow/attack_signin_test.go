@@ -71,3 +71,40 @@ func TestExpiredPasswordStoredOnlyWithSessionsEnded(t *testing.T) {
 		t.Errorf("sessions ended %d times, want 1", len(ended.cuts[dana.ID]))
 	}
 }
+
+// Attack: a person who fears their password is known changes it on the
+// profile, and ending their other sessions fails. The new password was
+// already stored: the attacker's sessions went on, and the person's retry
+// (the same current password, as the page asks again) was a wrong
+// password, counted towards the lock. Nothing may change unless the
+// sessions ended.
+func TestPasswordChangeStoredOnlyWithSessionsEnded(t *testing.T) {
+	ctx := context.Background()
+	now := func() time.Time { return time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC) }
+	store, err := ticket.NewMemory(ticket.MinMemory, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	f := newSignIn(t, store, now)
+	users := f.Users.(*directory.Directory)
+	alice, err := users.ByEmail(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("the store is down")
+	var ended int
+	c := &PasswordChange{SignIn: f, Users: users, Now: now,
+		EndSessions: func(context.Context, string, time.Time) error { return down }}
+	const fresh = "a fresh sentence for a password"
+	if err := c.Change(ctx, at, alice.ID, alicePassword, fresh, fresh); !errors.Is(err, down) {
+		t.Fatalf("with the store down: %v", err)
+	}
+	c.EndSessions = func(context.Context, string, time.Time) error { ended++; return nil }
+	if err := c.Change(ctx, at, alice.ID, alicePassword, fresh, fresh); err != nil {
+		t.Fatalf("the same change again, once the store is back: %v", err)
+	}
+	if ended != 1 {
+		t.Errorf("sessions ended %d times, want 1", ended)
+	}
+}
