@@ -124,7 +124,7 @@ func methodOf(path string) flow.Method {
 		return flow.MethodInvitation
 	case strings.HasPrefix(path, "/account/pwreset/"):
 		return flow.MethodPasswordReset
-	case strings.HasPrefix(path, "/api/account/") || path == "/profile/password":
+	case strings.HasPrefix(path, "/api/account/") || path == "/profile/password" || strings.HasPrefix(path, "/login/password"):
 		return flow.MethodPassword
 	}
 	return ""

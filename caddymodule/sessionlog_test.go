@@ -26,6 +26,7 @@ func TestMethodOfTheEndpointThatSetTheCookie(t *testing.T) {
 		"/link": flow.MethodLink, "/password": flow.MethodLink, "/login/code": flow.MethodCode,
 		"/account/invite/": flow.MethodInvitation, "/account/pwreset/": flow.MethodPasswordReset,
 		"/api/account/login": flow.MethodPassword, "/profile/password": flow.MethodPassword, "/logout": "",
+		"/login/password": flow.MethodPassword, "/login/password/expired": flow.MethodPassword, "/login/password/keep": flow.MethodPassword,
 	} {
 		if got := methodOf(path); got != want {
 			t.Errorf("methodOf(%q) = %q, want %q", path, got, want)

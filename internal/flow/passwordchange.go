@@ -57,11 +57,16 @@ func (f *PasswordChange) Change(ctx context.Context, who Requester, userID, curr
 	if err := f.SignIn.Hashing.Do(ctx, func() { hash = password.New(pw).String() }); err != nil {
 		return err
 	}
+	// The sessions end first: a failure between the two must not leave a
+	// changed password with the old sessions running.
+	if err := f.EndSessions(ctx, u.ID, f.Now()); err != nil {
+		return err
+	}
 	if err := f.Users.SetPassword(ctx, u.ID, hash); err != nil {
 		return err
 	}
 	ObservedIn(ctx, f.Observer).PasswordSet(u.ID)
-	return f.EndSessions(ctx, u.ID, f.Now())
+	return nil
 }
 
 // Every directory serves the change.

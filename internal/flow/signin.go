@@ -82,15 +82,18 @@ func (f *SignIn) Check(ctx context.Context, who Requester, username, pw string) 
 		return directory.User{}, err
 	}
 	defer func() { _ = account.Done(context.WithoutCancel(ctx)) }()
-	hash := decoyHash()
+	// The decoy's password is in the source: a match against it is never
+	// right, whatever the account's stored hash (none, or one that does
+	// not parse).
+	hash, usable := decoyHash(), false
 	if h, err := password.Parse(u.PasswordHash); err == nil {
-		hash = h
+		hash, usable = h, true
 	}
 	var right bool
 	if err := f.Hashing.Do(ctx, func() { right = hash.Matches(pw) }); err != nil {
 		return directory.User{}, err
 	}
-	if !right || u.PasswordHash == "" {
+	if !right || !usable {
 		ip.Failed()
 		account.Failed()
 		ObservedIn(ctx, f.Observer).LoginFailed(MethodPassword, "bad_credentials")

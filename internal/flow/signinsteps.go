@@ -215,7 +215,7 @@ func (f *SignInSteps) Persist(ctx context.Context, who Requester, token string, 
 // for the client clientID: the policy is checked first (a
 // *PasswordRulesError, and the token stays usable; so for the account's own
 // words and for the expired password itself, RuleSameAsExpired, once the
-// token shows whose it is), then the token is used up, the password stored (argon2id), the account's other sessions ended,
+// token shows whose it is), then the token is used up, the account's other sessions ended, the password stored (argon2id),
 // and use is handed the account and what comes next (StepDone, when it
 // starts the session, or the persist step and its new stateToken). A token
 // of another client is ErrStateInvalid and used up: whoever holds it is not
@@ -251,17 +251,20 @@ func (f *SignInSteps) UpdateExpired(ctx context.Context, who Requester, token, c
 			if same {
 				return &PasswordRulesError{Rules: []password.Rule{RuleSameAsExpired}}
 			}
-			// The cut-off is read before the new session is issued, so
-			// that it ends every other session and not the new one (see
+			// The sessions end before the new password is stored: a
+			// failure between the two must leave the step to retry, not a
+			// replaced password with the old sessions running. The
+			// cut-off is read before the new session is issued, so that
+			// it ends every other session and not the new one (see
 			// session.Manager.RevokeUser).
 			cutoff := f.Now()
+			if err := f.EndSessions(ctx, u.ID, cutoff); err != nil {
+				return err
+			}
 			if err := f.Users.SetPassword(ctx, u.ID, h.String()); err != nil {
 				return err
 			}
 			ObservedIn(ctx, f.Observer).PasswordSet(u.ID)
-			if err := f.EndSessions(ctx, u.ID, cutoff); err != nil {
-				return err
-			}
 			next := st
 			next.Step = StepDone
 			if st.AskPersist {
