@@ -138,6 +138,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // not guard, it removes the identity headers, the assertion header and
 // mailgate's cookies.
 //
+//	mailgate [<matcher>] strip {
+//	    identity_headers {
+//	        user  <header>
+//	        email <header>
+//	        name  <header>
+//	    }
+//	    assertion_header <header>
+//	}
+//
 // Every subdirective but allow and client may appear once. Durations take
 // Caddy's units and `d` for days: `invitation_ttl 7d`.
 func (m *Mailgate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
