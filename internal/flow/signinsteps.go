@@ -103,7 +103,8 @@ type SignInSteps struct {
 	Observer Observer
 	// SecondFactor are the clients, by id, whose sign-ins need an emailed
 	// code after the password (StepEmailCode), mailed by Codes. Their new
-	// passwords need only password.MinLengthWithSecond characters.
+	// passwords need only password.MinLengthWithSecond characters; such a
+	// password signs in through no other client (Start).
 	SecondFactor map[string]EmailCodeClient
 	Codes        SignInCodes
 }
