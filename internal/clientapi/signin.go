@@ -257,7 +257,13 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 			HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: int(rememberFor / time.Second),
 		})
 	}
-	st := flow.SignInState{Step: flow.StepDone, ClientID: call.client.ID, Persistent: req.Persistent, AskPersist: call.client.AskPersist}
+	// A password too short to be the only factor (set through a
+	// second-factor client) goes to expired_password at a client without
+	// one (flow.SignInSteps.Start).
+	st := flow.SignInState{
+		Step: flow.StepDone, ClientID: call.client.ID, Persistent: req.Persistent, AskPersist: call.client.AskPersist,
+		ShortPassword: flow.ShortForSingleFactor(req.Password),
+	}
 	token := ""
 	if h.Steps != nil {
 		if st, token, err = h.Steps.Start(r.Context(), h.requester(r), u, st); err != nil {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
@@ -134,4 +137,12 @@ var (
 func decoyHash() password.Hash {
 	decoyOnce.Do(func() { decoy = password.New("mailgate: no account has this password") })
 	return decoy
+}
+
+// ShortForSingleFactor reports whether pw has fewer characters than a
+// password that is the only factor needs (password.MinLengthSingleFactor),
+// counted as password.Policy counts them: runes after NFKC. A sign-in
+// sets SignInState.ShortPassword from the password it checked.
+func ShortForSingleFactor(pw string) bool {
+	return utf8.RuneCountInString(norm.NFKC.String(pw)) < password.MinLengthSingleFactor
 }

@@ -62,6 +62,12 @@ type SignInState struct {
 	// Email the address its code went to.
 	CodeOperation string `json:"code_op,omitempty"`
 	Email         string `json:"email,omitempty"`
+	// ShortPassword is a sign-in whose (right) password has fewer than
+	// password.MinLengthSingleFactor characters (ShortForSingleFactor):
+	// one a second-factor client accepted. Set by the caller from the
+	// password it checked, and read only by Start: without a second
+	// factor, such a password must be replaced before any session starts.
+	ShortPassword bool `json:"-"`
 }
 
 // SignInStepUsers reads the account a step is for and stores its new
@@ -97,7 +103,8 @@ type SignInSteps struct {
 	Observer Observer
 	// SecondFactor are the clients, by id, whose sign-ins need an emailed
 	// code after the password (StepEmailCode), mailed by Codes. Their new
-	// passwords need only password.MinLengthWithSecond characters.
+	// passwords need only password.MinLengthWithSecond characters; such a
+	// password signs in through no other client (Start).
 	SecondFactor map[string]EmailCodeClient
 	Codes        SignInCodes
 }
@@ -122,7 +129,10 @@ func (f *SignInSteps) Expired(u directory.User) bool {
 // StepDone, when the caller starts the session, or a step with the
 // stateToken that goes on from it. st holds what the client asked for.
 // The second factor comes first: nothing else is told or done before it.
-// Its mail's refusals come through (see startCode).
+// Its mail's refusals come through (see startCode). Without a second
+// factor, a password that is expired, or too short to be the only factor
+// (st.ShortPassword), must be replaced first: a password of 8 characters
+// that a second-factor client accepted does not sign in alone.
 func (f *SignInSteps) Start(ctx context.Context, who Requester, u directory.User, st SignInState) (SignInState, string, error) {
 	st.UserID = u.ID
 	st.Step = StepDone
@@ -130,7 +140,7 @@ func (f *SignInSteps) Start(ctx context.Context, who Requester, u directory.User
 		return f.startCode(ctx, who, u, st, c)
 	}
 	switch {
-	case f.Expired(u):
+	case f.Expired(u), st.ShortPassword:
 		st.Step = StepExpiredPassword
 	case st.AskPersist:
 		st.Step = StepPersist

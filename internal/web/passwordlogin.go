@@ -141,6 +141,10 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		ClientID:   SiteClient,
 		Persistent: pl.Keep == KeepCheckbox && r.PostFormValue("keep") == "on",
 		AskPersist: pl.Keep == KeepAsk,
+		// These pages have no second factor: a password too short to be
+		// the only one (set through a second-factor client) must be
+		// replaced on the expired-password page first.
+		ShortPassword: flow.ShortForSingleFactor(r.PostFormValue("password")),
 	}
 	st, token, err := pl.Steps.Start(r.Context(), h.passwordRequester(r), u, st)
 	if err != nil {
