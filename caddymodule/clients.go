@@ -83,8 +83,10 @@ type ClientConfig struct {
 	// (`next: "email_code"`, docs/sign-in.md); the confirmation page's
 	// "back to the app" link is the first cors_origin. Its new passwords
 	// (update-expired-password) then need 8 characters rather than 15
-	// (NIST SP 800-63B-4). Only with SignIn. Default: empty, the password
-	// alone.
+	// (NIST SP 800-63B-4); such a password signs in alone nowhere: a
+	// client without a second factor, or the login page, sends its owner
+	// to choose a 15-character one first. Only with SignIn. Default:
+	// empty, the password alone.
 	SecondFactor string `json:"second_factor,omitempty"`
 }
 
