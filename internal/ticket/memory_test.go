@@ -155,11 +155,11 @@ func TestMarksRaiseKeepsAnEntryUntilItsLatestExpiry(t *testing.T) {
 	}
 }
 
-// TestMemoryGivesBigcacheCompactKeysOnly: every key bigcache holds is a
-// compact key, no entry holds a key it was given, an owner's pointer is the
-// 8 bytes that delete its ticket, and a pointer to a ticket already gone
+// TestMemoryHoldsCompactKeysOnly: the ticket table holds a compact key per
+// entry and none of the keys it was given, an owner's pointer is the 8
+// bytes that delete its ticket, and a pointer to a ticket already gone
 // does not stop the owner's next one.
-func TestMemoryGivesBigcacheCompactKeysOnly(t *testing.T) {
+func TestMemoryHoldsCompactKeysOnly(t *testing.T) {
 	ctx := context.Background()
 	m := newStore(t, time.Now)
 	owner, key := pendingLink(1)
@@ -169,24 +169,21 @@ func TestMemoryGivesBigcacheCompactKeysOnly(t *testing.T) {
 	if err := m.PutOwned(ctx, owner, key, []byte("link"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	entries := 0
-	for it := m.cache.Iterator(); it.SetNext(); entries++ {
-		e, err := it.Value()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(e.Key()) != compactKeyBytes {
-			t.Errorf("bigcache holds a %d-byte key", len(e.Key()))
-		}
-		if v := string(e.Value()); strings.Contains(v, key) || strings.Contains(v, owner) {
-			t.Errorf("an entry holds a key it was given: %q", v)
+	ring := string(m.tickets.ring[:m.tickets.head])
+	for _, k := range []string{key, owner, key[len("link:"):], owner[len("link-of:"):]} {
+		if strings.Contains(ring, k) {
+			t.Errorf("the ring holds a key it was given: %q", k)
 		}
 	}
-	if entries != 3 {
-		t.Fatalf("bigcache holds %d entries, want a code, a link and its owner's pointer", entries)
+	if m.tickets.entries != 3 {
+		t.Fatalf("the table holds %d entries, want a code, a link and its owner's pointer", m.tickets.entries)
 	}
-	if ptr, err := m.get(m.keys.of(owner), owner); err != nil || string(ptr) != m.keys.of(key)[:8] {
-		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, err)
+	if want := 3*entryHead + len("code") + len("link") + 8; int(m.tickets.head) != want {
+		t.Fatalf("the ring holds %d bytes, want %d: three heads, two values and an 8-byte pointer", m.tickets.head, want)
+	}
+	co, ck := m.keys.of(owner), m.keys.of(key)
+	if ptr, _, ok := m.tickets.lookup(&co); !ok || string(ptr[headerBytes:]) != string(ck[:8]) {
+		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, ok)
 	}
 	if other := newStore(t, time.Now); other.keys.of(key) == m.keys.of(key) {
 		t.Fatal("two stores share compact keys: the salt is not random")
@@ -209,8 +206,7 @@ func TestMemoryGivesBigcacheCompactKeysOnly(t *testing.T) {
 
 // TestMemoryExpiryAcrossTheWrap: expiries are 10 ms ticks modulo 2^32,
 // compared as a difference, so they hold across the wrap, for the longest
-// ttl from any instant, and for an expired ticket that bigcache still
-// holds a month on.
+// ttl from any instant, and for an expired ticket a month on.
 func TestMemoryExpiryAcrossTheWrap(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
