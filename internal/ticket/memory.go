@@ -100,12 +100,13 @@ func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	return put(t, &ck, value, now, ttl)
 }
 
-// put stores value under the compact key ck until now+ttl.
+// put stores value, packed (see pack), under the compact key ck until
+// now+ttl.
 func put(t *ticketTable, ck *[compactKeyBytes]byte, value []byte, now time.Time, ttl time.Duration) error {
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
-	return t.set(ck, tick(now.Add(ttl)), value)
+	return t.set(ck, tick(now.Add(ttl)), pack(value))
 }
 
 // PutOwned implements Store. The owner's pointer holds the first 8 bytes
@@ -117,8 +118,10 @@ func (m *Memory) PutOwned(_ context.Context, owner, key string, value []byte, tt
 	if err != nil {
 		return err
 	}
-	if prev, _, ok := liveEntry(t, &co, now); ok && len(prev) >= headerBytes+8 {
-		t.removePrefix(prefixOf(prev[headerBytes:]))
+	if prev, _, ok := liveEntry(t, &co, now); ok {
+		if ptr := unpack(prev[headerBytes:]); len(ptr) == 8 {
+			t.removePrefix(prefixOf(ptr))
+		}
 	}
 	if err := put(t, &ck, value, now, ttl); err != nil {
 		return err
@@ -152,7 +155,7 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return append([]byte(nil), e[headerBytes:]...), nil
+	return unpack(e[headerBytes:]), nil
 }
 
 // Take implements Store.
@@ -167,7 +170,7 @@ func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	v := append([]byte(nil), e[headerBytes:]...)
+	v := unpack(e[headerBytes:])
 	t.remove(slot)
 	return v, nil
 }

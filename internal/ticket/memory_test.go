@@ -178,11 +178,11 @@ func TestMemoryHoldsCompactKeysOnly(t *testing.T) {
 	if m.tickets.entries != 3 {
 		t.Fatalf("the table holds %d entries, want a code, a link and its owner's pointer", m.tickets.entries)
 	}
-	if want := 3*entryHead + len("code") + len("link") + 8; int(m.tickets.head) != want {
+	co, ck := m.keys.of(owner), m.keys.of(key)
+	if want := 3*entryHead + len("code") + len("link") + len(pack(ck[:8])); int(m.tickets.head) != want {
 		t.Fatalf("the ring holds %d bytes, want %d: three heads, two values and an 8-byte pointer", m.tickets.head, want)
 	}
-	co, ck := m.keys.of(owner), m.keys.of(key)
-	if ptr, _, ok := m.tickets.lookup(&co); !ok || string(ptr[headerBytes:]) != string(ck[:8]) {
+	if ptr, _, ok := m.tickets.lookup(&co); !ok || string(unpack(ptr[headerBytes:])) != string(ck[:8]) {
 		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, ok)
 	}
 	if other := newStore(t, time.Now); other.keys.of(key) == m.keys.of(key) {
