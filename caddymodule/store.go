@@ -30,12 +30,12 @@ type StoreConfig struct {
 	// logouts and API calls answer 503 until older entries expire. A
 	// sixteenth holds the rate-limit counters, 24 bytes each, which never
 	// refuse: a new subject takes the place of a low count (174,760
-	// counters at 64MiB). The rest holds pending links and codes, about 160
-	// bytes a link with their index: 256MiB holds 1.2 million links. When
+	// counters at 64MiB). The rest holds pending links and codes, about 140
+	// bytes a link with their index: 256MiB holds 1.4 million links. When
 	// it is full the oldest are dropped, and their owners must ask again.
 	// The counters and the links lie outside Go's heap and take RSS as
 	// they are used, up to their share. Default: 64MiB, which holds about
-	// 300,000. Memory store only.
+	// 370,000. Memory store only.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 
 	// Address is the Redis server, `host:port`. Required for the redis

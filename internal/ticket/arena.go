@@ -13,7 +13,7 @@ import (
 // them (see allocate): a ring of entries written one after the other, the
 // oldest overwritten first when it is full, and an index of 4-byte slots
 // (open addressing, linear probing) that point into the ring. A pending
-// link, a ticket and its owner's pointer, takes about 145 bytes of ring
+// link, a ticket and its owner's pointer, takes about 120 bytes of ring
 // and 11 of index, and no byte of it is on the Go heap.
 //
 // An entry in the ring is

@@ -44,8 +44,9 @@ const MinMemory = 2 << 20
 
 // NewMemory returns a store that uses at most about maxBytes: three
 // sixteenths for markers and revocations, a sixteenth for counters, the
-// rest for tickets. A pending link through the link flow takes about 156
-// bytes of it (BenchmarkMillionPendingLinks): 256MiB holds 1.2 million.
+// rest for tickets. A pending link through the link flow takes about 140
+// bytes of it (BenchmarkMillionPendingLinks): 256MiB holds 1.4 million,
+// 176MiB a million.
 // Markers take memory only as they are used, but their share is a bound
 // that holds: a full set answers ErrFull and never drops an entry. The
 // counters' share is one table of 24-byte places, and the tickets' a ring
