@@ -234,8 +234,11 @@ func (t *ticketTable) sweep(now time.Time) {
 	}
 }
 
-// reset drops every entry.
+// reset drops every entry. An empty index is left as it is: clearing it
+// would make every page of it resident for nothing.
 func (t *ticketTable) reset() {
-	clear(t.slots)
+	if t.entries > 0 {
+		clear(t.slots)
+	}
 	t.head, t.tail, t.entries = 0, 0, 0
 }

@@ -67,7 +67,8 @@ func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 		counters.close()
 		return nil, err
 	}
-	return &Memory{tickets: tickets, keys: newCompactKeys(), marks: newMarks(markBudget), counters: counters, now: now}, nil
+	return &Memory{tickets: tickets, keys: newCompactKeys(), marks: newMarks(markBudget), counters: counters, now: now,
+		lastUse: now().UnixNano()}, nil
 }
 
 // lock takes mu and returns the ticket table, swept at the current time

@@ -235,3 +235,24 @@ func TestMemoryExpiryAcrossTheWrap(t *testing.T) {
 		clock.t.Store(start.UnixNano())
 	}
 }
+
+// TestMemoryExpiredTicketsNeverComeBack: expiries are 32-bit ticks that
+// wrap every 497 days, so an expired ticket left in the ring would look
+// live again; a store used every ten days for two wraps must drop it.
+func TestMemoryExpiredTicketsNeverComeBack(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m := newStore(t, clock.Now)
+	if err := m.Put(ctx, "link:old", []byte("v"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for day := 0; day < 2*497; day += 10 {
+		clock.Advance(10 * 24 * time.Hour)
+		if err := m.Put(ctx, fmt.Sprintf("link:%d", day), []byte("v"), maxLifetime); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Get(ctx, "link:old"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("day %d: an expired ticket is back (%v)", day+10, err)
+		}
+	}
+}
