@@ -64,3 +64,22 @@ func TestHTMLTextAsTheTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitKeepsToTextAndHrefs: a value the HTML part prints inside a tag
+// anywhere but at the start of an href is not compiled (its escaping would
+// differ), so that shape keeps using its templates.
+func TestSplitKeepsToTextAndHrefs(t *testing.T) {
+	for in, want := range map[string]bool{
+		"<p>" + slotMarker(slotSiteName) + "</p>":                   true,
+		`<a href="` + slotMarker(slotLink) + `">x</a>`:              true,
+		`<a title="` + slotMarker(slotSiteName) + `">x</a>`:         false,
+		`<a href="https://x/?` + slotMarker(slotLink) + `">x</a>`:   false,
+		"<p>" + slotMarkerPrefix + "Z" + "</p>":                     false,
+		"<title>" + slotMarker(slotSiteName) + "</title>":           true,
+		"<p style=\"color: red;\">" + slotMarker(slotWhen) + "</p>": true,
+	} {
+		if _, ok := split(in, true); ok != want {
+			t.Errorf("split(%q) compiles: %v, want %v", in, ok, want)
+		}
+	}
+}
