@@ -3,6 +3,7 @@ module github.com/mailgate/caddy-mailgate
 go 1.26.0
 
 require (
+	github.com/allegro/bigcache/v3 v3.1.0
 	github.com/caddyserver/caddy/v2 v2.11.9
 	github.com/caddyserver/certmagic v0.25.6
 	github.com/coreos/go-oidc/v3 v3.21.0

@@ -27,8 +27,8 @@ import (
 // of one operation) is counted with the secret itself (Store.Attempt).
 //
 // The memory table is one allocation of fixed-size places holding no
-// pointers, outside the Go heap (see allocate): its size is its budget, and
-// the garbage collector neither scans it nor counts it.
+// pointers: its size is its budget, and the garbage collector does not
+// scan it.
 const (
 	counterWays = 4
 	// counterPlaceBytes is one place: tag, count and expiry.
@@ -47,43 +47,25 @@ type counterPlace struct {
 type counterTable struct {
 	salt   [16]byte
 	mu     sync.Mutex
-	places []counterPlace // len(places) = sets × counterWays; nil once closed
+	places []counterPlace // len(places) = sets × counterWays
 	sets   uint64
-	free   func()
 }
 
 // newCounterTable returns a table of about budget bytes, with at least one
 // set.
-func newCounterTable(budget int64) (*counterTable, error) {
+func newCounterTable(budget int64) *counterTable {
 	sets := max(uint64(budget/(counterWays*counterPlaceBytes)), 1)
-	places, free, err := allocate[counterPlace](int(sets * counterWays))
-	if err != nil {
-		return nil, err
-	}
-	t := &counterTable{places: places, sets: sets, free: free}
+	t := &counterTable{places: make([]counterPlace, sets*counterWays), sets: sets}
 	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
 	_, _ = rand.Read(t.salt[:])
-	return t, nil
-}
-
-// close gives the table's memory back; a closed table counts nothing and
-// answers the zero place.
-func (t *counterTable) close() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.free()
-	t.places = nil
+	return t
 }
 
 // capacity is how many counters the table holds at once.
 func (t *counterTable) capacity() int { return len(t.places) }
 
-// locate returns the places of key's set and key's tag; no places once the
-// table is closed.
+// locate returns the places of key's set and key's tag.
 func (t *counterTable) locate(key string) ([]counterPlace, uint64) {
-	if t.places == nil {
-		return nil, 0
-	}
 	set, tag := counterHash(t.salt[:], key, t.sets)
 	i := set * counterWays
 	return t.places[i : i+counterWays : i+counterWays], tag
@@ -107,9 +89,6 @@ func (t *counterTable) incr(key string, window, now int64) counterPlace {
 	if p := find(set, tag, now); p != nil {
 		p.n++
 		return *p
-	}
-	if set == nil {
-		return counterPlace{}
 	}
 	p := yielding(set, now)
 	*p = counterPlace{tag: tag, n: 1, exp: now + window}

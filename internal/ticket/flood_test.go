@@ -23,7 +23,7 @@ func TestFloodNeverDropsMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	value := []byte(strings.Repeat("r", 3<<10))
-	// Ten times what the tickets may hold: the ring must drop old ones.
+	// Ten times what the tickets may hold: bigcache must drop old ones.
 	for i := range 10 * MinMemory / len(value) {
 		if err := m.Put(ctx, fmt.Sprintf("link:%064d", i), value, time.Hour); err != nil {
 			t.Fatal(err)

@@ -6,185 +6,172 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/allegro/bigcache/v3"
 )
 
-// maxLifetime bounds every ticket's ttl: expiries are 32-bit ticks, right
-// while every stored one lies within 248 days of now (see compact.go).
-// Markers have no such bound.
+// maxLifetime bounds every ticket's ttl: bigcache evicts by a single global
+// life window, so it is set to the longest ttl any caller may ask for and each
+// entry carries its own, shorter, expiry. Markers have no such bound.
 const maxLifetime = 31 * 24 * time.Hour
 
-// errClosed answers a ticket operation after Close.
-var errClosed = errors.New("ticket: the memory store is closed")
-
-// Memory is the embedded Store: tickets in a fixed ring with an index of
-// its own (see ticketTable); markers, which include revocations, in a
-// bounded set of their own (see marks); counters in a fixed table that
-// forgets rather than refuses (see counterTable). The tickets and the
-// counters lie outside the Go heap, so they cost their size in RSS and no
-// garbage-collector headroom. It is shared by all sites of one realm
-// inside one Caddy process; a cluster needs a shared store (Redis).
+// Memory is the embedded Store: tickets in bigcache; markers, which include
+// revocations, in a bounded set of their own (see marks); counters in a
+// fixed table that forgets rather than refuses (see counterTable). It is
+// shared by all sites of one realm inside one Caddy process; a cluster needs
+// a shared store (Redis).
 type Memory struct {
-	keys     compactKeys // the ticket table sees compact keys only
+	cache    *bigcache.BigCache
+	keys     compactKeys // bigcache sees compact keys only
 	marks    *marks
 	counters *counterTable
 	now      func() time.Time
 
-	// mu guards the ticket table, so that Take, PutOwned, PutNew and
-	// Attempt are atomic.
-	mu      sync.Mutex
-	tickets *ticketTable // nil once closed
-	// lastUse is when the tickets were last used, in Unix nanoseconds: a
-	// table unused for longer than maxLifetime holds nothing live and is
-	// emptied rather than swept (see ticketTable.sweep).
-	lastUse int64
+	// mu makes Take, PutOwned, PutNew and Attempt atomic: bigcache has no
+	// get-and-delete, set-if-absent or get-and-set, so two concurrent
+	// callers could both see the same value.
+	mu sync.Mutex
 }
 
-// MinMemory is the smallest budget NewMemory accepts.
+// MinMemory is the smallest budget NewMemory accepts: bigcache sizes in
+// whole MiB, and markers need room beside it.
 const MinMemory = 2 << 20
 
-// NewMemory returns a store that uses at most about maxBytes: three
-// sixteenths for markers and revocations, a sixteenth for counters, the
-// rest for tickets. A pending link through the link flow takes about 140
-// bytes of it (BenchmarkMillionPendingLinks): 256MiB holds 1.4 million,
-// 176MiB a million.
-// Markers take memory only as they are used, but their share is a bound
-// that holds: a full set answers ErrFull and never drops an entry. The
-// counters' share is one table of 24-byte places, and the tickets' a ring
-// and an index (ticketTable), each mapped at once and resident as it is
-// used (CounterCapacity). now is the clock that decides expiry; pass
-// time.Now outside tests.
+// How the tickets' bigcache is laid out. Each shard is a queue of bytes,
+// written in order and evicting its oldest entries when full, and an index,
+// a Go map from an entry's 8-byte hash to its place in the queue.
+const (
+	// ticketShards is bigcache's shard count. Take, PutOwned, PutNew and
+	// Attempt hold the store's own lock across shards anyway, so more
+	// shards would buy little concurrency; each shard costs an index, an
+	// entry buffer and a queue whose oldest entry goes first when it is
+	// full, so fewer, larger ones waste nothing on the smallest budget.
+	ticketShards = 16
+	// ticketIndexHint is the number of entries each shard's index is made
+	// for at first: bigcache makes each map for MaxEntriesInWindow/Shards
+	// entries, and a map made for the millions a full store holds would
+	// take tens of MiB of RSS at once, empty. Go's maps grow a table of
+	// 1,024 places at a time without copying the rest, so a small start
+	// costs nothing later.
+	ticketIndexHint = 1024
+)
+
+// NewMemory returns a store that uses at most about maxBytes, plus the
+// tickets' index: three sixteenths for markers and revocations, a
+// sixteenth for counters, the rest, in whole MiB, for the tickets' queues.
+// A pending link through the link flow is two entries, about 160 bytes of
+// queue and two places in bigcache's index, 20 to 40 bytes each as Go's
+// maps happen to be filled (BenchmarkMillionPendingLinks: 228 MiB resident
+// for a million): 256MiB holds 1.2 million. Markers take memory only as
+// they are used, but their share is a bound that holds: a full set
+// answers ErrFull and never drops an entry. The counters' share is one
+// table of 24-byte places, allocated at once (CounterCapacity). now is the
+// clock that decides expiry; pass time.Now outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
 	}
 	markBudget, countBudget := maxBytes*3/16, maxBytes/16
-	counters, err := newCounterTable(countBudget)
+	ticketMiB := int((maxBytes - markBudget - countBudget) >> 20)
+	shardBytes := ticketMiB << 20 / ticketShards
+	cfg := bigcache.Config{
+		Shards:     ticketShards,
+		LifeWindow: maxLifetime,
+		// No cleaner goroutine: expiry is checked on every read against
+		// the store's clock (see liveAt), a full shard drops its oldest
+		// entries, and every write drops its shard's oldest entry once it
+		// is older than LifeWindow.
+		CleanWindow: 0,
+		// Each shard's queue is made at its hard maximum at once
+		// (ticketIndexHint × MaxEntrySize ≥ shardBytes): a queue that grew
+		// would double and copy itself, holding both copies for a moment,
+		// and the pages of a queue made at once become resident only as
+		// entries are written to them.
+		MaxEntriesInWindow: ticketIndexHint * ticketShards,
+		MaxEntrySize:       (shardBytes + ticketIndexHint - 1) / ticketIndexHint,
+		HardMaxCacheSize:   ticketMiB,
+		Hasher:             prefixHasher{},
+	}
+	// With no cleaner, bigcache never uses the context.
+	cache, err := bigcache.New(context.Background(), cfg)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
 	}
-	tickets, err := newTicketTable(maxBytes - markBudget - countBudget)
-	if err != nil {
-		counters.close()
-		return nil, err
-	}
-	return &Memory{tickets: tickets, keys: newCompactKeys(), marks: newMarks(markBudget), counters: counters, now: now,
-		lastUse: now().UnixNano()}, nil
-}
-
-// lock takes mu and returns the ticket table, swept at the current time
-// (see ticketTable.sweep), and the time; errClosed after Close. The caller
-// unlocks mu.
-func (m *Memory) lock() (*ticketTable, time.Time, error) {
-	m.mu.Lock()
-	now := m.now()
-	t := m.tickets
-	if t == nil {
-		return nil, now, errClosed
-	}
-	if n := now.UnixNano(); n-m.lastUse > int64(maxLifetime) {
-		t.reset()
-		m.lastUse = n
-	} else {
-		m.lastUse = max(m.lastUse, n)
-	}
-	t.sweep(now)
-	return t, now, nil
+	return &Memory{cache: cache, keys: newCompactKeys(), marks: newMarks(markBudget), counters: newCounterTable(countBudget), now: now}, nil
 }
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	ck := m.keys.of(key)
-	t, now, err := m.lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return put(t, &ck, value, now, ttl)
+	return m.put(m.keys.of(key), value, ttl)
 }
 
-// put stores value, packed (see pack), under the compact key ck until
-// now+ttl.
-func put(t *ticketTable, ck *[compactKeyBytes]byte, value []byte, now time.Time, ttl time.Duration) error {
+// put stores value, packed (see pack), under the compact key ck.
+func (m *Memory) put(ck string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
-	return t.set(ck, tick(now.Add(ttl)), pack(value))
+	packed := pack(value)
+	entry := make([]byte, headerBytes+len(packed))
+	putExpiry(entry, m.now().Add(ttl))
+	copy(entry[headerBytes:], packed)
+	return m.cache.Set(ck, entry)
 }
 
-// PutOwned implements Store. The owner's pointer holds the first 8 bytes
-// of its ticket's compact key (see pointerTo), instead of the 69-byte key.
+// PutOwned implements Store. The owner's pointer holds the bigcache hash of
+// its ticket (see pointerTo), 8 bytes instead of the 69-byte key.
 func (m *Memory) PutOwned(_ context.Context, owner, key string, value []byte, ttl time.Duration) error {
 	co, ck := m.keys.of(owner), m.keys.of(key)
-	t, now, err := m.lock()
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if prev, _, ok := liveEntry(t, &co, now); ok {
-		if ptr := unpack(prev[headerBytes:]); len(ptr) == 8 {
-			t.removePrefix(prefixOf(ptr))
+	prev, err := m.get(co, owner)
+	switch {
+	case err == nil:
+		if err := m.delete(string(prev)); err != nil {
+			return err
 		}
-	}
-	if err := put(t, &ck, value, now, ttl); err != nil {
+	case !errors.Is(err, ErrNotFound):
 		return err
 	}
-	return put(t, &co, pointerTo(&ck), now, ttl)
+	if err := m.put(ck, value, ttl); err != nil {
+		return err
+	}
+	return m.put(co, pointerTo(ck), ttl)
 }
 
-// PutNew implements Store.
+// PutNew implements Store: under mu, as PutOwned, since bigcache has no
+// set-if-absent.
 func (m *Memory) PutNew(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	ck := m.keys.of(key)
-	t, now, err := m.lock()
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err != nil {
+	switch _, err := m.get(ck, key); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, ErrNotFound):
 		return false, err
 	}
-	if _, _, ok := liveEntry(t, &ck, now); ok {
-		return false, nil
-	}
-	return true, put(t, &ck, value, now, ttl)
+	return true, m.put(ck, value, ttl)
 }
 
 // Get implements Store.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
-	ck := m.keys.of(key)
-	t, now, err := m.lock()
-	defer m.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	e, _, ok := liveEntry(t, &ck, now)
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return unpack(e[headerBytes:]), nil
+	return m.get(m.keys.of(key), key)
 }
 
-// Take implements Store.
+// Take implements Store: under mu, since bigcache has no get-and-delete;
+// a Take that finds the ticket deletes it before the next one looks.
 func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
 	ck := m.keys.of(key)
-	t, now, err := m.lock()
+	m.mu.Lock()
 	defer m.mu.Unlock()
+	value, err := m.get(ck, key)
 	if err != nil {
 		return nil, err
 	}
-	e, slot, ok := liveEntry(t, &ck, now)
-	if !ok {
-		return nil, ErrNotFound
+	if err := m.delete(ck); err != nil {
+		return nil, err
 	}
-	v := unpack(e[headerBytes:])
-	t.remove(slot)
-	return v, nil
-}
-
-// liveEntry returns the live entry under ck (from its expiry on, in the ring)
-// and its slot.
-func liveEntry(t *ticketTable, ck *[compactKeyBytes]byte, now time.Time) ([]byte, int, bool) {
-	e, slot, ok := t.lookup(ck)
-	if !ok || !liveAt(e, now) {
-		return nil, 0, false
-	}
-	return e, slot, true
+	return value, nil
 }
 
 // Mark implements Store.
@@ -274,55 +261,72 @@ func (m *Memory) Refund(_ context.Context, key string) error {
 // forgetting the lowest counts.
 func (m *Memory) CounterCapacity() int { return m.counters.capacity() }
 
-// Attempt implements Store. The count is the byte after the ticket's
-// expiry, so it lives and goes with the ticket.
+// Attempt implements Store. The count is the byte after the ticket's expiry,
+// so it lives and goes with the ticket, whatever bigcache evicts.
 func (m *Memory) Attempt(_ context.Context, key string, limit int64) (int64, error) {
 	if err := checkAttemptLimit(limit); err != nil {
 		return 0, err
 	}
 	ck := m.keys.of(key)
-	t, now, err := m.lock()
+	m.mu.Lock()
 	defer m.mu.Unlock()
+	entry, err := m.entry(ck, key)
 	if err != nil {
 		return 0, err
 	}
-	e, _, ok := liveEntry(t, &ck, now)
-	if !ok {
-		return 0, ErrNotFound
-	}
-	n := int64(e[expiryBytes]) + 1
+	n := int64(entry[expiryBytes]) + 1
 	if n > limit {
 		return limit + 1, nil
 	}
-	e[expiryBytes] = byte(n) // n <= limit <= MaxAttempts fits a byte
-	return n, nil
+	entry[expiryBytes] = byte(n) // n <= limit <= MaxAttempts fits a byte
+	return n, m.cache.Set(ck, entry)
 }
 
 // Delete implements Store.
 func (m *Memory) Delete(_ context.Context, key string) error {
-	ck := m.keys.of(key)
-	t, _, err := m.lock()
-	defer m.mu.Unlock()
-	if err != nil {
+	return m.delete(m.keys.of(key))
+}
+
+// delete removes the entry under the compact key ck, if any.
+func (m *Memory) delete(ck string) error {
+	if err := m.cache.Delete(ck); err != nil && !errors.Is(err, bigcache.ErrEntryNotFound) {
 		return err
-	}
-	if _, slot, ok := t.lookup(&ck); ok {
-		t.remove(slot)
 	}
 	return nil
 }
 
-// Close implements Store: it gives the tickets' and the counters' memory
-// back. Tickets answer errClosed afterwards, counters count nothing.
-func (m *Memory) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.tickets != nil {
-		m.tickets.free()
-		m.tickets = nil
-		m.counters.close()
+// Close implements Store.
+func (m *Memory) Close() error { return m.cache.Close() }
+
+// get returns the live value under the compact key ck of key, which only
+// names the entry in errors, unpacked.
+func (m *Memory) get(ck, key string) ([]byte, error) {
+	entry, err := m.entry(ck, key)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return unpack(entry[headerBytes:]), nil
+}
+
+// entry is the whole live entry under ck, its header included and its
+// value packed: bigcache hands out a copy, which the caller may change and
+// set again. bigcache hands back expired entries too (it knows only its
+// life window), so expiry is checked here against the store's clock.
+func (m *Memory) entry(ck, key string) ([]byte, error) {
+	entry, err := m.cache.Get(ck)
+	if errors.Is(err, bigcache.ErrEntryNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(entry) < headerBytes {
+		return nil, fmt.Errorf("ticket: corrupt entry for %q", key)
+	}
+	if !liveAt(entry, m.now()) {
+		return nil, ErrNotFound
+	}
+	return entry, nil
 }
 
 var _ Store = (*Memory)(nil)

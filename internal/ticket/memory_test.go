@@ -155,11 +155,11 @@ func TestMarksRaiseKeepsAnEntryUntilItsLatestExpiry(t *testing.T) {
 	}
 }
 
-// TestMemoryHoldsCompactKeysOnly: the ticket table holds a compact key per
-// entry and none of the keys it was given, an owner's pointer is the 8
-// bytes that delete its ticket, and a pointer to a ticket already gone
+// TestMemoryGivesBigcacheCompactKeysOnly: every key bigcache holds is a
+// compact key, no entry holds a key it was given, an owner's pointer is the
+// 8 bytes that delete its ticket, and a pointer to a ticket already gone
 // does not stop the owner's next one.
-func TestMemoryHoldsCompactKeysOnly(t *testing.T) {
+func TestMemoryGivesBigcacheCompactKeysOnly(t *testing.T) {
 	ctx := context.Background()
 	m := newStore(t, time.Now)
 	owner, key := pendingLink(1)
@@ -169,21 +169,26 @@ func TestMemoryHoldsCompactKeysOnly(t *testing.T) {
 	if err := m.PutOwned(ctx, owner, key, []byte("link"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	ring := string(m.tickets.ring[:m.tickets.head])
-	for _, k := range []string{key, owner, key[len("link:"):], owner[len("link-of:"):]} {
-		if strings.Contains(ring, k) {
-			t.Errorf("the ring holds a key it was given: %q", k)
+	entries := 0
+	for it := m.cache.Iterator(); it.SetNext(); entries++ {
+		e, err := it.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e.Key()) != compactKeyBytes {
+			t.Errorf("bigcache holds a %d-byte key", len(e.Key()))
+		}
+		for _, k := range []string{key, owner, key[len("link:"):], owner[len("link-of:"):]} {
+			if strings.Contains(string(e.Value()), k) {
+				t.Errorf("an entry holds a key it was given: %q", k)
+			}
 		}
 	}
-	if m.tickets.entries != 3 {
-		t.Fatalf("the table holds %d entries, want a code, a link and its owner's pointer", m.tickets.entries)
+	if entries != 3 {
+		t.Fatalf("bigcache holds %d entries, want a code, a link and its owner's pointer", entries)
 	}
-	co, ck := m.keys.of(owner), m.keys.of(key)
-	if want := 3*entryHead + len("code") + len("link") + len(pack(ck[:8])); int(m.tickets.head) != want {
-		t.Fatalf("the ring holds %d bytes, want %d: three heads, two values and an 8-byte pointer", m.tickets.head, want)
-	}
-	if ptr, _, ok := m.tickets.lookup(&co); !ok || string(unpack(ptr[headerBytes:])) != string(ck[:8]) {
-		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, ok)
+	if ptr, err := m.get(m.keys.of(owner), owner); err != nil || string(ptr) != m.keys.of(key)[:8] {
+		t.Fatalf("the owner's pointer is %x, %v; want the first 8 bytes of the link's compact key", ptr, err)
 	}
 	if other := newStore(t, time.Now); other.keys.of(key) == m.keys.of(key) {
 		t.Fatal("two stores share compact keys: the salt is not random")
@@ -204,15 +209,14 @@ func TestMemoryHoldsCompactKeysOnly(t *testing.T) {
 	}
 }
 
-// TestMemoryExpiryAcrossTheWrap: expiries are 10 ms ticks modulo 2^32,
-// compared as a difference, so they hold across the wrap, for the longest
-// ttl from any instant, and for an expired ticket a month on.
-func TestMemoryExpiryAcrossTheWrap(t *testing.T) {
+// TestMemoryExpiryAtItsTick: an entry is live until the 10 ms tick its
+// deadline falls in, for the shortest and the longest ttl, and stays
+// expired a month on, which bigcache, knowing only its life window by the
+// wall clock, still holds it.
+func TestMemoryExpiryAtItsTick(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
-	// 50 ms before a wrap, and off the tick.
-	ticks := clock.Now().UnixNano()/int64(expiryTick)>>32 + 1
-	clock.t.Store(ticks<<32*int64(expiryTick) - int64(50*time.Millisecond) + 3)
+	clock.Advance(3) // off the tick
 	m := newStore(t, clock.Now)
 	for _, ttl := range []time.Duration{time.Second, maxLifetime} {
 		key := fmt.Sprintf("link:%s", ttl)
@@ -236,9 +240,11 @@ func TestMemoryExpiryAcrossTheWrap(t *testing.T) {
 	}
 }
 
-// TestMemoryExpiredTicketsNeverComeBack: expiries are 32-bit ticks that
-// wrap every 497 days, so an expired ticket left in the ring would look
-// live again; a store used every ten days for two wraps must drop it.
+// TestMemoryExpiredTicketsNeverComeBack: bigcache keeps an expired ticket
+// until its shard needs the room or its life window has passed by the wall
+// clock, so the ticket's own expiry must hold however long it stays: a
+// store used every ten days for nearly three years never gives it back (a
+// 32-bit expiry of 10 ms ticks would have wrapped twice).
 func TestMemoryExpiredTicketsNeverComeBack(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()

@@ -46,7 +46,7 @@ func newUnpacker() *strings.Replacer {
 	return strings.NewReplacer(pairs...)
 }
 
-// pack returns value as the ring stores it.
+// pack returns value as the memory store keeps it.
 func pack(value []byte) []byte {
 	for _, c := range value {
 		if c < 0x20 {
