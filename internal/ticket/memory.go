@@ -43,9 +43,9 @@ const MinMemory = 2 << 20
 const (
 	// ticketShards is bigcache's shard count. Take, PutOwned, PutNew and
 	// Attempt hold the store's own lock across shards anyway, so more
-	// shards would buy little concurrency; each shard costs an index, an
-	// entry buffer and a queue whose oldest entry goes first when it is
-	// full, so fewer, larger ones waste nothing on the smallest budget.
+	// shards would buy little concurrency, while each shard is a queue
+	// that evicts on its own: 16 keep each at 64 KiB or more on the
+	// smallest budget, room for hundreds of tickets.
 	ticketShards = 16
 	// ticketIndexHint is the number of entries each shard's index is made
 	// for at first: bigcache makes each map for MaxEntriesInWindow/Shards
@@ -65,8 +65,11 @@ const (
 // for a million): 256MiB holds 1.2 million. Markers take memory only as
 // they are used, but their share is a bound that holds: a full set
 // answers ErrFull and never drops an entry. The counters' share is one
-// table of 24-byte places, allocated at once (CounterCapacity). now is the
-// clock that decides expiry; pass time.Now outside tests.
+// table of 24-byte places, allocated at once (CounterCapacity). All of it
+// is Go heap, the queues counted whole from the start, so the collector
+// paces itself as if the store were full: GOMEMLIMIT bounds the garbage
+// that lets pile up (docs/performance.md). now is the clock that decides
+// expiry; pass time.Now outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
