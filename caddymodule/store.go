@@ -31,11 +31,16 @@ type StoreConfig struct {
 	// logouts and API calls answer 503 until older entries expire. A
 	// sixteenth holds the rate-limit counters, 24 bytes each, which never
 	// refuse: a new subject takes the place of a low count (174,760
-	// counters at 64MiB). The rest holds pending links and codes, about 190
-	// bytes a link, with an index of 40 to 75 bytes a link on top: 256MiB
-	// holds a million links. When it is full the oldest are dropped, and
-	// their owners must ask again. Default: 64MiB, which holds about
-	// 250,000. Memory store only.
+	// counters at 64MiB). The rest, in whole MiB, holds pending links and
+	// codes in bigcache, about 160 bytes a link, with bigcache's index on
+	// top, outside this budget: 20 to 40 bytes an entry, two entries a
+	// link. When it is full the oldest are dropped, and their owners must
+	// ask again. Default: 64MiB, which holds about 300,000 links; 256MiB
+	// holds 1.2 million. All of it is Go heap, and bigcache's share is
+	// made at once, so Go's collector paces itself as if it were full:
+	// without a GOMEMLIMIT, request garbage may take about as much RSS
+	// again before a collection (see docs/performance.md). Memory store
+	// only.
 	MaxMemory int64 `json:"max_memory,omitempty"`
 
 	// Address is the Redis server, `host:port`: a single server or an

@@ -110,7 +110,8 @@ func goldenLetter(kind, loc string) Letter {
 	return l
 }
 
-// TestGoldenLetters renders every letter in every locale and variant and
+// TestGoldenLetters renders every letter in every locale and variant, both
+// compiled (render) and from the templates (renderTemplates), and
 // compares subject, text and HTML byte for byte with testdata/golden.
 // The test letter exists in en-GB only; a locale that is not supported
 // (or none) gets the default locale's letter.
@@ -166,6 +167,20 @@ func TestGoldenLetters(t *testing.T) {
 				}
 				if got != string(want) {
 					t.Errorf("%s differs from the golden letter:\n%s", name, firstDifference(string(want), got))
+				}
+				if d, lt, err := prepare(l, zone); err != nil {
+					t.Fatal(err)
+				} else if _, _, _, ok := renderCompiled(&d, lt); !ok {
+					t.Errorf("%s is rendered by its templates every time: its shape did not compile", name)
+				}
+				// The templates alone, as every letter's first of its
+				// shape renders them, give the same bytes.
+				subject, text, html, err = renderTemplates(l, zone)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tg := "-- subject --\n" + subject + "\n-- text --\n" + text + "-- html --\n" + html; tg != string(want) {
+					t.Errorf("%s from the templates differs from the golden letter:\n%s", name, firstDifference(string(want), tg))
 				}
 			}
 		}

@@ -137,34 +137,65 @@ func (m *Mailer) Compose(l Letter) ([]byte, error) {
 // part from its text template, the HTML part from its HTML template. A
 // locale without letters, or none, is the default locale; l.Locale then
 // says the locale the letter is written in, which the HTML part's lang
-// names.
+// names. The templates run once per shape of letter; later letters of the
+// shape are filled in without them (see compiled.go).
 func render(l Letter, zone *time.Location) (subject, text, html string, err error) {
+	d, lt, err := prepare(l, zone)
+	if err != nil {
+		return "", "", "", err
+	}
+	if subject, text, html, ok := renderCompiled(&d, lt); ok {
+		return subject, text, html, nil
+	}
+	return execute(&d, lt)
+}
+
+// renderTemplates is render without the compiled letters: the templates
+// run for every letter.
+func renderTemplates(l Letter, zone *time.Location) (subject, text, html string, err error) {
+	d, lt, err := prepare(l, zone)
+	if err != nil {
+		return "", "", "", err
+	}
+	return execute(&d, lt)
+}
+
+// letterData is what the templates see.
+type letterData struct {
+	Letter
+	Minutes int
+	// Lasts is Expires in words, in the largest whole unit: "7 days".
+	Lasts string
+	When  string
+	Agent string
+}
+
+// prepare finds l's parsed letter and the values its templates print.
+func prepare(l Letter, zone *time.Location) (letterData, parsedLetter, error) {
 	if _, ok := letters[l.Locale]; !ok {
 		l.Locale = loc.Default
 	}
 	lt, ok := letters[l.Locale][l.Template]
 	if !ok {
-		return "", "", "", fmt.Errorf("mail: no %q letter in %s", l.Template, l.Locale)
+		return letterData{}, parsedLetter{}, fmt.Errorf("mail: no %q letter in %s", l.Template, l.Locale)
 	}
-	data := struct {
-		Letter
-		Minutes int
-		// Lasts is Expires in words, in the largest whole unit: "7 days".
-		Lasts string
-		When  string
-		Agent string
-	}{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Lasts: lasts(l.Expires, l.Locale), Agent: describeAgent(l.RequestAgent, l.Locale)}
+	d := letterData{Letter: l, Minutes: int(l.Expires.Round(time.Minute) / time.Minute), Lasts: lasts(l.Expires, l.Locale), Agent: describeAgent(l.RequestAgent, l.Locale)}
 	if !l.RequestedAt.IsZero() {
-		data.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), l.Locale)
+		d.When = loc.When(l.RequestedAt.In(cmp.Or(zone, time.UTC)), l.Locale)
 	}
+	return d, lt, nil
+}
+
+// execute runs lt's templates on d.
+func execute(d *letterData, lt parsedLetter) (subject, text, html string, err error) {
 	var sb, tb, hb bytes.Buffer
-	if err := lt.text.ExecuteTemplate(&sb, "subject", data); err != nil {
+	if err := lt.text.ExecuteTemplate(&sb, "subject", d); err != nil {
 		return "", "", "", err
 	}
-	if err := lt.text.ExecuteTemplate(&tb, "text", data); err != nil {
+	if err := lt.text.ExecuteTemplate(&tb, "text", d); err != nil {
 		return "", "", "", err
 	}
-	if err := lt.html.Execute(&hb, data); err != nil {
+	if err := lt.html.Execute(&hb, d); err != nil {
 		return "", "", "", err
 	}
 	return strings.TrimSpace(sb.String()), tb.String(), hb.String(), nil

@@ -9,9 +9,10 @@ import (
 
 // How the memory store packs a ticket for bigcache. Every byte counts a
 // million times over: a pending link is two entries (the ticket and its
-// owner's pointer), each with bigcache's 18-byte header and an index entry
-// besides. Keys and pointers shrink to what their job needs; the value a
-// caller stores is kept as it is.
+// owner's pointer), each with bigcache's 18-byte header, a byte of length
+// in its shard's queue and a place in its shard's index (a Go map of 8-byte
+// hashes). Keys and pointers shrink to what their job needs, and values are
+// packed (see pack).
 
 // compactKeyBytes is the length of the key the memory store gives bigcache
 // for a ticket key.
@@ -87,41 +88,41 @@ func pointerTo(compactKey string) []byte {
 	return []byte(compactKey[:8])
 }
 
-// A ticket's expiry is stored in its first 4 bytes: the count of 10 ms
-// ticks since the Unix epoch, modulo 2^32, which wraps every 497 days. An
-// entry is live while its expiry is ahead of the current tick, compared as
-// the signed difference of the two (serial number arithmetic, RFC 1982);
-// that is right while every stored expiry is within 248 days (2^31 ticks)
-// of now. No stored expiry is more than maxLifetime (31 days) ahead, and
-// none more than 31 days behind: bigcache drops every entry once its life
-// window of maxLifetime has passed since it was written, by the wall clock
-// that is the store's outside tests (plus a minute for its cleaner),
-// however short the entry's own ttl.
+// A ticket's expiry is stored in its first 5 bytes, big-endian: the count
+// of 10 ms ticks since the Unix epoch, which 40 bits hold until the year
+// 2318. It is absolute, not modulo anything, so an expired entry stays
+// expired however long bigcache keeps it: bigcache drops an entry only when
+// its shard needs the room or, on a write to the shard, once the entry is
+// older than its life window by bigcache's own (wall) clock, neither of
+// which a store's clock has to agree with.
 //
-// A tick of 1 ms would wrap every 49.7 days, less than the 62 days between
-// the furthest expiry ahead and the furthest behind; whole seconds would
-// lose the sub-second ttls that the store contract tests (Redis, too,
-// expires to the millisecond). A ticket expires at the start of the tick
-// its deadline falls in: up to 10 ms early, never late.
+// Whole seconds, bigcache's own unit, would lose the sub-second ttls that
+// the store contract tests (Redis, too, expires to the millisecond). A
+// ticket expires at the start of the tick its deadline falls in: up to
+// 10 ms early, never late.
 const (
-	expiryBytes = 4
+	expiryBytes = 5
 	expiryTick  = 10 * time.Millisecond
 )
 
 // After the expiry, one byte counts the attempts made at the ticket
 // (Store.Attempt), so that the count is evicted only with the ticket it
-// guards; the caller's value follows.
+// guards; the caller's value, packed, follows.
 const headerBytes = expiryBytes + 1
 
-func tick(t time.Time) uint32 { return uint32(t.UnixNano() / int64(expiryTick)) }
+func tick(t time.Time) uint64 { return uint64(t.UnixNano() / int64(expiryTick)) }
 
 // putExpiry writes deadline as the expiry at the start of entry.
 func putExpiry(entry []byte, deadline time.Time) {
-	binary.BigEndian.PutUint32(entry, tick(deadline))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], tick(deadline))
+	copy(entry[:expiryBytes], b[8-expiryBytes:])
 }
 
 // liveAt reports whether entry, which starts with its expiry, is live at
 // now.
 func liveAt(entry []byte, now time.Time) bool {
-	return int32(binary.BigEndian.Uint32(entry)-tick(now)) > 0
+	var b [8]byte
+	copy(b[8-expiryBytes:], entry[:expiryBytes])
+	return binary.BigEndian.Uint64(b[:]) > tick(now)
 }

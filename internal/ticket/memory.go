@@ -27,9 +27,9 @@ type Memory struct {
 	counters *counterTable
 	now      func() time.Time
 
-	// mu makes Take, PutOwned and Attempt atomic: bigcache has no
-	// get-and-delete or get-and-set, so two concurrent callers could both
-	// see the same value.
+	// mu makes Take, PutOwned, PutNew and Attempt atomic: bigcache has no
+	// get-and-delete, set-if-absent or get-and-set, so two concurrent
+	// callers could both see the same value.
 	mu sync.Mutex
 }
 
@@ -37,36 +37,65 @@ type Memory struct {
 // whole MiB, and markers need room beside it.
 const MinMemory = 2 << 20
 
-// NewMemory returns a store that uses at most about maxBytes: three
-// sixteenths for markers and revocations, a sixteenth for counters, the
-// rest, in whole MiB, for tickets, with bigcache's index on top (20 to 40
-// bytes per entry, as its Go maps happen to be filled). A pending link is
-// two entries, about 190 bytes with the link flow's payload plus 40 to 75
-// for the index: 256MiB holds a million (BenchmarkMillionPendingLinks).
-// Markers take memory only as they are used, but their share is a bound
-// that holds: a full set answers ErrFull and never drops an entry. The
-// counters' share is one table of 24-byte places, allocated at once
-// (CounterCapacity). now is the clock that decides expiry; pass time.Now
-// outside tests.
+// How the tickets' bigcache is laid out. Each shard is a queue of bytes,
+// written in order and evicting its oldest entries when full, and an index,
+// a Go map from an entry's 8-byte hash to its place in the queue.
+const (
+	// ticketShards is bigcache's shard count. Take, PutOwned, PutNew and
+	// Attempt hold the store's own lock across shards anyway, so more
+	// shards would buy little concurrency, while each shard is a queue
+	// that evicts on its own: 16 keep each at 64 KiB or more on the
+	// smallest budget, room for hundreds of tickets.
+	ticketShards = 16
+	// ticketIndexHint is the number of entries each shard's index is made
+	// for at first: bigcache makes each map for MaxEntriesInWindow/Shards
+	// entries, and a map made for the millions a full store holds would
+	// take tens of MiB of RSS at once, empty. Go's maps grow a table of
+	// 1,024 places at a time without copying the rest, so a small start
+	// costs nothing later.
+	ticketIndexHint = 1024
+)
+
+// NewMemory returns a store that uses at most about maxBytes, plus the
+// tickets' index: three sixteenths for markers and revocations, a
+// sixteenth for counters, the rest, in whole MiB, for the tickets' queues.
+// A pending link through the link flow is two entries, about 160 bytes of
+// queue and two places in bigcache's index, 20 to 40 bytes each as Go's
+// maps happen to be filled (BenchmarkMillionPendingLinks: 228 MiB resident
+// for a million): 256MiB holds 1.2 million. Markers take memory only as
+// they are used, but their share is a bound that holds: a full set
+// answers ErrFull and never drops an entry. The counters' share is one
+// table of 24-byte places, allocated at once (CounterCapacity). All of it
+// is Go heap, the queues counted whole from the start, so the collector
+// paces itself as if the store were full: GOMEMLIMIT bounds the garbage
+// that lets pile up (docs/performance.md). now is the clock that decides
+// expiry; pass time.Now outside tests.
 func NewMemory(maxBytes int64, now func() time.Time) (*Memory, error) {
 	if maxBytes < MinMemory {
 		return nil, fmt.Errorf("ticket: max_memory must be at least 2MiB, got %d bytes", maxBytes)
 	}
 	markBudget, countBudget := maxBytes*3/16, maxBytes/16
-	const shards = 16
+	ticketMiB := int((maxBytes - markBudget - countBudget) >> 20)
+	shardBytes := ticketMiB << 20 / ticketShards
 	cfg := bigcache.Config{
-		Shards:      shards,
-		LifeWindow:  maxLifetime,
-		CleanWindow: time.Minute,
-		// Only sizes the initial allocation; the default would preallocate
-		// hundreds of MiB per cache.
-		MaxEntriesInWindow: 1024,
-		MaxEntrySize:       512,
-		HardMaxCacheSize:   int((maxBytes - markBudget - countBudget) >> 20),
+		Shards:     ticketShards,
+		LifeWindow: maxLifetime,
+		// No cleaner goroutine: expiry is checked on every read against
+		// the store's clock (see liveAt), a full shard drops its oldest
+		// entries, and every write drops its shard's oldest entry once it
+		// is older than LifeWindow.
+		CleanWindow: 0,
+		// Each shard's queue is made at its hard maximum at once
+		// (ticketIndexHint × MaxEntrySize ≥ shardBytes): a queue that grew
+		// would double and copy itself, holding both copies for a moment,
+		// and the pages of a queue made at once become resident only as
+		// entries are written to them.
+		MaxEntriesInWindow: ticketIndexHint * ticketShards,
+		MaxEntrySize:       (shardBytes + ticketIndexHint - 1) / ticketIndexHint,
+		HardMaxCacheSize:   ticketMiB,
 		Hasher:             prefixHasher{},
 	}
-	// bigcache's cleaner prints to stdout when its context ends, so it gets
-	// one that never does: Close alone stops it.
+	// With no cleaner, bigcache never uses the context.
 	cache, err := bigcache.New(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ticket: creating memory store: %w", err)
@@ -79,14 +108,15 @@ func (m *Memory) Put(_ context.Context, key string, value []byte, ttl time.Durat
 	return m.put(m.keys.of(key), value, ttl)
 }
 
-// put stores value under the compact key ck.
+// put stores value, packed (see pack), under the compact key ck.
 func (m *Memory) put(ck string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 || ttl > maxLifetime {
 		return fmt.Errorf("ticket: ttl %s out of range (0, %s]", ttl, maxLifetime)
 	}
-	entry := make([]byte, headerBytes+len(value))
+	packed := pack(value)
+	entry := make([]byte, headerBytes+len(packed))
 	putExpiry(entry, m.now().Add(ttl))
-	copy(entry[headerBytes:], value)
+	copy(entry[headerBytes:], packed)
 	return m.cache.Set(ck, entry)
 }
 
@@ -131,19 +161,20 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	return m.get(m.keys.of(key), key)
 }
 
-// Take implements Store.
+// Take implements Store: under mu, since bigcache has no get-and-delete;
+// a Take that finds the ticket deletes it before the next one looks.
 func (m *Memory) Take(_ context.Context, key string) ([]byte, error) {
 	ck := m.keys.of(key)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	entry, err := m.get(ck, key)
+	value, err := m.get(ck, key)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.delete(ck); err != nil {
 		return nil, err
 	}
-	return entry, nil
+	return value, nil
 }
 
 // Mark implements Store.
@@ -271,18 +302,19 @@ func (m *Memory) delete(ck string) error {
 func (m *Memory) Close() error { return m.cache.Close() }
 
 // get returns the live value under the compact key ck of key, which only
-// names the entry in errors. bigcache hands back expired entries until its
-// cleaner runs, so expiry is checked here against the store's clock.
+// names the entry in errors, unpacked.
 func (m *Memory) get(ck, key string) ([]byte, error) {
 	entry, err := m.entry(ck, key)
 	if err != nil {
 		return nil, err
 	}
-	return entry[headerBytes:], nil
+	return unpack(entry[headerBytes:]), nil
 }
 
-// entry is get's whole live entry, its header included: bigcache hands out
-// a copy, which the caller may change and set again.
+// entry is the whole live entry under ck, its header included and its
+// value packed: bigcache hands out a copy, which the caller may change and
+// set again. bigcache hands back expired entries too (it knows only its
+// life window), so expiry is checked here against the store's clock.
 func (m *Memory) entry(ck, key string) ([]byte, error) {
 	entry, err := m.cache.Get(ck)
 	if errors.Is(err, bigcache.ErrEntryNotFound) {

@@ -13,6 +13,9 @@
 //	flood   post the login form for a new address again and again, without
 //	        waiting for mail: how many mails go out while the form is
 //	        flooded, and how many posts the full queue refuses (503)
+//	pending post the form for -links new addresses and report Caddy's RSS
+//	        every -every posts: what that many pending links cost through
+//	        the real flow (see pending.go)
 //
 // Counts are taken over -duration after -warmup. Run the client on the
 // other cores than Caddy's, so that it does not take Caddy's CPU:
@@ -43,7 +46,11 @@ func main() {
 	flag.StringVar(&o.cpus, "cpus", "0", "the CPUs Caddy runs on (taskset -c); empty: not pinned")
 	flag.StringVar(&o.store, "store", "memory", "memory or redis")
 	flag.StringVar(&o.redis, "redis-server", "redis-server", "the redis-server binary, for -store redis")
-	flag.StringVar(&o.mode, "mode", "login", "login or flood")
+	flag.StringVar(&o.mode, "mode", "login", "login, flood or pending")
+	flag.IntVar(&o.links, "links", 1_000_000, "pending mode: the form posts, each for a new address")
+	flag.IntVar(&o.every, "every", 100_000, "pending mode: report RSS every so many posts")
+	flag.IntVar(&o.sample, "sample", 100, "pending mode: the links checked at the end to be still pending")
+	flag.StringVar(&o.heapProfile, "heapprofile", "", "pending mode: write Caddy's heap profile at the end to this file")
 	flag.IntVar(&o.conns, "conns", 32, "clients at once, each on a connection of its own")
 	flag.IntVar(&o.addresses, "addresses", 50, "login mode: the addresses each client signs in as, in turn")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before counting starts")
@@ -64,12 +71,14 @@ func main() {
 type options struct {
 	caddy, cpus, store, redis, mode string
 	profile, linkTTL, maxMemory     string
+	heapProfile                     string
 	conns, addresses                int
+	links, every, sample            int
 	warmup, duration, mailWait      time.Duration
 }
 
 func run(o options) error {
-	if o.mode != "login" && o.mode != "flood" {
+	if o.mode != "login" && o.mode != "flood" && o.mode != "pending" {
 		return fmt.Errorf("unknown -mode %q", o.mode)
 	}
 	dir, err := os.MkdirTemp("", "loadlogin")
@@ -114,6 +123,9 @@ func run(o options) error {
 	defer cp.stop()
 
 	l := &load{o: o, sink: sk, port: s.Port, admin: s.AdminPort}
+	if o.mode == "pending" {
+		return l.pending(cp.pid())
+	}
 	return l.run(cp.pid())
 }
 
