@@ -18,7 +18,9 @@
 #
 # Cases (all by default):
 #
-#   known        one session, seen before (a cache hit)
+#   known        one session, seen before (a cache hit), with the signed
+#                assertion (the default)
+#   known-noassert  the same on a site with `assertion off`
 #   first        every request a session never seen, into a cache with room
 #   past         the same, after 70,000 sessions filled the default cache
 #   forged       a session whose MAC is forged (answered 401)
@@ -63,7 +65,7 @@ while getopts d:n:f: o; do
 	esac
 done
 shift $((OPTIND - 1))
-cases=${*:-known first past forged garbage none redis-known redis-first cookie flood flood-limited}
+cases=${*:-known known-noassert first past forged garbage none redis-known redis-first cookie flood flood-limited}
 conns=32
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -107,6 +109,17 @@ http://localhost:9003 {
 			sign_in
 			cors_origin http://localhost:9003
 		}
+	}
+	reverse_proxy localhost:9001
+}
+# known-noassert: a known session without the signed assertion.
+http://localhost:9007 {
+	mailgate {
+		realm noassert
+		base_url http://localhost:9007
+		allow email bench@example.com
+		outbox $work/outbox
+		assertion off
 	}
 	reverse_proxy localhost:9001
 }
@@ -184,7 +197,8 @@ login() {
 login 9003 >known.txt
 login 9004 >redis.txt
 login 9005 >/dev/null # creates the user the first-seen sessions name
-for f in known.txt redis.txt; do
+login 9007 >noassert.txt
+for f in known.txt redis.txt noassert.txt; do
 	[ -s "$f" ] || { echo "login failed" >&2; cat caddy.log >&2; exit 1; }
 done
 curl -fs -H "Cookie: mailgate=$(cat known.txt)" http://localhost:9003/ | grep -q "hello from upstream"
@@ -306,6 +320,7 @@ mrun() {
 sides() {
 	case $1 in
 	known) echo 9002 known.txt 9003 known.txt - - ;;
+	known-noassert) echo 9002 noassert.txt 9007 noassert.txt - - ;;
 	first) echo 9002 fresh 9005 fresh default 9005 ;;
 	past) echo 9002 fresh 9003 fresh default 9003 ;;
 	forged) echo 9002 forged.txt 9003 forged.txt - - ;;
