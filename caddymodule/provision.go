@@ -144,6 +144,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Identities:    newIdentities(users, allow, now),
 		Prepare:       m.headers.prepare,
 		CacheSize:     m.SessionCache,
+		CacheCounters: m.decisions.cache,
 		// with_logout must outlast the longest-lived user JWT.
 		UserTokenTTL: m.longestProjectTokenTTL(),
 	})
