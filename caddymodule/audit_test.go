@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
 // logLine is one line of Caddy's JSON log.
@@ -193,4 +195,33 @@ func aliceID(t *testing.T, lines []logLine) string {
 	}
 	id, _ := got[0]["user_id"].(string)
 	return id
+}
+
+// TestAuditTrailNamesTheAppOfAnAPICall: a login mail an app asked for by
+// the magic-link API is recorded with the app's client id beside the
+// caller's IP, and one asked for on the login page with neither client.
+func TestAuditTrailNamesTheAppOfAnAPICall(t *testing.T) {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		return siteConfig{Global: e.logBlock("caddy.log", "")}
+	})
+	e.browser(t).login("alice@example.com", "/")
+	e.magicLink(t, testdpop.NewKey(t), "query", "code", "https://shop.example.com/callback")
+	settleDeliveries()
+
+	_, lines := e.readLog(t, "caddy.log")
+	const audit = "http.handlers.mailgate.audit"
+	started := map[string]any{"method": "link", "client_ip": "127.0.0.1"}
+	byApp := find(lines, audit, "login_started", map[string]any{"method": "link", "client_ip": "127.0.0.1", "client": "shop"})
+	if len(byApp) != 1 {
+		t.Fatalf("%d audit lines of the magic-link call naming shop, want 1", len(byApp))
+	}
+	var byPage int
+	for _, l := range find(lines, audit, "login_started", started) {
+		if _, ok := l["client"]; !ok {
+			byPage++
+		}
+	}
+	if byPage != 1 {
+		t.Fatalf("%d audit lines of the login page's request without a client, want 1", byPage)
+	}
 }
