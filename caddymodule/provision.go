@@ -105,7 +105,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Failures:       m.Limits.failures(store),
 		Passwords:      &flow.PasswordStep{Store: store, Users: users, Now: now},
 		EmailLinks:     m.emailLinks,
-		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
+		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now, Observer: m.observer},
 		JWKS:           m.jwks(r.ring),
 		JWKSMaxAge:     jwksMaxAge,
 		LinkTTL:        time.Duration(m.LinkTTL),

@@ -2,8 +2,11 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
 // TestPasswordSessionsAreCountedAsTokens: a session started by a password,
@@ -52,5 +55,21 @@ func TestPasswordSessionsAreCountedAsTokens(t *testing.T) {
 		if now-was != c.want {
 			t.Errorf("%s%v: went from %v to %v, want +%v", c.name, c.labels, was, now, c.want)
 		}
+	}
+}
+
+// TestImplicitFlowTokensAreCounted: the user JWT a mailed link hands to an
+// app that asked for a token (responseType token) counts on /metrics.
+func TestImplicitFlowTokensAreCounted(t *testing.T) {
+	e := startCaddy(t)
+	e.browser(t).login("alice@example.com", "/")
+	before := e.scrape(t)
+	e.magicLink(t, testdpop.NewKey(t), "fragment", "token", "https://shop.example.com/callback")
+	loc := e.browser(t).confirm(e.mailedLink(t, "alice@example.com")).onward(t).String()
+	if !strings.Contains(loc, "access_token=") {
+		t.Fatalf("the link led to %q, with no token", loc)
+	}
+	if n := metricDelta(before, e.scrape(t), "mailgate_tokens_issued_total", `realm="default"`, `kind="user_jwt"`); n != 1 {
+		t.Errorf("mailgate_tokens_issued_total{kind=\"user_jwt\"} went up by %v, want 1", n)
 	}
 }
