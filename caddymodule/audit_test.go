@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mailgate/caddy-mailgate/internal/testdpop"
 )
 
 // logLine is one line of Caddy's JSON log.
@@ -193,4 +197,99 @@ func aliceID(t *testing.T, lines []logLine) string {
 	}
 	id, _ := got[0]["user_id"].(string)
 	return id
+}
+
+// TestAuditTrailNamesTheAppOfAnAPICall: a login mail an app asked for by
+// the magic-link API is recorded with the app's client id beside the
+// caller's IP, and one asked for on the login page with neither client.
+func TestAuditTrailNamesTheAppOfAnAPICall(t *testing.T) {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		return siteConfig{Global: e.logBlock("caddy.log", "")}
+	})
+	e.browser(t).login("alice@example.com", "/")
+	e.magicLink(t, testdpop.NewKey(t), "query", "code", "https://shop.example.com/callback")
+	settleDeliveries()
+
+	_, lines := e.readLog(t, "caddy.log")
+	const audit = "http.handlers.mailgate.audit"
+	started := map[string]any{"method": "link", "client_ip": "127.0.0.1"}
+	byApp := find(lines, audit, "login_started", map[string]any{"method": "link", "client_ip": "127.0.0.1", "client": "shop"})
+	if len(byApp) != 1 {
+		t.Fatalf("%d audit lines of the magic-link call naming shop, want 1", len(byApp))
+	}
+	var byPage int
+	for _, l := range find(lines, audit, "login_started", started) {
+		if _, ok := l["client"]; !ok {
+			byPage++
+		}
+	}
+	if byPage != 1 {
+		t.Fatalf("%d audit lines of the login page's request without a client, want 1", byPage)
+	}
+}
+
+// TestKeyRotationReachesTheAuditTrailAndMetrics: a round of the key upkeep
+// once key_rotation has passed rotates the ring, which the audit trail
+// records with the new key's id, /metrics counts, and the key age gauge
+// shows as a ring just written.
+func TestKeyRotationReachesTheAuditTrailAndMetrics(t *testing.T) {
+	e := startCaddyWith(t, func(e *env) siteConfig {
+		return siteConfig{Global: e.logBlock("caddy.log", ""), Mailgate: "key_rotation 1h"}
+	})
+	// The ring was last written two days ago, as its storage says.
+	ringFile := filepath.Join(e.dir, "storage", "mailgate", "default", "keys.json")
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(ringFile, old, old); err != nil {
+		t.Fatal(err)
+	}
+	before := e.scrape(t)
+	label := `realm="default"`
+	if age, _ := metricValue(before, "mailgate_signing_key_age_seconds", label); age < (48 * time.Hour).Seconds() {
+		t.Fatalf("key age %vs of a ring written two days ago", age)
+	}
+	var r *realm
+	realms.Range(func(key, v any) bool {
+		if key == "mailgate/default" {
+			r = v.(*realm)
+		}
+		return r == nil
+	})
+	if r == nil {
+		t.Fatal("no running realm default")
+	}
+	// Within key_rotation nothing rotates; past it, the next round does.
+	r.keepKeys(context.Background())
+	if n := metricDelta(before, e.scrape(t), "mailgate_key_rotations_total", label); n != 0 {
+		t.Fatalf("%v rotations within key_rotation", n)
+	}
+	const ahead = 2 * time.Hour
+	clockOffset.Store(int64(ahead))
+	defer clockOffset.Store(0)
+	r.keepKeys(context.Background())
+
+	after := e.scrape(t)
+	if n := metricDelta(before, after, "mailgate_key_rotations_total", label); n != 1 {
+		t.Errorf("mailgate_key_rotations_total went up by %v, want 1", n)
+	}
+	// Mailgate's clock runs ahead by the offset: a ring written just now
+	// is that old by it.
+	if age, _ := metricValue(after, "mailgate_signing_key_age_seconds", label); age > (ahead + time.Minute).Seconds() {
+		t.Errorf("key age %vs after the rotation, want at most %v", age, ahead+time.Minute)
+	}
+	_, lines := e.readLog(t, "caddy.log")
+	rotated := find(lines, "http.handlers.mailgate.audit", "key_rotated", map[string]any{"realm": "default"})
+	if len(rotated) != 1 {
+		t.Fatalf("%d audit lines key_rotated, want 1", len(rotated))
+	}
+	if kid, _ := rotated[0]["kid"].(string); kid == "" || !strings.Contains(e.browser(t).get("/.mailgate/jwks.json").body, kid) {
+		t.Errorf("the audit line's kid %q is not published in the JWKS", kid)
+	}
+}
+
+// metricDelta is how much the series name with labels went up between two
+// scrapes.
+func metricDelta(before, after, name string, labels ...string) float64 {
+	was, _ := metricValue(before, name, labels...)
+	now, _ := metricValue(after, name, labels...)
+	return now - was
 }

@@ -69,6 +69,8 @@ func guardFixtureIdle(b testing.TB, rev session.Revocations, idle time.Duration)
 		Revocations: rev,
 		Identities:  newIdentities(users, flow.NewAllowlist([]string{"alice@example.com"}, nil), time.Now),
 		Prepare:     m.headers.prepare,
+		// The cache's counters as provisioning sets them.
+		CacheCounters: m.decisions.cache,
 	})
 	token, _, err := m.sessions.Issue(alice.ID)
 	if err != nil {

@@ -45,10 +45,10 @@ func checkKeyRotation(d caddy.Duration) error {
 }
 
 // maintainKeys runs for as long as the realm does: every keyRefresh it
-// reads the key ring from storage and rotates it when its newest key is
-// older than rotation() (the value of the config that provisioned last).
-// Instances that share the storage rotate once between them.
-func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() time.Duration, rotated func(kid string), logger *zap.Logger) {
+// runs round, which reads the key ring from storage and rotates it when
+// due (see realm.keepKeys). Instances that share the storage rotate once
+// between them.
+func maintainKeys(ctx context.Context, round func(context.Context)) {
 	t := time.NewTicker(keyRefresh)
 	defer t.Stop()
 	for {
@@ -57,9 +57,7 @@ func maintainKeys(ctx context.Context, ring *session.KeyRing, rotation func() ti
 			return
 		case <-t.C:
 		}
-		if kid := rotateKeysIfDue(ctx, ring, rotation(), logger); kid != "" {
-			rotated(kid)
-		}
+		round(ctx)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailgate/caddy-mailgate/internal/flow"
+	"github.com/mailgate/caddy-mailgate/internal/session"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
 
@@ -44,6 +45,8 @@ type mailgateCollectors struct {
 	storeSeconds  *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
 	tokens        *prometheus.CounterVec
+	cacheHits     *prometheus.CounterVec
+	cacheMisses   *prometheus.CounterVec
 	gauges        *realmGauges
 }
 
@@ -78,6 +81,8 @@ func newCollectors() *mailgateCollectors {
 		}, []string{"realm", "backend", "op"}),
 		storeErrors: counter("store_errors_total", "Ticket store operations that failed, per backend and operation.", "backend", "op"),
 		tokens:      counter("tokens_issued_total", "Tokens signed, per kind: session, access_token, id_token, user_jwt.", "kind"),
+		cacheHits:   counter("session_cache_hits_total", "Session tokens the guard found verified in its cache."),
+		cacheMisses: counter("session_cache_misses_total", "Session tokens the guard had to verify: signature checked, user read."),
 		gauges:      &realmGauges{},
 	}
 }
@@ -94,7 +99,8 @@ func registerMetrics(reg prometheus.Registerer) (*mailgateCollectors, error) {
 	for _, x := range []prometheus.Collector{
 		c.guard, c.loginsStarted, c.loginsDone, c.loginFailures, c.refusals, c.limited,
 		c.mailsSent, c.mailsRetried, c.mailsGivenUp, c.mailLatency, c.signOuts,
-		c.userChanges, c.keyRotations, c.failures, c.storeSeconds, c.storeErrors, c.tokens, c.gauges,
+		c.userChanges, c.keyRotations, c.failures, c.storeSeconds, c.storeErrors, c.tokens,
+		c.cacheHits, c.cacheMisses, c.gauges,
 	} {
 		var already prometheus.AlreadyRegisteredError
 		if err := reg.Register(x); err != nil && !errors.As(err, &already) {
@@ -109,6 +115,8 @@ func registerMetrics(reg prometheus.Registerer) (*mailgateCollectors, error) {
 // lookup and no allocation.
 type guardCounters struct {
 	allowed, redirected, refused, unavailable prometheus.Counter
+	// cache counts the verified-session cache's lookups.
+	cache session.CacheCounters
 }
 
 func (c *mailgateCollectors) guardFor(realm string) guardCounters {
@@ -117,6 +125,10 @@ func (c *mailgateCollectors) guardFor(realm string) guardCounters {
 		redirected:  c.guard.WithLabelValues(realm, "redirected"),
 		refused:     c.guard.WithLabelValues(realm, "refused"),
 		unavailable: c.guard.WithLabelValues(realm, "unavailable"),
+		cache: session.CacheCounters{
+			Hit:  c.cacheHits.WithLabelValues(realm).Inc,
+			Miss: c.cacheMisses.WithLabelValues(realm).Inc,
+		},
 	}
 }
 

@@ -105,7 +105,7 @@ func (m *Mailgate) Provision(ctx caddy.Context) error {
 		Failures:       m.Limits.failures(store),
 		Passwords:      &flow.PasswordStep{Store: store, Users: users, Now: now},
 		EmailLinks:     m.emailLinks,
-		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now},
+		Finish:         &flow.ClientFinish{Codes: codes, Tokens: tokens, TokenTTL: tokens.TTL, Now: now, Observer: m.observer},
 		JWKS:           m.jwks(r.ring),
 		JWKSMaxAge:     jwksMaxAge,
 		LinkTTL:        time.Duration(m.LinkTTL),
@@ -144,6 +144,7 @@ func (m *Mailgate) provisionSessions(ring *session.KeyRing, revocations session.
 		Identities:    newIdentities(users, allow, now),
 		Prepare:       m.headers.prepare,
 		CacheSize:     m.SessionCache,
+		CacheCounters: m.decisions.cache,
 		// with_logout must outlast the longest-lived user JWT.
 		UserTokenTTL: m.longestProjectTokenTTL(),
 	})

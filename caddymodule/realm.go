@@ -34,6 +34,18 @@ type realm struct {
 	// observer is the observer of the config that provisioned last, told
 	// of the key upkeep's rotations.
 	observer atomic.Pointer[flow.Observer]
+	// keysLogger is where the key upkeep logs.
+	keysLogger *zap.Logger
+}
+
+// keepKeys is one round of the key upkeep: it rotates the ring when its
+// newest key is older than key_rotation (of the config that provisioned
+// last) and tells that config's observer, for the audit trail and the
+// metrics.
+func (r *realm) keepKeys(ctx context.Context) {
+	if kid := rotateKeysIfDue(ctx, r.ring, time.Duration(r.rotation.Load()), r.keysLogger); kid != "" {
+		flow.Observed(*r.observer.Load()).KeyRotated(kid)
+	}
 }
 
 // Destruct implements caddy.Destructor: the last config using the realm is
@@ -63,9 +75,9 @@ func loadRealm(ctx caddy.Context, key string, want StoreConfig, rotation caddy.D
 		// Not ctx: the realm outlives the config that created it.
 		keysCtx, stop := context.WithCancel(context.Background())
 		r.stopKeys = stop
-		rotated := func(kid string) { flow.Observed(*r.observer.Load()).KeyRotated(kid) }
+		r.keysLogger = logger.Named("keys")
 		r.observer.Store(&observer)
-		go maintainKeys(keysCtx, ring, func() time.Duration { return time.Duration(r.rotation.Load()) }, rotated, logger.Named("keys"))
+		go maintainKeys(keysCtx, r.keepKeys)
 		return r, nil
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mailgate/caddy-mailgate/internal/dpop"
+	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -71,6 +72,15 @@ func (a *Authenticator) Authenticate(r *http.Request, url, scope string) (*Clien
 			WithChallenge(challengeHeader(scheme, ErrInsufficientScope.Code, "scope "+scope+" is required") + `, scope="` + scope + `"`)
 	}
 	return client, nil
+}
+
+// actingFor returns r with the authenticated client named in its
+// flow.Actor, beside the IP Caddy put there: the audit trail of what the
+// call does then says which app asked for it.
+func actingFor(r *http.Request, c *Client) *http.Request {
+	a := flow.ActorOf(r.Context())
+	a.Client = c.ID
+	return r.WithContext(flow.WithActor(r.Context(), a))
 }
 
 // challenge returns e with a WWW-Authenticate for scheme that repeats its

@@ -92,6 +92,7 @@ func (h *EmailLink) Create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	r = actingFor(r, client)
 	id := r.PathValue("userId")
 	var req emailLinkRequest
 	if msg := decodeEmailLink(w, r, &req); msg != "" {
@@ -188,9 +189,11 @@ func (h *EmailLink) Status(w http.ResponseWriter, r *http.Request) {
 // Withdraw is DELETE …/users/{userId}/email-link: 204, after which the link
 // no longer works and a new one may be made.
 func (h *EmailLink) Withdraw(w http.ResponseWriter, r *http.Request) {
-	if _, ok := h.authenticate(w, r); !ok {
+	client, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
+	r = actingFor(r, client)
 	id := r.PathValue("userId")
 	err := h.Links.Withdraw(r.Context(), id)
 	switch {

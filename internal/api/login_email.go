@@ -52,6 +52,7 @@ func (h *LoginEmail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, aerr)
 		return
 	}
+	r = actingFor(r, client)
 	req, aerr := decodeLoginEmail(w, r)
 	if aerr == nil {
 		aerr = req.validate(client)

@@ -82,6 +82,7 @@ func (h *MagicLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMagicLink(w, aerr.Status, aerr.Description)
 		return
 	}
+	r = actingFor(r, client)
 	var req magicLinkRequest
 	switch err := DecodeJSON(w, r, &req); {
 	case errors.Is(err, ErrNotJSON), errors.Is(err, ErrTrailing):

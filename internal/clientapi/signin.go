@@ -297,6 +297,7 @@ func (h *SignIn) startSession(w http.ResponseWriter, r *http.Request, userID str
 	}
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
 	flow.ObservedIn(r.Context(), h.Observer).LoginDone(userID, flow.MethodPassword)
+	flow.ObservedIn(r.Context(), h.Observer).TokenIssued(flow.TokenSession)
 	return token, nil
 }
 

@@ -49,6 +49,9 @@ type ClientFinish struct {
 	// TokenTTL is the lifetime of the tokens Tokens signs, for expires_in.
 	TokenTTL time.Duration
 	Now      func() time.Time
+	// Observer is told of the user JWTs signed for an app that asked for a
+	// token. Nil: nobody.
+	Observer Observer
 }
 
 // Params returns what the app asked for, a code, a token or both, and its
@@ -73,6 +76,7 @@ func (f *ClientFinish) Params(ctx context.Context, login Login) (url.Values, err
 		if err != nil {
 			return nil, err
 		}
+		ObservedIn(ctx, f.Observer).TokenIssued(TokenUserJWT)
 		params.Set("access_token", tok)
 		params.Set("token_type", "Bearer")
 		params.Set("expires_in", strconv.Itoa(int(f.TokenTTL.Seconds())))

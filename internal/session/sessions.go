@@ -103,6 +103,20 @@ type Manager struct {
 	revokeFor time.Duration
 	// idle is Config.Idle.
 	idle time.Duration
+	// counters is Config.CacheCounters.
+	counters CacheCounters
+}
+
+// CacheCounters hears the verified-token cache's lookups, for the
+// operator's metrics. Each is called on every request the guard checks:
+// it must not allocate (a Prometheus counter resolved at provisioning,
+// its Inc, is fine). Nil: not counted.
+type CacheCounters struct {
+	// Hit is called when a token was found verified in the cache.
+	Hit func()
+	// Miss is called when a token had to be verified: its signature
+	// checked and its user read.
+	Miss func()
 }
 
 // Config configures a Manager.
@@ -129,6 +143,17 @@ type Config struct {
 	// until its absolute lifetime (TTL, or PersistentTTL), counted from the
 	// sign-in, ends it. Zero: no inactivity limit.
 	Idle time.Duration
+	// CacheCounters, if set, counts the cache's hits and misses.
+	CacheCounters CacheCounters
+}
+
+// count reports one lookup to whichever counter is set.
+func (c CacheCounters) count(hit bool) {
+	if hit && c.Hit != nil {
+		c.Hit()
+	} else if !hit && c.Miss != nil {
+		c.Miss()
+	}
 }
 
 // RefreshEvery is how often, at most, Refresh re-issues a session in use
@@ -149,6 +174,7 @@ func NewManager(cfg Config) *Manager {
 		prepare:       cfg.Prepare,
 		revokeFor:     max(cfg.TTL, persistent, cfg.UserTokenTTL),
 		idle:          cfg.Idle,
+		counters:      cfg.CacheCounters,
 		cache:         newVerifiedCache(cfg.CacheSize),
 	}
 }
@@ -211,6 +237,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Session, error) {
 	key := tokenKey(token)
 	now := m.signer.Now()
 	s, ok := m.cache.get(key, now)
+	m.counters.count(ok)
 	if !ok {
 		var err error
 		if s, err = m.verify(ctx, token); err != nil {

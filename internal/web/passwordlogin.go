@@ -184,6 +184,7 @@ func (h *Handler) startPasswordSession(w http.ResponseWriter, r *http.Request, u
 	}
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, persistent))
 	flow.ObservedIn(r.Context(), h.Observer).LoginDone(userID, flow.MethodPassword)
+	flow.ObservedIn(r.Context(), h.Observer).TokenIssued(flow.TokenSession)
 	return nil
 }
 

@@ -161,6 +161,7 @@ func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, err)
 	}
+	flow.ObservedIn(r.Context(), h.Observer).TokenIssued(flow.TokenSession)
 	http.SetCookie(w, session.Cookie(token, expiry, h.Secure, s.Persistent))
 	http.Redirect(w, r, h.Prefix+"/profile?changed=1&state="+url.QueryEscape(state), http.StatusSeeOther)
 	return nil
