@@ -320,3 +320,26 @@ func TestDashboardSendsLinks(t *testing.T) {
 		t.Fatal("the dashboard shows words from its URL")
 	}
 }
+
+// TestDashboardShowsRecentSignIns: the dashboard lists the newest
+// sign-ins, newest first, with how each person signed in; a search narrows
+// them to the users it matches.
+func TestDashboardShowsRecentSignIns(t *testing.T) {
+	e := startCaddyWith(t, adminsConfig)
+	e.browser(t).login("bob@corp.example", "/")
+	clockOffset.Add(int64(2 * time.Second))
+	admin := e.browser(t)
+	admin.login("alice@example.com", "/")
+	r := admin.get("/.mailgate/_/op-dashboard")
+	recent := r.body[strings.Index(r.body, `id="recent"`):]
+	alice, bob := strings.Index(recent, "alice@example.com"), strings.Index(recent, "bob@corp.example")
+	if r.StatusCode != http.StatusOK || alice < 0 || bob < 0 || alice > bob ||
+		strings.Count(recent[:strings.Index(recent, "</ul>")], "With an emailed link on") != 2 {
+		t.Fatalf("recent sign-ins, newest first: %s\n%s", r.Status, r.body)
+	}
+	r = admin.get("/.mailgate/_/op-dashboard?q=bob")
+	recent = r.body[strings.Index(r.body, `id="recent"`):strings.Index(r.body, "</ul>")]
+	if strings.Contains(recent, "alice@example.com") || !strings.Contains(recent, "bob@corp.example") {
+		t.Fatalf("a search for bob lists others' sign-ins:\n%s", r.body)
+	}
+}

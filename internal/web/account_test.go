@@ -49,6 +49,7 @@ func TestAccountPagesRenderSafely(t *testing.T) {
 			PageDashboard: {Email: hostile, Dashboard: &DashboardData{
 				Query: hostile, Users: []directory.User{u, {ID: "u2", Email: "b@x.org", Status: directory.StatusActive}, {ID: "u3", Email: "c@x.org", Status: directory.StatusDisabled}},
 				Matched: 3, Total: 3, Notice: "dash_link_exists", Failed: true,
+				Recent: []RecentSignIn{{Email: hostile, Agent: hostile, Method: "method_password", Issued: "x"}, {Method: "method_other"}},
 			}},
 		} {
 			d.SiteName, d.Prefix, d.FormToken, d.Locale = "Example", "/.mailgate", "tok", locale

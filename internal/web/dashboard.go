@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
@@ -25,6 +26,9 @@ const dashboardPath = "/_/op-dashboard"
 // dashboardShown bounds the users one page lists; a search narrows them.
 const dashboardShown = 100
 
+// dashboardRecent bounds the recent sign-ins the dashboard lists.
+const dashboardRecent = 20
+
 // DashboardData is what the operator dashboard shows.
 type DashboardData struct {
 	Query string
@@ -33,10 +37,22 @@ type DashboardData struct {
 	Matched int
 	// Counts are the users by status, over all of them.
 	Invited, Active, Disabled, Total int
+	// Recent are the newest sign-ins of the users the search matched,
+	// newest first, from the sessions they were issued (the profile's
+	// list, kept in Caddy's storage, so every instance of a cluster shows
+	// the same).
+	Recent []RecentSignIn
 	// Notice is a catalogue key saying how the last action went, and
 	// Failed whether it did not.
 	Notice string
 	Failed bool
+}
+
+// RecentSignIn is one line of the dashboard's recent sign-ins.
+type RecentSignIn struct {
+	Email, Agent, Method, Issued string
+	// issued orders the lines.
+	issued time.Time
 }
 
 // dashboardNotices are the messages an action may send back to the page
@@ -95,11 +111,31 @@ func (h *Handler) dashboardPage(w http.ResponseWriter, r *http.Request) error {
 			if len(d.Users) < dashboardShown {
 				d.Users = append(d.Users, u)
 			}
+			d.Recent = h.recentSignIns(r, d.Recent, u)
 		}
 	}
 	return h.render(w, r, http.StatusOK, PageDashboard, Data{
 		FormToken: h.Forms.Token(w, r), Email: me.Email, Dashboard: d,
 	})
+}
+
+// recentSignIns adds u's sessions to the newest sign-ins in recent, which
+// it keeps ordered and at most dashboardRecent long. A list that cannot be
+// read is left out: the rest of the page still works.
+func (h *Handler) recentSignIns(r *http.Request, recent []RecentSignIn, u directory.User) []RecentSignIn {
+	records, err := h.Account.Sessions.Sessions(r.Context(), u.ID)
+	if err != nil {
+		h.observer().Failed("reading a user's sessions", err)
+		return recent
+	}
+	for _, rec := range records {
+		recent = append(recent, RecentSignIn{
+			Email: u.Email, Agent: rec.Agent, Method: methodKey(rec.Method),
+			Issued: h.when(rec.Issued), issued: rec.Issued,
+		})
+	}
+	slices.SortStableFunc(recent, func(a, b RecentSignIn) int { return b.issued.Compare(a.issued) })
+	return recent[:min(len(recent), dashboardRecent)]
 }
 
 // dashboardStatus disables or enables a user: admin.Users, as the command
