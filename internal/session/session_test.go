@@ -151,7 +151,7 @@ func TestVerifyRejects(t *testing.T) {
 	cases := map[string]string{}
 	cases["MACed with another key"] = forge(t, good(), jwa.HS256, []byte("secret-secret-secret-secret-32by"), hdr)
 	cases["MACed with the ring key's form-token key"] = forge(t, good(), jwa.HS256, f.ring.DeriveKeys("form token")[0], hdr)
-	signing := f.ring.keys.Load().signing(f.clock.Now())
+	signing := f.ring.keys.Load().signing(f.clock.Now()).jwk
 	cases["signed with the ring's Ed25519 key"] = forge(t, good(), jwa.EdDSA, signing, hdr)
 	noExp := good()
 	delete(noExp, "exp")

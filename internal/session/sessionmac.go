@@ -132,7 +132,7 @@ func (s Signer) signSessionAt(t jwt.Token, at time.Time) (string, error) {
 	s.stamp(t)
 	_ = t.Set(jwt.IssuedAtKey, at.Truncate(time.Second))
 	ks := s.Ring.keys.Load()
-	mk := ks.sessionMACs[sessionHeader(ks.signing(s.Now()).KeyID())]
+	mk := ks.sessionMACs[sessionHeader(ks.signing(s.Now()).jwk.KeyID())]
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, TypSession)
 	_ = hdr.Set(jws.KeyIDKey, mk.kid)

@@ -37,8 +37,8 @@ func (s Signer) Sign(typ string, t jwt.Token) (string, error) {
 	signing := s.Ring.keys.Load().signing(s.Now())
 	hdr := jws.NewHeaders()
 	_ = hdr.Set(jws.TypeKey, typ)
-	_ = hdr.Set(jws.KeyIDKey, signing.KeyID())
-	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, signing, jws.WithProtectedHeaders(hdr)))
+	_ = hdr.Set(jws.KeyIDKey, signing.jwk.KeyID())
+	b, err := jwt.Sign(t, jwt.WithKey(jwa.EdDSA, signing.raw, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("session: signing: %w", err)
 	}
