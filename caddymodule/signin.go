@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -69,8 +70,10 @@ func (m *Mailgate) provisionPasswords(store ticket.Store, users *directory.Direc
 	if m.PasswordHashingMemory == 0 {
 		m.PasswordHashingMemory = defaultHashingMemory
 	}
-	// The new passwords of expired ones share the sign-ins' bound.
-	hashing := password.NewHashing(m.PasswordHashingMemory, hashingWait)
+	// The new passwords of expired ones share the sign-ins' bound. Half
+	// the cores at most (one at least) hash at once, so that a flood of
+	// passwords leaves the rest to the proxied requests.
+	hashing := password.NewHashing(m.PasswordHashingMemory, max(1, runtime.GOMAXPROCS(0)/2), hashingWait)
 	return &passwords{
 		signIn: &flow.SignIn{
 			Users:     users,
