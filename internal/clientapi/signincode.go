@@ -1,9 +1,9 @@
 package clientapi
 
 import (
-	"strings"
 	"time"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -25,24 +25,5 @@ func (h *SignIn) items(st flow.SignInState) any {
 		now = h.Now
 	}
 	left := time.Unix(0, st.Expires).Sub(now())
-	return EmailCodeItems{Email: maskEmail(st.Email), ExpiresIn: max(0, int((left+time.Second-1)/time.Second))}
-}
-
-// maskEmail shows enough of an address for its owner to know it (the
-// first and last characters of the local part, and the domain), as the
-// code page does.
-func maskEmail(email string) string {
-	const dots = "•••"
-	at := strings.LastIndexByte(email, '@')
-	if at < 0 {
-		return dots
-	}
-	local, domain := []rune(email[:at]), email[at:]
-	switch len(local) {
-	case 0:
-		return dots + domain
-	case 1:
-		return string(local[0]) + dots + domain
-	}
-	return string(local[0]) + dots + string(local[len(local)-1]) + domain
+	return EmailCodeItems{Email: directory.MaskEmail(st.Email), ExpiresIn: max(0, int((left+time.Second-1)/time.Second))}
 }

@@ -39,3 +39,26 @@ func NormalizeEmail(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// MaskEmail hides most of an address's local part, keeping its first and
+// last character and the domain: "alice@example.com" becomes
+// "a•••e@example.com". That is enough for people to recognise their own
+// address, and not enough to give it away to whoever holds a forwarded or
+// leaked link. It works on runes, so a non-ASCII local part is never cut
+// mid-character.
+func MaskEmail(email string) string {
+	const dots = "•••"
+	// The domain follows the last "@": a quoted local part may hold one.
+	at := strings.LastIndexByte(email, '@')
+	if at < 0 {
+		return dots
+	}
+	local, domain := []rune(email[:at]), email[at:]
+	switch len(local) {
+	case 0:
+		return dots + domain
+	case 1:
+		return string(local[0]) + dots + domain
+	}
+	return string(local[0]) + dots + string(local[len(local)-1]) + domain
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -30,7 +31,7 @@ func (h *Handler) codeLinkPage(w http.ResponseWriter, r *http.Request) error {
 		FormToken: h.Forms.Token(w, r),
 		Secret:    q.Get("t"),
 		Locale:    q.Get("l"),
-		Account:   MaskEmail(email),
+		Account:   directory.MaskEmail(email),
 		Action:    "/login/email/link",
 		Project:   q.Get("p"),
 	})

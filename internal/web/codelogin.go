@@ -68,7 +68,7 @@ func (h *Handler) requestCode(w http.ResponseWriter, r *http.Request) error {
 		Name: codeCookieName(h.Secure), Value: id, Path: "/", MaxAge: int(flow.EmailCodeTTL.Seconds()),
 		Secure: h.Secure, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
-	q := url.Values{"to": {MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {ret}}
+	q := url.Values{"to": {directory.MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {ret}}
 	http.Redirect(w, r, h.Prefix+"/login/code?"+q.Encode(), http.StatusSeeOther)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 )
 
@@ -64,7 +65,7 @@ func (h *Handler) emailLinkPage(w http.ResponseWriter, r *http.Request, want flo
 		FormToken:  h.Forms.Token(w, r),
 		Secret:     secret,
 		Locale:     l.Locale,
-		Account:    MaskEmail(l.User.Email),
+		Account:    directory.MaskEmail(l.User.Email),
 		Sender:     l.Sender,
 		LinkType:   string(l.Type),
 		SignedInAs: h.signedInAs(r),

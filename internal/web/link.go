@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
@@ -35,7 +36,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) error {
 		FormToken:  h.Forms.Token(w, r),
 		Secret:     q.Get("t"),
 		Locale:     q.Get("l"),
-		Account:    MaskEmail(email),
+		Account:    directory.MaskEmail(email),
 		SignedInAs: h.signedInAs(r),
 	})
 }

@@ -49,7 +49,7 @@ func (h *Handler) requestLink(w http.ResponseWriter, r *http.Request) error {
 	case err == nil:
 		// Post/Redirect/Get: a refresh of the answer must not mail again.
 		// The address travels masked, so no URL holds it whole.
-		q := url.Values{"to": {MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {d.Return}}
+		q := url.Values{"to": {directory.MaskEmail(strings.ToLower(strings.TrimSpace(email)))}, "return": {d.Return}}
 		http.Redirect(w, r, h.Prefix+"/login/sent?"+q.Encode(), http.StatusSeeOther)
 		return nil
 	case errors.As(err, &exceeded):

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/locale"
 	"github.com/mailgate/caddy-mailgate/internal/ticket"
 )
@@ -23,7 +24,7 @@ func TestEveryPageRendersSafely(t *testing.T) {
 		for _, page := range pages {
 			rec := httptest.NewRecorder()
 			d := Data{SiteName: "Ex<ample>", Prefix: "/.mailgate", FormToken: "tok", Return: "/a?b=1&c=<x>",
-				Email: `"><script>alert(1)</script>`, Account: MaskEmail(`"><script>alert(1)</script>@x.org`),
+				Email: `"><script>alert(1)</script>`, Account: directory.MaskEmail(`"><script>alert(1)</script>@x.org`),
 				Secret: "sec", Minutes: 15, Error: "invalid_email", Locale: locale}
 			if err := p.Render(rec, http.StatusOK, page, d); err != nil {
 				t.Fatalf("%s: %v", page, err)
@@ -240,8 +241,8 @@ func TestMaskEmail(t *testing.T) {
 		{"", "•••"},
 	}
 	for _, c := range cases {
-		if got := MaskEmail(c.in); got != c.want {
-			t.Errorf("MaskEmail(%q) = %q, want %q", c.in, got, c.want)
+		if got := directory.MaskEmail(c.in); got != c.want {
+			t.Errorf("directory.MaskEmail(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -254,7 +255,7 @@ func TestConfirmNamesTheMaskedAccount(t *testing.T) {
 	const email = "alice@example.com"
 	for locale, cat := range catalogues {
 		before, _, _ := strings.Cut(cat["confirm_account"], "%s")
-		for _, account := range []string{MaskEmail(email), ""} {
+		for _, account := range []string{directory.MaskEmail(email), ""} {
 			rec := httptest.NewRecorder()
 			// The full address in Email must not reach the page either.
 			d := Data{Locale: locale, SiteName: "Example", Prefix: "/.mailgate", FormToken: "tok", Secret: "sec", Email: email, Account: account}
