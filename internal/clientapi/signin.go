@@ -208,15 +208,25 @@ func (h *SignIn) call(w http.ResponseWriter, r *http.Request) (*signInCall, []st
 	if e := decodeStrict(w, r, &call.req); e != nil {
 		return nil, nil, ErrSignInInvalid.WithHint(e.Description)
 	}
-	if call.req.ClientID == "" {
-		return call, nil, nil
-	}
-	c, ok := h.Clients[call.req.ClientID]
-	if !ok {
-		return nil, nil, ErrSignInUnknownClient.WithHint("no client has this clientId")
+	c, err := h.clientOf(call.req.ClientID)
+	if err != nil || c == nil {
+		return call, nil, err
 	}
 	call.client = c
 	return call, c.CORSOrigins, nil
+}
+
+// clientOf finds the client a body names: nil for no clientId (the
+// endpoint answers that it is required), an error for one nobody has.
+func (h *SignIn) clientOf(id string) (*SignInClient, *Error) {
+	if id == "" {
+		return nil, nil
+	}
+	c, ok := h.Clients[id]
+	if !ok {
+		return nil, ErrSignInUnknownClient.WithHint("no client has this clientId")
+	}
+	return c, nil
 }
 
 // login is POST {prefix}/api/account/login.

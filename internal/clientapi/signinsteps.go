@@ -96,12 +96,9 @@ func (h *SignIn) expiredCall(w http.ResponseWriter, r *http.Request) (*expiredCa
 	if e := decodeStrict(w, r, &call.req); e != nil {
 		return nil, nil, ErrSignInInvalid.WithHint(e.Description)
 	}
-	if call.req.ClientID == "" {
-		return call, nil, nil
-	}
-	c, ok := h.Clients[call.req.ClientID]
-	if !ok {
-		return nil, nil, ErrSignInUnknownClient.WithHint("no client has this clientId")
+	c, err := h.clientOf(call.req.ClientID)
+	if err != nil || c == nil {
+		return call, nil, err
 	}
 	call.client = c
 	return call, c.CORSOrigins, nil
