@@ -25,20 +25,31 @@ func (h *Handler) logoutPage(w http.ResponseWriter, r *http.Request) error {
 // working too, and clears the cookie. When the session cannot be checked
 // or revoked, nothing changes and the person is told so.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
+	if err := h.endSession(w, r); err != nil {
+		return h.logoutFailed(w, r, err)
+	}
+	// Post/Redirect/Get: a refresh of the answer must not post again.
+	http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
+	return nil
+}
+
+// endSession ends the visitor's session, if it has one, on every instance,
+// drops it from its user's list and clears the cookie. On an error nothing
+// changed: the cookie stays, since its session would work again once the
+// store is back.
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) error {
 	s, err := h.sessionToEnd(r)
 	if err != nil {
-		return h.logoutFailed(w, r, err)
+		return err
 	}
 	if s != nil {
 		if err := h.Sessions.Revoke(r.Context(), s); err != nil {
-			return h.logoutFailed(w, r, err)
+			return err
 		}
 		flow.ObservedIn(r.Context(), h.Observer).SignedOut(s.UserID, false)
 		h.forgetSession(r, s)
 	}
 	http.SetCookie(w, session.ClearCookie(h.Secure))
-	// Post/Redirect/Get: a refresh of the answer must not post again.
-	http.Redirect(w, r, h.Prefix+"/logout/done", http.StatusSeeOther)
 	return nil
 }
 

@@ -2,9 +2,6 @@ package web
 
 import (
 	"net/http"
-
-	"github.com/mailgate/caddy-mailgate/internal/flow"
-	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
 // PageNoAccess is where an app sends a person who signed in but may not
@@ -34,17 +31,8 @@ func (h *Handler) noAccessPage(w http.ResponseWriter, r *http.Request) error {
 // the login page, which brings them back to the state's path.
 func (h *Handler) switchAccount(w http.ResponseWriter, r *http.Request) error {
 	back := h.returnOf(r.PostFormValue("state"))
-	s, err := h.sessionToEnd(r)
-	if err != nil {
+	if err := h.endSession(w, r); err != nil {
 		return h.logoutFailed(w, r, err)
 	}
-	if s != nil {
-		if err := h.Sessions.Revoke(r.Context(), s); err != nil {
-			return h.logoutFailed(w, r, err)
-		}
-		flow.ObservedIn(r.Context(), h.Observer).SignedOut(s.UserID, false)
-		h.forgetSession(r, s)
-	}
-	http.SetCookie(w, session.ClearCookie(h.Secure))
 	return h.toLogin(w, r, back)
 }
