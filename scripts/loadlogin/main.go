@@ -302,16 +302,20 @@ func (l *load) cpuProfile() error {
 	if l.o.profile == "" {
 		return nil
 	}
-	url := fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", l.admin, int(l.o.duration.Seconds()))
+	return saveProfile(fmt.Sprintf("http://localhost:%d/debug/pprof/profile?seconds=%d", l.admin, int(l.o.duration.Seconds())), l.o.profile)
+}
+
+// saveProfile writes the profile Caddy's admin API answers at url to file.
+func saveProfile(url, file string) error {
 	resp, err := http.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("CPU profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", url, resp.Status)
 	}
-	f, err := os.Create(l.o.profile)
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -149,23 +147,7 @@ func (l *load) heapProfile() error {
 	if l.o.heapProfile == "" {
 		return nil
 	}
-	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/debug/pprof/heap", l.admin))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s", resp.Status)
-	}
-	f, err := os.Create(l.o.heapProfile)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return saveProfile(fmt.Sprintf("http://localhost:%d/debug/pprof/heap", l.admin), l.o.heapProfile)
 }
 
 // postLink posts the login form for addr with the form token the last
