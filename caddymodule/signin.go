@@ -21,7 +21,20 @@ const (
 	// before it is answered 503: long enough for a burst, short enough
 	// that a flood is refused rather than queued.
 	hashingWait = time.Second
+	// hashingShare is the most of the machine's cores' time that checking
+	// and storing passwords may take, so that a flood of passwords leaves
+	// the rest to the proxied requests (docs/performance.md).
+	hashingShare = 0.25
 )
+
+// hashingBounds spreads hashingShare of cores over its slots: half the
+// cores (one at least) hash at once, each resting long enough between hashes
+// that together they take no more than their share. On one core, one slot
+// hashes a quarter of the time; on two, one slot half of it; on four, two.
+func hashingBounds(cores int) (slots int, share float64) {
+	slots = max(1, cores/2)
+	return slots, min(1, hashingShare*float64(cores)/float64(slots))
+}
 
 // checkPasswordMaxAge refuses an age so short that a password could expire
 // between its setting and the next sign-in.
@@ -70,10 +83,9 @@ func (m *Mailgate) provisionPasswords(store ticket.Store, users *directory.Direc
 	if m.PasswordHashingMemory == 0 {
 		m.PasswordHashingMemory = defaultHashingMemory
 	}
-	// The new passwords of expired ones share the sign-ins' bound. Half
-	// the cores at most (one at least) hash at once, so that a flood of
-	// passwords leaves the rest to the proxied requests.
-	hashing := password.NewHashing(m.PasswordHashingMemory, max(1, runtime.GOMAXPROCS(0)/2), hashingWait)
+	// The new passwords of expired ones share the sign-ins' bound.
+	slots, share := hashingBounds(runtime.GOMAXPROCS(0))
+	hashing := password.NewHashing(m.PasswordHashingMemory, slots, share, hashingWait)
 	return &passwords{
 		signIn: &flow.SignIn{
 			Users:     users,

@@ -181,3 +181,20 @@ func TestMeasureSignInLatency(t *testing.T) {
 		t.Logf("| %s | %d | %s | %s |", who, n, quantile(took[who], 0.5), quantile(took[who], 0.9))
 	}
 }
+
+// Hashing takes a quarter of the cores' time at most, however many there
+// are: half the cores hash at once, each slot resting between its hashes.
+func TestHashingBounds(t *testing.T) {
+	for _, c := range []struct {
+		cores, slots int
+		share        float64
+	}{{1, 1, 0.25}, {2, 1, 0.5}, {3, 1, 0.75}, {4, 2, 0.5}, {16, 8, 0.5}} {
+		slots, share := hashingBounds(c.cores)
+		if slots != c.slots || share != c.share {
+			t.Errorf("%d cores: %d slots at %.2f, want %d at %.2f", c.cores, slots, share, c.slots, c.share)
+		}
+		if got := float64(slots) * share / float64(c.cores); got > hashingShare {
+			t.Errorf("%d cores: hashing may take %.2f of them", c.cores, got)
+		}
+	}
+}

@@ -46,7 +46,7 @@ func TestPasswordChange(t *testing.T) {
 	f := &PasswordChange{
 		SignIn: &SignIn{
 			Users: users, Allowlist: NewAllowlist(nil, []string{"example.com"}),
-			Hashing: password.NewHashing(256<<20, 64, time.Second),
+			Hashing: password.NewHashing(256<<20, 64, 1, time.Second),
 			Limits: SignInLimits{
 				PerAccount: perAccount,
 				PerIP:      limit.Failures{Rule: limit.Rule{Max: 100, Window: 15 * time.Minute}, Store: store, Name: "failures_per_ip"},

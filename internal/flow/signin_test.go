@@ -42,7 +42,7 @@ func newSignIn(t *testing.T, store ticket.Store, now func() time.Time) *SignIn {
 	return &SignIn{
 		Users:     users,
 		Allowlist: NewAllowlist(nil, []string{"example.com"}),
-		Hashing:   password.NewHashing(256<<20, 64, time.Second),
+		Hashing:   password.NewHashing(256<<20, 64, 1, time.Second),
 		Limits: SignInLimits{
 			PerAccount: limit.Failures{Rule: limit.Rule{Max: 5, Window: 15 * time.Minute}, Store: store, Name: RuleFailedSignIns},
 			PerIP:      limit.Failures{Rule: limit.Rule{Max: 100, Window: 15 * time.Minute}, Store: store, Name: "failures_per_ip"},
@@ -174,7 +174,7 @@ func TestSignInWhenHashingIsBusy(t *testing.T) {
 	}
 	t.Cleanup(func() { mem.Close() })
 	f := newSignIn(t, mem, now)
-	f.Hashing = password.NewHashing(1, 64, time.Millisecond)
+	f.Hashing = password.NewHashing(1, 64, 1, time.Millisecond)
 	hold := make(chan struct{})
 	held := make(chan struct{})
 	go func() { _ = f.Hashing.Do(context.Background(), func() { close(held); <-hold }) }()
@@ -185,7 +185,7 @@ func TestSignInWhenHashingIsBusy(t *testing.T) {
 		}
 	}
 	close(hold)
-	f.Hashing = password.NewHashing(256<<20, 64, time.Second)
+	f.Hashing = password.NewHashing(256<<20, 64, 1, time.Second)
 	if _, err := f.Check(context.Background(), at, "alice", alicePassword); err != nil {
 		t.Fatalf("after busy refusals: %v", err)
 	}

@@ -73,7 +73,7 @@ func newSteps(t *testing.T, store ticket.Store, now func() time.Time) (*SignInSt
 	return &SignInSteps{
 		Store:       store,
 		Users:       users,
-		Hashing:     password.NewHashing(256<<20, 64, time.Second),
+		Hashing:     password.NewHashing(256<<20, 64, 1, time.Second),
 		Failures:    limit.Failures{Rule: limit.Rule{Max: 1000, Window: 15 * time.Minute}, Store: store, Name: "failures_per_ip"},
 		EndSessions: ended.end,
 		Now:         now,

@@ -12,7 +12,7 @@ import (
 // A budget of 256 MiB runs 13 hashes at once; the fourteenth waits for a
 // slot and gets ErrBusy when none frees within the wait.
 func TestHashingIsBounded(t *testing.T) {
-	h := NewHashing(256<<20, 64, 20*time.Millisecond)
+	h := NewHashing(256<<20, 64, 1, 20*time.Millisecond)
 	release := make(chan struct{})
 	var running, peak atomic.Int32
 	var wg sync.WaitGroup
@@ -50,7 +50,7 @@ func TestHashingIsBounded(t *testing.T) {
 
 // A budget smaller than one hash still lets one run, and only one.
 func TestHashingRunsOneAtLeast(t *testing.T) {
-	h := NewHashing(1, 64, time.Millisecond)
+	h := NewHashing(1, 64, 1, time.Millisecond)
 	err := h.Do(context.Background(), func() {
 		if err := h.Do(context.Background(), func() { t.Error("a second hash ran") }); !errors.Is(err, ErrBusy) {
 			t.Errorf("a second hash: %v", err)
@@ -64,7 +64,7 @@ func TestHashingRunsOneAtLeast(t *testing.T) {
 // Fewer cores than the memory allows bound the hashes too: with two, a
 // third waits and gets ErrBusy.
 func TestHashingIsBoundedByCores(t *testing.T) {
-	h := NewHashing(256<<20, 2, 20*time.Millisecond)
+	h := NewHashing(256<<20, 2, 1, 20*time.Millisecond)
 	release, started := make(chan struct{}), make(chan struct{}, 2)
 	var wg sync.WaitGroup
 	for range 2 {
@@ -81,6 +81,45 @@ func TestHashingIsBoundedByCores(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+}
+
+// At a share of one half, a slot that hashed for 40 ms rests 40 ms before
+// the next hash may start on it; the caller does not wait for the rest.
+func TestHashingRestsInProportion(t *testing.T) {
+	h := NewHashing(256<<20, 1, 0.5, 20*time.Millisecond)
+	clock := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return clock }
+	var rests []time.Duration
+	var release []func()
+	h.after = func(d time.Duration, f func()) { rests, release = append(rests, d), append(release, f) }
+
+	if err := h.Do(context.Background(), func() { clock = clock.Add(40 * time.Millisecond) }); err != nil {
+		t.Fatalf("the first hash: %v", err)
+	}
+	if len(rests) != 1 || rests[0] != 40*time.Millisecond {
+		t.Fatalf("rests %v, want [40ms]", rests)
+	}
+	if err := h.Do(context.Background(), func() { t.Error("a hash ran on a resting slot") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("on a resting slot: %v", err)
+	}
+	release[0]()
+	ran := false
+	if err := h.Do(context.Background(), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("after the rest: %v, ran %v", err, ran)
+	}
+}
+
+// A share of one never rests: the slot is free as soon as its hash is done.
+func TestHashingAtFullShareDoesNotRest(t *testing.T) {
+	h := NewHashing(256<<20, 1, 1, 20*time.Millisecond)
+	clock := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return clock }
+	h.after = func(time.Duration, func()) { t.Error("a slot rested at a share of one") }
+	for range 2 {
+		if err := h.Do(context.Background(), func() { clock = clock.Add(40 * time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func BenchmarkArgon2id(b *testing.B) {
