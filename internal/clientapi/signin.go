@@ -272,11 +272,10 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	// one (flow.SignInSteps.Start).
 	st := flow.SignInState{
 		Step: flow.StepDone, ClientID: call.client.ID, Persistent: req.Persistent, AskPersist: call.client.AskPersist,
-		ShortPassword: flow.ShortForSingleFactor(req.Password),
 	}
 	token := ""
 	if h.Steps != nil {
-		if st, token, err = h.Steps.Start(r.Context(), h.requester(r), u, st); err != nil {
+		if st, token, err = h.Steps.Start(r.Context(), h.requester(r), u, req.Password, st); err != nil {
 			return h.stepError(w, err)
 		}
 	}

@@ -24,7 +24,7 @@ import (
 // Steps are the steps between a right password and a session
 // (flow.SignInSteps).
 type Steps interface {
-	Start(ctx context.Context, who flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
+	Start(ctx context.Context, who flow.Requester, u directory.User, pw string, st flow.SignInState) (flow.SignInState, string, error)
 	Resume(ctx context.Context, who flow.Requester, token string, use func(u directory.User, st flow.SignInState, stateToken string) error) error
 	Persist(ctx context.Context, who flow.Requester, token string, use func(directory.User, flow.SignInState) error) error
 	UpdateExpired(ctx context.Context, who flow.Requester, token, clientID, pw string,

@@ -23,7 +23,7 @@ type fakeSteps struct{}
 
 var aliceUser = directory.User{ID: "u1", Username: "alice", Email: "alice@example.com", Name: "Alice"}
 
-func (fakeSteps) Start(_ context.Context, _ flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error) {
+func (fakeSteps) Start(_ context.Context, _ flow.Requester, u directory.User, _ string, st flow.SignInState) (flow.SignInState, string, error) {
 	switch {
 	case u.Username == "mailless":
 		return flow.SignInState{}, "", flow.ErrDelivery

@@ -50,7 +50,7 @@ func TestExpiredPasswordStoredOnlyWithSessionsEnded(t *testing.T) {
 	f, users, dana, ended := newSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
 	dana = expire(t, users, dana)
-	st, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"})
+	st, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"})
 	if err != nil || st.Step != StepExpiredPassword {
 		t.Fatalf("start: %+v %v", st, err)
 	}

@@ -141,8 +141,7 @@ func decoyHash() password.Hash {
 
 // ShortForSingleFactor reports whether pw has fewer characters than a
 // password that is the only factor needs (password.MinLengthSingleFactor),
-// counted as password.Policy counts them: runes after NFKC. A sign-in
-// sets SignInState.ShortPassword from the password it checked.
+// counted as password.Policy counts them: runes after NFKC.
 func ShortForSingleFactor(pw string) bool {
 	return utf8.RuneCountInString(norm.NFKC.String(pw)) < password.MinLengthSingleFactor
 }

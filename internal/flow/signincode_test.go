@@ -72,7 +72,7 @@ func TestEmailCodeStep(t *testing.T) {
 		return st, next, err
 	}
 
-	st, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"})
+	st, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"})
 	if err != nil || st.Step != StepEmailCode || token == "" || st.Email != "dana@example.com" {
 		t.Fatalf("start: %+v %q %v", st, token, err)
 	}
@@ -84,7 +84,7 @@ func TestEmailCodeStep(t *testing.T) {
 		t.Fatalf("letter %+v", l)
 	}
 	// Another client's sign-in has no second factor.
-	if st, _, err := f.Start(ctx, at, dana, SignInState{ClientID: "web"}); err != nil || st.Step != StepDone {
+	if st, _, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "web"}); err != nil || st.Step != StepDone {
 		t.Fatalf("a client without second factor: %+v %v", st, err)
 	}
 	for range 3 {
@@ -105,7 +105,7 @@ func TestEmailCodeStep(t *testing.T) {
 	}
 
 	// After the code: an expired password, then persist.
-	_, token, err = f.Start(ctx, at, expire(t, users, dana), SignInState{ClientID: "kiosk", AskPersist: true})
+	_, token, err = f.Start(ctx, at, expire(t, users, dana), alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestEmailCodeStepExpires(t *testing.T) {
 	clock := newStepsClock()
 	f, codes, out, _, dana := codeSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
-	_, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"})
+	_, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +147,12 @@ func TestEmailCodeStepLimited(t *testing.T) {
 	f, _, out, _, dana := codeSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
 	for range 3 {
-		if _, _, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"}); err != nil {
+		if _, _, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var exceeded *limit.ExceededError
-	if _, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"}); !errors.As(err, &exceeded) || token != "" {
+	if _, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"}); !errors.As(err, &exceeded) || token != "" {
 		t.Fatalf("fourth mail: %q %v", token, err)
 	}
 	if len(out.letters) != 3 {
@@ -185,7 +185,7 @@ func TestEmailCodeStepFiftyResumesAtOnce(t *testing.T) {
 	storetest.Each(t, clock.now, func(t *testing.T, s ticket.Store) {
 		f, codes, out, _, dana := codeSteps(t, s, clock.now)
 		ctx := context.Background()
-		_, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk"})
+		_, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk"})
 		if err != nil {
 			t.Fatal(err)
 		}

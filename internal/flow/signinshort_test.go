@@ -70,13 +70,13 @@ func TestShortPasswordWithoutSecondFactor(t *testing.T) {
 	clock := newStepsClock()
 	f, _, out, _, dana := codeSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
-	short := ShortForSingleFactor(withAccent(8))
+	short := withAccent(8)
 
-	st, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", ShortPassword: short})
+	st, token, err := f.Start(ctx, at, dana, short, SignInState{ClientID: "kiosk"})
 	if err != nil || st.Step != StepEmailCode || token == "" || len(out.letters) != 1 {
 		t.Fatalf("through the second-factor client: %+v %v", st, err)
 	}
-	st, token, err = f.Start(ctx, at, dana, SignInState{ClientID: "web", AskPersist: true, ShortPassword: short})
+	st, token, err = f.Start(ctx, at, dana, short, SignInState{ClientID: "web", AskPersist: true})
 	if err != nil || st.Step != StepExpiredPassword || token == "" {
 		t.Fatalf("through a client without a second factor: %+v %q %v", st, token, err)
 	}
@@ -84,8 +84,12 @@ func TestShortPasswordWithoutSecondFactor(t *testing.T) {
 		t.Fatalf("%d letters: the client without a second factor mailed a code", len(out.letters))
 	}
 	// The same account with a long password is done at once there.
-	if st, _, err := f.Start(ctx, at, dana, SignInState{ClientID: "web", ShortPassword: ShortForSingleFactor(withAccent(15))}); err != nil || st.Step != StepDone {
+	if st, _, err := f.Start(ctx, at, dana, withAccent(15), SignInState{ClientID: "web"}); err != nil || st.Step != StepDone {
 		t.Fatalf("a 15-character password: %+v %v", st, err)
+	}
+	// No password at all is no long one: Start measures what it is given.
+	if st, _, err := f.Start(ctx, at, dana, "", SignInState{ClientID: "web"}); err != nil || st.Step != StepExpiredPassword {
+		t.Fatalf("an empty password: %+v %v", st, err)
 	}
 
 	var rules *PasswordRulesError

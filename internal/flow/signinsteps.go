@@ -62,12 +62,6 @@ type SignInState struct {
 	// Email the address its code went to.
 	CodeOperation string `json:"code_op,omitempty"`
 	Email         string `json:"email,omitempty"`
-	// ShortPassword is a sign-in whose (right) password has fewer than
-	// password.MinLengthSingleFactor characters (ShortForSingleFactor):
-	// one a second-factor client accepted. Set by the caller from the
-	// password it checked, and read only by Start: without a second
-	// factor, such a password must be replaced before any session starts.
-	ShortPassword bool `json:"-"`
 }
 
 // SignInStepUsers reads the account a step is for and stores its new
@@ -125,22 +119,23 @@ func (f *SignInSteps) Expired(u directory.User) bool {
 	return f.PasswordMaxAge > 0 && !u.PasswordSet.IsZero() && f.Now().Sub(u.PasswordSet) >= f.PasswordMaxAge
 }
 
-// Start returns the first step of a sign-in of u, whose password was right:
-// StepDone, when the caller starts the session, or a step with the
+// Start returns the first step of a sign-in of u, whose password pw was
+// right: StepDone, when the caller starts the session, or a step with the
 // stateToken that goes on from it. st holds what the client asked for.
 // The second factor comes first: nothing else is told or done before it.
 // Its mail's refusals come through (see startCode). Without a second
 // factor, a password that is expired, or too short to be the only factor
-// (st.ShortPassword), must be replaced first: a password of 8 characters
-// that a second-factor client accepted does not sign in alone.
-func (f *SignInSteps) Start(ctx context.Context, who Requester, u directory.User, st SignInState) (SignInState, string, error) {
+// (ShortForSingleFactor), must be replaced first: a password of 8
+// characters that a second-factor client accepted does not sign in alone.
+// Start measures pw itself, so that no caller can forget to.
+func (f *SignInSteps) Start(ctx context.Context, who Requester, u directory.User, pw string, st SignInState) (SignInState, string, error) {
 	st.UserID = u.ID
 	st.Step = StepDone
 	if c, ok := f.SecondFactor[st.ClientID]; ok {
 		return f.startCode(ctx, who, u, st, c)
 	}
 	switch {
-	case f.Expired(u), st.ShortPassword:
+	case f.Expired(u), ShortForSingleFactor(pw):
 		st.Step = StepExpiredPassword
 	case st.AskPersist:
 		st.Step = StepPersist

@@ -100,7 +100,7 @@ func TestSignInStepsStart(t *testing.T) {
 	ctx := context.Background()
 	step := func(u directory.User, ask bool) SignInStep {
 		t.Helper()
-		st, token, err := f.Start(ctx, at, u, SignInState{ClientID: "kiosk", AskPersist: ask})
+		st, token, err := f.Start(ctx, at, u, alicePassword, SignInState{ClientID: "kiosk", AskPersist: ask})
 		if err != nil || (st.Step == StepDone) != (token == "") {
 			t.Fatalf("start: %+v %q %v", st, token, err)
 		}
@@ -136,7 +136,7 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 	storetest.Each(t, clock.now, func(t *testing.T, s ticket.Store) {
 		f, users, dana, _ := newSteps(t, s, clock.now)
 		ctx := context.Background()
-		_, persist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, persist, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 		}
 
 		expiredDana := expire(t, users, dana)
-		_, expired, err := f.Start(ctx, at, expiredDana, SignInState{ClientID: "kiosk"})
+		_, expired, err := f.Start(ctx, at, expiredDana, alicePassword, SignInState{ClientID: "kiosk"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,11 +170,11 @@ func TestStateTokenSingleUsePurposeBoundExpiring(t *testing.T) {
 		if err := f.UpdateExpired(ctx, at, expired, "other-app", newPassword, none); !errors.Is(err, ErrStateInvalid) {
 			t.Fatalf("another client's token: %v", err)
 		}
-		_, late, err := f.Start(ctx, at, expiredDana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, late, err := f.Start(ctx, at, expiredDana, alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, latePersist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, latePersist, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func TestUpdateExpiredPassword(t *testing.T) {
 	clock := newStepsClock()
 	f, users, dana, ended := newSteps(t, clock.store(t), clock.now)
 	ctx := context.Background()
-	_, token, err := f.Start(ctx, at, expire(t, users, dana), SignInState{ClientID: "kiosk", AskPersist: true, Persistent: true})
+	_, token, err := f.Start(ctx, at, expire(t, users, dana), alicePassword, SignInState{ClientID: "kiosk", AskPersist: true, Persistent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestStateTokenTriesAreLimited(t *testing.T) {
 	f, _, dana, _ := newSteps(t, clock.store(t), clock.now)
 	f.Failures.Rule = limit.Rule{Max: 3, Window: 15 * time.Minute}
 	ctx := context.Background()
-	_, token, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+	_, token, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestStateTokenFiftyAtOnce(t *testing.T) {
 			wg.Wait()
 			return int(okN.Load()), int(invalidN.Load())
 		}
-		_, persist, err := f.Start(ctx, at, dana, SignInState{ClientID: "kiosk", AskPersist: true})
+		_, persist, err := f.Start(ctx, at, dana, alicePassword, SignInState{ClientID: "kiosk", AskPersist: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func TestStateTokenFiftyAtOnce(t *testing.T) {
 		if ok != 1 || invalid != 49 || sessions.Load() != 1 {
 			t.Fatalf("persist: %d through, %d refused, %d sessions", ok, invalid, sessions.Load())
 		}
-		_, expired, err := f.Start(ctx, at, expire(t, users, dana), SignInState{ClientID: "kiosk"})
+		_, expired, err := f.Start(ctx, at, expire(t, users, dana), alicePassword, SignInState{ClientID: "kiosk"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,7 +52,7 @@ type PasswordCredentials interface {
 // PasswordSteps are the steps between a right password and a session
 // (flow.SignInSteps).
 type PasswordSteps interface {
-	Start(ctx context.Context, who flow.Requester, u directory.User, st flow.SignInState) (flow.SignInState, string, error)
+	Start(ctx context.Context, who flow.Requester, u directory.User, pw string, st flow.SignInState) (flow.SignInState, string, error)
 	Persist(ctx context.Context, who flow.Requester, token string, use func(directory.User, flow.SignInState) error) error
 	UpdateExpired(ctx context.Context, who flow.Requester, token, clientID, pw string,
 		use func(u directory.User, next flow.SignInState, nextToken string) error) error
@@ -141,12 +141,11 @@ func (h *Handler) signInPassword(w http.ResponseWriter, r *http.Request) error {
 		ClientID:   SiteClient,
 		Persistent: pl.Keep == KeepCheckbox && r.PostFormValue("keep") == "on",
 		AskPersist: pl.Keep == KeepAsk,
-		// These pages have no second factor: a password too short to be
-		// the only one (set through a second-factor client) must be
-		// replaced on the expired-password page first.
-		ShortPassword: flow.ShortForSingleFactor(r.PostFormValue("password")),
 	}
-	st, token, err := pl.Steps.Start(r.Context(), h.passwordRequester(r), u, st)
+	// These pages have no second factor: a password too short to be the
+	// only one (set through a second-factor client) must be replaced on
+	// the expired-password page first.
+	st, token, err := pl.Steps.Start(r.Context(), h.passwordRequester(r), u, r.PostFormValue("password"), st)
 	if err != nil {
 		return h.passwordUnavailable(w, r, err)
 	}
