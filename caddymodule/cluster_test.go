@@ -102,7 +102,7 @@ func (b *browser) on(e *env) *browser { return &browser{t: b.t, e: e, client: b.
 // confirms of one link, split across both, exactly one wins.
 func TestTwoInstancesBehaveAsOne(t *testing.T) {
 	srv := redistest.Start(t)
-	twoInstancesBehaveAsOne(t, siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"})
+	twoInstancesBehaveAsOne(t, siteConfig{Mailgate: redisStore(srv.Addr())})
 }
 
 // twoInstancesBehaveAsOne runs the journey of TestTwoInstancesBehaveAsOne
@@ -212,7 +212,7 @@ func twoInstancesBehaveAsOne(t *testing.T, site siteConfig) {
 // is active, new sessions on either carry it and are valid on the other.
 func TestRotationAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	site := siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	site := siteConfig{Mailgate: redisStore(srv.Addr())}
 	a := startCaddyWith(t, func(*env) siteConfig { return site })
 	before := a.browser(t)
 	before.login("alice@example.com", "/")

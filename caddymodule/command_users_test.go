@@ -56,7 +56,7 @@ func (e *env) runCLI(t *testing.T, site siteConfig, args ...string) (string, err
 // user.
 func TestUsersCommandsAgainstRunningCaddy(t *testing.T) {
 	srv := redistest.Start(t)
-	site := siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	site := siteConfig{Mailgate: redisStore(srv.Addr())}
 	e := startCaddyWith(t, func(*env) siteConfig { return site })
 	const alice = "alice@example.com"
 	run := func(args ...string) string {

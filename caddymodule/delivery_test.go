@@ -152,7 +152,7 @@ func TestMeasureFormLatency(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { measure(t, siteConfig{}) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		measure(t, siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"})
+		measure(t, siteConfig{Mailgate: redisStore(srv.Addr())})
 	})
 }
 

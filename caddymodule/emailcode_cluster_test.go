@@ -91,7 +91,7 @@ func nextSecond(t *testing.T, since time.Time) {
 // keeps them.
 func TestEmailCodeAcrossInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	site := siteConfig{Mailgate: projectsConfig + "\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	site := siteConfig{Mailgate: projectsConfig + "\n\t\t" + redisStore(srv.Addr())}
 	a := startCaddyWith(t, func(*env) siteConfig { return site })
 	b := startSecondInstance(t, a, site)
 	both := map[string]*env{"A": a, "B": b}

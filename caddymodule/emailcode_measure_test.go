@@ -34,6 +34,6 @@ func TestMeasureCodeStartLatency(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { measure(t, siteConfig{Mailgate: projectsConfig}) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		measure(t, siteConfig{Mailgate: projectsConfig + "\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"})
+		measure(t, siteConfig{Mailgate: projectsConfig + "\n\t\t" + redisStore(srv.Addr())})
 	})
 }

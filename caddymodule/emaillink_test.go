@@ -457,8 +457,8 @@ func runUsers(t *testing.T, args ...string) error {
 // with what to do instead.
 func TestLinkCommands(t *testing.T) {
 	redis := redistest.Start(t)
-	e := startLinkCaddy(t, "store redis {\n\t\t\taddress "+redis.Addr()+"\n\t\t}")
-	site := siteConfig{Mailgate: strings.TrimSpace(hrClient + "\n\t\tstore redis {\n\t\t\taddress " + redis.Addr() + "\n\t\t}")}
+	e := startLinkCaddy(t, redisStore(redis.Addr()))
+	site := siteConfig{Mailgate: strings.TrimSpace(hrClient + "\n\t\t" + redisStore(redis.Addr()))}
 	path := filepath.Join(e.dir, "Caddyfile")
 	if err := os.WriteFile(path, e.caddyfile(t, site), 0o600); err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func TestAFloodOfSubjectsRefusesNobody(t *testing.T) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		e := startFlooded(t, "store redis {\n\t\t\taddress "+srv.Addr()+"\n\t\t\tkey_prefix flood:\n\t\t\tcounters 1024\n\t\t}")
+		e := startFlooded(t, redisStore(srv.Addr(), "key_prefix flood:", "counters 1024"))
 		flood(t, e, 1024)
 		signInAfterFlood(t, e)
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})

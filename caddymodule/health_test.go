@@ -34,7 +34,7 @@ func (e *env) adminHealth(t *testing.T) []healthReport {
 func TestHealthFollowsTheStore(t *testing.T) {
 	srv := redistest.Start(t)
 	e := startCaddyWith(t, func(*env) siteConfig {
-		return siteConfig{Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t\tkey_prefix test:\n\t\t\ttimeout 500ms\n\t\t}"}
+		return siteConfig{Mailgate: redisStore(srv.Addr(), "key_prefix test:", "timeout 500ms")}
 	})
 	b := e.browser(t)
 	health := func() response {

@@ -132,7 +132,7 @@ func TestLimitsWithRedisStore(t *testing.T) {
 	srv := redistest.Start(t)
 	e := startCaddyWith(t, func(*env) siteConfig {
 		return siteConfig{
-			Mailgate: "store redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}",
+			Mailgate: redisStore(srv.Addr()),
 			Limits:   "limits {\n\t\t\trequests_per_ip 2 2s\n\t\t}",
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/mailgate/caddy-mailgate/internal/directory"
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
 // adminsConfig makes alice the dashboard's only admin, and lets the kiosk
@@ -221,58 +219,48 @@ func TestPagesDocCaddyfile(t *testing.T) {
 // many are checked as the account's lock allows (3), and the rest are
 // refused 429, on the memory store and on Redis.
 func TestProfileWrongPasswordsAtOnce(t *testing.T) {
-	for _, store := range []string{"memory", "redis"} {
-		t.Run(store, func(t *testing.T) {
-			e := startCaddyWith(t, func(e *env) siteConfig {
-				c := adminsConfig(e)
-				if store == "redis" {
-					c.Mailgate += "\n\t\tstore redis {\n\t\t\taddress " + redistest.Start(t).Addr() + "\n\t\t}"
-				}
-				return c
-			})
-			withPassword(t, "dana@corp.example", "correct horse battery staple")
-			b := e.browser(t)
-			b.login("dana@corp.example", "/")
-			b.get("/.mailgate/profile")
-			// Every post carries the same cookies, as a page submitted from
-			// many tabs at once would: not the jar's, which each answer
-			// renews.
-			token, sessionCookie := b.cookie("__Host-mailgate-form"), b.cookie("__Host-mailgate")
-			body := url.Values{
-				"current": {"not the password at all"}, "password": {"a fresh sentence for a password"},
-				"confirm": {"a fresh sentence for a password"}, "form_token": {token},
-			}.Encode()
-			client := &http.Client{Transport: b.client.Transport}
-			const n = 50
-			statuses := make(chan int, n)
-			var wg sync.WaitGroup
-			for range n {
-				wg.Go(func() {
-					req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/profile/password", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-					req.Header.Set("Origin", e.base)
-					req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: sessionCookie})
-					req.AddCookie(&http.Cookie{Name: "__Host-mailgate-form", Value: token})
-					resp, err := client.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					resp.Body.Close()
-					statuses <- resp.StatusCode
-				})
-			}
-			wg.Wait()
-			close(statuses)
-			counts := map[int]int{}
-			for s := range statuses {
-				counts[s]++
-			}
-			if counts[http.StatusBadRequest] != 3 || counts[http.StatusTooManyRequests] != n-3 {
-				t.Fatalf("answers to %d wrong passwords at once: %v; want 3 checked, the rest 429", n, counts)
-			}
+	eachStore(t, func(t *testing.T, _, storeLines string) {
+		e := startCaddyWith(t, func(e *env) siteConfig {
+			c := adminsConfig(e)
+			c.Mailgate += "\n\t\t" + storeLines
+			return c
 		})
-	}
+		withPassword(t, "dana@corp.example", "correct horse battery staple")
+		b := e.browser(t)
+		b.login("dana@corp.example", "/")
+		b.get("/.mailgate/profile")
+		// Every post carries the same cookies, as a page submitted from
+		// many tabs at once would: not the jar's, which each answer
+		// renews.
+		token, sessionCookie := b.cookie("__Host-mailgate-form"), b.cookie("__Host-mailgate")
+		body := url.Values{
+			"current": {"not the password at all"}, "password": {"a fresh sentence for a password"},
+			"confirm": {"a fresh sentence for a password"}, "form_token": {token},
+		}.Encode()
+		client := &http.Client{Transport: b.client.Transport}
+		statuses := make([]int, 50)
+		atOnce(len(statuses), func(i int) {
+			req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/profile/password", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", e.base)
+			req.AddCookie(&http.Cookie{Name: "__Host-mailgate", Value: sessionCookie})
+			req.AddCookie(&http.Cookie{Name: "__Host-mailgate-form", Value: token})
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+		counts := map[int]int{}
+		for _, s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusBadRequest] != 3 || counts[http.StatusTooManyRequests] != len(statuses)-3 {
+			t.Fatalf("answers to %d wrong passwords at once: %v; want 3 checked, the rest 429", len(statuses), counts)
+		}
+	})
 }
 
 // TestDashboardSendsLinks: an admin sends an invited user their invitation

@@ -5,11 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
 // passwordPageConfig turns the login page's password sign-in on, with
@@ -261,51 +258,39 @@ func TestPasswordPageOff(t *testing.T) {
 // has expired. On the memory store and on Redis, with the sign-in shared
 // with seed 004's clients.
 func TestPasswordPageExpiredFiftyAtOnce(t *testing.T) {
-	for _, store := range []string{"memory", "redis"} {
-		t.Run(store, func(t *testing.T) {
-			extra := "password_login on"
-			if store == "redis" {
-				extra += "\n\t\tstore redis {\n\t\t\taddress " + redistest.Start(t).Addr() + "\n\t\t}"
-			}
-			cfg := stepsConfig(extra)
-			e := startCaddyWith(t, cfg)
-			dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
-			if out, err := e.runCLI(t, cfg(e), "users", "expire-password", dana.Email); err != nil {
-				t.Fatalf("users expire-password: %v %s", err, out)
-			}
-			r := e.browser(t).passwordSignIn(dana.Email, stepsPassword)
-			m := regexp.MustCompile(`name="s" value="([^"]+)"`).FindStringSubmatch(r.body)
-			if r.StatusCode != http.StatusOK || m == nil {
-				t.Fatalf("the expired password: %s %q", r.Status, r.body)
-			}
-			browsers := make([]*browser, 50)
-			for i := range browsers {
-				browsers[i] = e.browser(t)
-				browsers[i].get("/.mailgate/login/password")
-			}
-			answers := make([]response, len(browsers))
-			var wg sync.WaitGroup
-			for i, b := range browsers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					pw := "a new and rather long passphrase " + strconv.Itoa(i)
-					answers[i] = b.post("/.mailgate/login/password/expired", map[string]string{
-						"s": m[1], "password": pw, "confirm": pw, "return": "/private", "form_token": b.cookie("__Host-mailgate-form"),
-					})
-				}()
-			}
-			wg.Wait()
-			counts, sessions := map[int]int{}, 0
-			for _, a := range answers {
-				counts[a.StatusCode]++
-				if cookieOf(a, "__Host-mailgate") != nil {
-					sessions++
-				}
-			}
-			if counts[http.StatusSeeOther] != 1 || counts[http.StatusGone] != 49 || sessions != 1 {
-				t.Fatalf("statuses %v, %d sessions; want one 303 with a session and 49 410", counts, sessions)
-			}
+	eachStore(t, func(t *testing.T, store, storeLines string) {
+		cfg := stepsConfig(strings.TrimSpace("password_login on\n\t\t" + storeLines))
+		e := startCaddyWith(t, cfg)
+		dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
+		if out, err := e.runCLI(t, cfg(e), "users", "expire-password", dana.Email); err != nil {
+			t.Fatalf("users expire-password: %v %s", err, out)
+		}
+		r := e.browser(t).passwordSignIn(dana.Email, stepsPassword)
+		m := regexp.MustCompile(`name="s" value="([^"]+)"`).FindStringSubmatch(r.body)
+		if r.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("the expired password: %s %q", r.Status, r.body)
+		}
+		browsers := make([]*browser, 50)
+		for i := range browsers {
+			browsers[i] = e.browser(t)
+			browsers[i].get("/.mailgate/login/password")
+		}
+		answers := make([]response, len(browsers))
+		atOnce(len(browsers), func(i int) {
+			b, pw := browsers[i], "a new and rather long passphrase "+strconv.Itoa(i)
+			answers[i] = b.post("/.mailgate/login/password/expired", map[string]string{
+				"s": m[1], "password": pw, "confirm": pw, "return": "/private", "form_token": b.cookie("__Host-mailgate-form"),
+			})
 		})
-	}
+		counts, sessions := map[int]int{}, 0
+		for _, a := range answers {
+			counts[a.StatusCode]++
+			if cookieOf(a, "__Host-mailgate") != nil {
+				sessions++
+			}
+		}
+		if counts[http.StatusSeeOther] != 1 || counts[http.StatusGone] != 49 || sessions != 1 {
+			t.Fatalf("statuses %v, %d sessions; want one 303 with a session and 49 410", counts, sessions)
+		}
+	})
 }

@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
 // codeGuardConfig is stepsConfig with a client, "guard", whose sign-ins
@@ -163,58 +160,49 @@ func TestEmailCodeStepLimitsThroughCaddy(t *testing.T) {
 // done with a session, the others find the token used; on the memory
 // store and on Redis.
 func TestEmailCodeStepFiftyResumesThroughCaddy(t *testing.T) {
-	for _, store := range []string{"memory", "redis"} {
-		t.Run(store, func(t *testing.T) {
-			extra := ""
-			if store == "redis" {
-				extra = "store redis {\n\t\t\taddress " + redistest.Start(t).Addr() + "\n\t\t}"
+	eachStore(t, func(t *testing.T, store, storeLines string) {
+		e := startCaddyWith(t, codeGuardConfig(storeLines))
+		dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
+		r, out := e.browser(t).signIn(`{"username":"` + dana.Email + `","password":"` + stepsPassword + `","clientId":"guard"}`)
+		token := wantStep(t, "email_code", r, out, "email_code", dana.ID)
+		e.confirmMailed(t, dana.Email, kioskOrigin)
+		type answer struct {
+			status  int
+			next    any
+			session bool
+		}
+		answers := make([]answer, 50)
+		clients := make([]*http.Client, len(answers))
+		for i := range clients {
+			clients[i] = e.browser(t).client
+		}
+		atOnce(len(answers), func(i int) {
+			resp, err := clients[i].Get(e.base + "/.mailgate/api/account/login-resume?token=" + url.QueryEscape(token))
+			if err != nil {
+				t.Error(err)
+				return
 			}
-			e := startCaddyWith(t, codeGuardConfig(extra))
-			dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
-			r, out := e.browser(t).signIn(`{"username":"` + dana.Email + `","password":"` + stepsPassword + `","clientId":"guard"}`)
-			token := wantStep(t, "email_code", r, out, "email_code", dana.ID)
-			e.confirmMailed(t, dana.Email, kioskOrigin)
-			type answer struct {
-				status  int
-				next    any
-				session bool
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var out map[string]any
+			_ = json.Unmarshal(body, &out)
+			session := false
+			for _, c := range resp.Cookies() {
+				session = session || c.Name == "__Host-mailgate"
 			}
-			answers := make([]answer, 50)
-			var wg sync.WaitGroup
-			for i := range answers {
-				client := e.browser(t).client
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					resp, err := client.Get(e.base + "/.mailgate/api/account/login-resume?token=" + url.QueryEscape(token))
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					defer resp.Body.Close()
-					body, _ := io.ReadAll(resp.Body)
-					var out map[string]any
-					_ = json.Unmarshal(body, &out)
-					session := false
-					for _, c := range resp.Cookies() {
-						session = session || c.Name == "__Host-mailgate"
-					}
-					answers[i] = answer{resp.StatusCode, out["next"], session}
-				}()
-			}
-			wg.Wait()
-			done, refused := 0, 0
-			for _, a := range answers {
-				switch {
-				case a.status == http.StatusOK && a.next == "done" && a.session:
-					done++
-				case a.status == http.StatusBadRequest && !a.session:
-					refused++
-				}
-			}
-			if done != 1 || refused != 49 {
-				t.Fatalf("%d done, %d refused (%v); want 1 and 49", done, refused, answers)
-			}
+			answers[i] = answer{resp.StatusCode, out["next"], session}
 		})
-	}
+		done, refused := 0, 0
+		for _, a := range answers {
+			switch {
+			case a.status == http.StatusOK && a.next == "done" && a.session:
+				done++
+			case a.status == http.StatusBadRequest && !a.session:
+				refused++
+			}
+		}
+		if done != 1 || refused != 49 {
+			t.Fatalf("%d done, %d refused (%v); want 1 and 49", done, refused, answers)
+		}
+	})
 }

@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/mailgate/caddy-mailgate/internal/redistest"
 )
 
 const stepsPassword = "correct horse battery staple"
@@ -300,44 +297,35 @@ func TestStateTokenGuessesLimited(t *testing.T) {
 // stateToken at once start exactly one session, on the memory store and on
 // Redis.
 func TestStateTokenFiftyAtOnceThroughCaddy(t *testing.T) {
-	for _, store := range []string{"memory", "redis"} {
-		t.Run(store, func(t *testing.T) {
-			extra := ""
-			if store == "redis" {
-				extra = "store redis {\n\t\t\taddress " + redistest.Start(t).Addr() + "\n\t\t}"
+	eachStore(t, func(t *testing.T, store, storeLines string) {
+		e := startCaddyWith(t, stepsConfig(storeLines))
+		dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
+		r, out := e.browser(t).signIn(`{"username":"` + dana.Email + `","password":"` + stepsPassword + `","clientId":"keeper"}`)
+		token := wantStep(t, "ask_persist", r, out, "persist", dana.ID)
+		statuses := make([]int, 50)
+		clients := make([]*http.Client, len(statuses))
+		for i := range clients {
+			clients[i] = e.browser(t).client
+		}
+		atOnce(len(statuses), func(i int) {
+			req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/api/account/login-persist",
+				strings.NewReader(`{"stateToken":"`+token+`","persistent":true}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := clients[i].Do(req)
+			if err != nil {
+				t.Error(err)
+				return
 			}
-			e := startCaddyWith(t, stepsConfig(extra))
-			dana := withPassword(t, "dana-"+store+"@corp.example", stepsPassword)
-			r, out := e.browser(t).signIn(`{"username":"` + dana.Email + `","password":"` + stepsPassword + `","clientId":"keeper"}`)
-			token := wantStep(t, "ask_persist", r, out, "persist", dana.ID)
-			statuses := make([]int, 50)
-			var wg sync.WaitGroup
-			for i := range statuses {
-				client := e.browser(t).client
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					req, _ := http.NewRequest(http.MethodPost, e.base+"/.mailgate/api/account/login-persist",
-						strings.NewReader(`{"stateToken":"`+token+`","persistent":true}`))
-					req.Header.Set("Content-Type", "application/json")
-					resp, err := client.Do(req)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					statuses[i] = resp.StatusCode
-				}()
-			}
-			wg.Wait()
-			counts := map[int]int{}
-			for _, s := range statuses {
-				counts[s]++
-			}
-			if counts[http.StatusOK] != 1 || counts[http.StatusBadRequest] != 49 {
-				t.Fatalf("statuses %v; want one 200 and 49 400", counts)
-			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
 		})
-	}
+		counts := map[int]int{}
+		for _, s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusOK] != 1 || counts[http.StatusBadRequest] != 49 {
+			t.Fatalf("statuses %v; want one 200 and 49 400", counts)
+		}
+	})
 }

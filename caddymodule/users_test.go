@@ -347,7 +347,7 @@ func TestInvitedUserSigningInBecomesActive(t *testing.T) {
 // on B within the revocation stream's 5 seconds.
 func TestDisableEndsSessionsOnBothInstances(t *testing.T) {
 	srv := redistest.Start(t)
-	site := siteConfig{Mailgate: usersClients + "\n\t\tstore redis {\n\t\t\taddress " + srv.Addr() + "\n\t\t}"}
+	site := siteConfig{Mailgate: usersClients + "\n\t\t" + redisStore(srv.Addr())}
 	a := startCaddyWith(t, func(*env) siteConfig { return site })
 	b := startSecondInstance(t, a, site)
 	both := map[string]*env{"A": a, "B": b}
