@@ -26,7 +26,7 @@ func TestKnownSessionCostsNoAllocation(t *testing.T) {
 		{"both", 30 * time.Minute, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, r := guardFixtureIdle(t, nil, c.idle)
+			m, r := guardFixtureIdle(t, nil, c.idle, time.Now)
 			if c.assertion {
 				ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 				if err != nil {

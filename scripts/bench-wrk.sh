@@ -21,6 +21,10 @@
 #   known        one session, seen before (a cache hit), with the signed
 #                assertion (the default)
 #   known-noassert  the same on a site with `assertion off`
+#   known-idle   known, on a site with `session_idle 30m` (the guard
+#                re-issues a session in use at most once a minute)
+#   idle         known-idle against known (A is mailgate without
+#                session_idle): what the inactivity limit itself costs
 #   first        every request a session never seen, into a cache with room
 #   past         the same, after 70,000 sessions filled the default cache
 #   forged       a session whose MAC is forged (answered 401)
@@ -65,7 +69,7 @@ while getopts d:n:f: o; do
 	esac
 done
 shift $((OPTIND - 1))
-cases=${*:-known known-noassert first past forged garbage none redis-known redis-first cookie flood flood-limited}
+cases=${*:-known known-noassert known-idle first past forged garbage none redis-known redis-first cookie flood flood-limited}
 conns=32
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -120,6 +124,17 @@ http://localhost:9007 {
 		allow email bench@example.com
 		outbox $work/outbox
 		assertion off
+	}
+	reverse_proxy localhost:9001
+}
+# known-idle: a known session on a site with an inactivity limit.
+http://localhost:9008 {
+	mailgate {
+		realm idle
+		base_url http://localhost:9008
+		allow email bench@example.com
+		outbox $work/outbox
+		session_idle 30m
 	}
 	reverse_proxy localhost:9001
 }
@@ -198,7 +213,8 @@ login 9003 >known.txt
 login 9004 >redis.txt
 login 9005 >/dev/null # creates the user the first-seen sessions name
 login 9007 >noassert.txt
-for f in known.txt redis.txt noassert.txt; do
+login 9008 >idle.txt
+for f in known.txt redis.txt noassert.txt idle.txt; do
 	[ -s "$f" ] || { echo "login failed" >&2; cat caddy.log >&2; exit 1; }
 done
 curl -fs -H "Cookie: mailgate=$(cat known.txt)" http://localhost:9003/ | grep -q "hello from upstream"
@@ -321,6 +337,8 @@ sides() {
 	case $1 in
 	known) echo 9002 known.txt 9003 known.txt - - ;;
 	known-noassert) echo 9002 noassert.txt 9007 noassert.txt - - ;;
+	known-idle) echo 9002 idle.txt 9008 idle.txt - - ;;
+	idle) echo 9003 known.txt 9008 idle.txt - - ;;
 	first) echo 9002 fresh 9005 fresh default 9005 ;;
 	past) echo 9002 fresh 9003 fresh default 9003 ;;
 	forged) echo 9002 forged.txt 9003 forged.txt - - ;;
@@ -432,7 +450,7 @@ awk '
 		}
 	}' "$results"
 echo
-echo "\"cookie\" is plain without a cookie over plain with the same session cookie."
+echo "\"cookie\" is plain without a cookie over plain with the same session cookie; \"idle\" is mailgate with session_idle over mailgate without it."
 if [ -s "$work/floods" ]; then
 	echo
 	echo "The floods beside the mailgate runs, median answers per second (range):"
