@@ -62,7 +62,7 @@ func (m *Mailgate) refresh(w http.ResponseWriter, s *session.Session) {
 		m.logger.Warn("refreshing a session for session_idle", zap.Error(err))
 	}
 	if renewal != nil {
-		http.SetCookie(w, session.Cookie(renewal.Token, renewal.Expiry, m.secure, renewal.Persistent))
+		renewal.SetCookie(w.Header(), m.secure)
 	}
 }
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,20 +14,25 @@ import (
 // TestKnownSessionCostsNoAllocation: the guard passes a request of a session
 // it has seen without an allocation, with the signed assertion on (the
 // session's assertion is signed once and then only handed on) and with
-// session_idle on (a request that does not re-issue the cookie).
+// session_idle on (a request that does not re-issue the cookie, and one that
+// still carries a token the guard re-issued: it is handed the same new one).
 func TestKnownSessionCostsNoAllocation(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		idle      time.Duration
 		assertion bool
+		renewed   bool
 	}{
-		{"plain", 0, false},
-		{"assertion", 0, true},
-		{"session_idle", 30 * time.Minute, false},
-		{"both", 30 * time.Minute, true},
+		{"plain", 0, false, false},
+		{"assertion", 0, true, false},
+		{"session_idle", 30 * time.Minute, false, false},
+		{"both", 30 * time.Minute, true, false},
+		{"session_idle renewed", 30 * time.Minute, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m, r := guardFixtureIdle(t, nil, c.idle, time.Now)
+			var offset atomic.Int64
+			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			m, r := guardFixtureIdle(t, nil, c.idle, now)
 			if c.assertion {
 				ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
 				if err != nil {
@@ -44,8 +50,20 @@ func TestKnownSessionCostsNoAllocation(t *testing.T) {
 			if c.assertion == (first == "") {
 				t.Fatalf("assertion %q with the assertion on: %v", first, c.assertion)
 			}
+			renewal := ""
+			if c.renewed {
+				offset.Store(int64(session.RefreshEvery + time.Second))
+				again()
+				if err := m.ServeHTTP(w, r, nextOK); err != nil {
+					t.Fatal(err)
+				}
+				if renewal = w.Header().Get("Set-Cookie"); renewal == "" {
+					t.Fatal("no new cookie a minute on")
+				}
+			}
 			n := testing.AllocsPerRun(100, func() {
 				again()
+				delete(w.Header(), "Set-Cookie")
 				if err := m.ServeHTTP(w, r, nextOK); err != nil {
 					t.Fatal(err)
 				}
@@ -56,8 +74,8 @@ func TestKnownSessionCostsNoAllocation(t *testing.T) {
 			if got := r.Header.Get("Mailgate-Assertion"); got != first {
 				t.Fatal("the assertion was signed again")
 			}
-			if w.Header().Get("Set-Cookie") != "" {
-				t.Fatal("the session was re-issued within its first minute")
+			if got := w.Header().Get("Set-Cookie"); got != renewal {
+				t.Fatalf("Set-Cookie %q, want %q (none within the first minute, the same new token after it)", got, renewal)
 			}
 		})
 	}

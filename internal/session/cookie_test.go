@@ -2,8 +2,10 @@ package session
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 )
 
 // mailgate's cookies leave a proxied request; every other cookie stays,
@@ -71,5 +73,32 @@ func TestStripOwnCookiesKeepsAPartWhereItCan(t *testing.T) {
 		if cut := c.want == "a=1; b=2; c=3"; (n == 0) == cut {
 			t.Errorf("%q: %v allocations", c.in, n)
 		}
+	}
+}
+
+// A renewal's Set-Cookie is what http.SetCookie writes, the same line for
+// every request that hands it out, and a cookie set after it goes to a
+// copy, never into the line the other requests share.
+func TestRenewalSetCookie(t *testing.T) {
+	r := &Renewal{Token: "tok", Expiry: time.Unix(1_800_000_000, 0), Persistent: true}
+	want := httptest.NewRecorder()
+	http.SetCookie(want, Cookie(r.Token, r.Expiry, true, true))
+
+	first, second := http.Header{}, http.Header{}
+	r.SetCookie(first, true)
+	r.SetCookie(second, true)
+	if !slices.Equal(first["Set-Cookie"], want.Header()["Set-Cookie"]) || !slices.Equal(second["Set-Cookie"], first["Set-Cookie"]) {
+		t.Fatalf("Set-Cookie %q and %q, want %q", first["Set-Cookie"], second["Set-Cookie"], want.Header()["Set-Cookie"])
+	}
+	first.Add("Set-Cookie", "other=1")
+	if len(second["Set-Cookie"]) != 1 || second.Get("Set-Cookie") != want.Header().Get("Set-Cookie") {
+		t.Fatalf("a cookie added to one answer reached another: %q", second["Set-Cookie"])
+	}
+
+	// After a cookie of the answer's own, the renewal's comes second.
+	h := http.Header{"Set-Cookie": {"theme=dark"}}
+	r.SetCookie(h, true)
+	if !slices.Equal(h["Set-Cookie"], []string{"theme=dark", want.Header().Get("Set-Cookie")}) {
+		t.Fatalf("Set-Cookie %q", h["Set-Cookie"])
 	}
 }
