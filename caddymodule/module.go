@@ -142,10 +142,12 @@ type Mailgate struct {
 	// PasswordHashingMemory bounds the memory of the password checks that
 	// run at once, in bytes: each argon2id check holds 19 MiB, so the
 	// default, 256 MiB, runs 13 at a time. Half the cores (GOMAXPROCS, one
-	// at least) bound them too, whatever the memory: a check keeps a core
-	// busy for ~40 ms. A sign-in that gets no turn within a second is
-	// answered 503 with Retry-After, so a flood of sign-ins can neither
-	// take the machine's memory nor all of its cores. At least 19 MiB.
+	// at least) bound them too, whatever the memory, and together they take
+	// at most a quarter of the cores' time (each rests between its checks):
+	// a check keeps a core busy for ~40 ms. A sign-in that gets no turn
+	// within a second is answered 503 with Retry-After, so a flood of
+	// sign-ins can neither take the machine's memory nor starve the
+	// proxied requests of CPU. At least 19 MiB.
 	PasswordHashingMemory int64 `json:"password_hashing_memory,omitempty"`
 
 	// PasswordMaxAge is how old a password may get before the next
