@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -97,7 +96,6 @@ func (m *Mailgate) provisionAssertions(ring *session.KeyRing) *assertions {
 			Signer: session.Signer{Ring: ring, Issuer: m.origin, Audience: audience, Now: now},
 			TTL:    ttl,
 		},
-		header: c.headerName(),
 		margin: ttl / 5,
 	}
 }
@@ -105,40 +103,39 @@ func (m *Mailgate) provisionAssertions(ring *session.KeyRing) *assertions {
 // assertions hands each request of a session its assertion: signed once per
 // session and kept with the session's identity until a fifth of its
 // lifetime is left, so a request costs a load and a comparison, never a
-// signature.
+// signature. Its header is the headerSet's (headers.go), which also strips
+// incoming copies.
 type assertions struct {
 	signer *session.Assertions
-	header string
 	// margin is how long before its exp an assertion is replaced: an app
 	// always gets one with at least that much left.
 	margin time.Duration
 }
 
-// signedAssertion is one session's assertion, as the header's value.
+// signedAssertion is one session's assertion.
 type signedAssertion struct {
-	value [1]string
+	token string
 	// renew is when, in Unix nanoseconds, a request signs a new one.
 	renew int64
 }
 
-// set puts s's assertion on the request, signing it first if the one kept
-// in id is missing or due. Two requests that find it due at once may both
-// sign; either result serves.
-func (a *assertions) set(hdr http.Header, s *session.Session, id *identity) error {
+// value returns s's assertion for a request, signing it first if the one
+// kept in id is missing or due. Two requests that find it due at once may
+// both sign; either result serves.
+func (a *assertions) value(s *session.Session, id *identity) (string, error) {
 	sa := id.assertion.Load()
 	if sa == nil || now().UnixNano() >= sa.renew {
 		token, exp, err := a.signer.Sign(s)
 		if err != nil {
-			return err
+			return "", err
 		}
 		renew := exp.Add(-a.margin)
 		if !exp.Before(s.Expiry) {
 			// Cut short by the session's end: no later one can help.
 			renew = exp
 		}
-		sa = &signedAssertion{value: [1]string{token}, renew: renew.UnixNano()}
+		sa = &signedAssertion{token: token, renew: renew.UnixNano()}
 		id.assertion.Store(sa)
 	}
-	hdr[a.header] = sa.value[:]
-	return nil
+	return sa.token, nil
 }

@@ -113,7 +113,7 @@ func BenchmarkGuard(b *testing.B) {
 
 // BenchmarkGuardAssertion is BenchmarkGuard with the signed assertion on:
 // the session's assertion, signed at its first request, is a load and a
-// comparison away, so a request still costs no allocation.
+// comparison away, so a request costs what one without it costs.
 func BenchmarkGuardAssertion(b *testing.B) {
 	m, r := guardFixture(b)
 	ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)

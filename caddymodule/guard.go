@@ -36,15 +36,16 @@ func (m *Mailgate) guard(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	m.refresh(w, s)
 	id := s.Data.(*identity)
-	session.StripOwnCookies(r.Header, m.secure)
-	m.headers.strip(r.Header)
-	m.headers.set(r.Header, id)
+	assertion := ""
 	if m.assertions != nil {
-		if err := m.assertions.set(r.Header, s, id); err != nil {
+		if assertion, err = m.assertions.value(s, id); err != nil {
 			// The upstream may rely on it: fail closed.
 			return m.unavailable(w, r, err, false)
 		}
 	}
+	session.StripOwnCookies(r.Header, m.secure)
+	m.headers.strip(r.Header)
+	m.headers.set(r.Header, id, assertion)
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", id.userID)
 	repl.Set("http.auth.user.email", id.userEmail)

@@ -94,3 +94,30 @@ func TestUpstreamGetsNoMailgateCookies(t *testing.T) {
 		t.Fatalf("upstream Remote-Email %q", h.Get("Remote-Email"))
 	}
 }
+
+// TestHeadersRewrittenAfterTheGuardStayThisRequests: a handler after the
+// guard that rewrites the identity headers in place (Caddy's request_header
+// replacements do) changes this request's values only, never the session's
+// cached identity or assertion: the next request is rewritten from the
+// same values again, not from the last request's result.
+func TestHeadersRewrittenAfterTheGuardStayThisRequests(t *testing.T) {
+	e := startCaddyWith(t, func(*env) siteConfig {
+		return siteConfig{Site: "request_header Remote-Email \"^(.*)$\" \"<$1>\"\n\trequest_header Mailgate-Assertion \"^(.*)$\" \"x$1\""}
+	})
+	b := e.browser(t)
+	b.login("alice@example.com", "/")
+	var assertions []string
+	for range 3 {
+		if r := b.get("/"); r.StatusCode != http.StatusOK {
+			t.Fatalf("signed in: %s", r.Status)
+		}
+		h := e.upstream.last(t)
+		if got := h.Get("Remote-Email"); got != "<alice@example.com>" {
+			t.Fatalf("upstream Remote-Email %q, want the request's own rewrite <alice@example.com>", got)
+		}
+		assertions = append(assertions, h.Get("Mailgate-Assertion"))
+	}
+	if !strings.HasPrefix(assertions[0], "xey") || assertions[1] != assertions[0] || assertions[2] != assertions[0] {
+		t.Fatalf("the rewritten assertions: %q", assertions)
+	}
+}

@@ -42,11 +42,8 @@ func newHeaderSet(c *IdentityHeaders) headerSet {
 	return h
 }
 
-// identity is what the guard adds to a request, built once per session token
-// so that a request costs map assignments, not allocations. Every cached
-// session keeps one, so the header values' backing array is inline: a
-// slice of its own per header would cost three more allocations and as
-// many pointers for the garbage collector to follow.
+// identity is what the guard adds to a request, built once per session
+// token and kept with the verified session.
 type identity struct {
 	// values are the user's id, address and name (empty when unknown).
 	values [3]string
@@ -79,14 +76,24 @@ func (h headerSet) strip(hdr http.Header) {
 	}
 }
 
-// set adds the identity from the session. The values are shared between
-// requests of one session, through slices capped at their one element so
-// that an append downstream copies rather than writes into the session.
-func (h headerSet) set(hdr http.Header, id *identity) {
-	hdr[h.user] = id.values[0:1:1]
-	hdr[h.email] = id.values[1:2:2]
-	if id.values[2] != "" {
-		hdr[h.name] = id.values[2:3:3]
+// set adds the identity from the session, and the signed assertion when
+// there is one. The values go into one slice of this request's own, its one
+// allocation: a handler after the guard may rewrite a header's value in
+// place (Caddy's request_header replacements do), and that must change
+// this request only, never the session's cached identity, which other
+// requests read at the same time. Each header gets its element capped,
+// so that an append copies rather than writes into its neighbour.
+func (h headerSet) set(hdr http.Header, id *identity, assertion string) {
+	v := make([]string, 4)
+	copy(v, id.values[:])
+	v[3] = assertion
+	hdr[h.user] = v[0:1:1]
+	hdr[h.email] = v[1:2:2]
+	if v[2] != "" {
+		hdr[h.name] = v[2:3:3]
+	}
+	if assertion != "" {
+		hdr[h.assertion] = v[3:4:4]
 	}
 }
 

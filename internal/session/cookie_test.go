@@ -77,8 +77,8 @@ func TestStripOwnCookiesKeepsAPartWhereItCan(t *testing.T) {
 }
 
 // A renewal's Set-Cookie is what http.SetCookie writes, the same line for
-// every request that hands it out, and a cookie set after it goes to a
-// copy, never into the line the other requests share.
+// every request that hands it out, and an answer's rewrite of its own
+// Set-Cookie, in place or by adding, never reaches another's.
 func TestRenewalSetCookie(t *testing.T) {
 	r := &Renewal{Token: "tok", Expiry: time.Unix(1_800_000_000, 0), Persistent: true}
 	want := httptest.NewRecorder()
@@ -90,9 +90,14 @@ func TestRenewalSetCookie(t *testing.T) {
 	if !slices.Equal(first["Set-Cookie"], want.Header()["Set-Cookie"]) || !slices.Equal(second["Set-Cookie"], first["Set-Cookie"]) {
 		t.Fatalf("Set-Cookie %q and %q, want %q", first["Set-Cookie"], second["Set-Cookie"], want.Header()["Set-Cookie"])
 	}
+	first["Set-Cookie"][0] += "; Partitioned"
 	first.Add("Set-Cookie", "other=1")
-	if len(second["Set-Cookie"]) != 1 || second.Get("Set-Cookie") != want.Header().Get("Set-Cookie") {
-		t.Fatalf("a cookie added to one answer reached another: %q", second["Set-Cookie"])
+	third := http.Header{}
+	r.SetCookie(third, true)
+	for _, h := range []http.Header{second, third} {
+		if !slices.Equal(h["Set-Cookie"], want.Header()["Set-Cookie"]) {
+			t.Fatalf("one answer's rewrite reached another: %q", h["Set-Cookie"])
+		}
 	}
 
 	// After a cookie of the answer's own, the renewal's comes second.

@@ -278,25 +278,23 @@ type Renewal struct {
 	Persistent bool
 	// line is the Set-Cookie line, made by the first SetCookie: every
 	// request that still carries the old token gets the same one.
-	line atomic.Pointer[[1]string]
+	line atomic.Pointer[string]
 }
 
 // SetCookie adds the renewal's session cookie to h, as http.SetCookie
-// would, without an allocation after the first: a page's requests already
-// under way when the session was re-issued each hand it out again. secure
-// is the site's, the same on every call for one Manager's renewals.
+// would, but formats it once: a page's requests already under way when the
+// session was re-issued each hand it out again. The line goes into a
+// slice of this answer's own, since a handler may rewrite a header's
+// values in place (Caddy's header replacements do). secure is the site's,
+// the same on every call for one Manager's renewals.
 func (r *Renewal) SetCookie(h http.Header, secure bool) {
 	line := r.line.Load()
 	if line == nil {
-		line = &[1]string{Cookie(r.Token, r.Expiry, secure, r.Persistent).String()}
+		s := Cookie(r.Token, r.Expiry, secure, r.Persistent).String()
+		line = &s
 		r.line.Store(line)
 	}
-	if len(h["Set-Cookie"]) == 0 {
-		// Capped, so that a cookie added after it is appended to a copy.
-		h["Set-Cookie"] = line[:1:1]
-		return
-	}
-	h["Set-Cookie"] = append(h["Set-Cookie"], line[0])
+	h["Set-Cookie"] = append(h["Set-Cookie"], *line)
 }
 
 // Refresh re-issues s, a session just verified, when Config.Idle is set and
