@@ -290,34 +290,53 @@ func BenchmarkGuardFirstSight(b *testing.B) {
 }
 
 // BenchmarkCachedSessionMemory reports what one verified session costs the
-// guard's cache, as the live heap grows with 65,536 of them. The process's
-// resident memory per session, which also counts the room the garbage
-// collector lets the heap grow into, is measured in Caddy by
-// scripts/bench-wrk.sh: here the minting's garbage has already made the
-// heap resident.
+// guard's cache, as the live heap grows with 65,536 of them, without the
+// signed assertion and with it (the guard keeps each session's assertion
+// with its identity). The process's resident memory per session, which
+// also counts the room the garbage collector lets the heap grow into, is
+// measured in Caddy by scripts/bench-wrk.sh: here the minting's garbage has
+// already made the heap resident.
 func BenchmarkCachedSessionMemory(b *testing.B) {
-	for range b.N {
-		m, r := guardFixture(b)
-		user := firstUserID(b, m, r)
-		const n = session.DefaultCacheSize
-		tokens := make([]string, n)
-		for i := range tokens {
-			tokens[i], _, _ = m.sessions.Issue(user)
-		}
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		for _, tok := range tokens {
-			if _, err := m.sessions.Verify(context.Background(), tok); err != nil {
-				b.Fatal(err)
+	for _, asserted := range []bool{false, true} {
+		b.Run(map[bool]string{false: "assertion-off", true: "assertion"}[asserted], func(b *testing.B) {
+			for range b.N {
+				m, r := guardFixture(b)
+				if asserted {
+					ring, err := session.LoadKeyRing(context.Background(), memstorage.New(), "k", time.Now)
+					if err != nil {
+						b.Fatal(err)
+					}
+					m.origin = "https://app.example.com"
+					m.assertions = m.provisionAssertions(ring)
+				}
+				user := firstUserID(b, m, r)
+				const n = session.DefaultCacheSize
+				tokens := make([]string, n)
+				for i := range tokens {
+					tokens[i], _, _ = m.sessions.Issue(user)
+				}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for _, tok := range tokens {
+					s, err := m.sessions.Verify(context.Background(), tok)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if asserted {
+						if _, err := m.assertions.value(s, s.Data.(*identity)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/n, "B/session")
+				// The cache must outlive the second GC to be counted.
+				runtime.KeepAlive(m)
+				runtime.KeepAlive(tokens)
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/n, "B/session")
-		// The cache must outlive the second GC to be counted.
-		runtime.KeepAlive(m)
-		runtime.KeepAlive(tokens)
+		})
 	}
 }
 
