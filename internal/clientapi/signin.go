@@ -87,11 +87,30 @@ type loginRequest struct {
 	CookiesEnabled   *bool           `json:"cookiesEnabled"`
 }
 
-// signInCall is what the endpoint reads before its work: the body, and the
-// client it names.
-type signInCall struct {
-	req    loginRequest
+// clientCall is what an endpoint whose body names its client reads before
+// its work: the body, and that client.
+type clientCall[R any] struct {
+	req    R
 	client *SignInClient
+}
+
+// signInCall is login's.
+type signInCall = clientCall[loginRequest]
+
+// readCall reads a POST body of type R and finds the client that
+// clientID says it names: the call with its client's origins, or what
+// clientOf answers for a body that names none or an unknown one.
+func readCall[R any](h *SignIn, w http.ResponseWriter, r *http.Request, clientID func(*R) string) (*clientCall[R], []string, *Error) {
+	call := &clientCall[R]{}
+	if e := decodeStrict(w, r, &call.req); e != nil {
+		return nil, nil, ErrSignInInvalid.WithHint(e.Description)
+	}
+	c, err := h.clientOf(clientID(&call.req))
+	if err != nil || c == nil {
+		return call, nil, err
+	}
+	call.client = c
+	return call, c.CORSOrigins, nil
 }
 
 // Principal is who signed in, in the seed's 200 answer.
@@ -201,19 +220,9 @@ func (h *SignIn) call(w http.ResponseWriter, r *http.Request) (*signInCall, []st
 		}
 		return nil, origins, nil
 	case http.MethodPost:
-	default:
-		return nil, nil, nil
+		return readCall(h, w, r, func(q *loginRequest) string { return q.ClientID })
 	}
-	call := &signInCall{}
-	if e := decodeStrict(w, r, &call.req); e != nil {
-		return nil, nil, ErrSignInInvalid.WithHint(e.Description)
-	}
-	c, err := h.clientOf(call.req.ClientID)
-	if err != nil || c == nil {
-		return call, nil, err
-	}
-	call.client = c
-	return call, c.CORSOrigins, nil
+	return nil, nil, nil
 }
 
 // clientOf finds the client a body names: nil for no clientId (the

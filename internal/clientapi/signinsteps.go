@@ -67,10 +67,7 @@ type expiredRequest struct {
 }
 
 // expiredCall is update-expired-password's body and the client it names.
-type expiredCall struct {
-	req    expiredRequest
-	client *SignInClient
-}
+type expiredCall = clientCall[expiredRequest]
 
 // anyClient is the app of login-resume and login-persist, which name no
 // client: the stateToken knows it. They answer the origins of every client
@@ -92,16 +89,7 @@ func (h *SignIn) expiredCall(w http.ResponseWriter, r *http.Request) (*expiredCa
 		_, origins, _ := h.anyClient(w, r)
 		return nil, origins, nil
 	}
-	call := &expiredCall{}
-	if e := decodeStrict(w, r, &call.req); e != nil {
-		return nil, nil, ErrSignInInvalid.WithHint(e.Description)
-	}
-	c, err := h.clientOf(call.req.ClientID)
-	if err != nil || c == nil {
-		return call, nil, err
-	}
-	call.client = c
-	return call, c.CORSOrigins, nil
+	return readCall(h, w, r, func(q *expiredRequest) string { return q.ClientID })
 }
 
 // resume is GET {prefix}/api/account/login-resume?token=…: what login
