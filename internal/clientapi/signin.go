@@ -14,7 +14,6 @@ import (
 	"github.com/mailgate/caddy-mailgate/internal/directory"
 	"github.com/mailgate/caddy-mailgate/internal/flow"
 	"github.com/mailgate/caddy-mailgate/internal/limit"
-	"github.com/mailgate/caddy-mailgate/internal/password"
 	"github.com/mailgate/caddy-mailgate/internal/session"
 )
 
@@ -251,7 +250,7 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	if req.Tenant != "" && req.Tenant != h.Tenant {
 		return ErrClientNotAllowed.WithHint("this tenant is not served here")
 	}
-	u, err := h.Credentials.Check(r.Context(), flow.Requester{IP: h.ClientIP(r), Agent: r.UserAgent()}, req.Username, req.Password)
+	u, err := h.Credentials.Check(r.Context(), h.requester(r), req.Username, req.Password)
 	var exceeded *limit.ExceededError
 	switch {
 	case errors.Is(err, flow.ErrBadCredentials):
@@ -259,16 +258,10 @@ func (h *SignIn) login(w http.ResponseWriter, r *http.Request, call *signInCall)
 	case errors.As(err, &exceeded) && exceeded.Rule == flow.RuleFailedSignIns:
 		w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(exceeded.RetryAfter)))
 		return ErrAccountLocked.WithHint("too many wrong passwords: this account is locked for now; try again after Retry-After seconds or reset the password")
-	case errors.As(err, &exceeded):
-		w.Header().Set("Retry-After", strconv.Itoa(limit.RetryAfterSeconds(exceeded.RetryAfter)))
-		return ErrTooManyRequests.WithHint("too many attempts (" + exceeded.Rule + "); try again after Retry-After seconds")
-	case errors.Is(err, flow.ErrMayNotSignIn):
-		return ErrMayNotSignIn.WithHint("this account may not sign in now")
-	case errors.Is(err, password.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		return ErrTemporarilyUnavailable.WithHint("too many sign-ins are being checked now; try again in a second")
 	case err != nil:
-		return h.unavailable(w, err)
+		// The other limits, a blocked account, a busy hashing bound and
+		// the store are answered as in the steps after it.
+		return h.stepError(w, err)
 	}
 	if req.RememberUserName {
 		http.SetCookie(w, &http.Cookie{
